@@ -1,0 +1,43 @@
+//! Command-line surface: one submodule per command. The clap types here are the
+//! "low" form of the arguments (what the user typed); each command resolves them
+//! into checked values before doing anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod sandbox;
+mod validate;
+
+/// Replicate an Amazon OpenSearch Service domain into a new domain through a
+/// manual snapshot in S3, declaratively.
+#[derive(Debug, Parser)]
+#[command(name = "snapferry", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the plan file is; shared by every command that reads one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArg {
+    /// The plan file.
+    #[arg(short = 'f', long = "file", value_name = "PLAN", default_value = "snapferry.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a plan file offline: syntax, names and rules. Makes no AWS call.
+    Validate(validate::Args),
+    /// Run the local sandbox that stands in for IAM, S3 and OpenSearch Service.
+    Sandbox(sandbox::Args),
+}
+
+pub fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Sandbox(args) => sandbox::run(args),
+    }
+}
