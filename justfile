@@ -1,0 +1,26 @@
+# Developer shortcuts. Every recipe is a plain cargo command, so nothing here is
+# needed to build or test: the README's two commands work without `just`.
+
+# The whole test suite: exactly what CI runs after fmt and clippy.
+test:
+    cargo test --workspace
+
+# The full replication against the local sandbox.
+demo:
+    cargo run -- demo
+
+# Formatting and lints as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+    cargo fmt --all
+
+# CI, locally.
+ci:
+    bash .ci/run
+
+# Every benchmark, printing its figures.
+bench:
+    cargo bench --workspace
