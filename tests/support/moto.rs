@@ -1,0 +1,160 @@
+//! moto, the Python AWS mock, as an independent second implementation of IAM and S3.
+//!
+//! The end-to-end replication runs once with IAM and S3 served by moto instead of the
+//! sandbox's own, so that the tool and the sandbox cannot agree on a mistake. moto comes
+//! from PyPI, at a pinned version, into a virtualenv under the target directory: the only
+//! prerequisite is `python3` with its `venv` module. A missing prerequisite is a test
+//! failure that says how to get it — never a silent skip.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The moto release the suite is pinned to; bump it deliberately.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// A running `moto_server` on 127.0.0.1, stopped when dropped.
+pub struct MotoServer {
+    child: Child,
+    port: u16,
+}
+
+impl MotoServer {
+    /// Starts a fresh moto server (installing moto first if this machine has none yet).
+    pub fn start() -> MotoServer {
+        let python = moto_python();
+        let port = free_port();
+        let child = Command::new(python)
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("could not start moto's server from {}: {e}", python.display()));
+        let server = MotoServer { child, port };
+        server.wait_ready();
+        server
+    }
+
+    /// The endpoint to give the tool (or the sandbox) as its IAM and S3 endpoint.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if http_get(self.port, "/moto-api/data.json").is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("moto's server did not answer on 127.0.0.1:{} within 30 s", self.port);
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The virtualenv's python with moto installed, created once per machine (and per
+/// moto version) under `target/test-tools/`.
+fn moto_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let venv = crate::target_dir()
+            .join("test-tools")
+            .join(format!("moto-{MOTO_VERSION}"));
+        let python = venv.join("bin").join("python");
+        if python.exists() && moto_importable(&python) {
+            return python;
+        }
+        let staging = venv.with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        run_or_explain(
+            Command::new("python3").args(["-m", "venv"]).arg(&staging),
+            "python3 with its venv module is needed to install moto for the IAM/S3 cross-check; \
+             install Python 3 (on Debian: apt-get install python3 python3-venv)",
+        );
+        run_or_explain(
+            Command::new(staging.join("bin").join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                &format!("moto[server]=={MOTO_VERSION}"),
+            ]),
+            "pip could not install moto from PyPI; the test suite needs the package registry \
+             (pypi.org or a mirror set with PIP_INDEX_URL) the first time it runs",
+        );
+        // Another test binary may have finished the same install meanwhile: either copy works.
+        let _ = std::fs::remove_dir_all(&venv);
+        if std::fs::rename(&staging, &venv).is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        }
+        // A venv's scripts embed its path, so run python by the final path only through `-m`.
+        assert!(
+            moto_importable(&python),
+            "moto was installed into {} but cannot be imported",
+            venv.display()
+        );
+        python
+    })
+}
+
+fn moto_importable(python: &Path) -> bool {
+    Command::new(python)
+        .args(["-c", "import moto.server"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_or_explain(command: &mut Command, what_to_do: &str) {
+    match command.output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!(
+            "{what_to_do}\n`{command:?}` exited with {}:\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => panic!("{what_to_do}\n`{command:?}` could not run: {e}"),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// A minimal HTTP/1.0 GET, enough to see that a local server answers.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.starts_with("HTTP/1").then_some(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moto_installs_starts_and_answers() {
+        let moto = MotoServer::start();
+        let body = http_get(moto.port, "/moto-api/data.json").expect("moto answers");
+        assert!(body.contains("200"), "moto's data endpoint answered: {body}");
+        assert!(moto.endpoint_url().starts_with("http://127.0.0.1:"));
+    }
+}
