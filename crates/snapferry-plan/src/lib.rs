@@ -1,7 +1,113 @@
 //! The plan file: its model, parsing with file:line:column diagnostics,
 //! validation, name templates, JSON Schema, and the step graph.
 //! No I/O beyond reading the file, and no AWS.
+//!
+//! The flow is `text → RawPlan` (serde, exactly as written) `→ Plan` (checked,
+//! defaults applied) `→ StepGraph` (petgraph DAG of the six steps).
 
+mod check;
+pub mod engine_version;
+mod error;
+mod fingerprint;
+mod graph;
+mod location;
+pub mod names;
 mod node_id;
+mod plan;
+pub mod raw;
+pub mod template;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use engine_version::{Engine, EngineVersion, EngineVersionError, can_restore};
+pub use error::{LoadError, PlanDiagnostic, PlanErrors, Problem};
+pub use fingerprint::{fingerprint, write_canonical};
+pub use graph::{
+    BucketPolicyNode, CriticalPath, DomainNode, Node, NodeSpec, RepositoryNode, RepositorySide,
+    RestoreNode, RoleNode, SnapshotNode, StepGraph, VerifyNode, kind,
+};
+pub use location::{ByteSpan, LocationIndex, line_col};
 pub use node_id::NodeId;
+pub use plan::*;
+pub use raw::{OnConflict, RawPlan};
+pub use template::{Template, TemplateError};
+
+use crate::location::offset_of;
+
+/// Parses and checks plan text; `file` is the name used in diagnostics.
+/// Returns every problem at once.
+pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
+    let source: Arc<str> = Arc::from(text);
+    let raw: RawPlan = match serde_yaml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let (offset, message) = yaml_error_position(text, &e);
+            let problem = Problem::Syntax { message };
+            let diagnostic = PlanDiagnostic::new(
+                problem,
+                String::new(),
+                location::ByteSpan { offset, len: 0 },
+                file,
+                &source,
+            );
+            return Err(PlanErrors {
+                file: file.to_owned(),
+                errors: vec![diagnostic],
+            });
+        }
+    };
+    let index = LocationIndex::build(text);
+    check::check(&raw).map_err(|found| PlanErrors {
+        file: file.to_owned(),
+        errors: found
+            .into_iter()
+            .map(|f| {
+                let span = if f.key {
+                    index.key(&f.path)
+                } else {
+                    index.value(&f.path)
+                };
+                PlanDiagnostic::new(f.problem, f.path, span, file, &source)
+            })
+            .collect(),
+    })
+}
+
+/// Reads, parses and checks a plan file.
+pub fn load(path: &Path) -> Result<Plan, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(parse(&path.display().to_string(), &text)?)
+}
+
+/// The JSON Schema of the plan file (derived from [`RawPlan`]), for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawPlan)).expect("a schema always serializes")
+}
+
+impl Plan {
+    /// `sha256:<hex>` of the canonical JSON of the checked plan.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(self)
+    }
+
+    /// The step graph of this plan.
+    pub fn graph(&self) -> StepGraph {
+        StepGraph::build(self)
+    }
+}
+
+/// Byte offset of a serde_yaml error and its message without the position suffix.
+fn yaml_error_position(text: &str, e: &serde_yaml::Error) -> (usize, String) {
+    let mut message = e.to_string();
+    if let Some(cut) = message.rfind(" at line ") {
+        message.truncate(cut);
+    }
+    let offset = e
+        .location()
+        .map_or(0, |l| offset_of(text, l.line(), l.column()));
+    (offset.min(text.len()), message)
+}

@@ -20,7 +20,9 @@ impl NodeId {
 
     /// The kind part, before the first `/`: how a resumed run finds the code for it.
     pub fn kind(&self) -> &str {
-        self.0.split_once('/').map_or(self.0.as_str(), |(kind, _)| kind)
+        self.0
+            .split_once('/')
+            .map_or(self.0.as_str(), |(kind, _)| kind)
     }
 
     /// The instance part, after the first `/`.

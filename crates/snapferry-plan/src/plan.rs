@@ -1,0 +1,194 @@
+//! The checked plan: every name resolved, every default applied, every rule
+//! enforced. This is what the graph and, through it, the AWS resource code
+//! consume; nothing downstream ever looks at the raw YAML again.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine_version::EngineVersion;
+use crate::raw::{ClusterConfig, EbsConfig, EncryptionAtRest, OnConflict, VpcConfig};
+use crate::template::Template;
+
+/// A checked plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub name: String,
+    pub region: String,
+    pub role: RoleSpec,
+    pub bucket: BucketSpec,
+    pub state: StateLocation,
+    pub replications: Vec<Replication>,
+}
+
+/// The role OpenSearch Service assumes to reach the bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RoleSpec {
+    /// A role snapferry creates or brings to this description.
+    Managed {
+        name: String,
+        path: String,
+        /// Always contains `es.amazonaws.com`; sorted, no duplicates.
+        trusted_services: Vec<String>,
+        permissions_boundary: Option<String>,
+        tags: BTreeMap<String, String>,
+    },
+    /// A role that exists already; snapferry only checks it.
+    Existing { arn: String, name: String },
+}
+
+impl RoleSpec {
+    /// The role's name (for an existing role, the last part of its ARN).
+    pub fn name(&self) -> &str {
+        match self {
+            RoleSpec::Managed { name, .. } | RoleSpec::Existing { name, .. } => name,
+        }
+    }
+}
+
+/// The bucket that holds the snapshots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BucketSpec {
+    pub name: String,
+    pub region: String,
+    /// Key prefix without leading or trailing `/`; `None` for the bucket root.
+    pub base_path: Option<String>,
+    /// Create the bucket when missing (otherwise it must exist).
+    pub create: bool,
+    pub encryption: Option<BucketEncryption>,
+}
+
+/// Server-side encryption of snapshot objects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum BucketEncryption {
+    Aes256,
+    Kms { key_id: Option<String> },
+}
+
+/// Where the state of the plan is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateLocation {
+    /// A file; the path is relative to the plan file's directory.
+    Local { path: String },
+    /// An S3 object.
+    S3 {
+        bucket: String,
+        key: String,
+        region: String,
+    },
+}
+
+/// How snapferry reaches a domain.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DomainRef {
+    pub name: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub proxy: Option<String>,
+    pub assume_role_arn: Option<String>,
+    /// The engine version written in the plan (source: expected; target: desired), if any.
+    pub engine_version: Option<EngineVersion>,
+}
+
+/// One copy of a source domain into a target domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Replication {
+    pub name: String,
+    pub source: DomainRef,
+    pub target: TargetSpec,
+    pub repository: RepositorySpec,
+    pub snapshot: SnapshotSpec,
+    pub restore: RestoreSpec,
+    pub verify: VerifySpec,
+}
+
+/// The target domain and how to create it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetSpec {
+    pub domain: DomainRef,
+    pub creation: DomainCreation,
+}
+
+/// How the target domain's configuration is obtained.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DomainCreation {
+    /// Copy the live source configuration, then apply these changes.
+    FromSource { overrides: DomainConfig },
+    /// Use this configuration as is.
+    Explicit { configuration: DomainConfig },
+}
+
+impl DomainCreation {
+    /// The configuration written in the plan (overrides or full).
+    pub fn config(&self) -> &DomainConfig {
+        match self {
+            DomainCreation::FromSource { overrides } => overrides,
+            DomainCreation::Explicit { configuration } => configuration,
+        }
+    }
+}
+
+/// The parts of a domain's configuration snapferry sets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DomainConfig {
+    pub engine_version: Option<EngineVersion>,
+    pub cluster_config: Option<ClusterConfig>,
+    pub ebs: Option<EbsConfig>,
+    pub access_policy: Option<serde_json::Value>,
+    pub vpc: Option<VpcConfig>,
+    pub encryption_at_rest: Option<EncryptionAtRest>,
+    pub node_to_node_encryption: Option<bool>,
+    pub enforce_https: Option<bool>,
+    pub advanced_options: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The snapshot repository as registered on a domain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepositorySpec {
+    pub name: String,
+    /// Key prefix of this repository in the bucket (bucket base path + source domain name),
+    /// so two source domains never write into the same repository.
+    pub base_path: String,
+    /// Extra settings, added to `bucket`, `region`, `role_arn` and `base_path`.
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+/// How the snapshot is named and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotSpec {
+    pub template: Template,
+    /// The effective index selection, system-index exclusions included.
+    pub indices: Vec<String>,
+    pub include_global_state: bool,
+    pub partial: bool,
+}
+
+/// How the snapshot is restored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RestoreSpec {
+    /// Index selection of the restore (default: `*` minus system indices).
+    pub indices: Vec<String>,
+    pub rename: Option<Rename>,
+    pub index_settings: BTreeMap<String, serde_json::Value>,
+    pub ignore_index_settings: Vec<String>,
+    pub on_conflict: OnConflict,
+}
+
+/// Renaming of restored indices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rename {
+    /// A regular expression (checked with the `regex` crate).
+    pub pattern: String,
+    pub replacement: String,
+}
+
+/// The verification after the restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct VerifySpec {
+    pub enabled: bool,
+}

@@ -1,0 +1,407 @@
+//! The plan file exactly as written: the serde model that YAML is read into and
+//! that the JSON Schema is derived from. Every struct denies unknown fields so a
+//! typo is an error instead of a silently ignored key. Nothing here is checked or
+//! defaulted: that is the job of [`crate::check`], which turns a `RawPlan` into a
+//! [`crate::Plan`].
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A snapferry plan: one or more replications of an OpenSearch Service domain
+/// into a new domain through a manual snapshot in S3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "snapferry plan")]
+pub struct RawPlan {
+    /// Version of the plan file format. Only `1` exists.
+    pub version: u32,
+    /// Name of the plan: keys the state file and the default role, repository and snapshot names.
+    pub name: String,
+    /// Default AWS region for the bucket, the domains and the role's policies.
+    pub region: String,
+    /// The IAM role OpenSearch Service assumes to read and write snapshots in the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RawRole>,
+    /// The S3 bucket that holds the snapshots.
+    pub bucket: RawBucket,
+    /// Where the state (checkpoints) of this plan is kept. Default: `.snapferry/<name>.state.json` beside the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RawState>,
+    /// The snapshot repository registered on the source and target domains (shared by all replications unless one sets its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RawRepository>,
+    /// Single-replication plans: the domain copied from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RawDomainRef>,
+    /// Single-replication plans: the domain created and restored into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<RawTarget>,
+    /// Single-replication plans: how the snapshot is named and what it contains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<RawSnapshot>,
+    /// Single-replication plans: how the snapshot is restored on the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RawRestore>,
+    /// Single-replication plans: compare document counts after the restore (default on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<RawVerify>,
+    /// Several replications sharing one role and one bucket. Excludes top-level `source`/`target`/`snapshot`/`restore`/`verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replications: Option<Vec<RawReplication>>,
+}
+
+/// Either a role snapferry creates (or ensures), or an existing role given by `arn` that is only checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRole {
+    /// An existing role to use as is (`arn:aws:iam::<account>:role/<name>`). Excludes every other key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// Name of the role to create. Default: `<plan name>-snapshot-role`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// IAM path of the role, starting and ending with `/`. Default `/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Services trusted besides `es.amazonaws.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted_services: Option<Vec<String>>,
+    /// ARN of a managed policy used as the role's permissions boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions_boundary: Option<String>,
+    /// Tags put on the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// The S3 bucket holding the snapshots.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawBucket {
+    /// Bucket name (3-63 characters, `a-z0-9.-`).
+    pub name: String,
+    /// Region of the bucket. Default: the plan's `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Key prefix under which repositories are stored. Default: the bucket root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_path: Option<String>,
+    /// Create the bucket if it is missing. Default false: the bucket must exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<bool>,
+    /// Server-side encryption of snapshot objects: `AES256` or `aws:kms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sse: Option<RawSse>,
+    /// KMS key for `sse: aws:kms` (key id, alias or ARN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// Server-side encryption algorithm of the bucket's objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RawSse {
+    /// S3-managed keys.
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// A KMS key (`kms_key_id`).
+    #[serde(rename = "aws:kms")]
+    AwsKms,
+}
+
+/// Where the state is kept: exactly one of `local` or `s3`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    /// A local JSON file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<RawLocalState>,
+    /// An S3 object, locked with a conditional write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<RawS3State>,
+}
+
+/// A local state file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocalState {
+    /// Path of the state file, relative to the plan file's directory.
+    pub path: String,
+}
+
+/// A state object in S3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawS3State {
+    /// Bucket of the state object.
+    pub bucket: String,
+    /// Key of the state object.
+    pub key: String,
+    /// Region of the bucket. Default: the plan's `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// The snapshot repository registration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRepository {
+    /// Repository name. Default: `snapferry-<plan name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Extra repository settings (e.g. `max_snapshot_bytes_per_sec`), added to bucket, region, role_arn and base_path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<BTreeMap<String, serde_json::Value>>,
+}
+
+/// A domain reached by snapferry: the source, or the target's name and access.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDomainRef {
+    /// Domain name (3-28 characters, `[a-z][a-z0-9-]*`).
+    pub domain: String,
+    /// Endpoint to use instead of the one AWS reports (e.g. `https://localhost:9200` through a tunnel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Proxy for the domain's HTTP API, e.g. `socks5h://localhost:1080` for a VPC domain behind a bastion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Region of the domain. Default: the plan's `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Role to assume for calls to this domain (another account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role_arn: Option<String>,
+    /// Engine version the source is known to run (`OpenSearch_X.Y`); lets `validate` check the target's offline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+}
+
+/// The target domain: where to reach it and how to create it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    /// Domain name (3-28 characters, `[a-z][a-z0-9-]*`).
+    pub domain: String,
+    /// Endpoint to use instead of the one AWS reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Proxy for the domain's HTTP API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Region of the domain. Default: the plan's `region`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Role to assume for calls to this domain (another account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role_arn: Option<String>,
+    /// Copy the source domain's configuration (default true), changed by `overrides`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_source: Option<bool>,
+    /// Changes to the copied source configuration (with `from_source: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overrides: Option<RawDomainConfig>,
+    /// The full configuration of the new domain (with `from_source: false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<RawDomainConfig>,
+}
+
+/// Configuration of an OpenSearch Service domain (the parts snapferry sets).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDomainConfig {
+    /// `OpenSearch_X.Y` or `Elasticsearch_X.Y`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_version: Option<String>,
+    /// Instances of the cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_config: Option<ClusterConfig>,
+    /// EBS storage of the data nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebs: Option<EbsConfig>,
+    /// Access policy document (IAM JSON policy, written as YAML or as a JSON string).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_policy: Option<serde_json::Value>,
+    /// VPC placement (omit for a public domain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<VpcConfig>,
+    /// Encryption at rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_at_rest: Option<EncryptionAtRest>,
+    /// Node-to-node TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_to_node_encryption: Option<bool>,
+    /// Require HTTPS on the domain endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_https: Option<bool>,
+    /// Advanced options (`rest.action.multi.allow_explicit_index`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advanced_options: Option<BTreeMap<String, String>>,
+    /// Tags put on the domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// Instances of a domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Data node instance type, e.g. `r6g.large.search`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_type: Option<String>,
+    /// Number of data nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<u32>,
+    /// Dedicated master nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_master_enabled: Option<bool>,
+    /// Dedicated master instance type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_master_type: Option<String>,
+    /// Number of dedicated master nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_master_count: Option<u32>,
+    /// Spread nodes over availability zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_awareness_enabled: Option<bool>,
+    /// Number of availability zones (2 or 3) with zone awareness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability_zone_count: Option<u32>,
+}
+
+/// EBS volumes of the data nodes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EbsConfig {
+    /// EBS enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// `gp3`, `gp2`, `io1` or `standard`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_type: Option<String>,
+    /// Size per node in GiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_size: Option<u32>,
+    /// Provisioned IOPS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iops: Option<u32>,
+    /// Throughput in MiB/s (gp3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput: Option<u32>,
+}
+
+/// VPC placement of a domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VpcConfig {
+    /// Subnets, one per availability zone.
+    pub subnet_ids: Vec<String>,
+    /// Security groups.
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+}
+
+/// Encryption at rest of a domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionAtRest {
+    /// Enabled.
+    pub enabled: bool,
+    /// KMS key (default: the AWS-owned key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<String>,
+}
+
+/// How the snapshot is named and what it holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnapshot {
+    /// Name template with `{name}`, `{date}` (YYYY-MM-DD) and `{datetime}` (e.g. 20261125t054200z), resolved once and pinned in the state. Default `{name}-{datetime}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Index patterns; a leading `-` excludes. Default `*`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indices: Option<Vec<String>>,
+    /// Keep system indices (`.kibana*`, `.opendistro*`, `.plugins*`, `.opensearch*`, `.tasks`). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_system_indices: Option<bool>,
+    /// Include the cluster's global state. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_global_state: Option<bool>,
+    /// Accept a snapshot with unavailable shards. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<bool>,
+}
+
+/// What to do when an index of the snapshot already exists on the target.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnConflict {
+    /// Stop with an error naming the index.
+    #[default]
+    Fail,
+    /// Leave the existing index and do not restore it.
+    Skip,
+    /// Restore under a new name (`rename_pattern`/`rename_replacement`).
+    Rename,
+    /// Delete the target's index of that name, then restore it.
+    Replace,
+}
+
+/// How the snapshot is restored on the target.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestore {
+    /// Index patterns to restore; a leading `-` excludes. Default: all indices of the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indices: Option<Vec<String>>,
+    /// Regular expression matched against index names to rename them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename_pattern: Option<String>,
+    /// Replacement for `rename_pattern` (`$1` refers to a group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rename_replacement: Option<String>,
+    /// Index settings set on restored indices (e.g. `index.number_of_replicas: 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_settings: Option<BTreeMap<String, serde_json::Value>>,
+    /// Index settings not restored from the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_index_settings: Option<Vec<String>>,
+    /// `fail` (default), `skip`, `rename` or `replace`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<OnConflict>,
+}
+
+/// Verification after the restore: `true`/`false` or a mapping.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawVerify {
+    /// Compare per-index document counts between source and target. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// One replication of a multi-replication plan.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplication {
+    /// Name of this replication (unique in the plan); used in node ids and `{name}`.
+    pub name: String,
+    /// The domain copied from.
+    pub source: RawDomainRef,
+    /// The domain created and restored into.
+    pub target: RawTarget,
+    /// Its own repository, instead of the plan's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RawRepository>,
+    /// How the snapshot is named and what it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<RawSnapshot>,
+    /// How the snapshot is restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RawRestore>,
+    /// Verification after the restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<RawVerify>,
+}
