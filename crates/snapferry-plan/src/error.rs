@@ -153,7 +153,6 @@ impl Problem {
 /// One problem placed in the plan file.
 #[derive(Debug, Clone, thiserror::Error, Diagnostic)]
 #[error("{problem}")]
-#[diagnostic(code(snapferry::plan))]
 pub struct PlanDiagnostic {
     /// What is wrong.
     pub problem: Problem,

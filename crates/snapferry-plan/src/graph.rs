@@ -410,7 +410,21 @@ impl StepGraph {
         CriticalPath { total, nodes }
     }
 
-    /// Graphviz DOT, nodes in plan order and edges sorted.
+    /// Edges in plan order (by the order their nodes were added), for rendering.
+    fn edges_in_plan_order(&self) -> Vec<(NodeId, NodeId)> {
+        let mut edges: Vec<(NodeIndex, NodeIndex)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .collect();
+        edges.sort_by_key(|(a, b)| (b.index(), a.index()));
+        edges
+            .into_iter()
+            .map(|(a, b)| (self.graph[a].id.clone(), self.graph[b].id.clone()))
+            .collect()
+    }
+
+    /// Graphviz DOT, nodes and edges in plan order.
     pub fn to_dot(&self) -> String {
         let mut out = String::from("digraph snapferry {\n  rankdir=LR;\n  node [shape=box];\n");
         for node in self.nodes() {
@@ -422,14 +436,14 @@ impl StepGraph {
                 node.id.instance()
             );
         }
-        for (a, b) in self.edges() {
+        for (a, b) in self.edges_in_plan_order() {
             let _ = writeln!(out, "  \"{a}\" -> \"{b}\";");
         }
         out.push_str("}\n");
         out
     }
 
-    /// Mermaid flowchart, nodes in plan order and edges sorted.
+    /// Mermaid flowchart, nodes and edges in plan order.
     pub fn to_mermaid(&self) -> String {
         let mut out = String::from("flowchart LR\n");
         let short: BTreeMap<&NodeId, String> = self
@@ -446,7 +460,7 @@ impl StepGraph {
                 node.id.instance()
             );
         }
-        for (a, b) in self.edges() {
+        for (a, b) in self.edges_in_plan_order() {
             let _ = writeln!(out, "  {} --> {}", short[&a], short[&b]);
         }
         out

@@ -40,7 +40,7 @@ pub fn check_domain_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
     if !(3..=28).contains(&len) {
         return Err(format!(
-            "it is {len} characters long; a domain name has 3 to 28"
+            "it has {len} character(s); a domain name has 3 to 28"
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
@@ -62,7 +62,7 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
     let len = name.len();
     if !(3..=63).contains(&len) {
         return Err(format!(
-            "it is {len} characters long; a bucket name has 3 to 63"
+            "it has {len} character(s); a bucket name has 3 to 63"
         ));
     }
     if let Some(c) = name
@@ -157,7 +157,7 @@ pub fn check_role_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
     if !(1..=64).contains(&len) {
         return Err(format!(
-            "it is {len} characters long; a role name has 1 to 64"
+            "it has {len} character(s); a role name has 1 to 64"
         ));
     }
     if let Some(c) = name
@@ -199,7 +199,7 @@ pub fn check_region(region: &str) -> Result<(), String> {
 pub fn check_plan_name(name: &str) -> Result<(), String> {
     let len = name.chars().count();
     if !(1..=40).contains(&len) {
-        return Err(format!("it is {len} characters long; a name has 1 to 40"));
+        return Err(format!("it has {len} character(s); a name has 1 to 40"));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
         return Err("it must start with a lowercase letter or a digit".into());
@@ -270,7 +270,7 @@ mod tests {
         assert!(check_domain_name("prod-logs").is_ok());
         assert_eq!(
             check_domain_name("ab").unwrap_err(),
-            "it is 2 characters long; a domain name has 3 to 28"
+            "it has 2 character(s); a domain name has 3 to 28"
         );
         assert!(check_domain_name("1abc").is_err());
         assert!(check_domain_name("abc_d").is_err());

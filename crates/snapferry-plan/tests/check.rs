@@ -1,0 +1,385 @@
+//! The checked plan: defaults, derived names, and the rules, each asserted
+//! with the exact problem and where it points.
+
+use chrono::{TimeZone, Utc};
+use snapferry_plan::{
+    BucketEncryption, DomainCreation, NodeId, NodeSpec, OnConflict, Plan, PlanErrors, Problem,
+    RoleSpec, StateLocation, parse,
+};
+
+const MINIMAL: &str = "version: 1
+name: shop
+region: us-east-1
+bucket:
+  name: acme-snapshots
+source:
+  domain: shop-prod
+target:
+  domain: shop-copy
+";
+
+fn ok(text: &str) -> Plan {
+    parse("plan.yaml", text).unwrap_or_else(|e| panic!("{:?}", miette::Report::new(e)))
+}
+
+fn errors(text: &str) -> PlanErrors {
+    parse("plan.yaml", text).expect_err("the plan should be refused")
+}
+
+/// (problem, line, column) of every error.
+fn found(text: &str) -> Vec<(Problem, usize, usize)> {
+    errors(text)
+        .errors
+        .into_iter()
+        .map(|d| (d.problem, d.line, d.column))
+        .collect()
+}
+
+#[test]
+fn defaults_derive_from_the_plan_name() {
+    let plan = ok(MINIMAL);
+    assert_eq!(
+        plan.role,
+        RoleSpec::Managed {
+            name: "shop-snapshot-role".into(),
+            path: "/".into(),
+            trusted_services: vec!["es.amazonaws.com".into()],
+            permissions_boundary: None,
+            tags: Default::default(),
+        }
+    );
+    assert_eq!(
+        plan.state,
+        StateLocation::Local {
+            path: ".snapferry/shop.state.json".into()
+        }
+    );
+    assert!(!plan.bucket.create);
+    assert_eq!(plan.bucket.region, "us-east-1");
+    let r = &plan.replications[0];
+    assert_eq!(r.name, "shop");
+    assert_eq!(r.repository.name, "snapferry-shop");
+    assert_eq!(r.repository.base_path, "shop-prod");
+    assert_eq!(r.snapshot.template.as_str(), "{name}-{datetime}");
+    assert_eq!(
+        r.snapshot.indices,
+        [
+            "*",
+            "-.kibana*",
+            "-.opendistro*",
+            "-.plugins*",
+            "-.opensearch*",
+            "-.tasks"
+        ]
+    );
+    assert!(!r.snapshot.include_global_state);
+    assert!(!r.snapshot.partial);
+    assert_eq!(r.restore.on_conflict, OnConflict::Fail);
+    assert!(r.verify.enabled);
+    assert!(matches!(
+        r.target.creation,
+        DomainCreation::FromSource { .. }
+    ));
+    let at = Utc.with_ymd_and_hms(2026, 11, 25, 5, 42, 0).unwrap();
+    assert_eq!(
+        r.snapshot.template.resolve(&r.name, at),
+        "shop-20261125t054200z"
+    );
+}
+
+#[test]
+fn system_indices_can_be_kept() {
+    let plan = ok(&format!(
+        "{MINIMAL}snapshot:\n  include_system_indices: true\n  indices: [logs-*]\n"
+    ));
+    assert_eq!(plan.replications[0].snapshot.indices, ["logs-*"]);
+}
+
+#[test]
+fn kms_and_base_path_are_carried() {
+    let text = MINIMAL.replace(
+        "  name: acme-snapshots\n",
+        "  name: acme-snapshots\n  base_path: /snaps/\n  sse: aws:kms\n  kms_key_id: alias/k\n",
+    );
+    let plan = ok(&text);
+    assert_eq!(plan.bucket.base_path.as_deref(), Some("snaps"));
+    assert_eq!(
+        plan.bucket.encryption,
+        Some(BucketEncryption::Kms {
+            key_id: Some("alias/k".into())
+        })
+    );
+    assert_eq!(plan.replications[0].repository.base_path, "snaps/shop-prod");
+}
+
+#[test]
+fn reports_every_problem_at_once_with_positions() {
+    let text = "version: 2
+name: shop
+region: us-east-1
+bucket:
+  name: Acme
+source:
+  domain: shop-prod
+target:
+  domain: shop-prod
+snapshot:
+  name: \"{when}\"
+";
+    let all = found(text);
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(all[0], (Problem::UnsupportedVersion { found: 2 }, 1, 10));
+    assert_eq!(
+        all[1],
+        (
+            Problem::InvalidBucketName {
+                name: "Acme".into(),
+                reason: "it contains 'A'; only a-z, 0-9, . and - are allowed".into()
+            },
+            5,
+            9
+        )
+    );
+    assert_eq!(
+        all[2],
+        (
+            Problem::SameSourceAndTarget {
+                domain: "shop-prod".into()
+            },
+            9,
+            11
+        )
+    );
+    assert_eq!(
+        all[3],
+        (
+            Problem::InvalidTemplate {
+                template: "{when}".into(),
+                reason: "unknown placeholder {when}".into()
+            },
+            11,
+            9
+        )
+    );
+}
+
+#[test]
+fn unknown_keys_are_syntax_errors_at_the_key() {
+    let text = format!("{MINIMAL}restore:\n  on_confict: skip\n");
+    let all = found(&text);
+    assert_eq!(all.len(), 1);
+    let (problem, line, column) = &all[0];
+    let Problem::Syntax { message } = problem else {
+        panic!("{problem:?}")
+    };
+    assert!(
+        message.starts_with("restore: unknown field `on_confict`, expected one of"),
+        "{message}"
+    );
+    assert_eq!((*line, *column), (11, 3));
+}
+
+#[test]
+fn engine_versions_are_compared_when_both_are_written() {
+    let text = MINIMAL.replace(
+        "  domain: shop-prod\n",
+        "  domain: shop-prod\n  engine_version: Elasticsearch_7.10\n",
+    ) + "  overrides:\n    engine_version: OpenSearch_2.11\n";
+    ok(&text);
+    let text = text.replace("Elasticsearch_7.10", "OpenSearch_2.13");
+    let all = found(&text);
+    assert_eq!(
+        all,
+        [(
+            Problem::EngineIncompatible {
+                source_version: "OpenSearch_2.13".into(),
+                target_version: "OpenSearch_2.11".into()
+            },
+            12,
+            21
+        )]
+    );
+}
+
+#[test]
+fn role_arn_excludes_other_role_fields_and_is_checked() {
+    let text = format!("{MINIMAL}role:\n  arn: arn:aws:iam::123456789012:role/snaps\n");
+    let plan = ok(&text);
+    assert_eq!(
+        plan.role,
+        RoleSpec::Existing {
+            arn: "arn:aws:iam::123456789012:role/snaps".into(),
+            name: "snaps".into()
+        }
+    );
+    let all = found(&format!(
+        "{MINIMAL}role:\n  arn: arn:aws:iam::123456789012:role/snaps\n  tags: {{a: b}}\n"
+    ));
+    assert_eq!(
+        all,
+        [(
+            Problem::ArnWithRoleFields {
+                field: "tags".into()
+            },
+            12,
+            3
+        )]
+    );
+}
+
+#[test]
+fn repository_names_have_no_lowercase_rule() {
+    let plan = ok(&format!("{MINIMAL}repository:\n  name: Snapferry-Shop\n"));
+    assert_eq!(plan.replications[0].repository.name, "Snapferry-Shop");
+}
+
+#[test]
+fn collisions_across_replications() {
+    let text = "version: 1
+name: fleet
+region: us-east-1
+bucket: { name: acme-snapshots }
+replications:
+  - name: a
+    source: { domain: src-one }
+    target: { domain: dst-one }
+  - name: a
+    source: { domain: src-two }
+    target: { domain: dst-one }
+";
+    let all = found(text);
+    assert_eq!(
+        all,
+        [
+            (
+                Problem::DuplicateReplicationName { name: "a".into() },
+                9,
+                11
+            ),
+            (
+                Problem::DuplicateTargetDomain {
+                    domain: "dst-one".into()
+                },
+                11,
+                23
+            ),
+        ]
+    );
+}
+
+#[test]
+fn fingerprint_is_stable_and_follows_the_content() {
+    let a = ok(MINIMAL);
+    let reordered = "name: shop
+version: 1
+target:
+  domain: shop-copy
+source:
+  domain: shop-prod
+bucket:
+  name: acme-snapshots
+region: us-east-1
+";
+    let b = ok(reordered);
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    let c = ok(&MINIMAL.replace("shop-copy", "shop-copy2"));
+    assert_ne!(a.fingerprint(), c.fingerprint());
+    let ga = a.graph();
+    let gc = c.graph();
+    let role = NodeId::from("role/shop-snapshot-role");
+    assert_eq!(
+        ga.node(&role).unwrap().fingerprint(),
+        gc.node(&role).unwrap().fingerprint()
+    );
+    let snap = NodeId::from("snapshot/shop");
+    assert_eq!(
+        ga.node(&snap).unwrap().fingerprint(),
+        gc.node(&snap).unwrap().fingerprint()
+    );
+    let restore = NodeId::from("restore/shop");
+    assert_ne!(
+        ga.node(&restore).unwrap().fingerprint(),
+        gc.node(&restore).unwrap().fingerprint()
+    );
+}
+
+#[test]
+fn graph_order_critical_path_and_rendering() {
+    let plan = ok(MINIMAL);
+    let graph = plan.graph();
+    let order: Vec<String> = graph
+        .topological_order()
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "role/shop-snapshot-role",
+            "bucket_policy/acme-snapshots",
+            "repository/shop-prod:snapferry-shop",
+            "snapshot/shop",
+            "domain/shop-copy",
+            "repository/shop-copy:snapferry-shop",
+            "restore/shop",
+            "verify/shop",
+        ]
+    );
+    // Domain creation (30 min) dominates the snapshot (5 min): the critical path goes through it.
+    let path = graph.critical_path(|n| match n.spec {
+        NodeSpec::Domain(_) => std::time::Duration::from_secs(1800),
+        NodeSpec::Snapshot(_) => std::time::Duration::from_secs(300),
+        _ => std::time::Duration::from_secs(10),
+    });
+    assert_eq!(
+        path.total,
+        std::time::Duration::from_secs(1800 + 10 + 10 + 10)
+    );
+    let ids: Vec<String> = path.nodes.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        ids,
+        [
+            "domain/shop-copy",
+            "repository/shop-copy:snapferry-shop",
+            "restore/shop",
+            "verify/shop"
+        ]
+    );
+    let dot = graph.to_dot();
+    assert!(
+        dot.contains("\"snapshot/shop\" -> \"restore/shop\";"),
+        "{dot}"
+    );
+    assert!(
+        !dot.contains("\"snapshot/shop\" -> \"domain/shop-copy\""),
+        "{dot}"
+    );
+    assert_eq!(dot, plan.graph().to_dot(), "rendering is deterministic");
+    let mermaid = graph.to_mermaid();
+    assert!(
+        mermaid.starts_with("flowchart LR\n  n0[\"role<br/>shop-snapshot-role\"]\n"),
+        "{mermaid}"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_point_at_the_offending_place() {
+    let all = found("version: 1\nname: shop\nregion: [us-east-1\n");
+    assert_eq!(
+        all,
+        [(
+            Problem::Syntax {
+                message: "region: invalid type: sequence, expected a string".into()
+            },
+            3,
+            9
+        )]
+    );
+    let all = found("version: 1\nname: shop\n  region: x\n");
+    assert_eq!(all.len(), 1);
+    let Problem::Syntax { message } = &all[0].0 else {
+        panic!("{all:?}")
+    };
+    assert_eq!(message, "mapping values are not allowed in this context");
+    assert_eq!((all[0].1, all[0].2), (3, 9));
+}
