@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    cmd::install_report_hook();
     let cli = cmd::Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code,

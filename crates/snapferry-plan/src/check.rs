@@ -479,6 +479,7 @@ impl Checker {
                 .last()
                 .unwrap_or("invalid")
                 .trim()
+                .trim_start_matches("error: ")
                 .to_owned();
             self.at(
                 join(prefix, "restore.rename_pattern"),

@@ -101,7 +101,7 @@ impl Problem {
     pub fn help(&self) -> String {
         use Problem::*;
         match self {
-            Syntax { .. } => "fix the YAML here; keys are checked against the plan schema (`snapferry schema`), so a misspelt key is an error".into(),
+            Syntax { message } => syntax_help(message).into(),
             UnsupportedVersion { .. } => "set `version: 1`, the only plan format this snapferry reads".into(),
             InvalidName { .. } => "use 1-40 characters: lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit".into(),
             InvalidDomainName { .. } => "use 3-28 characters: a lowercase letter, then lowercase letters, digits or `-`".into(),
@@ -144,9 +144,28 @@ impl Problem {
     fn label(&self) -> &'static str {
         match self {
             Problem::Syntax { .. } => "here",
-            Problem::MissingField { .. } | Problem::NoReplication => "in this mapping",
+            Problem::MissingField { .. } | Problem::NoReplication => "here",
             _ => "this value",
         }
+    }
+}
+
+/// Help for a YAML or type error, from serde_yaml's message.
+fn syntax_help(message: &str) -> &'static str {
+    if message.contains("unknown field") {
+        "check the spelling: the keys allowed here are listed above (a misspelt key is never ignored)"
+    } else if message.contains("missing field") {
+        "add the missing key to this mapping (`snapferry schema` lists every key)"
+    } else if message.contains("duplicate") {
+        "remove one of the two entries with this key"
+    } else if message.contains("unknown variant") {
+        "use one of the values listed above"
+    } else if message.contains("invalid type") || message.contains("invalid value") {
+        "write a value of the expected type here (`snapferry schema` describes every key)"
+    } else if message.contains("cannot start any token") {
+        "YAML does not allow tabs for indentation or this character at the start of a value: indent with spaces, quote the value"
+    } else {
+        "fix the YAML syntax here (indentation, quotes, brackets)"
     }
 }
 

@@ -47,7 +47,7 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
             let diagnostic = PlanDiagnostic::new(
                 problem,
                 String::new(),
-                location::ByteSpan { offset, len: 0 },
+                ByteSpan { offset, len: 0 },
                 file,
                 &source,
             );
@@ -63,7 +63,13 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
         errors: found
             .into_iter()
             .map(|f| {
-                let span = if f.key {
+                let span = if f.path.is_empty() {
+                    // The whole document: point at its start rather than underline it all.
+                    ByteSpan {
+                        offset: index.value("").offset,
+                        len: 0,
+                    }
+                } else if f.key {
                     index.key(&f.path)
                 } else {
                     index.value(&f.path)

@@ -7,8 +7,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod graph;
 mod sandbox;
+mod schema;
 mod validate;
+
+pub use validate::install_report_hook;
 
 /// Replicate an Amazon OpenSearch Service domain into a new domain through a
 /// manual snapshot in S3, declaratively.
@@ -23,7 +27,12 @@ pub struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArg {
     /// The plan file.
-    #[arg(short = 'f', long = "file", value_name = "PLAN", default_value = "snapferry.yaml")]
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "PLAN",
+        default_value = "snapferry.yaml"
+    )]
     pub file: PathBuf,
 }
 
@@ -31,6 +40,10 @@ pub struct PlanArg {
 pub enum Command {
     /// Check a plan file offline: syntax, names and rules. Makes no AWS call.
     Validate(validate::Args),
+    /// Print the step graph of a plan as Graphviz DOT or Mermaid.
+    Graph(graph::Args),
+    /// Print the JSON Schema of the plan file.
+    Schema(schema::Args),
     /// Run the local sandbox that stands in for IAM, S3 and OpenSearch Service.
     Sandbox(sandbox::Args),
 }
@@ -38,6 +51,8 @@ pub enum Command {
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Graph(args) => graph::run(args),
+        Command::Schema(args) => schema::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     }
 }
