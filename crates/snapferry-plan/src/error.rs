@@ -15,6 +15,13 @@ use crate::location::{ByteSpan, line_col};
 pub enum Problem {
     #[error("{message}")]
     Syntax { message: String },
+    #[error("unknown key `{key}` in {}", if parent.is_empty() { "the top level".to_owned() } else { format!("`{parent}`") })]
+    UnknownKey {
+        key: String,
+        parent: String,
+        suggestion: Option<String>,
+        allowed: Vec<String>,
+    },
     #[error("plan file version {found} is not supported")]
     UnsupportedVersion { found: u32 },
     #[error("invalid plan or replication name {name:?}: {reason}")]
@@ -102,6 +109,12 @@ impl Problem {
         use Problem::*;
         match self {
             Syntax { message } => syntax_help(message).into(),
+            UnknownKey { suggestion: Some(near), allowed, .. } => {
+                format!("did you mean `{near}`? Keys allowed here: {}", allowed.join(", "))
+            }
+            UnknownKey { suggestion: None, allowed, .. } => {
+                format!("remove it or use one of the keys allowed here: {}", allowed.join(", "))
+            }
             UnsupportedVersion { .. } => "set `version: 1`, the only plan format this snapferry reads".into(),
             InvalidName { .. } => "use 1-40 characters: lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit".into(),
             InvalidDomainName { .. } => "use 3-28 characters: a lowercase letter, then lowercase letters, digits or `-`".into(),
@@ -144,6 +157,7 @@ impl Problem {
     fn label(&self) -> &'static str {
         match self {
             Problem::Syntax { .. } => "here",
+            Problem::UnknownKey { .. } => "this key",
             Problem::MissingField { .. } | Problem::NoReplication => "here",
             _ => "this value",
         }

@@ -16,6 +16,7 @@ mod node_id;
 mod plan;
 pub mod raw;
 pub mod template;
+mod unknown_keys;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,17 +44,38 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
         Ok(raw) => raw,
         Err(e) => {
             let (offset, message) = yaml_error_position(text, &e);
-            let problem = Problem::Syntax { message };
-            let diagnostic = PlanDiagnostic::new(
-                problem,
-                String::new(),
-                ByteSpan { offset, len: 0 },
-                file,
-                &source,
-            );
+            let index = LocationIndex::build(text);
+            // serde stops at the first unknown key; the schema walk finds them all.
+            let unknown = unknown_keys::unknown_keys(&index, &json_schema());
+            let mut errors = Vec::new();
+            if !unknown.iter().any(|u| u.span.offset == offset) {
+                let problem = Problem::Syntax { message };
+                errors.push(PlanDiagnostic::new(
+                    problem,
+                    String::new(),
+                    ByteSpan { offset, len: 0 },
+                    file,
+                    &source,
+                ));
+            }
+            for u in unknown {
+                let path = if u.parent.is_empty() {
+                    u.key.clone()
+                } else {
+                    format!("{}.{}", u.parent, u.key)
+                };
+                let problem = Problem::UnknownKey {
+                    suggestion: unknown_keys::suggestion(&u.key, &u.allowed).map(str::to_owned),
+                    key: u.key,
+                    parent: u.parent,
+                    allowed: u.allowed,
+                };
+                errors.push(PlanDiagnostic::new(problem, path, u.span, file, &source));
+            }
+            errors.sort_by_key(|d| d.span().offset());
             return Err(PlanErrors {
                 file: file.to_owned(),
-                errors: vec![diagnostic],
+                errors,
             });
         }
     };

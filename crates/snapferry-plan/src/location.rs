@@ -19,6 +19,8 @@ pub struct ByteSpan {
 pub struct LocationIndex {
     values: HashMap<String, ByteSpan>,
     keys: HashMap<String, ByteSpan>,
+    /// Every mapping key in document order: (path of its mapping, key, span).
+    key_list: Vec<(String, String, ByteSpan)>,
 }
 
 enum Frame {
@@ -79,13 +81,14 @@ impl LocationIndex {
                     let (path, is_key) = next_path(&stack);
                     if is_key {
                         let key_path = child(&path, &value);
-                        index.keys.insert(
-                            key_path,
-                            ByteSpan {
-                                offset: start,
-                                len: end - start,
-                            },
-                        );
+                        let key_span = ByteSpan {
+                            offset: start,
+                            len: end - start,
+                        };
+                        index.keys.insert(key_path, key_span);
+                        index
+                            .key_list
+                            .push((path.clone(), value.to_string(), key_span));
                         if let Some(Frame::Map { key, .. }) = stack.last_mut() {
                             *key = Some(value.into_owned());
                         }
@@ -169,6 +172,13 @@ impl LocationIndex {
             .get(path)
             .copied()
             .unwrap_or_else(|| self.value(path))
+    }
+
+    /// Every mapping key in document order: (path of its mapping, key, span of the key).
+    pub fn keys(&self) -> impl Iterator<Item = (&str, &str, ByteSpan)> {
+        self.key_list
+            .iter()
+            .map(|(parent, key, span)| (parent.as_str(), key.as_str(), *span))
     }
 
     /// Whether `path` is written in the document.

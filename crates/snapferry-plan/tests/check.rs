@@ -164,19 +164,37 @@ snapshot:
 }
 
 #[test]
-fn unknown_keys_are_syntax_errors_at_the_key() {
-    let text = format!("{MINIMAL}restore:\n  on_confict: skip\n");
+fn every_unknown_key_is_reported_at_its_key_with_a_suggestion() {
+    let text = format!("{MINIMAL}restore:\n  on_confict: skip\nverfy: {{ enabled: false }}\n");
     let all = found(&text);
-    assert_eq!(all.len(), 1);
-    let (problem, line, column) = &all[0];
-    let Problem::Syntax { message } = problem else {
-        panic!("{problem:?}")
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let Problem::UnknownKey {
+        key,
+        parent,
+        suggestion,
+        allowed,
+    } = &all[0].0
+    else {
+        panic!("{all:?}")
     };
-    assert!(
-        message.starts_with("restore: unknown field `on_confict`, expected one of"),
-        "{message}"
+    assert_eq!(
+        (key.as_str(), parent.as_str(), suggestion.as_deref()),
+        ("on_confict", "restore", Some("on_conflict"))
     );
-    assert_eq!((*line, *column), (11, 3));
+    assert!(allowed.contains(&"rename_pattern".to_owned()));
+    assert_eq!((all[0].1, all[0].2), (11, 3));
+    assert_eq!(
+        all[0].0.to_string(),
+        "unknown key `on_confict` in `restore`"
+    );
+    assert_eq!(all[1].0.to_string(), "unknown key `verfy` in the top level");
+    assert_eq!((all[1].1, all[1].2), (12, 1));
+    assert!(
+        all[1]
+            .0
+            .help()
+            .starts_with("did you mean `verify`? Keys allowed here: bucket, name, ")
+    );
 }
 
 #[test]
