@@ -597,7 +597,21 @@ impl Checker {
             assume_role_arn: raw.assume_role_arn.clone(),
             engine_version: creation.config().engine_version,
         };
-        TargetSpec { domain, creation }
+        if let Some(arn) = &raw.snapshot_role_arn {
+            self.rule(
+                &join(&path, "snapshot_role_arn"),
+                names::check_role_arn(arn),
+                |reason| Problem::InvalidRoleArn {
+                    arn: arn.clone(),
+                    reason,
+                },
+            );
+        }
+        TargetSpec {
+            domain,
+            creation,
+            snapshot_role_arn: raw.snapshot_role_arn.clone(),
+        }
     }
 
     fn source(&mut self, prefix: &str, region: &str, raw: &RawDomainRef) -> DomainRef {

@@ -51,6 +51,8 @@ pub struct BucketPolicyNode {
     pub bucket: BucketSpec,
     /// The role the policy lets read and write snapshots; its ARN is an output of the role node.
     pub role: RoleSpec,
+    /// Roles of other accounts that only read snapshots (targets' `snapshot_role_arn`), sorted.
+    pub readers: Vec<String>,
 }
 
 /// Which domain a repository is registered on.
@@ -177,11 +179,19 @@ impl StepGraph {
                 bucket: plan.bucket.clone(),
             }),
         );
+        let mut readers: Vec<String> = plan
+            .replications
+            .iter()
+            .filter_map(|r| r.target.snapshot_role_arn.clone())
+            .collect();
+        readers.sort();
+        readers.dedup();
         let policy = g.add(
             NodeId::new(kind::BUCKET_POLICY, &plan.bucket.name),
             NodeSpec::BucketPolicy(BucketPolicyNode {
                 bucket: plan.bucket.clone(),
                 role: plan.role.clone(),
+                readers,
             }),
         );
         g.edge(role, policy);
@@ -192,7 +202,13 @@ impl StepGraph {
                     domain: domain.clone(),
                     repository: r.repository.clone(),
                     bucket: plan.bucket.clone(),
-                    role: plan.role.clone(),
+                    role: match (side, &r.target.snapshot_role_arn) {
+                        (RepositorySide::Target, Some(arn)) => RoleSpec::Existing {
+                            arn: arn.clone(),
+                            name: crate::names::role_name_of_arn(arn).to_owned(),
+                        },
+                        _ => plan.role.clone(),
+                    },
                     readonly: side == RepositorySide::Target,
                 })
             };

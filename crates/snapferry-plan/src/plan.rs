@@ -110,6 +110,9 @@ pub struct Replication {
 pub struct TargetSpec {
     pub domain: DomainRef,
     pub creation: DomainCreation,
+    /// The role the target's repository registration uses, when not the plan's role
+    /// (a cross-account target cannot pass a role of another account).
+    pub snapshot_role_arn: Option<String>,
 }
 
 /// How the target domain's configuration is obtained.

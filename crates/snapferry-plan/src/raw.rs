@@ -196,6 +196,10 @@ pub struct RawTarget {
     /// Role to assume for calls to this domain (another account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role_arn: Option<String>,
+    /// Existing role the target domain uses to read the bucket when it is in another
+    /// account than the plan's role (cross-account copies). The bucket policy lets it read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_role_arn: Option<String>,
     /// Copy the source domain's configuration (default true), changed by `overrides`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from_source: Option<bool>,

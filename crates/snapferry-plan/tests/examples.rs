@@ -130,3 +130,47 @@ fn fleet_shares_role_policy_and_the_source_repository_of_a_shared_source() {
         ]
     );
 }
+
+#[test]
+fn cross_account_target_reads_with_its_own_role() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plans/cross-account.yaml");
+    let graph = load(&file).unwrap().graph();
+    let reader = "arn:aws:iam::222222222222:role/opensearch-snapshots-reader";
+    match &graph
+        .node(&NodeId::from("bucket_policy/acme-billing-handover"))
+        .unwrap()
+        .spec
+    {
+        NodeSpec::BucketPolicy(p) => assert_eq!(p.readers, [reader]),
+        other => panic!("unexpected spec {other:?}"),
+    }
+    match &graph
+        .node(&NodeId::from(
+            "repository/billing-copy:snapferry-billing-handover",
+        ))
+        .unwrap()
+        .spec
+    {
+        NodeSpec::Repository(r) => {
+            assert_eq!(
+                r.role,
+                snapferry_plan::RoleSpec::Existing {
+                    arn: reader.into(),
+                    name: "opensearch-snapshots-reader".into()
+                }
+            );
+            assert!(r.readonly);
+        }
+        other => panic!("unexpected spec {other:?}"),
+    }
+    match &graph
+        .node(&NodeId::from(
+            "repository/billing:snapferry-billing-handover",
+        ))
+        .unwrap()
+        .spec
+    {
+        NodeSpec::Repository(r) => assert_eq!(r.role.name(), "opensearch-snapshots"),
+        other => panic!("unexpected spec {other:?}"),
+    }
+}
