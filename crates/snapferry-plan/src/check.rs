@@ -422,12 +422,7 @@ impl Checker {
                     }
                 }
                 if literal_ok {
-                    let sample = t.resolve(
-                        name,
-                        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
-                            .single()
-                            .expect("valid date"),
-                    );
+                    let sample = t.resolve(name, sample_time());
                     self.rule(&path, names::check_snapshot_name(&sample), |reason| {
                         Problem::InvalidSnapshotName {
                             name: sample.clone(),
@@ -635,6 +630,13 @@ impl Checker {
     }
 }
 
+/// The fixed time at which templates are resolved to check the result.
+fn sample_time() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("valid date")
+}
+
 /// The parts of one replication as written, wherever they were written.
 struct RawParts<'a> {
     prefix: String,
@@ -831,6 +833,7 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
         .map(|r| (r.target.domain.name.as_str(), r.name.as_str()))
         .collect();
     let mut repositories: BTreeMap<(String, String), &RepositorySpec> = BTreeMap::new();
+    let mut snapshot_names: BTreeMap<((String, String), String), String> = BTreeMap::new();
     for (p, r) in parts.iter().zip(&replications) {
         if let Some(target_of) = targets.get(r.source.name.as_str())
             && *target_of != r.name
@@ -855,8 +858,19 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
             ),
             Some(_) => {}
             None => {
-                repositories.insert(key, &r.repository);
+                repositories.insert(key.clone(), &r.repository);
             }
+        }
+        // Two snapshots of one repository must never get the same name.
+        let sample = r.snapshot.template.resolve(&r.name, sample_time());
+        if let Some(other) = snapshot_names.insert((key, sample.clone()), r.name.clone()) {
+            c.at(
+                join(&p.prefix, "snapshot.name"),
+                Problem::SnapshotNameCollision {
+                    template: r.snapshot.template.as_str().to_owned(),
+                    other,
+                },
+            );
         }
     }
 

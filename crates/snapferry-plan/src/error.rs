@@ -83,6 +83,10 @@ pub enum Problem {
         "repository {repository:?} on domain {domain:?} is registered twice with different settings"
     )]
     RepositoryConflict { domain: String, repository: String },
+    #[error(
+        "snapshot name template {template:?} gives the same names as replication {other:?} in the same repository"
+    )]
+    SnapshotNameCollision { template: String, other: String },
     #[error("role `arn` cannot be combined with `{field}`")]
     ArnWithRoleFields { field: String },
     #[error("the plan has no replication")]
@@ -140,6 +144,7 @@ impl Problem {
             DuplicateTargetDomain { .. } => "give each replication its own target domain".into(),
             TargetIsSource { .. } => "a domain cannot be both written to and copied from in one plan; split the plan or rename the target".into(),
             RepositoryConflict { .. } => "use one repository name per settings, or give the replication its own `repository.name`".into(),
+            SnapshotNameCollision { .. } => "put {name} in the template, so replications of one source domain name their snapshots apart".into(),
             ArnWithRoleFields { .. } => "either give `arn` of an existing role, or the fields of a role to create, not both".into(),
             NoReplication => "add `source` and `target` at the top level, or a `replications` list".into(),
             MixedLayout { .. } => "move it into each item of `replications`, or drop `replications` for a single replication".into(),

@@ -81,6 +81,19 @@ pub enum StateLocation {
     },
 }
 
+impl StateLocation {
+    /// The local state file resolved against the plan file's directory; `None` for S3.
+    pub fn local_path(&self, plan_file: &std::path::Path) -> Option<std::path::PathBuf> {
+        match self {
+            StateLocation::Local { path } => {
+                let dir = plan_file.parent().unwrap_or(std::path::Path::new(""));
+                Some(dir.join(path))
+            }
+            StateLocation::S3 { .. } => None,
+        }
+    }
+}
+
 /// How snapferry reaches a domain.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct DomainRef {

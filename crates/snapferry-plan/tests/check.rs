@@ -401,3 +401,52 @@ fn syntax_and_type_errors_point_at_the_offending_place() {
     assert_eq!(message, "mapping values are not allowed in this context");
     assert_eq!((all[0].1, all[0].2), (3, 9));
 }
+
+#[test]
+fn local_state_path_is_beside_the_plan() {
+    let plan = ok(MINIMAL);
+    assert_eq!(
+        plan.state
+            .local_path(std::path::Path::new("ops/plans/shop.yaml")),
+        Some(std::path::PathBuf::from(
+            "ops/plans/.snapferry/shop.state.json"
+        ))
+    );
+}
+
+#[test]
+fn snapshots_of_one_repository_never_share_a_name() {
+    let text = "version: 1
+name: fleet
+region: us-east-1
+bucket: { name: acme-snapshots }
+replications:
+  - name: a
+    source: { domain: src-one }
+    target: { domain: dst-one }
+    snapshot: { name: \"nightly-{date}\" }
+  - name: b
+    source: { domain: src-one }
+    target: { domain: dst-two }
+    snapshot: { name: \"nightly-{date}\" }
+";
+    assert_eq!(
+        found(text),
+        [(
+            Problem::SnapshotNameCollision {
+                template: "nightly-{date}".into(),
+                other: "a".into()
+            },
+            13,
+            23
+        )]
+    );
+    // With {name} in the template, or from another source, there is no collision.
+    ok(&text.replace("nightly-{date}", "{name}-{date}"));
+    let other_source = text.replacen(
+        "source: { domain: src-one }\n    target: { domain: dst-two }",
+        "source: { domain: src-two }\n    target: { domain: dst-two }",
+        1,
+    );
+    ok(&other_source);
+}
