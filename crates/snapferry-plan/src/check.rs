@@ -381,6 +381,16 @@ impl Checker {
             );
         }
         let settings = raw.and_then(|r| r.settings.clone()).unwrap_or_default();
+        for key in ["bucket", "region", "role_arn"] {
+            if settings.contains_key(key) {
+                self.at_key(
+                    format!("{}.{key}", join(path, "settings")),
+                    Problem::ReservedRepositorySetting {
+                        key: key.to_owned(),
+                    },
+                );
+            }
+        }
         let base_path = match settings.get("base_path").and_then(|v| v.as_str()) {
             Some(written) => written.trim_matches('/').to_owned(),
             None => match &bucket.base_path {

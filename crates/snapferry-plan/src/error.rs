@@ -87,6 +87,8 @@ pub enum Problem {
         "snapshot name template {template:?} gives the same names as replication {other:?} in the same repository"
     )]
     SnapshotNameCollision { template: String, other: String },
+    #[error("repository setting `{key}` is set by snapferry")]
+    ReservedRepositorySetting { key: String },
     #[error("role `arn` cannot be combined with `{field}`")]
     ArnWithRoleFields { field: String },
     #[error("the plan has no replication")]
@@ -145,6 +147,7 @@ impl Problem {
             TargetIsSource { .. } => "a domain cannot be both written to and copied from in one plan; split the plan or rename the target".into(),
             RepositoryConflict { .. } => "use one repository name per settings, or give the replication its own `repository.name`".into(),
             SnapshotNameCollision { .. } => "put {name} in the template, so replications of one source domain name their snapshots apart".into(),
+            ReservedRepositorySetting { .. } => "remove it: snapferry fills `bucket`, `region` and `role_arn` from the plan's bucket and role so they cannot disagree".into(),
             ArnWithRoleFields { .. } => "either give `arn` of an existing role, or the fields of a role to create, not both".into(),
             NoReplication => "add `source` and `target` at the top level, or a `replications` list".into(),
             MixedLayout { .. } => "move it into each item of `replications`, or drop `replications` for a single replication".into(),
@@ -162,7 +165,6 @@ impl Problem {
     fn label(&self) -> &'static str {
         match self {
             Problem::Syntax { .. } => "here",
-            Problem::UnknownKey { .. } => "this key",
             Problem::MissingField { .. } | Problem::NoReplication => "here",
             _ => "this value",
         }
@@ -210,7 +212,9 @@ pub struct PlanDiagnostic {
 }
 
 impl PlanDiagnostic {
+    /// Places `problem` at `span`; `at_key` when the span is a key (the key's presence is the problem).
     pub(crate) fn new(
+        at_key: bool,
         problem: Problem,
         path: String,
         span: ByteSpan,
@@ -220,7 +224,7 @@ impl PlanDiagnostic {
         let (line, column) = line_col(text, span.offset);
         PlanDiagnostic {
             help: problem.help(),
-            label: problem.label(),
+            label: if at_key { "this key" } else { problem.label() },
             problem,
             path,
             line,

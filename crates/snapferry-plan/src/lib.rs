@@ -51,6 +51,7 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
             if !unknown.iter().any(|u| u.span.offset == offset) {
                 let problem = Problem::Syntax { message };
                 errors.push(PlanDiagnostic::new(
+                    false,
                     problem,
                     String::new(),
                     ByteSpan { offset, len: 0 },
@@ -70,7 +71,9 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
                     parent: u.parent,
                     allowed: u.allowed,
                 };
-                errors.push(PlanDiagnostic::new(problem, path, u.span, file, &source));
+                errors.push(PlanDiagnostic::new(
+                    true, problem, path, u.span, file, &source,
+                ));
             }
             errors.sort_by_key(|d| d.span().offset());
             return Err(PlanErrors {
@@ -96,7 +99,7 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
                 } else {
                     index.value(&f.path)
                 };
-                PlanDiagnostic::new(f.problem, f.path, span, file, &source)
+                PlanDiagnostic::new(f.key, f.problem, f.path, span, file, &source)
             })
             .collect(),
     })
