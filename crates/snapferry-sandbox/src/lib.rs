@@ -1,1 +1,263 @@
-//! placeholder
+//! A local stand-in for IAM, S3 and Amazon OpenSearch Service (control plane and each domain's
+//! HTTPS data plane), so snapferry can be tested, demonstrated and rehearsed without AWS.
+//!
+//! One listener on 127.0.0.1 answers IAM, S3 and the OpenSearch Service control plane, routed by
+//! the service in each request's SigV4 credential scope, so a client only needs the standard
+//! `AWS_ENDPOINT_URL`. Every domain gets its own HTTPS listener whose certificate is signed by a CA
+//! written to a file (`AWS_CA_BUNDLE`). The sandbox shares no code with the tool's AWS crate, so a
+//! misunderstanding of the wire cannot hide on both sides.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod auth;
+mod clock;
+mod config;
+mod control_plane;
+mod data_plane;
+mod faults;
+mod iam;
+mod log;
+mod router;
+mod s3;
+mod tls;
+
+pub use config::{
+    CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig, SandboxConfig, SeedDomain,
+    SeedIndex,
+};
+pub use faults::{FaultKind, FaultRule};
+pub use log::LoggedRequest;
+
+/// Why the sandbox could not start or be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot read sandbox config {path}")]
+    ReadConfig {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox config {path} is not valid YAML for the sandbox")]
+    ParseConfig {
+        path: String,
+        #[source]
+        source: serde_yaml::Error,
+    },
+    #[error("invalid sandbox config: {0}")]
+    InvalidConfig(String),
+    #[error("cannot listen on 127.0.0.1:{port}")]
+    Bind {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the CA bundle to {path}")]
+    WriteCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create the TLS certificates")]
+    Tls(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// State every handler shares.
+pub(crate) struct Shared {
+    pub config: SandboxConfig,
+    pub clock: clock::Clock,
+    pub log: log::RequestLog,
+    pub faults: faults::Faults,
+    pub iam: Arc<iam::IamStore>,
+    pub roles: iam::RoleDirectory,
+    pub blobs: s3::BlobStore,
+    pub s3_service: s3s::service::S3Service,
+    pub tls: tls::Authority,
+    pub domains: control_plane::Domains,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Entry point: [`Sandbox::start`].
+pub struct Sandbox;
+
+impl Sandbox {
+    /// Starts the listener, the seeded domains and their data; returns once everything is ready.
+    pub async fn start(config: SandboxConfig) -> Result<SandboxHandle, SandboxError> {
+        config.check()?;
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let (state_dir, temp_dir) = match &config.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| SandboxError::WriteCa {
+                    path: dir.clone(),
+                    source,
+                })?;
+                (dir.clone(), None)
+            }
+            None => {
+                let dir = tempfile::tempdir().map_err(|source| SandboxError::WriteCa {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+                (dir.path().to_path_buf(), Some(dir))
+            }
+        };
+        let tls = tls::Authority::create(&state_dir)?;
+        let iam = Arc::new(iam::IamStore::default());
+        let s3 = Arc::new(s3::S3Store::default());
+        for bucket in &config.buckets {
+            s3.create_bucket(bucket);
+        }
+        let (roles, blobs) = external_clients(&config, &iam, &s3);
+        let mut builder = s3s::service::S3ServiceBuilder::new(s3::SandboxS3 {
+            store: s3.clone(),
+            region: config.region.clone(),
+        });
+        builder.set_auth(s3s::auth::SimpleAuth::from_single(
+            config.credentials.access_key_id.clone(),
+            config.credentials.secret_access_key.clone(),
+        ));
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|source| SandboxError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            port: config.port,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            faults: faults::Faults::new(config.faults.seed, config.faults.rules.clone()),
+            clock: clock::Clock::default(),
+            log: log::RequestLog::default(),
+            iam,
+            roles,
+            blobs,
+            s3_service: builder.build(),
+            tls,
+            domains: control_plane::Domains::default(),
+            shutdown,
+            config,
+        });
+        control_plane::seed(&shared).await?;
+        tokio::spawn(router::serve(shared.clone(), listener));
+        Ok(SandboxHandle {
+            shared,
+            addr,
+            stop,
+            _temp_dir: temp_dir,
+        })
+    }
+}
+
+fn external_clients(
+    config: &SandboxConfig,
+    iam: &Arc<iam::IamStore>,
+    s3: &Arc<s3::S3Store>,
+) -> (iam::RoleDirectory, s3::BlobStore) {
+    let creds = aws_sdk_s3::config::Credentials::new(
+        config.credentials.access_key_id.clone(),
+        config.credentials.secret_access_key.clone(),
+        config.credentials.session_token.clone(),
+        None,
+        "snapferry-sandbox",
+    );
+    let region = aws_sdk_s3::config::Region::new(config.region.clone());
+    let roles = match &config.external.iam_endpoint {
+        Some(url) => iam::RoleDirectory::External(aws_sdk_iam::Client::from_conf(
+            aws_sdk_iam::Config::builder()
+                .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+                .credentials_provider(creds.clone())
+                .region(region.clone())
+                .endpoint_url(url)
+                .build(),
+        )),
+        None => iam::RoleDirectory::Local(iam.clone()),
+    };
+    let blobs = match &config.external.s3_endpoint {
+        Some(url) => s3::BlobStore::External(aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .credentials_provider(creds)
+                .region(region)
+                .endpoint_url(url)
+                .force_path_style(true)
+                .build(),
+        )),
+        None => s3::BlobStore::Local(s3.clone()),
+    };
+    (roles, blobs)
+}
+
+/// A running sandbox. Dropping it without [`SandboxHandle::shutdown`] leaves the tasks running
+/// until the runtime ends.
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl SandboxHandle {
+    /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// PEM of the CA that signed the domains' certificates: the value for `AWS_CA_BUNDLE`.
+    pub fn ca_bundle_path(&self) -> &Path {
+        self.shared.tls.ca_path()
+    }
+
+    /// The environment a client needs to talk to this sandbox.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let c = &self.shared.config;
+        let mut env = vec![
+            ("AWS_ENDPOINT_URL".to_owned(), self.endpoint_url()),
+            (
+                "AWS_CA_BUNDLE".to_owned(),
+                self.ca_bundle_path().display().to_string(),
+            ),
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                c.credentials.access_key_id.clone(),
+            ),
+            (
+                "AWS_SECRET_ACCESS_KEY".to_owned(),
+                c.credentials.secret_access_key.clone(),
+            ),
+            ("AWS_REGION".to_owned(), c.region.clone()),
+        ];
+        if let Some(token) = &c.credentials.session_token {
+            env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
+        }
+        env
+    }
+
+    /// Every request answered so far, in order.
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.shared.log.entries()
+    }
+
+    /// Forgets the request log (as `POST /_sandbox/reset-log` does).
+    pub fn reset_log(&self) {
+        self.shared.log.clear();
+    }
+
+    /// `127.0.0.1:<port>` of a domain once it has an endpoint (as AWS returns a hostname).
+    pub fn domain_endpoint(&self, domain: &str) -> Option<String> {
+        self.shared.domains.endpoint(&self.shared, domain)
+    }
+
+    /// Replaces the fault rules (as `POST /_sandbox/faults` does).
+    pub fn set_faults(&self, seed: u64, rules: Vec<FaultRule>) {
+        self.shared.faults.replace(seed, rules);
+    }
+
+    /// Stops every listener.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        tokio::task::yield_now().await;
+    }
+}

@@ -1,0 +1,637 @@
+//! Indices and documents: create/delete, `_bulk`, `_doc`, `_count`, `_search` (match_all),
+//! `_cluster/health`, `_cat/indices` and `GET /`, enough for tests to seed a domain and check what
+//! a restore brought back. Settings are kept flat (`index.number_of_shards`), as snapshots store them.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{DataState, DomainData, Req};
+use crate::Shared;
+use crate::router::{Resp, json as json_resp, os_error};
+
+/// One index: flat settings, mappings, documents by id.
+#[derive(Debug, Clone)]
+pub struct Index {
+    pub settings: BTreeMap<String, String>,
+    pub mappings: Value,
+    pub docs: BTreeMap<String, Value>,
+}
+
+/// Flattens `{"index":{"number_of_shards":1}}` / `{"number_of_shards":1}` into `index.*` keys.
+pub fn flatten_settings(value: &Value) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    walk(&key, v, out);
+                }
+            }
+            Value::String(s) => {
+                out.insert(prefix.to_owned(), s.clone());
+            }
+            Value::Null => {}
+            other => {
+                out.insert(prefix.to_owned(), other.to_string());
+            }
+        }
+    }
+    let mut raw = BTreeMap::new();
+    walk("", value, &mut raw);
+    raw.into_iter()
+        .map(|(k, v)| {
+            if k.starts_with("index.") {
+                (k, v)
+            } else {
+                (format!("index.{k}"), v)
+            }
+        })
+        .collect()
+}
+
+impl Index {
+    pub fn new(name: &str, settings: Option<&Value>, mappings: Option<Value>) -> Self {
+        let mut flat = BTreeMap::from([
+            ("index.number_of_shards".to_owned(), "1".to_owned()),
+            ("index.number_of_replicas".to_owned(), "1".to_owned()),
+        ]);
+        if let Some(s) = settings {
+            flat.extend(flatten_settings(s));
+        }
+        flat.insert(
+            "index.uuid".into(),
+            uuid::Uuid::new_v4().simple().to_string()[..22].to_owned(),
+        );
+        flat.insert("index.provided_name".into(), name.to_owned());
+        flat.insert(
+            "index.creation_date".into(),
+            chrono::Utc::now().timestamp_millis().to_string(),
+        );
+        Self {
+            settings: flat,
+            mappings: mappings.unwrap_or_else(|| json!({})),
+            docs: BTreeMap::new(),
+        }
+    }
+
+    pub fn shards(&self) -> u64 {
+        self.settings
+            .get("index.number_of_shards")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1)
+    }
+
+    pub fn uuid(&self) -> String {
+        self.settings.get("index.uuid").cloned().unwrap_or_default()
+    }
+
+    /// Approximate on-disk size: the JSON size of the documents.
+    pub fn size_in_bytes(&self) -> u64 {
+        self.docs
+            .values()
+            .map(|d| d.to_string().len() as u64 + 16)
+            .sum()
+    }
+}
+
+pub fn index_not_found(name: &str) -> Resp {
+    let body = json!({
+        "error": {
+            "root_cause": [{"type": "index_not_found_exception", "reason": format!("no such index [{name}]"), "index": name, "resource.id": name, "resource.type": "index_or_alias", "index_uuid": "_na_"}],
+            "type": "index_not_found_exception",
+            "reason": format!("no such index [{name}]"),
+            "index": name, "resource.id": name, "resource.type": "index_or_alias", "index_uuid": "_na_"
+        },
+        "status": 404
+    });
+    json_resp(404, &body)
+}
+
+/// Expands `a,b`, `logs-*`, `_all`, `*` to existing index names; `Err(name)` for a missing
+/// concrete name. Hidden (`.`-prefixed) indices match only patterns that start with `.`.
+pub fn resolve(names: &[String], expr: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for part in expr.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (exclude, pattern) = match part.strip_prefix('-') {
+            Some(p) if !out.is_empty() => (true, p),
+            _ => (false, part),
+        };
+        let pattern = if pattern == "_all" { "*" } else { pattern };
+        if pattern.contains('*') {
+            for n in names {
+                if glob(pattern, n) && (!n.starts_with('.') || pattern.starts_with('.')) {
+                    if exclude {
+                        out.retain(|x| x != n);
+                    } else if !out.contains(n) {
+                        out.push(n.clone());
+                    }
+                }
+            }
+        } else if exclude {
+            out.retain(|x| x != pattern);
+        } else if names.iter().any(|n| n == pattern) {
+            if !out.iter().any(|x| x == pattern) {
+                out.push(pattern.to_owned());
+            }
+        } else {
+            return Err(pattern.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// `*` and `?` wildcard match.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+fn version_of(engine: &str) -> (bool, String) {
+    let es = engine.starts_with("Elasticsearch_");
+    let v = engine.split('_').nth(1).unwrap_or("2.11");
+    let full = if es && v == "7.10" {
+        "7.10.2".to_owned()
+    } else {
+        format!("{v}.0")
+    };
+    (es, full)
+}
+
+pub fn info(shared: &Shared, data: &DomainData) -> Resp {
+    let (es, number) = version_of(&data.engine_version);
+    let mut version = json!({
+        "number": number,
+        "build_type": "tar",
+        "build_hash": "unknown",
+        "build_date": "2024-01-01T00:00:00.000Z",
+        "build_snapshot": false,
+        "lucene_version": if es { "8.7.0" } else { "9.7.0" },
+        "minimum_wire_compatibility_version": if es { "6.8.0" } else { "7.10.0" },
+        "minimum_index_compatibility_version": if es { "6.0.0-beta1" } else { "7.0.0" },
+    });
+    if es {
+        version["build_flavor"] = json!("oss");
+    } else {
+        version["distribution"] = json!("opensearch");
+    }
+    json_resp(
+        200,
+        &json!({
+            "name": format!("{}-node-1", data.name),
+            "cluster_name": format!("{}:{}", shared.config.account_id, data.name),
+            "cluster_uuid": "sandbox-cluster-uuid-000",
+            "version": version,
+            "tagline": if es { "You Know, for Search" } else { "The OpenSearch Project: https://opensearch.org/" },
+        }),
+    )
+}
+
+pub fn health(shared: &Shared, data: &DomainData) -> Resp {
+    let state = data.lock();
+    let now = shared.clock.now();
+    let shards: u64 = state.indices.values().map(Index::shards).sum();
+    let initializing: u64 = state
+        .recoveries
+        .iter()
+        .filter(|(_, r)| now < r.ends_at)
+        .filter_map(|(name, _)| state.indices.get(name).map(Index::shards))
+        .sum();
+    let active = shards - initializing;
+    json_resp(
+        200,
+        &json!({
+            "cluster_name": format!("{}:{}", shared.config.account_id, data.name),
+            "status": if initializing > 0 { "yellow" } else { "green" },
+            "timed_out": false,
+            "number_of_nodes": 1,
+            "number_of_data_nodes": 1,
+            "discovered_master": true,
+            "discovered_cluster_manager": true,
+            "active_primary_shards": active,
+            "active_shards": active,
+            "relocating_shards": 0,
+            "initializing_shards": initializing,
+            "unassigned_shards": 0,
+            "delayed_unassigned_shards": 0,
+            "number_of_pending_tasks": 0,
+            "number_of_in_flight_fetch": 0,
+            "task_max_waiting_in_queue_millis": 0,
+            "active_shards_percent_as_number": if shards == 0 { 100.0 } else { active as f64 * 100.0 / shards as f64 },
+        }),
+    )
+}
+
+pub fn cat_indices(shared: &Shared, data: &DomainData, req: &Req) -> Resp {
+    let state = data.lock();
+    let now = shared.clock.now();
+    let names: Vec<String> = state.indices.keys().cloned().collect();
+    let selected = match req.segments.get(2) {
+        Some(expr) => match resolve(&names, expr) {
+            Ok(v) => v,
+            Err(missing) => return index_not_found(&missing),
+        },
+        None => names,
+    };
+    let rows: Vec<Value> = selected
+        .iter()
+        .filter_map(|n| state.indices.get(n).map(|i| (n, i)))
+        .map(|(name, i)| {
+            let recovering = state.recoveries.get(name).is_some_and(|r| now < r.ends_at);
+            let size = i.size_in_bytes();
+            json!({
+                "health": if recovering { "yellow" } else { "green" },
+                "status": "open",
+                "index": name,
+                "uuid": i.uuid(),
+                "pri": i.shards().to_string(),
+                "rep": i.settings.get("index.number_of_replicas").cloned().unwrap_or_else(|| "1".into()),
+                "docs.count": i.docs.len().to_string(),
+                "docs.deleted": "0",
+                "store.size": format!("{size}b"),
+                "pri.store.size": format!("{size}b"),
+            })
+        })
+        .collect();
+    if req.query.get("format").map(String::as_str) == Some("json") {
+        json_resp(200, &Value::Array(rows))
+    } else {
+        let text: String = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {} {} {} {} {} {} {} {}\n",
+                    r["health"].as_str().unwrap_or(""),
+                    r["status"].as_str().unwrap_or(""),
+                    r["index"].as_str().unwrap_or(""),
+                    r["uuid"].as_str().unwrap_or(""),
+                    r["pri"].as_str().unwrap_or(""),
+                    r["rep"].as_str().unwrap_or(""),
+                    r["docs.count"].as_str().unwrap_or(""),
+                    r["docs.deleted"].as_str().unwrap_or(""),
+                    r["store.size"].as_str().unwrap_or(""),
+                    r["pri.store.size"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        crate::router::respond(200, "text/plain; charset=UTF-8", text)
+    }
+}
+
+fn valid_index_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.starts_with(['_', '-', '+']) {
+        return Err("must not start with '_', '-', or '+'".into());
+    }
+    if name.chars().any(|c| c.is_uppercase()) {
+        return Err("must be lowercase".into());
+    }
+    if let Some(c) = name.chars().find(|c| "\\/*?\"<>| ,#:".contains(*c)) {
+        return Err(format!("must not contain '{c}'"));
+    }
+    Ok(())
+}
+
+pub fn create(data: &DomainData, name: &str, req: &Req) -> Resp {
+    if let Err(why) = valid_index_name(name) {
+        return os_error(
+            400,
+            "invalid_index_name_exception",
+            &format!("Invalid index name [{name}], {why}"),
+        );
+    }
+    let body = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut state = data.lock();
+    if let Some(existing) = state.indices.get(name) {
+        return os_error(
+            400,
+            "resource_already_exists_exception",
+            &format!("index [{name}/{}] already exists", existing.uuid()),
+        );
+    }
+    state.indices.insert(
+        name.to_owned(),
+        Index::new(name, body.get("settings"), body.get("mappings").cloned()),
+    );
+    json_resp(
+        200,
+        &json!({"acknowledged": true, "shards_acknowledged": true, "index": name}),
+    )
+}
+
+pub fn delete(data: &DomainData, expr: &str) -> Resp {
+    let mut state = data.lock();
+    let names: Vec<String> = state.indices.keys().cloned().collect();
+    match resolve(&names, expr) {
+        Ok(found) => {
+            for n in found {
+                state.indices.remove(&n);
+                state.recoveries.remove(&n);
+            }
+            json_resp(200, &json!({"acknowledged": true}))
+        }
+        Err(missing) => index_not_found(&missing),
+    }
+}
+
+pub fn get(data: &DomainData, expr: &str) -> Resp {
+    let state = data.lock();
+    let names: Vec<String> = state.indices.keys().cloned().collect();
+    match resolve(&names, expr) {
+        Ok(found) => {
+            let mut out = serde_json::Map::new();
+            for n in found {
+                let i = &state.indices[&n];
+                out.insert(
+                    n.clone(),
+                    json!({"aliases": {}, "mappings": i.mappings, "settings": nest(&i.settings)}),
+                );
+            }
+            json_resp(200, &Value::Object(out))
+        }
+        Err(missing) => index_not_found(&missing),
+    }
+}
+
+/// Flat `index.a.b` settings back into nested objects.
+pub fn nest(flat: &BTreeMap<String, String>) -> Value {
+    let mut root = json!({});
+    for (k, v) in flat {
+        let mut node = &mut root;
+        let parts: Vec<&str> = k.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            if !node.get(*p).is_some_and(Value::is_object) {
+                node[*p] = json!({});
+            }
+            node = node.get_mut(*p).expect("just inserted");
+        }
+        node[parts[parts.len() - 1]] = json!(v);
+    }
+    root
+}
+
+fn put_doc(state: &mut DataState, index: &str, id: String, source: Value) -> Result<bool, Resp> {
+    if let Err(why) = valid_index_name(index) {
+        return Err(os_error(
+            400,
+            "invalid_index_name_exception",
+            &format!("Invalid index name [{index}], {why}"),
+        ));
+    }
+    let i = state
+        .indices
+        .entry(index.to_owned())
+        .or_insert_with(|| Index::new(index, None, None));
+    Ok(i.docs.insert(id, source).is_none())
+}
+
+pub fn index_document(data: &DomainData, index: &str, id: Option<String>, req: &Req) -> Resp {
+    let source = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
+    let mut state = data.lock();
+    match put_doc(&mut state, index, id.clone(), source) {
+        Ok(created) => json_resp(
+            if created { 201 } else { 200 },
+            &json!({
+                "_index": index, "_id": id, "_version": 1,
+                "result": if created { "created" } else { "updated" },
+                "_shards": {"total": 2, "successful": 1, "failed": 0},
+                "_seq_no": 0, "_primary_term": 1
+            }),
+        ),
+        Err(r) => r,
+    }
+}
+
+pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp {
+    let text = String::from_utf8_lossy(&req.body);
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let mut items = Vec::new();
+    let mut errors = false;
+    let mut state = data.lock();
+    let mut seq = 0u64;
+    while let Some(action_line) = lines.next() {
+        let action: Value = match serde_json::from_str(action_line) {
+            Ok(v) => v,
+            Err(e) => {
+                return os_error(
+                    400,
+                    "illegal_argument_exception",
+                    &format!("Malformed action/metadata line: {e}"),
+                );
+            }
+        };
+        let Some((kind, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+            return os_error(
+                400,
+                "illegal_argument_exception",
+                "Malformed action/metadata line, expected an object with one action",
+            );
+        };
+        let index = meta
+            .get("_index")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or_else(|| default_index.clone())
+            .unwrap_or_default();
+        let id = meta
+            .get("_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
+        seq += 1;
+        let item = match kind.as_str() {
+            "delete" => {
+                let found = state
+                    .indices
+                    .get_mut(&index)
+                    .and_then(|i| i.docs.remove(&id))
+                    .is_some();
+                json!({"_index": index, "_id": id, "_version": 1,
+                    "result": if found { "deleted" } else { "not_found" },
+                    "_shards": {"total": 2, "successful": 1, "failed": 0},
+                    "_seq_no": seq, "_primary_term": 1, "status": if found { 200 } else { 404 }})
+            }
+            "index" | "create" | "update" => {
+                let Some(source_line) = lines.next() else {
+                    return os_error(
+                        400,
+                        "illegal_argument_exception",
+                        "The bulk request must be terminated by a newline [\\n]",
+                    );
+                };
+                let mut source: Value = match serde_json::from_str(source_line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return os_error(400, "parse_exception", &format!("bad document: {e}"));
+                    }
+                };
+                if kind == "update" {
+                    source = source.get("doc").cloned().unwrap_or(source);
+                }
+                let exists = state
+                    .indices
+                    .get(&index)
+                    .is_some_and(|i| i.docs.contains_key(&id));
+                if kind == "create" && exists {
+                    errors = true;
+                    let reason = format!("[{id}]: version conflict, document already exists (current version [1])");
+                    json!({"_index": index, "_id": id, "status": 409,
+                        "error": {"type": "version_conflict_engine_exception", "reason": reason, "index": index}})
+                } else {
+                    match put_doc(&mut state, &index, id.clone(), source) {
+                        Ok(created) => json!({"_index": index, "_id": id, "_version": 1,
+                            "result": if created { "created" } else { "updated" },
+                            "_shards": {"total": 2, "successful": 1, "failed": 0},
+                            "_seq_no": seq, "_primary_term": 1, "status": if created { 201 } else { 200 }}),
+                        Err(_) => {
+                            errors = true;
+                            json!({"_index": index, "_id": id, "status": 400,
+                                "error": {"type": "invalid_index_name_exception", "reason": format!("Invalid index name [{index}]"), "index": index}})
+                        }
+                    }
+                }
+            }
+            other => {
+                return os_error(
+                    400,
+                    "illegal_argument_exception",
+                    &format!("Malformed action/metadata line, expected one of [create, delete, index, update] but found [{other}]"),
+                );
+            }
+        };
+        items.push(json!({ kind.as_str(): item }));
+    }
+    json_resp(200, &json!({"took": 1, "errors": errors, "items": items}))
+}
+
+fn selected(state: &DataState, req: &Req) -> Result<Vec<String>, Resp> {
+    let names: Vec<String> = state.indices.keys().cloned().collect();
+    let expr = match req.segments.first() {
+        Some(s) if !s.starts_with('_') => s.as_str(),
+        _ => "_all",
+    };
+    resolve(&names, expr).map_err(|missing| index_not_found(&missing))
+}
+
+fn check_query(req: &Req) -> Result<(), Resp> {
+    let body = req.json_body()?;
+    match body.get("query") {
+        None => Ok(()),
+        Some(q) if q.get("match_all").is_some() => Ok(()),
+        Some(q) => Err(os_error(
+            400,
+            "parsing_exception",
+            &format!("the snapferry sandbox only runs match_all queries, got {q}"),
+        )),
+    }
+}
+
+pub fn count(data: &DomainData, req: &Req) -> Resp {
+    if let Err(r) = check_query(req) {
+        return r;
+    }
+    let state = data.lock();
+    let names = match selected(&state, req) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let count: usize = names.iter().map(|n| state.indices[n].docs.len()).sum();
+    let shards: u64 = names.iter().map(|n| state.indices[n].shards()).sum();
+    json_resp(
+        200,
+        &json!({"count": count, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}),
+    )
+}
+
+pub fn search(data: &DomainData, req: &Req) -> Resp {
+    if let Err(r) = check_query(req) {
+        return r;
+    }
+    let body = req.json_body().unwrap_or_default();
+    let size = req
+        .query
+        .get("size")
+        .and_then(|s| s.parse().ok())
+        .or_else(|| body.get("size").and_then(Value::as_u64))
+        .unwrap_or(10) as usize;
+    let from = req
+        .query
+        .get("from")
+        .and_then(|s| s.parse().ok())
+        .or_else(|| body.get("from").and_then(Value::as_u64))
+        .unwrap_or(0) as usize;
+    let state = data.lock();
+    let names = match selected(&state, req) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let total: usize = names.iter().map(|n| state.indices[n].docs.len()).sum();
+    let shards: u64 = names.iter().map(|n| state.indices[n].shards()).sum();
+    let hits: Vec<Value> = names
+        .iter()
+        .flat_map(|n| {
+            state.indices[n]
+                .docs
+                .iter()
+                .map(move |(id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}))
+        })
+        .skip(from)
+        .take(size)
+        .collect();
+    json_resp(
+        200,
+        &json!({
+            "took": 1, "timed_out": false,
+            "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
+            "hits": {"total": {"value": total, "relation": "eq"}, "max_score": if total > 0 { json!(1.0) } else { Value::Null }, "hits": hits}
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_resolve_like_opensearch() {
+        let names: Vec<String> = ["logs-1", "logs-2", "users", ".kibana_1"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(resolve(&names, "logs-*").unwrap(), ["logs-1", "logs-2"]);
+        assert_eq!(resolve(&names, "_all").unwrap(), ["logs-1", "logs-2", "users"]);
+        assert_eq!(resolve(&names, "*,-logs-2").unwrap(), ["logs-1", "users"]);
+        assert_eq!(resolve(&names, "users,nope").unwrap_err(), "nope");
+        assert_eq!(resolve(&names, ".kib*").unwrap(), [".kibana_1"]);
+    }
+
+    #[test]
+    fn settings_flatten_and_nest() {
+        let flat = flatten_settings(&json!({"index": {"number_of_shards": 3}, "refresh_interval": "1s"}));
+        assert_eq!(flat["index.number_of_shards"], "3");
+        assert_eq!(flat["index.refresh_interval"], "1s");
+        assert_eq!(nest(&flat)["index"]["number_of_shards"], "3");
+    }
+}

@@ -1,0 +1,746 @@
+//! Snapshot repositories and snapshots. Registering an `s3` repository checks what Amazon
+//! OpenSearch Service checks (the role exists, its trust policy lets `es.amazonaws.com` assume it,
+//! the bucket exists, the bucket policy or the role's own policy allows the role what a snapshot
+//! needs). A snapshot's mappings, settings and documents are really written into the bucket under
+//! `base_path`, and the snapshot goes `IN_PROGRESS → SUCCESS` over the configured (scaled) time.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::{DomainData, Req};
+use crate::Shared;
+use crate::faults::FaultKind;
+use crate::router::{Resp, json as json_resp, os_error};
+use crate::s3::BlobError;
+
+/// A registered repository.
+#[derive(Debug, Clone)]
+pub struct Repository {
+    pub kind: String,
+    pub settings: Value,
+    pub bucket: String,
+    pub base_path: String,
+    pub role_arn: String,
+}
+
+impl Repository {
+    pub fn prefix(&self) -> String {
+        let base = self.base_path.trim_matches('/');
+        if base.is_empty() {
+            String::new()
+        } else {
+            format!("{base}/")
+        }
+    }
+
+    pub fn meta_key(&self, snapshot: &str) -> String {
+        format!("{}snapshots/{snapshot}.json", self.prefix())
+    }
+
+    pub fn index_key(&self, snapshot: &str, index: &str) -> String {
+        format!("{}indices/{snapshot}/{index}.json", self.prefix())
+    }
+}
+
+/// A snapshot this domain started: its final info and when it reaches its final state.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub started: Instant,
+    pub ends_at: Instant,
+    pub info: Value,
+}
+
+pub fn repository_missing(repo: &str) -> Resp {
+    os_error(404, "repository_missing_exception", &format!("[{repo}] missing"))
+}
+
+pub fn snapshot_missing(repo: &str, snap: &str) -> Resp {
+    os_error(
+        404,
+        "snapshot_missing_exception",
+        &format!("[{repo}:{snap}] is missing"),
+    )
+}
+
+fn repository_exception(repo: &str, why: &str) -> Resp {
+    os_error(500, "repository_exception", &format!("[{repo}] {why}"))
+}
+
+/// OpenSearch's snapshot-name rules.
+pub fn snapshot_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("cannot be empty")
+    } else if name.contains(['\\', '/', '*', '?', '"', '<', '>', '|', ',', '#', ' ']) {
+        Some("must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]")
+    } else if name.starts_with('_') {
+        Some("must not start with '_'")
+    } else if name.to_lowercase() != name {
+        Some("must be lowercase")
+    } else {
+        None
+    }
+}
+
+fn repository_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("cannot be empty")
+    } else if name.contains(['\\', '/', '*', '?', '"', '<', '>', '|', ',', '#', ' ']) {
+        Some("must not contain the following characters [ , \", *, \\, <, |, ,, >, /, ?]")
+    } else {
+        None
+    }
+}
+
+fn as_list(v: &Value) -> Vec<String> {
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a policy statement's `Principal` names the role (bucket policies only).
+fn principal_matches(principal: Option<&Value>, role_arn: &str) -> bool {
+    match principal {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Object(o)) => o
+            .get("AWS")
+            .map(as_list)
+            .unwrap_or_default()
+            .iter()
+            .any(|p| p == "*" || p == role_arn),
+        _ => false,
+    }
+}
+
+/// Evaluates the policies for one action on one resource: an explicit Deny wins, else any Allow.
+/// `with_principal` is true for bucket policies (resource-based), false for the role's own.
+pub fn allowed(policies: &[(String, bool)], role_arn: &str, action: &str, resource: &str) -> bool {
+    let mut allow = false;
+    for (doc, with_principal) in policies {
+        let Ok(doc) = serde_json::from_str::<Value>(doc) else {
+            continue;
+        };
+        let statements = match &doc["Statement"] {
+            Value::Array(a) => a.clone(),
+            s @ Value::Object(_) => vec![s.clone()],
+            _ => continue,
+        };
+        for s in statements {
+            if *with_principal && !principal_matches(s.get("Principal"), role_arn) {
+                continue;
+            }
+            let action_ok = as_list(&s["Action"]).iter().any(|a| {
+                super::indices::glob(&a.to_lowercase(), &action.to_lowercase())
+            });
+            let resource_ok = as_list(&s["Resource"])
+                .iter()
+                .any(|r| super::indices::glob(r, resource));
+            if action_ok && resource_ok {
+                match s["Effect"].as_str() {
+                    Some("Deny") => return false,
+                    Some("Allow") => allow = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    allow
+}
+
+fn trust_allows_es(trust: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(trust) else {
+        return false;
+    };
+    let statements = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        s @ Value::Object(_) => vec![s.clone()],
+        _ => return false,
+    };
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && as_list(&s["Action"])
+                .iter()
+                .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
+            && as_list(&s["Principal"]["Service"])
+                .iter()
+                .any(|p| p == "es.amazonaws.com" || p == "opensearchservice.amazonaws.com")
+    })
+}
+
+/// What AWS checks when a domain registers or verifies an S3 repository.
+async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(), Resp> {
+    let role = match shared.roles.role_by_arn(&r.role_arn).await {
+        Ok(Some(role)) => role,
+        Ok(None) => {
+            return Err(repository_exception(
+                repo,
+                &format!(
+                    "Unable to assume role {}: the role does not exist (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied)",
+                    r.role_arn
+                ),
+            ));
+        }
+        Err(e) => return Err(repository_exception(repo, &format!("cannot read role {}: {e}", r.role_arn))),
+    };
+    if !trust_allows_es(&role.trust_policy) {
+        return Err(repository_exception(
+            repo,
+            &format!(
+                "User: arn:aws:sts::{}:assumed-role/es.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied): the role's trust policy must allow the service principal es.amazonaws.com",
+                shared.config.account_id, r.role_arn
+            ),
+        ));
+    }
+    match shared.blobs.bucket_exists(&r.bucket).await {
+        Ok(true) => {}
+        Ok(false) | Err(BlobError::NoSuchBucket) => {
+            return Err(repository_exception(
+                repo,
+                &format!(
+                    "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket; Bucket: {})",
+                    r.bucket
+                ),
+            ));
+        }
+        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+    }
+    let bucket_policy = match shared.blobs.bucket_policy(&r.bucket).await {
+        Ok(p) => p,
+        Err(BlobError::NoSuchBucket) => None,
+        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+    };
+    let mut policies: Vec<(String, bool)> =
+        role.inline_policies.iter().map(|p| (p.clone(), false)).collect();
+    if let Some(p) = bucket_policy {
+        policies.push((p, true));
+    }
+    let bucket_arn = format!("arn:aws:s3:::{}", r.bucket);
+    let objects = format!("{bucket_arn}/{}*", r.prefix());
+    let needs = [
+        ("s3:ListBucket", bucket_arn.as_str()),
+        ("s3:GetObject", objects.as_str()),
+        ("s3:PutObject", objects.as_str()),
+        ("s3:DeleteObject", objects.as_str()),
+    ];
+    for (action, resource) in needs {
+        let resource = resource.replace('*', "snapferry-check");
+        if !allowed(&policies, &r.role_arn, action, &resource) {
+            let body = json!({
+                "error": {
+                    "root_cause": [{"type": "repository_verification_exception", "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path)}],
+                    "type": "repository_verification_exception",
+                    "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path),
+                    "caused_by": {"type": "i_o_exception", "reason": format!(
+                        "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied): neither the bucket policy of {} nor the policies of role {} allow {action} on {resource}",
+                        r.bucket, r.role_arn)}
+                },
+                "status": 500
+            });
+            return Err(json_resp(500, &body));
+        }
+    }
+    Ok(())
+}
+
+pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req: &Req) -> Resp {
+    if let Some(why) = repository_name_problem(repo) {
+        return repository_exception(repo, &format!("Invalid repository name [{repo}], {why}"));
+    }
+    let body = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let kind = body["type"].as_str().unwrap_or("").to_owned();
+    if kind.is_empty() {
+        return repository_exception(repo, "repository type is missing");
+    }
+    if kind != "s3" {
+        return repository_exception(
+            repo,
+            &format!("repository type [{kind}] is not allowed on Amazon OpenSearch Service; register an s3 repository"),
+        );
+    }
+    let settings = body.get("settings").cloned().unwrap_or(json!({}));
+    let Some(bucket) = settings["bucket"].as_str().map(str::to_owned) else {
+        return repository_exception(repo, "No bucket defined for s3 repository");
+    };
+    let Some(role_arn) = settings["role_arn"].as_str().map(str::to_owned) else {
+        return repository_exception(
+            repo,
+            "role_arn is required: Amazon OpenSearch Service needs an IAM role to write snapshots to S3",
+        );
+    };
+    let r = Repository {
+        kind,
+        bucket,
+        base_path: settings["base_path"].as_str().unwrap_or("").to_owned(),
+        role_arn,
+        settings,
+    };
+    if let Err(resp) = check_access(shared, repo, &r).await {
+        return resp;
+    }
+    data.lock().repos.insert(repo.to_owned(), r);
+    json_resp(200, &json!({"acknowledged": true}))
+}
+
+pub fn get_repository(data: &DomainData, expr: Option<&str>) -> Resp {
+    let state = data.lock();
+    let names: Vec<String> = state.repos.keys().cloned().collect();
+    let selected = match expr {
+        None | Some("_all") | Some("*") => names,
+        Some(expr) => {
+            let mut out = Vec::new();
+            for part in expr.split(',') {
+                let matched: Vec<&String> = names
+                    .iter()
+                    .filter(|n| super::indices::glob(part, n))
+                    .collect();
+                if matched.is_empty() && !part.contains('*') {
+                    return repository_missing(part);
+                }
+                out.extend(matched.into_iter().cloned());
+            }
+            out
+        }
+    };
+    let mut body = serde_json::Map::new();
+    for n in selected {
+        let r = &state.repos[&n];
+        let settings: serde_json::Map<String, Value> = r
+            .settings
+            .as_object()
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| {
+                        let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                        (k.clone(), Value::String(s))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        body.insert(n, json!({"type": r.kind, "settings": settings}));
+    }
+    json_resp(200, &Value::Object(body))
+}
+
+pub fn delete_repository(data: &DomainData, repo: &str) -> Resp {
+    if data.lock().repos.remove(repo).is_none() {
+        return repository_missing(repo);
+    }
+    json_resp(200, &json!({"acknowledged": true}))
+}
+
+pub async fn verify_repository(shared: &Shared, data: &DomainData, repo: &str) -> Resp {
+    let Some(r) = data.lock().repos.get(repo).cloned() else {
+        return repository_missing(repo);
+    };
+    if let Err(resp) = check_access(shared, repo, &r).await {
+        return resp;
+    }
+    let key = format!("{}tests-{}/master.dat", r.prefix(), uuid::Uuid::new_v4().simple());
+    if let Err(e) = shared.blobs.put(&r.bucket, &key, Bytes::from_static(b"verify")).await {
+        return repository_exception(repo, &format!("cannot write to the bucket: {e:?}"));
+    }
+    let _ = shared.blobs.delete(&r.bucket, &key).await;
+    json_resp(
+        200,
+        &json!({"nodes": {"sandbox-node-1": {"name": format!("{}-node-1", data.name)}}}),
+    )
+}
+
+fn millis_to_iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The info as seen now: `IN_PROGRESS` until the run's end.
+fn info_now(info: &Value, run: Option<&Run>, now: Instant) -> Value {
+    let mut info = info.clone();
+    if let Some(run) = run
+        && now < run.ends_at
+    {
+        info["state"] = json!("IN_PROGRESS");
+        let start = info["start_time_in_millis"].as_i64().unwrap_or(0);
+        info["end_time_in_millis"] = json!(0);
+        info["duration_in_millis"] = json!((now - run.started).as_millis() as i64);
+        if let Some(o) = info.as_object_mut() {
+            o.remove("end_time");
+        }
+        info["start_time"] = json!(millis_to_iso(start));
+        info["shards"] = json!({"total": 0, "failed": 0, "successful": 0});
+        info["failures"] = json!([]);
+    }
+    info
+}
+
+fn index_list(v: &Value) -> String {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        Value::String(s) => s.clone(),
+        _ => "_all".to_owned(),
+    }
+}
+
+pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, req: &Req) -> Resp {
+    let Some(r) = data.lock().repos.get(repo).cloned() else {
+        return repository_missing(repo);
+    };
+    if let Some(why) = snapshot_name_problem(snap) {
+        return os_error(
+            400,
+            "invalid_snapshot_name_exception",
+            &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], {why}"),
+        );
+    }
+    let body = match req.json_body() {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let now = shared.clock.now();
+    let started = chrono::Utc::now().timestamp_millis();
+    // Pick the indices and copy their data while holding the lock, and claim the "running" slot.
+    let (payloads, ends_at, uuid, include_global_state) = {
+        let mut state = data.lock();
+        if let Some(((rr, rs), _)) = state.runs.iter().find(|(_, run)| now < run.ends_at) {
+            let status = shared.config.concurrent_snapshot_status;
+            return os_error(
+                status,
+                "concurrent_snapshot_execution_exception",
+                &format!("[{repo}:{snap}] cannot create a snapshot while another snapshot [{rr}:{rs}] is in progress"),
+            );
+        }
+        if state.runs.contains_key(&(repo.to_owned(), snap.to_owned())) {
+            return os_error(
+                400,
+                "invalid_snapshot_name_exception",
+                &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"),
+            );
+        }
+        let names: Vec<String> = state.indices.keys().cloned().collect();
+        let expr = index_list(&body["indices"]);
+        let ignore_unavailable = body["ignore_unavailable"].as_bool().unwrap_or(false);
+        let mut selected = Vec::new();
+        for part in expr.split(',') {
+            match super::indices::resolve(&names, part) {
+                Ok(found) => selected.extend(found),
+                Err(_) if ignore_unavailable => {}
+                Err(missing) => return super::indices::index_not_found(&missing),
+            }
+        }
+        if expr == "_all" || expr == "*" {
+            selected.extend(names.iter().filter(|n| n.starts_with('.')).cloned());
+        }
+        selected.sort();
+        selected.dedup();
+        let payloads: Vec<(String, Value, usize)> = selected
+            .iter()
+            .map(|n| {
+                let i = &state.indices[n];
+                let docs: Vec<Value> = i.docs.iter().map(|(id, d)| json!([id, d])).collect();
+                (
+                    n.clone(),
+                    json!({"settings": i.settings, "mappings": i.mappings, "docs": docs}),
+                    i.docs.len(),
+                )
+            })
+            .collect();
+        let total_docs: usize = payloads.iter().map(|p| p.2).sum();
+        let l = &shared.config.latencies;
+        let secs = l.snapshot_secs + l.snapshot_secs_per_1000_docs * total_docs as f64 / 1000.0;
+        let ends_at = now + shared.config.scaled(secs);
+        let uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
+        let placeholder = Run {
+            started: now,
+            ends_at,
+            info: json!({}),
+        };
+        state
+            .runs
+            .insert((repo.to_owned(), snap.to_owned()), placeholder);
+        (
+            payloads,
+            ends_at,
+            uuid,
+            body["include_global_state"].as_bool().unwrap_or(true),
+        )
+    };
+    let release = |data: &DomainData| {
+        data.lock().runs.remove(&(repo.to_owned(), snap.to_owned()));
+    };
+    match shared.blobs.get(&r.bucket, &r.meta_key(snap)).await {
+        Ok(Some(_)) => {
+            release(data);
+            return os_error(
+                400,
+                "invalid_snapshot_name_exception",
+                &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"),
+            );
+        }
+        Ok(None) => {}
+        Err(e) => {
+            release(data);
+            return repository_exception(repo, &format!("cannot read the repository: {e:?}"));
+        }
+    }
+    let outcome = shared
+        .faults
+        .fire("es-data", "CreateSnapshot", Some(repo), true)
+        .map(|f| f.kind);
+    let total = payloads.len();
+    let (state_name, failed_shards) = match outcome {
+        Some(FaultKind::SnapshotFailed) => ("FAILED", total.max(1)),
+        Some(FaultKind::SnapshotPartial) => ("PARTIAL", total.min(1)),
+        _ => ("SUCCESS", 0),
+    };
+    let mut failures = Vec::new();
+    for (n, (index, payload, _)) in payloads.iter().enumerate() {
+        if n < failed_shards {
+            failures.push(json!({"index": index, "index_uuid": index, "shard_id": 0, "reason": "IndexShardSnapshotFailedException[injected by the snapferry sandbox]", "node_id": "sandbox-node-1", "status": "INTERNAL_SERVER_ERROR"}));
+            continue;
+        }
+        let bytes = Bytes::from(payload.to_string());
+        if let Err(e) = shared.blobs.put(&r.bucket, &r.index_key(snap, index), bytes).await {
+            release(data);
+            return repository_exception(repo, &format!("cannot write snapshot data: {e:?}"));
+        }
+    }
+    let duration = (ends_at - now).as_millis() as i64;
+    let (es, version) = engine_version(&data.engine_version);
+    let _ = es;
+    let info = json!({
+        "snapshot": snap,
+        "uuid": uuid,
+        "version_id": 136327827,
+        "version": version,
+        "indices": payloads.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        "data_streams": [],
+        "include_global_state": include_global_state,
+        "state": state_name,
+        "start_time": millis_to_iso(started),
+        "start_time_in_millis": started,
+        "end_time": millis_to_iso(started + duration),
+        "end_time_in_millis": started + duration,
+        "duration_in_millis": duration,
+        "failures": failures,
+        "shards": {"total": total, "failed": failed_shards, "successful": total - failed_shards},
+        "metadata": body.get("metadata").cloned().unwrap_or(Value::Null),
+    });
+    let mut info = info;
+    if info["metadata"].is_null()
+        && let Some(o) = info.as_object_mut()
+    {
+        o.remove("metadata");
+    }
+    if let Err(e) = shared
+        .blobs
+        .put(&r.bucket, &r.meta_key(snap), Bytes::from(info.to_string()))
+        .await
+    {
+        release(data);
+        return repository_exception(repo, &format!("cannot write snapshot metadata: {e:?}"));
+    }
+    if let Some(run) = data
+        .lock()
+        .runs
+        .get_mut(&(repo.to_owned(), snap.to_owned()))
+    {
+        run.info = info.clone();
+    }
+    if req.flag("wait_for_completion") {
+        shared.clock.sleep_until(ends_at).await;
+        json_resp(200, &json!({ "snapshot": info }))
+    } else {
+        json_resp(200, &json!({"accepted": true}))
+    }
+}
+
+fn engine_version(engine: &str) -> (bool, String) {
+    let es = engine.starts_with("Elasticsearch_");
+    let v = engine.split('_').nth(1).unwrap_or("2.11");
+    (es, if es && v == "7.10" { "7.10.2".into() } else { format!("{v}.0") })
+}
+
+/// Every snapshot in the repository, as seen now.
+async fn list(shared: &Shared, data: &DomainData, r: &Repository, repo: &str) -> Result<Vec<Value>, Resp> {
+    let prefix = format!("{}snapshots/", r.prefix());
+    let keys = shared
+        .blobs
+        .list(&r.bucket, &prefix)
+        .await
+        .map_err(|e| repository_exception(repo, &format!("cannot list the repository: {e:?}")))?;
+    let now = shared.clock.now();
+    let mut out = Vec::new();
+    for key in keys.iter().filter(|k| k.ends_with(".json")) {
+        let Ok(Some(bytes)) = shared.blobs.get(&r.bucket, key).await else {
+            continue;
+        };
+        let Ok(info) = serde_json::from_slice::<Value>(&bytes) else {
+            continue;
+        };
+        let name = info["snapshot"].as_str().unwrap_or("").to_owned();
+        let run = data.lock().runs.get(&(repo.to_owned(), name)).cloned();
+        out.push(info_now(&info, run.as_ref(), now));
+    }
+    out.sort_by_key(|i| i["start_time_in_millis"].as_i64().unwrap_or(0));
+    Ok(out)
+}
+
+async fn select(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Result<(Repository, Vec<Value>), Resp> {
+    let Some(r) = data.lock().repos.get(repo).cloned() else {
+        return Err(repository_missing(repo));
+    };
+    let all = list(shared, data, &r, repo).await?;
+    if expr == "_all" || expr == "*" {
+        return Ok((r, all));
+    }
+    let mut out = Vec::new();
+    for part in expr.split(',') {
+        let matched: Vec<&Value> = all
+            .iter()
+            .filter(|i| super::indices::glob(part, i["snapshot"].as_str().unwrap_or("")))
+            .collect();
+        if matched.is_empty() && !part.contains('*') {
+            return Err(snapshot_missing(repo, part));
+        }
+        out.extend(matched.into_iter().cloned());
+    }
+    Ok((r, out))
+}
+
+pub async fn get(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Resp {
+    match select(shared, data, repo, expr).await {
+        Ok((_, infos)) => json_resp(200, &json!({ "snapshots": infos })),
+        Err(resp) => resp,
+    }
+}
+
+pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Resp {
+    let (_, infos) = match select(shared, data, repo, expr).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    let now = shared.clock.now();
+    let mut out = Vec::new();
+    for info in infos {
+        let name = info["snapshot"].as_str().unwrap_or("").to_owned();
+        let run = data.lock().runs.get(&(repo.to_owned(), name.clone())).cloned();
+        let progress = run
+            .as_ref()
+            .map(|r| shared.clock.progress(r.started, r.ends_at))
+            .unwrap_or(1.0);
+        let state = info["state"].as_str().unwrap_or("SUCCESS").to_owned();
+        let indices: Vec<String> = info["indices"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let total = indices.len() as u64;
+        let done = if state == "IN_PROGRESS" {
+            ((total as f64) * progress).floor() as u64
+        } else {
+            total
+        };
+        let failed = info["shards"]["failed"].as_u64().unwrap_or(0).min(done);
+        let start = info["start_time_in_millis"].as_i64().unwrap_or(0);
+        let elapsed = run
+            .as_ref()
+            .map(|r| (now.min(r.ends_at) - r.started).as_millis() as i64)
+            .unwrap_or_else(|| info["duration_in_millis"].as_i64().unwrap_or(0));
+        let stats = |files: u64| {
+            json!({
+                "incremental": {"file_count": files, "size_in_bytes": files * 1024},
+                "total": {"file_count": files, "size_in_bytes": files * 1024},
+                "start_time_in_millis": start,
+                "time_in_millis": elapsed,
+            })
+        };
+        let shards_stats = json!({
+            "initializing": 0, "started": total - done, "finalizing": 0,
+            "done": done - failed, "failed": failed, "total": total
+        });
+        let mut per_index = serde_json::Map::new();
+        for (n, index) in indices.iter().enumerate() {
+            let finished = (n as u64) < done;
+            let stage = if !finished {
+                "STARTED"
+            } else if (n as u64) < failed {
+                "FAILURE"
+            } else {
+                "DONE"
+            };
+            per_index.insert(
+                index.clone(),
+                json!({
+                    "shards_stats": {"initializing": 0, "started": u64::from(!finished), "finalizing": 0,
+                        "done": u64::from(stage == "DONE"), "failed": u64::from(stage == "FAILURE"), "total": 1},
+                    "stats": stats(1),
+                    "shards": {"0": {"stage": stage, "stats": stats(1)}},
+                }),
+            );
+        }
+        out.push(json!({
+            "snapshot": name,
+            "repository": repo,
+            "uuid": info["uuid"],
+            "state": if state == "IN_PROGRESS" { "STARTED".to_owned() } else { state },
+            "include_global_state": info["include_global_state"],
+            "shards_stats": shards_stats,
+            "stats": stats(total),
+            "indices": per_index,
+        }));
+    }
+    json_resp(200, &json!({ "snapshots": out }))
+}
+
+pub async fn delete(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Resp {
+    let (r, infos) = match select(shared, data, repo, expr).await {
+        Ok(x) => x,
+        Err(resp) => return resp,
+    };
+    for info in infos {
+        let name = info["snapshot"].as_str().unwrap_or("").to_owned();
+        let prefix = format!("{}indices/{name}/", r.prefix());
+        if let Ok(keys) = shared.blobs.list(&r.bucket, &prefix).await {
+            for key in keys {
+                let _ = shared.blobs.delete(&r.bucket, &key).await;
+            }
+        }
+        let _ = shared.blobs.delete(&r.bucket, &r.meta_key(&name)).await;
+        data.lock().runs.remove(&(repo.to_owned(), name));
+    }
+    json_resp(200, &json!({"acknowledged": true}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_names_follow_opensearch_rules() {
+        assert_eq!(snapshot_name_problem("nightly-1"), None);
+        assert_eq!(snapshot_name_problem("Nightly"), Some("must be lowercase"));
+        assert_eq!(snapshot_name_problem("_x"), Some("must not start with '_'"));
+        assert!(snapshot_name_problem("a b").is_some());
+    }
+
+    #[test]
+    fn bucket_policy_needs_the_role_as_principal_and_deny_wins() {
+        let role = "arn:aws:iam::123456789012:role/snap";
+        let policy = json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": role}, "Action": ["s3:*"], "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/*"}
+        ]})
+        .to_string();
+        let p = [(policy, true)];
+        assert!(allowed(&p, role, "s3:PutObject", "arn:aws:s3:::b/x"));
+        assert!(!allowed(&p, role, "s3:DeleteObject", "arn:aws:s3:::b/x"));
+        assert!(!allowed(&p, "arn:aws:iam::1:role/other", "s3:PutObject", "arn:aws:s3:::b/x"));
+    }
+}

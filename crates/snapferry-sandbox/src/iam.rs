@@ -1,0 +1,413 @@
+//! IAM, Query protocol (form-encoded request, XML response): the role operations snapferry needs,
+//! with AWS's error codes and statuses. Policy documents are kept as received (decoded) and
+//! returned URL-encoded, as IAM returns them. [`RoleDirectory`] is how a domain looks a role up
+//! when a repository is registered — here, or in an external IAM.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use percent_encoding::utf8_percent_encode;
+use quick_xml::escape::escape;
+
+use crate::auth::UNRESERVED;
+
+const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub name: String,
+    pub path: String,
+    pub id: String,
+    pub arn: String,
+    pub created: chrono::DateTime<chrono::Utc>,
+    pub trust_policy: String,
+    pub description: Option<String>,
+    pub max_session_duration: u32,
+    pub inline_policies: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct IamStore {
+    roles: Mutex<BTreeMap<String, Role>>,
+}
+
+/// An IAM error: code, HTTP status, message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IamError {
+    pub code: &'static str,
+    pub status: u16,
+    pub message: String,
+}
+
+impl IamError {
+    fn new(code: &'static str, status: u16, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            status,
+            message: message.into(),
+        }
+    }
+    fn no_role(name: &str) -> Self {
+        Self::new(
+            "NoSuchEntity",
+            404,
+            format!("The role with name {name} cannot be found."),
+        )
+    }
+    fn missing(param: &str) -> Self {
+        Self::new(
+            "ValidationError",
+            400,
+            format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(param)),
+        )
+    }
+
+    /// The XML error document.
+    pub fn to_xml(&self, request_id: &str) -> String {
+        let kind = if self.status >= 500 { "Receiver" } else { "Sender" };
+        format!(
+            "<ErrorResponse xmlns=\"{NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+            self.code,
+            escape(&self.message)
+        )
+    }
+}
+
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// Which IAM operation a request is and whether it mutates (for the log and fault rules).
+pub fn classify(params: &BTreeMap<String, String>) -> (String, Option<String>, bool) {
+    let action = params.get("Action").cloned().unwrap_or_else(|| "Unknown".into());
+    let mutating = !(action.starts_with("Get") || action.starts_with("List"));
+    (action, params.get("RoleName").cloned(), mutating)
+}
+
+pub fn url_encode(s: &str) -> String {
+    utf8_percent_encode(s, UNRESERVED).to_string()
+}
+
+/// Checks a policy document the way IAM does for the cases snapferry can hit.
+fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
+    let malformed = |m: &str| IamError::new("MalformedPolicyDocument", 400, m);
+    let value: serde_json::Value =
+        serde_json::from_str(doc).map_err(|_| malformed("This policy contains invalid Json"))?;
+    let statements = match value.get("Statement") {
+        Some(serde_json::Value::Array(a)) => a.clone(),
+        Some(s @ serde_json::Value::Object(_)) => vec![s.clone()],
+        _ => return Err(malformed("Syntax errors in policy.")),
+    };
+    for s in &statements {
+        if s.get("Effect").and_then(|e| e.as_str()).is_none_or(|e| e != "Allow" && e != "Deny") {
+            return Err(malformed("Syntax errors in policy."));
+        }
+        if trust {
+            if s.get("Resource").is_some() {
+                return Err(malformed("Has prohibited field Resource"));
+            }
+            if s.get("Principal").is_none() {
+                return Err(malformed("AssumeRolepolicy contained an invalid principal: missing Principal."));
+            }
+        } else if s.get("Principal").is_some() {
+            return Err(malformed("Policy document should not specify a principal."));
+        }
+    }
+    Ok(())
+}
+
+fn role_in<'a>(roles: &'a mut BTreeMap<String, Role>, name: &str) -> Result<&'a mut Role, IamError> {
+    roles.get_mut(name).ok_or_else(|| IamError::no_role(name))
+}
+
+impl IamStore {
+    pub fn role(&self, name: &str) -> Option<Role> {
+        self.roles.lock().expect("iam lock").get(name).cloned()
+    }
+
+    /// Executes one Query-protocol request; returns the `<Action>Result` inner XML.
+    pub fn handle(
+        &self,
+        account_id: &str,
+        params: &BTreeMap<String, String>,
+    ) -> Result<String, IamError> {
+        let action = params.get("Action").map(String::as_str).unwrap_or("");
+        let get = |k: &str| params.get(k).cloned().ok_or_else(|| IamError::missing(k));
+        let mut roles = self.roles.lock().expect("iam lock");
+        match action {
+            "CreateRole" => {
+                let name = get("RoleName")?;
+                let trust = get("AssumeRolePolicyDocument")?;
+                check_policy(&trust, true)?;
+                if roles.contains_key(&name) {
+                    return Err(IamError::new(
+                        "EntityAlreadyExists",
+                        409,
+                        format!("Role with name {name} already exists."),
+                    ));
+                }
+                let path = params.get("Path").cloned().unwrap_or_else(|| "/".into());
+                let role = Role {
+                    arn: format!("arn:aws:iam::{account_id}:role{path}{name}"),
+                    id: format!(
+                        "AROA{}",
+                        &uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..17]
+                    ),
+                    name: name.clone(),
+                    path,
+                    created: chrono::Utc::now(),
+                    trust_policy: trust,
+                    description: params.get("Description").cloned(),
+                    max_session_duration: params
+                        .get("MaxSessionDuration")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(3600),
+                    inline_policies: BTreeMap::new(),
+                    tags: tags_from(params, "Tags"),
+                };
+                let xml = role_xml(&role);
+                roles.insert(name, role);
+                Ok(xml)
+            }
+            "GetRole" => {
+                let name = get("RoleName")?;
+                Ok(role_xml(role_in(&mut roles, &name)?))
+            }
+            "UpdateAssumeRolePolicy" => {
+                let name = get("RoleName")?;
+                let doc = get("PolicyDocument")?;
+                check_policy(&doc, true)?;
+                role_in(&mut roles, &name)?.trust_policy = doc;
+                Ok(String::new())
+            }
+            "DeleteRole" => {
+                let name = get("RoleName")?;
+                let role = role_in(&mut roles, &name)?;
+                if !role.inline_policies.is_empty() {
+                    return Err(IamError::new(
+                        "DeleteConflict",
+                        409,
+                        "Cannot delete entity, must delete policies first.",
+                    ));
+                }
+                roles.remove(&name);
+                Ok(String::new())
+            }
+            "PutRolePolicy" => {
+                let name = get("RoleName")?;
+                let policy = get("PolicyName")?;
+                let doc = get("PolicyDocument")?;
+                check_policy(&doc, false)?;
+                role_in(&mut roles, &name)?.inline_policies.insert(policy, doc);
+                Ok(String::new())
+            }
+            "GetRolePolicy" => {
+                let name = get("RoleName")?;
+                let policy = get("PolicyName")?;
+                let doc = role_in(&mut roles, &name)?
+                    .inline_policies
+                    .get(&policy)
+                    .cloned()
+                    .ok_or_else(|| {
+                        IamError::new(
+                            "NoSuchEntity",
+                            404,
+                            format!("The role policy with name {policy} cannot be found."),
+                        )
+                    })?;
+                Ok(format!(
+                    "<RoleName>{}</RoleName><PolicyName>{}</PolicyName><PolicyDocument>{}</PolicyDocument>",
+                    escape(&name),
+                    escape(&policy),
+                    url_encode(&doc)
+                ))
+            }
+            "DeleteRolePolicy" => {
+                let name = get("RoleName")?;
+                let policy = get("PolicyName")?;
+                if role_in(&mut roles, &name)?.inline_policies.remove(&policy).is_none() {
+                    return Err(IamError::new(
+                        "NoSuchEntity",
+                        404,
+                        format!("The role policy with name {policy} cannot be found."),
+                    ));
+                }
+                Ok(String::new())
+            }
+            "ListRolePolicies" => {
+                let name = get("RoleName")?;
+                let members: String = role_in(&mut roles, &name)?
+                    .inline_policies
+                    .keys()
+                    .map(|k| format!("<member>{}</member>", escape(k)))
+                    .collect();
+                Ok(format!(
+                    "<IsTruncated>false</IsTruncated><PolicyNames>{members}</PolicyNames>"
+                ))
+            }
+            "TagRole" => {
+                let name = get("RoleName")?;
+                let tags = tags_from(params, "Tags");
+                role_in(&mut roles, &name)?.tags.extend(tags);
+                Ok(String::new())
+            }
+            "UntagRole" => {
+                let name = get("RoleName")?;
+                let role = role_in(&mut roles, &name)?;
+                for key in list_from(params, "TagKeys") {
+                    role.tags.remove(&key);
+                }
+                Ok(String::new())
+            }
+            "ListRoleTags" => {
+                let name = get("RoleName")?;
+                Ok(format!(
+                    "<IsTruncated>false</IsTruncated><Tags>{}</Tags>",
+                    tags_xml(&role_in(&mut roles, &name)?.tags)
+                ))
+            }
+            other => Err(IamError::new(
+                "InvalidAction",
+                400,
+                format!("Could not find operation {other} for version 2010-05-08"),
+            )),
+        }
+    }
+}
+
+fn tags_from(params: &BTreeMap<String, String>, prefix: &str) -> BTreeMap<String, String> {
+    let mut tags = BTreeMap::new();
+    for i in 1.. {
+        let Some(key) = params.get(&format!("{prefix}.member.{i}.Key")) else {
+            break;
+        };
+        let value = params
+            .get(&format!("{prefix}.member.{i}.Value"))
+            .cloned()
+            .unwrap_or_default();
+        tags.insert(key.clone(), value);
+    }
+    tags
+}
+
+fn list_from(params: &BTreeMap<String, String>, prefix: &str) -> Vec<String> {
+    (1..)
+        .map_while(|i| params.get(&format!("{prefix}.member.{i}")).cloned())
+        .collect()
+}
+
+fn tags_xml(tags: &BTreeMap<String, String>) -> String {
+    tags.iter()
+        .map(|(k, v)| {
+            format!(
+                "<member><Key>{}</Key><Value>{}</Value></member>",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect()
+}
+
+fn role_xml(role: &Role) -> String {
+    let description = role
+        .description
+        .as_deref()
+        .map(|d| format!("<Description>{}</Description>", escape(d)))
+        .unwrap_or_default();
+    let tags = if role.tags.is_empty() {
+        String::new()
+    } else {
+        format!("<Tags>{}</Tags>", tags_xml(&role.tags))
+    };
+    format!(
+        "<Role><Path>{}</Path><RoleName>{}</RoleName><RoleId>{}</RoleId><Arn>{}</Arn><CreateDate>{}</CreateDate><AssumeRolePolicyDocument>{}</AssumeRolePolicyDocument>{description}<MaxSessionDuration>{}</MaxSessionDuration>{tags}</Role>",
+        escape(&role.path),
+        escape(&role.name),
+        role.id,
+        escape(&role.arn),
+        role.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        url_encode(&role.trust_policy),
+        role.max_session_duration,
+    )
+}
+
+/// Wraps an operation's result in IAM's response envelope.
+pub fn response_xml(action: &str, result: &str, request_id: &str) -> String {
+    let result = if result.is_empty() {
+        String::new()
+    } else {
+        format!("<{action}Result>{result}</{action}Result>")
+    };
+    format!(
+        "<{action}Response xmlns=\"{NS}\">{result}<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    )
+}
+
+/// A role as a domain sees it when checking a repository registration.
+#[derive(Debug, Clone)]
+pub struct RoleView {
+    pub trust_policy: String,
+    pub inline_policies: Vec<String>,
+}
+
+/// Where a domain looks roles up: the sandbox's IAM or an external one.
+#[derive(Debug, Clone)]
+pub enum RoleDirectory {
+    Local(Arc<IamStore>),
+    External(aws_sdk_iam::Client),
+}
+
+impl RoleDirectory {
+    /// The role named by `arn`, `Ok(None)` when it does not exist.
+    pub async fn role_by_arn(&self, arn: &str) -> Result<Option<RoleView>, String> {
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        match self {
+            Self::Local(store) => Ok(store.role(name).filter(|r| r.arn == arn).map(|r| RoleView {
+                trust_policy: r.trust_policy,
+                inline_policies: r.inline_policies.into_values().collect(),
+            })),
+            Self::External(client) => {
+                let role = match client.get_role().role_name(name).send().await {
+                    Ok(out) => match out.role {
+                        Some(r) => r,
+                        None => return Ok(None),
+                    },
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+                        return Ok(None);
+                    }
+                    Err(e) => return Err(format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+                };
+                let decode = |s: &str| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                };
+                let mut inline = Vec::new();
+                let names = client
+                    .list_role_policies()
+                    .role_name(name)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))?;
+                for policy in names.policy_names() {
+                    let doc = client
+                        .get_role_policy()
+                        .role_name(name)
+                        .policy_name(policy)
+                        .send()
+                        .await
+                        .map_err(|e| format!("{}", aws_sdk_iam::error::DisplayErrorContext(e)))?;
+                    inline.push(decode(doc.policy_document()));
+                }
+                Ok(Some(RoleView {
+                    trust_policy: decode(role.assume_role_policy_document().unwrap_or("")),
+                    inline_policies: inline,
+                }))
+            }
+        }
+    }
+}
