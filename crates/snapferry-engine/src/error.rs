@@ -1,0 +1,120 @@
+//! Errors of the engine. `ResourceError` is what a resource reports and is persisted in the
+//! state (so it is `Serialize`); `EngineError` is what the planner and executor return.
+//! Ids of what failed live in the variants; causes sit behind `#[source]`.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use snapferry_plan::NodeId;
+
+use crate::graph::GraphError;
+use crate::state::TransitionError;
+use crate::store::StoreError;
+
+/// Whether trying again can help. Decides between retrying with backoff and failing at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "class")]
+pub enum ErrorClass {
+    /// Throttling, 5xx, timeouts, dropped connections. `retry_after_ms` carries a
+    /// service-provided `Retry-After`, which the retry policy honours.
+    Transient { retry_after_ms: Option<u64> },
+    /// Access denied, validation, conflicts a human must resolve: fail at once.
+    Permanent,
+    /// The run was cancelled (Ctrl-C) while this operation waited; nothing failed, and the
+    /// operation may still be running on the service side.
+    Interrupted,
+}
+
+/// A failure of one resource operation, with the service's own message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{node}: {message}")]
+pub struct ResourceError {
+    pub node: NodeId,
+    pub class: ErrorClass,
+    /// The service's message (never a secret: resources must not put credentials here).
+    pub message: String,
+}
+
+impl ResourceError {
+    /// A failure that a retry may fix.
+    pub fn transient(node: &NodeId, message: impl Into<String>) -> Self {
+        ResourceError {
+            node: node.clone(),
+            class: ErrorClass::Transient {
+                retry_after_ms: None,
+            },
+            message: message.into(),
+        }
+    }
+
+    /// A transient failure where the service said when to come back.
+    pub fn transient_after(
+        node: &NodeId,
+        retry_after: Duration,
+        message: impl Into<String>,
+    ) -> Self {
+        ResourceError {
+            node: node.clone(),
+            class: ErrorClass::Transient {
+                retry_after_ms: Some(u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX)),
+            },
+            message: message.into(),
+        }
+    }
+
+    /// A failure no retry will fix.
+    pub fn permanent(node: &NodeId, message: impl Into<String>) -> Self {
+        ResourceError {
+            node: node.clone(),
+            class: ErrorClass::Permanent,
+            message: message.into(),
+        }
+    }
+
+    /// The run was cancelled while this operation was in flight or sleeping.
+    pub fn interrupted(node: &NodeId) -> Self {
+        ResourceError {
+            node: node.clone(),
+            class: ErrorClass::Interrupted,
+            message: "interrupted".to_owned(),
+        }
+    }
+
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self.class, ErrorClass::Interrupted)
+    }
+
+    pub fn is_transient(&self) -> bool {
+        matches!(self.class, ErrorClass::Transient { .. })
+    }
+
+    /// The service's `Retry-After`, if it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.class {
+            ErrorClass::Transient { retry_after_ms } => retry_after_ms.map(Duration::from_millis),
+            ErrorClass::Permanent | ErrorClass::Interrupted => None,
+        }
+    }
+}
+
+/// Why a plan or an apply could not run at all (as opposed to a node failing, which is
+/// reported in the summary).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("state store error")]
+    Store(#[from] StoreError),
+    #[error("the graph is invalid")]
+    Graph(#[from] GraphError),
+    #[error("refused state transition")]
+    Transition(#[from] TransitionError),
+    #[error(
+        "the state at {location} belongs to plan `{found}`, not `{expected}`; point the plan at its own state"
+    )]
+    WrongPlan {
+        location: String,
+        expected: String,
+        found: String,
+    },
+    #[error("could not read {}", .0.node)]
+    Read(#[source] ResourceError),
+}

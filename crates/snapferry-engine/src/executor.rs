@@ -1,0 +1,439 @@
+//! `apply`: walks the graph, starting a node as soon as its dependencies are done, up to
+//! `parallelism` at once, so independent branches (the target domain's creation and the
+//! snapshot) overlap. Per node: read → diff → apply if needed → wait → record outputs, with a
+//! checkpoint at every transition. A failed node stops its dependents and halts the run at
+//! the next safe point of every other node; cancellation stops new work, leaves remote
+//! operations running and returns `Interrupted`, so `apply` again resumes.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use snapferry_plan::NodeId;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::change::Change;
+use crate::error::{EngineError, ResourceError};
+use crate::events::{Event, EventSink, NullSink};
+use crate::graph::ExecGraph;
+use crate::journal::Journal;
+use crate::poll::PollSchedule;
+use crate::resource::{Context, Inputs, Pins, Progress, Resource, Upstream};
+use crate::retry::RetryPolicy;
+use crate::state::{NodeStatus, StateDoc};
+use crate::store::{LockGuard, LockInfo, StateStore};
+
+/// How one apply runs.
+#[derive(Clone)]
+pub struct ApplyOptions {
+    pub plan_name: String,
+    pub plan_fingerprint: String,
+    /// Recorded in the state (`CARGO_PKG_VERSION` of the binary).
+    pub tool_version: String,
+    /// Nodes in flight at once (`--parallelism`, default 10).
+    pub parallelism: usize,
+    pub retry: RetryPolicy,
+    pub poll: PollSchedule,
+    pub events: Arc<dyn EventSink>,
+    /// Fire it (Ctrl-C) to stop starting work and return `Interrupted`.
+    pub cancel: CancellationToken,
+    /// How long to wait for another run's lock (`--lock-timeout`); zero fails at once.
+    pub lock_timeout: Duration,
+    /// The command line, recorded in the lock for whoever is refused.
+    pub command: String,
+    /// A node recorded done whose live state no longer matches is reported, not changed,
+    /// unless this is set (`apply --reconcile-drift`).
+    pub reconcile_drift: bool,
+}
+
+impl ApplyOptions {
+    pub fn new(plan_name: &str, plan_fingerprint: &str) -> Self {
+        ApplyOptions {
+            plan_name: plan_name.to_owned(),
+            plan_fingerprint: plan_fingerprint.to_owned(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            parallelism: 10,
+            retry: RetryPolicy::default(),
+            poll: PollSchedule::default(),
+            events: Arc::new(NullSink),
+            cancel: CancellationToken::new(),
+            lock_timeout: Duration::ZERO,
+            command: "snapferry apply".to_owned(),
+            reconcile_drift: false,
+        }
+    }
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every node is done.
+    Complete,
+    /// At least one node failed.
+    Failed,
+    /// Cancelled before everything was done; `apply` again resumes.
+    Interrupted,
+}
+
+/// What happened to every node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApplySummary {
+    pub outcome: Outcome,
+    /// Applied (or waited for) and now done.
+    pub applied: Vec<NodeId>,
+    /// Already done and still true.
+    pub unchanged: Vec<NodeId>,
+    /// Done in the state but changed outside snapferry; reported, not changed.
+    pub drifted: Vec<(NodeId, Change)>,
+    pub failed: Vec<ResourceError>,
+    /// Stopped at a safe point; still `applying` in the state, resumed by the next apply.
+    pub interrupted: Vec<NodeId>,
+    pub not_started: Vec<NodeId>,
+    /// The state's generation after the last write.
+    pub generation: u64,
+}
+
+/// Runs a graph against a state store.
+pub struct Executor {
+    graph: Arc<ExecGraph>,
+    store: Arc<dyn StateStore>,
+}
+
+enum NodeOutcome {
+    Applied,
+    Unchanged,
+    Drifted(Change),
+    Failed(ResourceError),
+    Interrupted,
+    Fatal(EngineError),
+}
+
+impl Executor {
+    pub fn new(graph: Arc<ExecGraph>, store: Arc<dyn StateStore>) -> Self {
+        Executor { graph, store }
+    }
+
+    /// Takes the lock, runs every node that is not done, releases the lock. An `Err` means
+    /// the run could not proceed at all (lock held, state unreadable, a checkpoint failed);
+    /// node failures are in the summary.
+    pub async fn apply(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError> {
+        let info = LockInfo::for_this_process(&options.command);
+        let guard = LockGuard::acquire(self.store.clone(), info, options.lock_timeout).await?;
+        let result = self.run_locked(options).await;
+        let released = guard.release().await;
+        let summary = result?;
+        released?;
+        Ok(summary)
+    }
+
+    async fn run_locked(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError> {
+        let mut doc = match self.store.load().await? {
+            Some(doc) if doc.plan_name != options.plan_name => {
+                return Err(EngineError::WrongPlan {
+                    location: self.store.location(),
+                    expected: options.plan_name.clone(),
+                    found: doc.plan_name,
+                });
+            }
+            Some(doc) => doc,
+            None => StateDoc::new(
+                &options.plan_name,
+                &options.plan_fingerprint,
+                &options.tool_version,
+            ),
+        };
+        doc.plan_fingerprint.clone_from(&options.plan_fingerprint);
+        doc.tool_version.clone_from(&options.tool_version);
+        for id in self.graph.topological() {
+            doc.nodes
+                .entry(id.clone())
+                .or_insert_with(crate::state::NodeState::pending);
+        }
+        let journal = Arc::new(Journal::new(self.store.clone(), doc));
+        journal.checkpoint().await?;
+
+        let halt = CancellationToken::new();
+        let mut waiting: BTreeMap<NodeId, usize> = BTreeMap::new();
+        let mut ready = VecDeque::new();
+        for id in self.graph.topological() {
+            let n = self.graph.deps(id).count();
+            if n == 0 {
+                ready.push_back(id.clone());
+            } else {
+                waiting.insert(id.clone(), n);
+            }
+        }
+        let mut running: JoinSet<(NodeId, NodeOutcome)> = JoinSet::new();
+        let mut finished: BTreeMap<NodeId, NodeOutcome> = BTreeMap::new();
+        let parallelism = options.parallelism.max(1);
+        loop {
+            while running.len() < parallelism
+                && !halt.is_cancelled()
+                && !options.cancel.is_cancelled()
+            {
+                let Some(id) = ready.pop_front() else { break };
+                let resource = self
+                    .graph
+                    .resource(&id)
+                    .expect("graph node has a resource")
+                    .clone();
+                let inputs = self.inputs_for(&journal, &id).await;
+                let task = NodeTask {
+                    resource,
+                    inputs,
+                    journal: journal.clone(),
+                    options: options.clone(),
+                    halt: halt.clone(),
+                };
+                let span = tracing::info_span!("node", node = %id);
+                running.spawn(async move { (id, task.run().await) }.instrument(span));
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            let (id, outcome) = joined.expect("node task panicked");
+            match &outcome {
+                NodeOutcome::Applied | NodeOutcome::Unchanged | NodeOutcome::Drifted(_) => {
+                    for dependent in self.graph.dependents(&id) {
+                        let left = waiting.get_mut(dependent).expect("dependent is waiting");
+                        *left -= 1;
+                        if *left == 0 {
+                            waiting.remove(dependent);
+                            ready.push_back(dependent.clone());
+                        }
+                    }
+                }
+                NodeOutcome::Failed(_) | NodeOutcome::Fatal(_) => halt.cancel(),
+                NodeOutcome::Interrupted => {}
+            }
+            finished.insert(id, outcome);
+        }
+
+        let mut summary = ApplySummary {
+            outcome: Outcome::Complete,
+            applied: vec![],
+            unchanged: vec![],
+            drifted: vec![],
+            failed: vec![],
+            interrupted: vec![],
+            not_started: vec![],
+            generation: 0,
+        };
+        let mut fatal = None;
+        for id in self.graph.topological() {
+            match finished.remove(id) {
+                Some(NodeOutcome::Applied) => summary.applied.push(id.clone()),
+                Some(NodeOutcome::Unchanged) => summary.unchanged.push(id.clone()),
+                Some(NodeOutcome::Drifted(change)) => summary.drifted.push((id.clone(), change)),
+                Some(NodeOutcome::Failed(e)) => summary.failed.push(e),
+                Some(NodeOutcome::Interrupted) => summary.interrupted.push(id.clone()),
+                Some(NodeOutcome::Fatal(e)) => fatal = fatal.or(Some(e)),
+                None => summary.not_started.push(id.clone()),
+            }
+        }
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        summary.outcome = if !summary.failed.is_empty() {
+            Outcome::Failed
+        } else if summary.interrupted.is_empty() && summary.not_started.is_empty() {
+            Outcome::Complete
+        } else {
+            Outcome::Interrupted
+        };
+        if summary.outcome == Outcome::Interrupted {
+            journal.checkpoint().await?;
+        }
+        summary.generation = journal.snapshot().await.generation;
+        Ok(summary)
+    }
+
+    async fn inputs_for(&self, journal: &Journal, id: &NodeId) -> Inputs {
+        let mut inputs = Inputs::new();
+        for dep in self.graph.deps(id) {
+            let outputs = journal
+                .node(dep)
+                .await
+                .map(|n| n.outputs)
+                .unwrap_or_default();
+            inputs.insert(dep.clone(), Upstream::Known(outputs));
+        }
+        inputs
+    }
+}
+
+struct NodeTask {
+    resource: Arc<dyn Resource>,
+    inputs: Inputs,
+    journal: Arc<Journal>,
+    options: ApplyOptions,
+    halt: CancellationToken,
+}
+
+impl NodeTask {
+    fn stopping(&self) -> bool {
+        self.halt.is_cancelled() || self.options.cancel.is_cancelled()
+    }
+
+    async fn run(self) -> NodeOutcome {
+        let id = self.resource.id().clone();
+        let events = &self.options.events;
+        events.emit(Event::Started { node: id.clone() });
+        let outcome = match self.steps(&id).await {
+            Ok(outcome) => outcome,
+            Err(Step::Failed(error)) if error.is_interrupted() => NodeOutcome::Interrupted,
+            Err(Step::Failed(error)) => {
+                tracing::warn!(%error, "node failed");
+                let recorded = error.clone();
+                match self
+                    .journal
+                    .transition(&id, NodeStatus::Failed, |n| n.last_error = Some(recorded))
+                    .await
+                {
+                    Ok(()) => NodeOutcome::Failed(error),
+                    Err(e) if matches!(e, EngineError::Transition(_)) => NodeOutcome::Failed(error),
+                    Err(e) => NodeOutcome::Fatal(e),
+                }
+            }
+            Err(Step::Fatal(e)) => NodeOutcome::Fatal(e),
+        };
+        match &outcome {
+            NodeOutcome::Applied => events.emit(Event::Finished { node: id }),
+            NodeOutcome::Unchanged | NodeOutcome::Drifted(_) => {
+                events.emit(Event::Skipped { node: id })
+            }
+            NodeOutcome::Failed(error) => events.emit(Event::Failed {
+                node: id,
+                error: error.clone(),
+            }),
+            NodeOutcome::Interrupted => events.emit(Event::Interrupted { node: id }),
+            NodeOutcome::Fatal(_) => {}
+        }
+        outcome
+    }
+
+    async fn steps(&self, id: &NodeId) -> Result<NodeOutcome, Step> {
+        let resource = &*self.resource;
+        let cx = Context::new(
+            id.clone(),
+            self.options.cancel.clone(),
+            self.options.retry.clone(),
+            self.options.poll.clone(),
+            self.options.events.clone(),
+            Pins::Applying(self.journal.clone()),
+        );
+        let inputs = &self.inputs;
+        let prior = self
+            .journal
+            .node(id)
+            .await
+            .unwrap_or_else(crate::state::NodeState::pending);
+        let fingerprint = resource.desired_fingerprint();
+        let was_done = prior.status == NodeStatus::Done;
+        if !was_done {
+            self.journal
+                .transition(id, NodeStatus::Applying, |_| {})
+                .await?;
+        }
+
+        let observed = cx.retry(|| resource.read(&cx, inputs)).await?;
+        let change = resource.diff(inputs, &observed);
+        tracing::debug!(change = change.verb(), "diffed");
+
+        if was_done {
+            let plan_changed = prior.desired_fingerprint.as_deref() != Some(fingerprint.as_str());
+            if !change.has_changes() {
+                let outputs = if plan_changed || prior.outputs.values().any(|v| v.is_redacted()) {
+                    resource
+                        .wait(
+                            &cx,
+                            inputs,
+                            &Progress::new(id.clone(), self.options.events.clone()),
+                        )
+                        .await?
+                } else {
+                    prior.outputs
+                };
+                if plan_changed {
+                    self.journal
+                        .transition(id, NodeStatus::Done, |n| {
+                            n.outputs = outputs;
+                            n.desired_fingerprint = Some(fingerprint.clone());
+                        })
+                        .await?;
+                }
+                return Ok(NodeOutcome::Unchanged);
+            }
+            if !plan_changed && !self.options.reconcile_drift {
+                tracing::warn!(
+                    change = change.verb(),
+                    "changed outside snapferry; not touched"
+                );
+                return Ok(NodeOutcome::Drifted(change));
+            }
+            self.journal
+                .transition(id, NodeStatus::Applying, |_| {})
+                .await?;
+        }
+        if self.stopping() {
+            return Ok(NodeOutcome::Interrupted);
+        }
+        match &change {
+            Change::Blocked { reason } => {
+                return Err(Step::Failed(ResourceError::permanent(id, reason.clone())));
+            }
+            c if c.needs_apply() => {
+                tracing::info!(change = c.verb(), "applying");
+                cx.retry(|| resource.apply(&cx, inputs, c)).await?;
+            }
+            _ => {}
+        }
+        if self.stopping() {
+            return Ok(NodeOutcome::Interrupted);
+        }
+        let outputs = resource
+            .wait(
+                &cx,
+                inputs,
+                &Progress::new(id.clone(), self.options.events.clone()),
+            )
+            .await?;
+        self.journal
+            .transition(id, NodeStatus::Done, |n| {
+                n.outputs = outputs;
+                n.desired_fingerprint = Some(fingerprint);
+                n.last_error = None;
+            })
+            .await?;
+        Ok(NodeOutcome::Applied)
+    }
+}
+
+enum Step {
+    Failed(ResourceError),
+    Fatal(EngineError),
+}
+
+impl From<ResourceError> for Step {
+    fn from(e: ResourceError) -> Self {
+        Step::Failed(e)
+    }
+}
+
+impl From<EngineError> for Step {
+    fn from(e: EngineError) -> Self {
+        Step::Fatal(e)
+    }
+}
+
+/// The node ids of `graph` still to do according to `state` (for `status`).
+pub fn remaining(graph: &ExecGraph, state: &StateDoc) -> BTreeSet<NodeId> {
+    graph
+        .topological()
+        .iter()
+        .filter(|id| state.status(id) != NodeStatus::Done)
+        .cloned()
+        .collect()
+}

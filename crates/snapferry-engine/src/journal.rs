@@ -1,0 +1,101 @@
+//! The executor's in-memory state document plus the store it is checkpointed to. Every
+//! transition and every new pin goes through here and is saved before the caller continues,
+//! one write at a time, each with the next generation number.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use snapferry_plan::NodeId;
+use tokio::sync::Mutex;
+
+use crate::error::{EngineError, ResourceError};
+use crate::state::{NodeState, NodeStatus, StateDoc};
+use crate::store::StateStore;
+
+pub(crate) struct Journal {
+    store: Arc<dyn StateStore>,
+    doc: Mutex<StateDoc>,
+}
+
+impl Journal {
+    pub(crate) fn new(store: Arc<dyn StateStore>, doc: StateDoc) -> Self {
+        Journal {
+            store,
+            doc: Mutex::new(doc),
+        }
+    }
+
+    pub(crate) async fn snapshot(&self) -> StateDoc {
+        self.doc.lock().await.clone()
+    }
+
+    pub(crate) async fn node(&self, node: &NodeId) -> Option<NodeState> {
+        self.doc.lock().await.nodes.get(node).cloned()
+    }
+
+    /// Moves `node` to `to`, lets `update` fill in details, and saves.
+    pub(crate) async fn transition(
+        &self,
+        node: &NodeId,
+        to: NodeStatus,
+        update: impl FnOnce(&mut NodeState),
+    ) -> Result<(), EngineError> {
+        let mut doc = self.doc.lock().await;
+        let mut next = doc.clone();
+        update(next.transition(node, to)?);
+        Self::commit(&*self.store, &mut next).await?;
+        *doc = next;
+        Ok(())
+    }
+
+    /// Saves the document as it is (with a new generation).
+    pub(crate) async fn checkpoint(&self) -> Result<(), EngineError> {
+        let mut doc = self.doc.lock().await;
+        let mut next = doc.clone();
+        Self::commit(&*self.store, &mut next).await?;
+        *doc = next;
+        Ok(())
+    }
+
+    async fn commit(store: &dyn StateStore, next: &mut StateDoc) -> Result<(), EngineError> {
+        next.generation += 1;
+        next.updated_at = Utc::now();
+        store.save(next).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn pin(
+        &self,
+        node: &NodeId,
+        key: &str,
+        f: impl FnOnce() -> serde_json::Value,
+    ) -> Result<serde_json::Value, ResourceError> {
+        let mut doc = self.doc.lock().await;
+        if let Some(v) = doc.pinned.get(key) {
+            return Ok(v.clone());
+        }
+        let value = f();
+        let mut next = doc.clone();
+        next.pinned.insert(key.to_owned(), value.clone());
+        Self::commit(&*self.store, &mut next).await.map_err(|e| {
+            ResourceError::transient(
+                node,
+                format!("could not record pinned value `{key}`: {}", chain(&e)),
+            )
+        })?;
+        *doc = next;
+        Ok(value)
+    }
+}
+
+/// The whole error chain on one line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

@@ -1,0 +1,338 @@
+//! The contract every resource kind implements: `read` live state (never mutating), `diff`
+//! desired against observed (pure, synchronous), `apply` the change (idempotent: safe to
+//! repeat after a crash), `wait` until ready and return the outputs. Also the values that
+//! flow through it: `Inputs` (upstream outputs, possibly "known after apply"), `Observed`,
+//! and the `Context` that carries cancellation, retry, polling, events and pinned values.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use snapferry_plan::NodeId;
+use tokio_util::sync::CancellationToken;
+
+use crate::change::{Change, FieldValue};
+use crate::error::ResourceError;
+use crate::events::{Event, EventSink};
+use crate::journal::Journal;
+use crate::poll::PollSchedule;
+use crate::retry::RetryPolicy;
+use crate::state::Outputs;
+
+/// One step of the graph against a live system.
+#[async_trait]
+pub trait Resource: Send + Sync {
+    /// The node this resource is (its key in the graph and the state).
+    fn id(&self) -> &NodeId;
+
+    /// The kind (`role`, `snapshot`, ...), for logs and to find code on resume.
+    fn kind(&self) -> &'static str;
+
+    /// A stable digest of the desired settings: when it differs from the one recorded in the
+    /// state, the plan changed for this node since it was applied.
+    fn desired_fingerprint(&self) -> String;
+
+    /// Reads live state. Must never mutate anything.
+    async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError>;
+
+    /// Compares desired with observed. Pure: no I/O, same answer for the same arguments.
+    /// Inputs may be `Unknown` during planning; the change must then say so, not guess.
+    fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change;
+
+    /// Makes the change. Idempotent: called again after a crash it must not duplicate
+    /// anything (the executor re-reads first, but a crash can fall between the service
+    /// accepting the call and the checkpoint).
+    async fn apply(
+        &self,
+        cx: &Context,
+        inputs: &Inputs,
+        change: &Change,
+    ) -> Result<(), ResourceError>;
+
+    /// Waits until the resource is ready, reporting progress, and returns its outputs.
+    /// Called after `apply`, on resume of an in-progress node, and for a node that already
+    /// matched; must be cheap when the resource is ready.
+    async fn wait(
+        &self,
+        cx: &Context,
+        inputs: &Inputs,
+        progress: &Progress,
+    ) -> Result<Outputs, ResourceError>;
+
+    /// Removes what apply created. Kinds that must never be deleted keep the default refusal.
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        Err(ResourceError::permanent(
+            self.id(),
+            format!("{} resources cannot be destroyed by snapferry", self.kind()),
+        ))
+    }
+}
+
+/// The outputs of one upstream node as seen by a dependent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Upstream {
+    Known(Outputs),
+    /// The upstream will change during apply: every value it outputs is `Unknown` now.
+    KnownAfterApply,
+}
+
+/// Upstream outputs by node, then key.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inputs {
+    upstream: BTreeMap<NodeId, Upstream>,
+}
+
+impl Inputs {
+    pub fn new() -> Self {
+        Inputs::default()
+    }
+
+    pub fn insert(&mut self, node: NodeId, upstream: Upstream) {
+        self.upstream.insert(node, upstream);
+    }
+
+    /// The value `key` of upstream `node`: `Unknown` when that node will change, `None` when
+    /// `node` is not an upstream or did not output `key`.
+    pub fn get(&self, node: &NodeId, key: &str) -> Option<FieldValue> {
+        match self.upstream.get(node)? {
+            Upstream::Known(outputs) => outputs.get(key).cloned(),
+            Upstream::KnownAfterApply => Some(FieldValue::Unknown),
+        }
+    }
+
+    /// The first upstream of `kind` that outputs `key` (resources usually know the kind of
+    /// their upstream, not its instance).
+    pub fn by_kind(&self, kind: &str, key: &str) -> Option<FieldValue> {
+        self.upstream
+            .keys()
+            .filter(|n| n.kind() == kind)
+            .find_map(|n| self.get(n, key))
+    }
+
+    /// True when no upstream is `KnownAfterApply`.
+    pub fn all_known(&self) -> bool {
+        self.upstream
+            .values()
+            .all(|u| matches!(u, Upstream::Known(_)))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Upstream)> {
+        self.upstream.iter()
+    }
+}
+
+/// What `read` found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub exists: bool,
+    /// Something started earlier is still running (an `IN_PROGRESS` snapshot, a domain still
+    /// `Processing`): resume waits for it instead of starting it again.
+    pub in_progress: Option<String>,
+    /// The live state, for diff and for rendering.
+    pub value: serde_json::Value,
+    /// What dependents would get if this node needed no change (the plan uses it so a
+    /// dependent of an unchanged node sees real values, not `Unknown`).
+    pub outputs: Outputs,
+}
+
+impl Observed {
+    /// Nothing there.
+    pub fn absent() -> Self {
+        Observed {
+            exists: false,
+            in_progress: None,
+            value: serde_json::Value::Null,
+            outputs: Outputs::new(),
+        }
+    }
+
+    /// Exists with this live state.
+    pub fn present(value: serde_json::Value) -> Self {
+        Observed {
+            exists: true,
+            in_progress: None,
+            value,
+            outputs: Outputs::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = outputs;
+        self
+    }
+
+    #[must_use]
+    pub fn in_progress(mut self, what: impl Into<String>) -> Self {
+        self.in_progress = Some(what.into());
+        self
+    }
+}
+
+/// One answer from a poll in [`Context::poll_until`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollStatus<T> {
+    Ready(T),
+    Pending {
+        done: u64,
+        total: u64,
+        message: String,
+    },
+}
+
+/// Reports a node's progress (`done` of `total`, e.g. shards) to the event sink.
+#[derive(Clone)]
+pub struct Progress {
+    node: NodeId,
+    events: Arc<dyn EventSink>,
+}
+
+impl Progress {
+    pub fn new(node: NodeId, events: Arc<dyn EventSink>) -> Self {
+        Progress { node, events }
+    }
+
+    pub fn report(&self, done: u64, total: u64, message: impl Into<String>) {
+        self.events.emit(Event::Progress {
+            node: self.node.clone(),
+            done,
+            total,
+            message: message.into(),
+        });
+    }
+}
+
+/// Where pinned values live: only in memory while planning, in the state while applying.
+#[derive(Clone)]
+pub(crate) enum Pins {
+    Planning(Arc<Mutex<BTreeMap<String, serde_json::Value>>>),
+    Applying(Arc<Journal>),
+}
+
+/// What a resource operation may use besides its inputs.
+#[derive(Clone)]
+pub struct Context {
+    node: NodeId,
+    cancel: CancellationToken,
+    retry: RetryPolicy,
+    poll: PollSchedule,
+    events: Arc<dyn EventSink>,
+    pins: Pins,
+}
+
+impl Context {
+    pub(crate) fn new(
+        node: NodeId,
+        cancel: CancellationToken,
+        retry: RetryPolicy,
+        poll: PollSchedule,
+        events: Arc<dyn EventSink>,
+        pins: Pins,
+    ) -> Self {
+        Context {
+            node,
+            cancel,
+            retry,
+            poll,
+            events,
+            pins,
+        }
+    }
+
+    /// A context outside any run (for unit tests of resources): nothing is persisted.
+    pub fn detached(node: NodeId) -> Self {
+        Context::new(
+            node,
+            CancellationToken::new(),
+            RetryPolicy::default(),
+            PollSchedule::default(),
+            Arc::new(crate::events::NullSink),
+            Pins::Planning(Arc::default()),
+        )
+    }
+
+    pub fn node(&self) -> &NodeId {
+        &self.node
+    }
+
+    /// Fires on Ctrl-C: stop at the next safe point.
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    pub fn events(&self) -> &Arc<dyn EventSink> {
+        &self.events
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
+    }
+
+    pub fn poll_schedule(&self) -> &PollSchedule {
+        &self.poll
+    }
+
+    /// Runs `op` under the retry policy (transient errors back off, permanent ones fail).
+    pub async fn retry<T, F, Fut>(&self, op: F) -> Result<T, ResourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ResourceError>>,
+    {
+        self.retry
+            .run(&self.node, &*self.events, &self.cancel, op)
+            .await
+    }
+
+    /// Polls `op` on the adaptive schedule until it is ready, reporting each pending answer
+    /// as progress; each poll is retried on transient errors. Cancellation interrupts the
+    /// sleep and returns an `Interrupted` error, leaving the operation running remotely.
+    pub async fn poll_until<T, F, Fut>(&self, mut op: F) -> Result<T, ResourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<PollStatus<T>, ResourceError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut previous = None;
+        loop {
+            match self.retry(&mut op).await? {
+                PollStatus::Ready(value) => return Ok(value),
+                PollStatus::Pending {
+                    done,
+                    total,
+                    message,
+                } => {
+                    self.events.emit(Event::Progress {
+                        node: self.node.clone(),
+                        done,
+                        total,
+                        message,
+                    });
+                }
+            }
+            let delay = self.poll.next_delay(previous, started.elapsed());
+            previous = Some(delay);
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = self.cancel.cancelled() => return Err(ResourceError::interrupted(&self.node)),
+            }
+        }
+    }
+
+    /// The value pinned under `key`, computing it with `f` the first time. While applying,
+    /// a new pin is written to the state before this returns, so a crash cannot lose it and
+    /// a resumed run reuses it (a snapshot named `snapshot-{date}` keeps its first date).
+    pub async fn pin(
+        &self,
+        key: &str,
+        f: impl FnOnce() -> serde_json::Value + Send,
+    ) -> Result<serde_json::Value, ResourceError> {
+        match &self.pins {
+            Pins::Planning(values) => {
+                let mut values = values.lock().expect("pins poisoned");
+                Ok(values.entry(key.to_owned()).or_insert_with(f).clone())
+            }
+            Pins::Applying(journal) => journal.pin(&self.node, key, f).await,
+        }
+    }
+}
