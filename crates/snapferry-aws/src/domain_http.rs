@@ -1,0 +1,694 @@
+//! The HTTP client for a domain's data plane (`_snapshot`, `_cat`, `_recovery`, ...).
+//!
+//! The AWS SDK covers the control plane only; the snapshot API is OpenSearch's own REST API,
+//! reached on the domain endpoint and authorised with SigV4 for service `es`. Domains often sit
+//! in a VPC reachable only through a bastion, so each domain can have its own proxy (`socks5h://`
+//! resolves names at the proxy), and corporate networks intercept TLS, so `AWS_CA_BUNDLE` is
+//! trusted on top of the built-in roots.
+//!
+//! Secrets: credentials are fetched per request and only handed to the signer. The signer's own
+//! trace output (which, in the aws-sigv4 version pinned here, prints the canonical request with
+//! the session token) is silenced while signing, and no error here carries a header.
+
+// The error carries domain, method, path, status, type and reason so a caller can decide and
+// report without a second look-up; it is returned once per HTTP round trip, so its size is moot.
+#![allow(clippy::result_large_err)]
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+};
+use aws_sigv4::sign::v4;
+use http::{HeaderValue, Method};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use thiserror::Error;
+use url::Url;
+
+/// The SigV4 service name of the managed OpenSearch data plane.
+pub const SIGNING_SERVICE: &str = "es";
+
+/// Which proxy, if any, requests to a domain go through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyChoice {
+    /// The standard variables (`HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    FromEnvironment,
+    /// This proxy only (`socks5h://`, `socks5://`, `http://`, `https://`); overrides the variables.
+    Explicit(String),
+    /// Direct connection, ignoring the variables.
+    Direct,
+}
+
+/// Everything needed to reach one domain's data plane.
+#[derive(Debug, Clone)]
+pub struct DomainHttpConfig {
+    /// The plan's name for the domain, used in every error.
+    pub domain: String,
+    /// Endpoint, with or without `https://`.
+    pub endpoint: String,
+    /// Region the domain lives in (part of the signature).
+    pub region: String,
+    /// Proxy selection.
+    pub proxy: ProxyChoice,
+    /// Extra PEM CA bundle to trust (usually `AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+    /// Time allowed to open the connection (incl. proxy and TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed between two reads of a response.
+    pub read_timeout: Duration,
+}
+
+impl DomainHttpConfig {
+    /// A config with the defaults snapferry uses: environment proxy, `AWS_CA_BUNDLE` if set,
+    /// 10 s connect and 60 s read timeouts.
+    pub fn new(domain: &str, endpoint: &str, region: &str) -> Self {
+        Self {
+            domain: domain.to_owned(),
+            endpoint: endpoint.to_owned(),
+            region: region.to_owned(),
+            proxy: ProxyChoice::FromEnvironment,
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How a request failed before any HTTP status arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// TCP, proxy or TLS connection could not be made.
+    Connect,
+    /// Connect or read timeout.
+    Timeout,
+    /// The connection broke while sending or receiving.
+    Broken,
+}
+
+/// A failure talking to a domain's data plane.
+#[derive(Debug, Error)]
+pub enum DomainHttpError {
+    /// The endpoint is not a URL.
+    #[error("domain {domain}: endpoint {endpoint:?} is not a valid URL")]
+    InvalidEndpoint {
+        domain: String,
+        endpoint: String,
+        #[source]
+        source: url::ParseError,
+    },
+    /// The CA bundle file cannot be read.
+    #[error("domain {domain}: cannot read the CA bundle {path} (AWS_CA_BUNDLE)")]
+    CaBundleUnreadable {
+        domain: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The CA bundle is not PEM certificates.
+    #[error("domain {domain}: the CA bundle {path} (AWS_CA_BUNDLE) holds no valid PEM certificate")]
+    CaBundleInvalid {
+        domain: String,
+        path: PathBuf,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The proxy URL is not usable.
+    #[error(
+        "domain {domain}: proxy {proxy:?} is not a valid socks5h://, socks5://, http:// or https:// URL"
+    )]
+    InvalidProxy {
+        domain: String,
+        proxy: String,
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The HTTP client could not be built (TLS backend set-up).
+    #[error("domain {domain}: cannot build the HTTP client")]
+    Client {
+        domain: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// No credentials to sign with.
+    #[error("domain {domain}: no AWS credentials to sign {method} {path}")]
+    Credentials {
+        domain: String,
+        method: Method,
+        path: String,
+        #[source]
+        source: CredentialsError,
+    },
+    /// The signer refused the request (e.g. a header that is not valid text).
+    #[error("domain {domain}: cannot sign {method} {path}")]
+    Signing {
+        domain: String,
+        method: Method,
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// No response: connect failure, timeout, broken connection.
+    #[error("domain {domain}: {method} {path} failed before a response ({failure:?})")]
+    Transport {
+        domain: String,
+        method: Method,
+        path: String,
+        failure: TransportFailure,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The domain answered with an error status.
+    #[error("domain {domain}: {method} {path} returned {status}{}", describe(error_type.as_deref(), reason.as_deref()))]
+    Status {
+        domain: String,
+        method: Method,
+        path: String,
+        status: u16,
+        /// OpenSearch's `error.type` (e.g. `snapshot_missing_exception`).
+        error_type: Option<String>,
+        /// OpenSearch's `error.reason` or AWS's `Message`.
+        reason: Option<String>,
+        /// `Retry-After` in seconds, when given.
+        retry_after: Option<Duration>,
+    },
+    /// A 2xx body that is not the expected JSON.
+    #[error("domain {domain}: {method} {path} returned a body snapferry cannot read")]
+    Decode {
+        domain: String,
+        method: Method,
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn describe(error_type: Option<&str>, reason: Option<&str>) -> String {
+    match (error_type, reason) {
+        (Some(t), Some(r)) => format!(": {t}: {r}"),
+        (Some(t), None) => format!(": {t}"),
+        (None, Some(r)) => format!(": {r}"),
+        (None, None) => String::new(),
+    }
+}
+
+impl DomainHttpError {
+    /// Whether repeating the same request later may succeed (429, 502, 503, 504, connect
+    /// failures, timeouts, broken connections).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            _ => false,
+        }
+    }
+
+    /// How long the server asked to wait before retrying.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// OpenSearch's error type, e.g. `snapshot_missing_exception`.
+    pub fn error_type(&self) -> Option<&str> {
+        match self {
+            Self::Status { error_type, .. } => error_type.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when a response arrived.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// `(type, reason)` from an OpenSearch error body
+/// (`{"error":{"root_cause":[..],"type":..,"reason":..},"status":N}`, or the older
+/// `{"error":"text"}`) or an AWS gateway body (`{"Message":..}` / `{"message":..}`).
+pub fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        let text = String::from_utf8_lossy(body).trim().to_owned();
+        return (None, (!text.is_empty()).then(|| truncate(text)));
+    };
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    match v.get("error") {
+        Some(Value::Object(e)) => {
+            let root = e
+                .get("root_cause")
+                .and_then(Value::as_array)
+                .and_then(|a| a.first());
+            let error_type = s(e.get("type")).or_else(|| s(root.and_then(|r| r.get("type"))));
+            let reason = s(e.get("reason")).or_else(|| s(root.and_then(|r| r.get("reason"))));
+            (error_type, reason)
+        }
+        Some(Value::String(text)) => (None, Some(text.clone())),
+        _ => (None, s(v.get("Message")).or_else(|| s(v.get("message")))),
+    }
+}
+
+fn truncate(mut text: String) -> String {
+    const MAX: usize = 500;
+    if text.len() > MAX {
+        let mut cut = MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
+    value?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A 2xx response from a domain.
+#[derive(Debug, Clone)]
+pub struct DomainResponse {
+    /// The status (200, 201, ...).
+    pub status: u16,
+    /// The raw body.
+    pub body: bytes::Bytes,
+}
+
+/// A SigV4-signing client for one domain's REST API.
+#[derive(Clone)]
+pub struct DomainHttp {
+    domain: String,
+    region: String,
+    base: Url,
+    client: reqwest::Client,
+    credentials: SharedCredentialsProvider,
+}
+
+impl std::fmt::Debug for DomainHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DomainHttp")
+            .field("domain", &self.domain)
+            .field("region", &self.region)
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// `https://` is assumed when the endpoint has no scheme (the form DescribeDomain returns).
+fn endpoint_url(endpoint: &str) -> Result<Url, url::ParseError> {
+    let trimmed = endpoint.trim().trim_end_matches('/');
+    if trimmed.contains("://") {
+        Url::parse(trimmed)
+    } else {
+        Url::parse(&format!("https://{trimmed}"))
+    }
+}
+
+impl DomainHttp {
+    /// Builds the client: TLS roots, proxy and timeouts are fixed here; credentials are asked
+    /// for on every request so refreshed or assumed-role credentials are picked up.
+    pub fn new(
+        config: &DomainHttpConfig,
+        credentials: SharedCredentialsProvider,
+    ) -> Result<Self, DomainHttpError> {
+        let domain = config.domain.clone();
+        let base =
+            endpoint_url(&config.endpoint).map_err(|source| DomainHttpError::InvalidEndpoint {
+                domain: domain.clone(),
+                endpoint: config.endpoint.clone(),
+                source,
+            })?;
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(true)
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .user_agent(concat!("snapferry/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.ca_bundle {
+            let pem =
+                std::fs::read(path).map_err(|source| DomainHttpError::CaBundleUnreadable {
+                    domain: domain.clone(),
+                    path: path.clone(),
+                    source,
+                })?;
+            let invalid = |source| DomainHttpError::CaBundleInvalid {
+                domain: domain.clone(),
+                path: path.clone(),
+                source,
+            };
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(Some(e)))?;
+            if certs.is_empty() {
+                return Err(invalid(None));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder = match &config.proxy {
+            ProxyChoice::FromEnvironment => builder,
+            ProxyChoice::Direct => builder.no_proxy(),
+            ProxyChoice::Explicit(proxy) => {
+                let invalid = |source| DomainHttpError::InvalidProxy {
+                    domain: domain.clone(),
+                    proxy: proxy.clone(),
+                    source,
+                };
+                let scheme_ok = ["socks5h://", "socks5://", "http://", "https://"]
+                    .iter()
+                    .any(|s| proxy.starts_with(s));
+                if !scheme_ok {
+                    return Err(invalid(None));
+                }
+                builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| invalid(Some(e)))?)
+            }
+        };
+        let client = builder.build().map_err(|source| DomainHttpError::Client {
+            domain: domain.clone(),
+            source,
+        })?;
+        Ok(Self {
+            domain,
+            region: config.region.clone(),
+            base,
+            client,
+            credentials,
+        })
+    }
+
+    /// The plan's name for this domain.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// Sends a signed request. `path_and_query` is already percent-encoded (see
+    /// [`crate::opensearch`]); `body` is sent as JSON. Non-2xx statuses become
+    /// [`DomainHttpError::Status`].
+    #[tracing::instrument(level = "debug", skip(self, body), fields(domain = %self.domain))]
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<DomainResponse, DomainHttpError> {
+        let path = path_and_query.to_owned();
+        let url =
+            self.base
+                .join(path_and_query)
+                .map_err(|source| DomainHttpError::InvalidEndpoint {
+                    domain: self.domain.clone(),
+                    endpoint: format!("{}{}", self.base, path_and_query),
+                    source,
+                })?;
+        let payload = match body {
+            Some(v) => serde_json::to_vec(v).expect("a serde_json::Value always serialises"),
+            None => Vec::new(),
+        };
+        let mut request = http::Request::builder()
+            .method(method.clone())
+            .uri(url.as_str());
+        if body.is_some() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        let host = match url.port() {
+            Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
+            None => url.host_str().unwrap_or_default().to_owned(),
+        };
+        request = request.header(http::header::HOST, host);
+        let mut request = request
+            .body(payload)
+            .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;
+        self.sign(&mut request, &method, &path).await?;
+
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;
+        let response = self
+            .client
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(&method, &path, e))?;
+        let status = response.status().as_u16();
+        let retry_after = parse_retry_after(response.headers().get(http::header::RETRY_AFTER));
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&method, &path, e))?;
+        if (200..300).contains(&status) {
+            tracing::debug!(status, bytes = body.len(), "domain response");
+            return Ok(DomainResponse { status, body });
+        }
+        let (error_type, reason) = parse_error_body(&body);
+        tracing::debug!(status, error_type = ?error_type, "domain error response");
+        Err(DomainHttpError::Status {
+            domain: self.domain.clone(),
+            method,
+            path,
+            status,
+            error_type,
+            reason,
+            retry_after,
+        })
+    }
+
+    /// Sends a signed request and decodes the 2xx JSON body as `T`.
+    pub async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<T, DomainHttpError> {
+        let response = self.send(method.clone(), path_and_query, body).await?;
+        serde_json::from_slice(&response.body).map_err(|source| DomainHttpError::Decode {
+            domain: self.domain.clone(),
+            method,
+            path: path_and_query.to_owned(),
+            source,
+        })
+    }
+
+    async fn sign(
+        &self,
+        request: &mut http::Request<Vec<u8>>,
+        method: &Method,
+        path: &str,
+    ) -> Result<(), DomainHttpError> {
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|source| DomainHttpError::Credentials {
+                domain: self.domain.clone(),
+                method: method.clone(),
+                path: path.to_owned(),
+                source,
+            })?;
+        let identity = credentials.into();
+        let mut settings = SigningSettings::default();
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(SIGNING_SERVICE)
+            .time(SystemTime::now())
+            .settings(settings)
+            .build()
+            .map_err(|e| self.signing_error(method, path, Box::new(e)))?
+            .into();
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let uri = request.uri().to_string();
+        // The signer traces the canonical request (with the session token) and its parameters;
+        // nothing it says may reach a subscriber.
+        let signed = tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+            let signable = SignableRequest::new(
+                request.method().as_str(),
+                &uri,
+                headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                SignableBody::Bytes(request.body()),
+            )?;
+            sign(signable, &params)
+        })
+        .map_err(|e| self.signing_error(method, path, Box::new(e)))?;
+        let (instructions, _signature) = signed.into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+
+    fn signing_error(
+        &self,
+        method: &Method,
+        path: &str,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    ) -> DomainHttpError {
+        DomainHttpError::Signing {
+            domain: self.domain.clone(),
+            method: method.clone(),
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    fn transport_error(
+        &self,
+        method: &Method,
+        path: &str,
+        source: reqwest::Error,
+    ) -> DomainHttpError {
+        let failure = if source.is_timeout() {
+            TransportFailure::Timeout
+        } else if source.is_connect() {
+            TransportFailure::Connect
+        } else {
+            TransportFailure::Broken
+        };
+        DomainHttpError::Transport {
+            domain: self.domain.clone(),
+            method: method.clone(),
+            path: path.to_owned(),
+            failure,
+            source: source.without_url(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(body: &str) -> (Option<String>, Option<String>) {
+        parse_error_body(body.as_bytes())
+    }
+
+    #[test]
+    fn opensearch_error_bodies() {
+        let cases = [
+            (
+                "concurrent_snapshot_execution_exception",
+                "[repo:snap] a snapshot is already running",
+            ),
+            (
+                "invalid_snapshot_name_exception",
+                "[repo:Snap] Invalid snapshot name [Snap], must be lowercase",
+            ),
+            ("snapshot_missing_exception", "[repo:snap] is missing"),
+            ("repository_missing_exception", "[repo] missing"),
+            (
+                "snapshot_restore_exception",
+                "[repo:snap/uuid] cannot restore index [a] because an open index with same name already exists in the cluster",
+            ),
+            (
+                "repository_exception",
+                "[repo] Could not determine repository generation from root blobs",
+            ),
+            ("index_not_found_exception", "no such index [nope]"),
+        ];
+        for (t, r) in cases {
+            let body = serde_json::json!({
+                "error": {"root_cause": [{"type": t, "reason": r}], "type": t, "reason": r},
+                "status": 400
+            })
+            .to_string();
+            assert_eq!(parsed(&body), (Some(t.to_owned()), Some(r.to_owned())));
+        }
+    }
+
+    #[test]
+    fn root_cause_fills_in_when_top_level_lacks_fields() {
+        let body = r#"{"error":{"root_cause":[{"type":"repository_missing_exception","reason":"[r] missing"}]},"status":404}"#;
+        assert_eq!(
+            parsed(body),
+            (
+                Some("repository_missing_exception".into()),
+                Some("[r] missing".into())
+            )
+        );
+    }
+
+    #[test]
+    fn aws_gateway_bodies() {
+        assert_eq!(
+            parsed(r#"{"Message":"Your request: '/_recovery' is not allowed."}"#),
+            (
+                None,
+                Some("Your request: '/_recovery' is not allowed.".into())
+            )
+        );
+        assert_eq!(
+            parsed(r#"{"message":"The security token included in the request is expired"}"#),
+            (
+                None,
+                Some("The security token included in the request is expired".into())
+            )
+        );
+        assert_eq!(
+            parsed("<html>Bad Gateway</html>"),
+            (None, Some("<html>Bad Gateway</html>".into()))
+        );
+        assert_eq!(parsed(""), (None, None));
+    }
+
+    #[test]
+    fn status_error_message_and_classification() {
+        let e = DomainHttpError::Status {
+            domain: "source".into(),
+            method: Method::PUT,
+            path: "/_snapshot/r/s".into(),
+            status: 503,
+            error_type: Some("concurrent_snapshot_execution_exception".into()),
+            reason: Some("busy".into()),
+            retry_after: parse_retry_after(Some(&HeaderValue::from_static("7"))),
+        };
+        assert_eq!(
+            e.to_string(),
+            "domain source: PUT /_snapshot/r/s returned 503: concurrent_snapshot_execution_exception: busy"
+        );
+        assert!(e.is_transient());
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+        let permanent = DomainHttpError::Status {
+            domain: "source".into(),
+            method: Method::GET,
+            path: "/_recovery".into(),
+            status: 401,
+            error_type: None,
+            reason: None,
+            retry_after: None,
+        };
+        assert!(!permanent.is_transient());
+        assert_eq!(
+            permanent.to_string(),
+            "domain source: GET /_recovery returned 401"
+        );
+    }
+
+    #[test]
+    fn endpoints_with_and_without_scheme() {
+        assert_eq!(
+            endpoint_url("search-x.eu-west-1.es.amazonaws.com")
+                .unwrap()
+                .as_str(),
+            "https://search-x.eu-west-1.es.amazonaws.com/"
+        );
+        assert_eq!(
+            endpoint_url("http://127.0.0.1:9200/").unwrap().as_str(),
+            "http://127.0.0.1:9200/"
+        );
+    }
+}
