@@ -15,6 +15,7 @@ pub mod names;
 mod node_id;
 mod plan;
 pub mod raw;
+pub mod reference;
 pub mod template;
 mod unknown_keys;
 

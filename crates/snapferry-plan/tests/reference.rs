@@ -1,0 +1,210 @@
+//! `docs/plan-reference.md` is generated from the plan's JSON Schema; it must
+//! match the model, and every field must carry an example of its own type.
+//! Regenerate with `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+use snapferry_plan::reference::{EXAMPLES, ROOT, markdown_reference};
+
+#[test]
+fn committed_reference_is_up_to_date() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/plan-reference.md");
+    let fresh = markdown_reference(&snapferry_plan::json_schema());
+    if std::env::var_os("SNAPFERRY_UPDATE_REFERENCE").is_some() {
+        std::fs::write(&path, &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == fresh,
+        "docs/plan-reference.md is out of date: run SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference"
+    );
+}
+
+/// Every `(definition, field, schema)` of the plan, the root named [`ROOT`].
+fn fields(schema: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    let mut objects = vec![(ROOT.to_owned(), schema.clone())];
+    for (name, def) in schema["$defs"].as_object().unwrap() {
+        objects.push((name.clone(), def.clone()));
+    }
+    for (name, object) in objects {
+        for (key, prop) in object["properties"].as_object().into_iter().flatten() {
+            out.push((name.clone(), key.clone(), prop.clone()));
+        }
+    }
+    out
+}
+
+/// Whether `value` has the shape `schema` describes (the subset of JSON Schema
+/// that schemars emits for the plan: types, consts, refs, unions, items, keys).
+fn conforms(value: &Value, schema: &Value, root: &Value) -> Result<(), String> {
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.rsplit('/').next().unwrap();
+        return conforms(value, &root["$defs"][name], root);
+    }
+    for key in ["anyOf", "oneOf"] {
+        if let Some(branches) = schema.get(key).and_then(Value::as_array) {
+            let errors: Vec<String> = branches
+                .iter()
+                .filter_map(|b| conforms(value, b, root).err())
+                .collect();
+            if errors.len() == branches.len() {
+                return Err(format!("{value} matches no branch: {errors:?}"));
+            }
+            if schema.get("properties").is_none() {
+                return Ok(());
+            }
+        }
+    }
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return Err(format!("{value} is not {c}"));
+    }
+    let types: Vec<&str> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.as_str()],
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let actual = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(n) if n.is_u64() || n.is_i64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !types.is_empty() && !types.contains(&actual) {
+        return Err(format!("{value} is {actual}, not {types:?}"));
+    }
+    if let (Some(items), Value::Array(values)) = (schema.get("items"), value) {
+        for v in values {
+            conforms(v, items, root)?;
+        }
+    }
+    if let Value::Object(map) = value {
+        let props = schema.get("properties").and_then(Value::as_object);
+        for (k, v) in map {
+            match props.and_then(|p| p.get(k)) {
+                Some(p) => conforms(v, p, root)?,
+                None if schema.get("additionalProperties") == Some(&Value::Bool(false)) => {
+                    return Err(format!("unknown key `{k}`"));
+                }
+                None => {
+                    if let Some(extra) =
+                        schema.get("additionalProperties").filter(|a| a.is_object())
+                    {
+                        conforms(v, extra, root)?;
+                    }
+                }
+            }
+        }
+        for r in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !map.contains_key(r.as_str().unwrap()) {
+                return Err(format!("missing required key {r}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_field_has_one_example_of_its_own_type() {
+    let schema = snapferry_plan::json_schema();
+    let fields = fields(&schema);
+    let mut problems = Vec::new();
+    for (def, key, prop) in &fields {
+        let wanted = format!("{def}.{key}");
+        let found: Vec<&str> = EXAMPLES
+            .iter()
+            .filter(|(k, _)| *k == wanted)
+            .map(|(_, v)| *v)
+            .collect();
+        match found.as_slice() {
+            [] => problems.push(format!("{wanted}: no example in reference::EXAMPLES")),
+            [yaml] => {
+                let value: Value = serde_yaml::from_str(yaml)
+                    .unwrap_or_else(|e| panic!("{wanted}: example `{yaml}` is not YAML: {e}"));
+                if value.is_null() {
+                    problems.push(format!("{wanted}: example `{yaml}` is null"));
+                } else if let Err(e) = conforms(&value, prop, &schema) {
+                    problems.push(format!("{wanted}: example `{yaml}`: {e}"));
+                }
+            }
+            _ => problems.push(format!("{wanted}: {} examples", found.len())),
+        }
+    }
+    for (k, _) in EXAMPLES {
+        if !fields.iter().any(|(d, f, _)| format!("{d}.{f}") == *k) {
+            problems.push(format!("{k}: example of a field the schema does not have"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_checker_refuses_a_wrong_example() {
+    // The example test above is only as good as `conforms`: make sure it can fail.
+    let schema = snapferry_plan::json_schema();
+    let bucket = &schema["properties"]["bucket"];
+    assert!(
+        conforms(
+            &serde_json::json!({"name": "b", "create": true}),
+            bucket,
+            &schema
+        )
+        .is_ok()
+    );
+    assert!(
+        conforms(
+            &serde_json::json!({"name": "b", "create": "yes"}),
+            bucket,
+            &schema
+        )
+        .is_err()
+    );
+    assert!(
+        conforms(
+            &serde_json::json!({"name": "b", "sse": "KMS"}),
+            bucket,
+            &schema
+        )
+        .is_err()
+    );
+    assert!(conforms(&serde_json::json!({"nmae": "b"}), bucket, &schema).is_err());
+    assert!(conforms(&serde_json::json!({"create": true}), bucket, &schema).is_err());
+}
+
+#[test]
+fn reference_states_types_defaults_and_links_to_sections() {
+    let md = markdown_reference(&snapferry_plan::json_schema());
+    let expect = [
+        "| `version` | integer ≥ 0 | required | Version of the plan file format. Only `1` exists. | `version: 1` |",
+        "| `create` | boolean | false: the bucket must exist | Create the bucket if it is missing. | `create: true` |",
+        "| `on_conflict` | `fail`, `skip`, `rename`, `replace` | `fail` |",
+        "| `name` | string | `{name}-{datetime}` |",
+        "| `security_group_ids` | list of string | `[]` | Security groups. |",
+        "| `bucket` | mapping, see [RawBucket](#bucket-rawbucket) | required |",
+        "## bucket (RawBucket)",
+        "`replications[].target.overrides`",
+        "| `verify` | boolean or mapping, see [RawVerifyOptions](#verify-rawverifyoptions) | unset |",
+        "## Top level",
+        "[`plans/`](../plans/)",
+    ];
+    for line in expect {
+        assert!(md.contains(line), "missing {line:?} in:\n{md}");
+    }
+    assert!(!md.contains("| — |"), "a field without an example:\n{md}");
+    assert_eq!(
+        md,
+        markdown_reference(&snapferry_plan::json_schema()),
+        "deterministic"
+    );
+}
