@@ -1,1 +1,79 @@
-fn main() {}
+//! Benchmarks the sandbox's two promises: start-up to a ready, seeded domain in well under a
+//! second, and a snapshot + restore of 10 indices x 10,000 documents through the bucket in
+//! seconds. Prints figures; `cargo bench -p snapferry-sandbox`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use serde_json::json;
+use snapferry_sandbox::{SandboxConfig, SeedDomain, SeedIndex};
+
+fn seeded(indices: usize, docs: u64) -> SandboxConfig {
+    let mut config = common::fast_config();
+    config.domains = vec![
+        SeedDomain {
+            name: "source".into(),
+            engine_version: "OpenSearch_2.11".into(),
+            ready: true,
+            kibana: true,
+            indices: (0..indices)
+                .map(|i| SeedIndex {
+                    name: format!("index-{i}"),
+                    documents: vec![],
+                    generate: docs,
+                    settings: None,
+                    mappings: None,
+                })
+                .collect(),
+        },
+        SeedDomain {
+            name: "target".into(),
+            engine_version: "OpenSearch_2.11".into(),
+            ready: true,
+            kibana: true,
+            indices: vec![],
+        },
+    ];
+    config
+}
+
+fn main() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let t = Instant::now();
+        let h = common::start(seeded(1, 100)).await;
+        let d = common::DomainClient::new(&h, &h.domain_endpoint("source").expect("ready"));
+        let (status, _) = d.call("GET", "/_cluster/health", None).await;
+        assert_eq!(status, 200);
+        println!("start-up to a ready seeded domain answering _cluster/health: {:?}", t.elapsed());
+        h.shutdown().await;
+
+        let t = Instant::now();
+        let h = common::start(seeded(10, 10_000)).await;
+        println!("start-up with 10 indices x 10,000 documents seeded: {:?}", t.elapsed());
+        let source = common::DomainClient::new(&h, &h.domain_endpoint("source").expect("ready"));
+        let target = common::DomainClient::new(&h, &h.domain_endpoint("target").expect("ready"));
+        common::repository(&h, &source, "repo", "bench").await;
+        common::repository(&h, &target, "repo", "bench").await;
+        let t = Instant::now();
+        let (status, body) = source
+            .call("PUT", "/_snapshot/repo/s1?wait_for_completion=true", Some(json!({"indices": "index-*"})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let snapshot = t.elapsed();
+        let t = Instant::now();
+        let (status, body) = target
+            .call("POST", "/_snapshot/repo/s1/_restore?wait_for_completion=true", Some(json!({"indices": "index-*"})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let restore = t.elapsed();
+        let (_, count) = target.call("GET", "/index-*/_count", None).await;
+        assert_eq!(count["count"], 100_000);
+        println!("snapshot of 10 indices x 10,000 documents: {snapshot:?}");
+        println!("restore of the same on another domain: {restore:?}");
+        println!("replication total (snapshot + restore): {:?}", snapshot + restore);
+        h.shutdown().await;
+    });
+}

@@ -47,10 +47,7 @@ impl Domain {
     fn status(&self, now: Instant) -> Value {
         let creating = now < self.ready_at;
         let modifying = self.modifying_until.is_some_and(|t| now < t);
-        let processing = (creating && !self.creation_failed)
-            || self.deleted_at.is_some()
-            || modifying
-            || (creating && self.creation_failed);
+        let processing = creating || self.deleted_at.is_some() || modifying;
         let processing_status = if self.deleted_at.is_some() {
             "Deleting"
         } else if creating {

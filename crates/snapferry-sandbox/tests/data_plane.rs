@@ -106,38 +106,38 @@ async fn repository_registration_checks_what_aws_checks() {
         async move { d.call("PUT", "/_snapshot/repo", Some(json!({"type": "s3", "settings": settings}))).await }
     };
 
-    let (status, body) = put(json!({"bucket": "b", "role_arn": arn})).await;
+    let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
     assert_eq!(status, 500);
     spec.error(&body);
     assert!(body["error"]["reason"].as_str().unwrap().contains("the role does not exist"), "{body}");
 
     let wrong_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     iam.create_role().role_name("snap").assume_role_policy_document(wrong_trust.to_string()).send().await.unwrap();
-    let (_, body) = put(json!({"bucket": "b", "role_arn": arn})).await;
+    let (_, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
     assert!(body["error"]["reason"].as_str().unwrap().contains("not authorized to perform: sts:AssumeRole"), "{body}");
 
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "es.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
     iam.update_assume_role_policy().role_name("snap").policy_document(trust.to_string()).send().await.unwrap();
-    let (_, body) = put(json!({"bucket": "b", "role_arn": arn})).await;
+    let (_, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
     assert!(body["error"]["reason"].as_str().unwrap().contains("NoSuchBucket"), "{body}");
 
-    s3.create_bucket().bucket("b").send().await.unwrap();
-    let (status, body) = put(json!({"bucket": "b", "role_arn": arn, "base_path": "x"})).await;
+    s3.create_bucket().bucket("snap-bucket").send().await.unwrap();
+    let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
     assert_eq!((status, body["error"]["type"].as_str()), (500, Some("repository_verification_exception")));
     assert!(body["error"]["caused_by"]["reason"].as_str().unwrap().contains("s3:ListBucket"), "{body}");
     spec.error(&body);
 
     // The bucket policy alone is enough when it names the role.
     let policy = json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b"},
-        {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::b/*"}
+        {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::snap-bucket"},
+        {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::snap-bucket/*"}
     ]});
-    s3.put_bucket_policy().bucket("b").policy(policy.to_string()).send().await.unwrap();
-    let (status, body) = put(json!({"bucket": "b", "role_arn": arn, "base_path": "x"})).await;
+    s3.put_bucket_policy().bucket("snap-bucket").policy(policy.to_string()).send().await.unwrap();
+    let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
     assert_eq!(status, 200, "{body}");
     spec.response("snapshot", "snapshot.create_repository@200", &body);
     let (status, got) = d.call("GET", "/_snapshot/repo", None).await;
-    assert_eq!((status, got["repo"]["settings"]["bucket"].as_str()), (200, Some("b")));
+    assert_eq!((status, got["repo"]["settings"]["bucket"].as_str()), (200, Some("snap-bucket")));
     spec.response("snapshot", "snapshot.get_repository@200", &got);
     let (status, verified) = d.call("POST", "/_snapshot/repo/_verify", None).await;
     assert_eq!(status, 200, "{verified}");

@@ -16,6 +16,7 @@ pub struct Index {
     pub settings: BTreeMap<String, String>,
     pub mappings: Value,
     pub docs: BTreeMap<String, Value>,
+    pub aliases: std::collections::BTreeSet<String>,
 }
 
 /// Flattens `{"index":{"number_of_shards":1}}` / `{"number_of_shards":1}` into `index.*` keys.
@@ -72,6 +73,7 @@ impl Index {
             settings: flat,
             mappings: mappings.unwrap_or_else(|| json!({})),
             docs: BTreeMap::new(),
+            aliases: std::collections::BTreeSet::new(),
         }
     }
 
@@ -363,7 +365,7 @@ pub fn get(data: &DomainData, expr: &str) -> Resp {
                 let i = &state.indices[&n];
                 out.insert(
                     n.clone(),
-                    json!({"aliases": {}, "mappings": i.mappings, "settings": nest(&i.settings)}),
+                    json!({"aliases": i.aliases.iter().map(|a| (a.clone(), json!({}))).collect::<serde_json::Map<_, _>>(), "mappings": i.mappings, "settings": nest(&i.settings)}),
                 );
             }
             json_resp(200, &Value::Object(out))
@@ -387,6 +389,38 @@ pub fn nest(flat: &BTreeMap<String, String>) -> Value {
         node[parts[parts.len() - 1]] = json!(v);
     }
     root
+}
+
+/// `POST _aliases` with `add` / `remove` actions.
+pub fn update_aliases(data: &DomainData, req: &Req) -> Resp {
+    let body = match req.json_body() {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut state = data.lock();
+    for action in body["actions"].as_array().into_iter().flatten() {
+        let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        let (Some(index), Some(alias)) = (spec["index"].as_str(), spec["alias"].as_str()) else {
+            return os_error(400, "action_request_validation_exception", "Validation Failed: 1: index and alias are required;");
+        };
+        let Some(i) = state.indices.get_mut(index) else {
+            return index_not_found(index);
+        };
+        match kind.as_str() {
+            "add" => {
+                i.aliases.insert(alias.to_owned());
+            }
+            "remove" => {
+                i.aliases.remove(alias);
+            }
+            other => {
+                return os_error(400, "illegal_argument_exception", &format!("unsupported alias action [{other}]"));
+            }
+        }
+    }
+    json_resp(200, &json!({"acknowledged": true}))
 }
 
 fn put_doc(state: &mut DataState, index: &str, id: String, source: Value) -> Result<bool, Resp> {

@@ -168,6 +168,9 @@ fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bo
         (&M::POST, [index, "_refresh"] | ["_refresh", index]) => ("Refresh", t(index), false),
         (&M::PUT | &M::POST, [index, "_doc", ..]) => ("IndexDocument", t(index), true),
         (&M::GET, ["_snapshot"]) => ("GetRepository", None, false),
+        (&M::GET, ["_snapshot", "_status"]) => ("RunningSnapshotStatus", None, false),
+        (&M::GET, ["_snapshot", repo, "_status"]) => ("RunningSnapshotStatus", t(repo), false),
+        (&M::POST, ["_aliases"]) => ("UpdateAliases", None, true),
         (&M::PUT | &M::POST, ["_snapshot", repo]) => ("PutRepository", t(repo), true),
         (&M::GET, ["_snapshot", repo]) => ("GetRepository", t(repo), false),
         (&M::DELETE, ["_snapshot", repo]) => ("DeleteRepository", t(repo), true),
@@ -286,6 +289,10 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "CreateSnapshot" => snapshot::create(shared, data, &seg(1), &seg(2), &req).await,
         "GetSnapshot" => snapshot::get(shared, data, &seg(1), &seg(2)).await,
         "SnapshotStatus" => snapshot::status(shared, data, &seg(1), &seg(2)).await,
+        "RunningSnapshotStatus" => {
+            snapshot::running_status(shared, data, req.segments.get(1).filter(|s| *s != "_status")).await
+        }
+        "UpdateAliases" => indices::update_aliases(data, &req),
         "DeleteSnapshot" => snapshot::delete(shared, data, &seg(1), &seg(2)).await,
         "RestoreSnapshot" => restore::restore(shared, data, &seg(1), &seg(2), &req).await,
         _ => crate::router::os_error(

@@ -167,6 +167,14 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
         index.settings.extend(settings);
         index.settings.insert("index.uuid".into(), uuid_new);
         index.settings.insert("index.provided_name".into(), target.clone());
+        if body["include_aliases"].as_bool().unwrap_or(true) {
+            index.aliases = payload["aliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect();
+        }
         for pair in payload["docs"].as_array().into_iter().flatten() {
             if let (Some(id), Some(doc)) = (pair[0].as_str(), pair.get(1)) {
                 index.docs.insert(id.to_owned(), doc.clone());

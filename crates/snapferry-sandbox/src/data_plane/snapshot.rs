@@ -447,7 +447,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
                 let docs: Vec<Value> = i.docs.iter().map(|(id, d)| json!([id, d])).collect();
                 (
                     n.clone(),
-                    json!({"settings": i.settings, "mappings": i.mappings, "docs": docs}),
+                    json!({"settings": i.settings, "mappings": i.mappings, "aliases": i.aliases, "docs": docs}),
                     i.docs.len(),
                 )
             })
@@ -503,7 +503,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     let mut failures = Vec::new();
     for (n, (index, payload, _)) in payloads.iter().enumerate() {
         if n < failed_shards {
-            failures.push(json!({"index": index, "index_uuid": index, "shard_id": 0, "reason": "IndexShardSnapshotFailedException[injected by the snapferry sandbox]", "node_id": "sandbox-node-1", "status": "INTERNAL_SERVER_ERROR"}));
+            failures.push(json!({"index": index, "index_uuid": index, "shard_id": "0", "reason": "IndexShardSnapshotFailedException[injected by the snapferry sandbox]", "node_id": "sandbox-node-1", "status": "INTERNAL_SERVER_ERROR"}));
             continue;
         }
         let bytes = Bytes::from(payload.to_string());
@@ -697,6 +697,34 @@ pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
         }));
     }
     json_resp(200, &json!({ "snapshots": out }))
+}
+
+/// `GET _snapshot/_status` and `GET _snapshot/<repo>/_status`: the snapshots still running.
+pub async fn running_status(shared: &Shared, data: &DomainData, repo: Option<&String>) -> Resp {
+    let now = shared.clock.now();
+    let running: Vec<(String, String)> = data
+        .lock()
+        .runs
+        .iter()
+        .filter(|((r, _), run)| now < run.ends_at && repo.is_none_or(|want| want == r))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if let Some(repo) = repo
+        && !data.lock().repos.contains_key(repo.as_str())
+    {
+        return repository_missing(repo);
+    }
+    let mut snapshots = Vec::new();
+    for (r, name) in running {
+        let resp = status(shared, data, &r, &name).await;
+        let (_, body) = resp.into_parts();
+        if let Some(bytes) = body.bytes()
+            && let Ok(v) = serde_json::from_slice::<Value>(&bytes)
+        {
+            snapshots.extend(v["snapshots"].as_array().cloned().unwrap_or_default());
+        }
+    }
+    json_resp(200, &json!({ "snapshots": snapshots }))
 }
 
 pub async fn delete(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Resp {

@@ -205,7 +205,7 @@ fn spec_dir() -> PathBuf {
 
 fn key_of(file: &Path) -> String {
     let rel = file.strip_prefix(spec_dir()).expect("inside spec dir");
-    rel.to_string_lossy().replace('/', "~1")
+    rel.to_string_lossy().replace('/', ":")
 }
 
 fn rewrite(value: &mut Value, file: &Path) {
@@ -261,18 +261,18 @@ impl Spec {
     fn check(&self, pointer: &str, instance: &Value) {
         let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": Value::Object(self.defs.clone()), "$ref": pointer});
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-        let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path)).collect();
+        let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{instance} does not match {pointer}: {errors:#?}");
     }
 
     /// Validates a response body against `components.responses.<response>` of a namespace file.
     pub fn response(&self, namespace: &str, response: &str, instance: &Value) {
-        let pointer = format!("#/$defs/namespaces~1{namespace}.yaml/components/responses/{}/content/application~1json/schema", response.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!("#/$defs/namespaces:{namespace}.yaml/components/responses/{}/content/application~1json/schema", response.replace('~', "~0").replace('/', "~1"));
         self.check(&pointer, instance);
     }
 
     /// Validates an error body against `ErrorResponseBase`.
     pub fn error(&self, instance: &Value) {
-        self.check("#/$defs/schemas~1_common.yaml/components/schemas/ErrorResponseBase", instance);
+        self.check("#/$defs/schemas:_common.yaml/components/schemas/ErrorResponseBase", instance);
     }
 }
