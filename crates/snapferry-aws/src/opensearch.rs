@@ -1,1 +1,749 @@
-//! todo
+//! Typed OpenSearch data-plane operations used by the repository, snapshot, restore and verify
+//! resources, on top of [`DomainHttp`].
+//!
+//! The models follow the OpenSearch API specification (`namespaces/snapshot.yaml`,
+//! `schemas/snapshot._common.yaml`, `cat.indices.yaml`, `indices.recovery.yaml`,
+//! `cluster.health.yaml`); only the fields snapferry reads are modelled and unknown ones are
+//! ignored, so newer engine versions keep working. Every name that goes into a path is
+//! percent-encoded as one segment. Recovery is only ever asked for through `_all/_recovery` or
+//! `<index>/_recovery`: the managed service refuses the bare `/_recovery`.
+//!
+//! [`select_indices`] turns the plan's index patterns into the concrete list to snapshot or
+//! restore, leaving system indices out unless a pattern names them explicitly.
+
+use std::collections::BTreeMap;
+
+use http::Method;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::domain_http::{DomainHttp, DomainHttpError};
+
+/// Everything outside RFC 3986 unreserved characters is encoded, so `/`, `?`, `#`, `,`, `*`
+/// and spaces in a name cannot change which endpoint is called.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// One path segment, percent-encoded.
+pub fn segment(name: &str) -> String {
+    utf8_percent_encode(name, SEGMENT).to_string()
+}
+
+/// `{"type":"s3","settings":{...}}` as PUT and GET `_snapshot/<repo>` use it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepositoryDefinition {
+    /// Repository type; snapferry only registers `s3`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `bucket`, `region`, `role_arn`, `base_path`, `server_side_encryption`, ... GET returns
+    /// every value as a string.
+    #[serde(default)]
+    pub settings: BTreeMap<String, Value>,
+}
+
+impl RepositoryDefinition {
+    /// An `s3` repository on `bucket` in `region`, written with `role_arn`, plus `extra`
+    /// settings from the plan.
+    pub fn s3(
+        bucket: &str,
+        region: &str,
+        role_arn: &str,
+        base_path: Option<&str>,
+        extra: &BTreeMap<String, Value>,
+    ) -> Self {
+        let mut settings = extra.clone();
+        settings.insert("bucket".into(), json!(bucket));
+        settings.insert("region".into(), json!(region));
+        settings.insert("role_arn".into(), json!(role_arn));
+        if let Some(p) = base_path
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+        {
+            settings.insert("base_path".into(), json!(p));
+        }
+        Self {
+            kind: "s3".into(),
+            settings,
+        }
+    }
+
+    /// Settings as strings, the form GET returns (`true` → `"true"`), for comparison.
+    pub fn settings_as_strings(&self) -> BTreeMap<String, String> {
+        self.settings
+            .iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), s)
+            })
+            .collect()
+    }
+}
+
+/// A snapshot's state as OpenSearch reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SnapshotState {
+    InProgress,
+    Success,
+    Failed,
+    Partial,
+    Incompatible,
+}
+
+/// A failed shard of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ShardFailure {
+    #[serde(default)]
+    pub index: Option<String>,
+    #[serde(default)]
+    pub shard_id: Option<u64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub node_id: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// Shard totals of a snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct ShardCounts {
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub successful: u64,
+    #[serde(default)]
+    pub failed: u64,
+}
+
+/// One entry of `GET _snapshot/<repo>/<snapshot>`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SnapshotInfo {
+    pub snapshot: String,
+    #[serde(default)]
+    pub uuid: Option<String>,
+    pub state: SnapshotState,
+    #[serde(default)]
+    pub indices: Vec<String>,
+    #[serde(default)]
+    pub include_global_state: Option<bool>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub start_time_in_millis: Option<i64>,
+    #[serde(default)]
+    pub end_time_in_millis: Option<i64>,
+    #[serde(default)]
+    pub failures: Vec<ShardFailure>,
+    #[serde(default)]
+    pub shards: ShardCounts,
+}
+
+#[derive(Debug, Deserialize)]
+struct SnapshotList {
+    #[serde(default)]
+    snapshots: Vec<SnapshotInfo>,
+}
+
+/// Progress counters of `_snapshot/<repo>/<snapshot>/_status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct ShardsStats {
+    #[serde(default)]
+    pub initializing: u64,
+    #[serde(default)]
+    pub started: u64,
+    #[serde(default)]
+    pub finalizing: u64,
+    #[serde(default)]
+    pub done: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub total: u64,
+}
+
+/// One entry of `_status`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SnapshotStatus {
+    pub snapshot: String,
+    pub repository: String,
+    /// `_status` spells states its own way (`STARTED`, `SUCCESS`, ...), so kept as text.
+    pub state: String,
+    #[serde(default)]
+    pub shards_stats: ShardsStats,
+}
+
+#[derive(Debug, Deserialize)]
+struct SnapshotStatusList {
+    #[serde(default)]
+    snapshots: Vec<SnapshotStatus>,
+}
+
+/// What to put into a new snapshot.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CreateSnapshot {
+    /// Concrete names or patterns; `-name` excludes.
+    pub indices: Vec<String>,
+    pub include_global_state: bool,
+    /// Take what can be taken when some shards are unavailable.
+    pub partial: bool,
+}
+
+/// What to restore and how.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RestoreRequest {
+    pub indices: Vec<String>,
+    pub include_global_state: bool,
+    pub rename_pattern: Option<String>,
+    pub rename_replacement: Option<String>,
+    /// Settings applied to restored indices (e.g. `index.number_of_replicas`).
+    pub index_settings: Map<String, Value>,
+    /// Settings dropped from the snapshot's indices.
+    pub ignore_index_settings: Vec<String>,
+    pub partial: bool,
+}
+
+impl RestoreRequest {
+    /// The JSON body of `_restore`.
+    pub fn body(&self) -> Value {
+        let mut body = Map::new();
+        body.insert("indices".into(), json!(self.indices.join(",")));
+        body.insert(
+            "include_global_state".into(),
+            json!(self.include_global_state),
+        );
+        body.insert("partial".into(), json!(self.partial));
+        if let Some(p) = &self.rename_pattern {
+            body.insert("rename_pattern".into(), json!(p));
+        }
+        if let Some(r) = &self.rename_replacement {
+            body.insert("rename_replacement".into(), json!(r));
+        }
+        if !self.index_settings.is_empty() {
+            body.insert(
+                "index_settings".into(),
+                Value::Object(self.index_settings.clone()),
+            );
+        }
+        if !self.ignore_index_settings.is_empty() {
+            body.insert(
+                "ignore_index_settings".into(),
+                json!(self.ignore_index_settings.join(",")),
+            );
+        }
+        Value::Object(body)
+    }
+}
+
+/// One row of `_cat/indices?format=json` (every value is a string there).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CatIndex {
+    pub index: String,
+    #[serde(default)]
+    pub health: Option<String>,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub uuid: Option<String>,
+    #[serde(rename = "docs.count", default)]
+    pub docs_count: Option<String>,
+    #[serde(rename = "store.size", default)]
+    pub store_size: Option<String>,
+}
+
+/// One shard of `<index>/_recovery`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ShardRecovery {
+    pub id: u64,
+    /// `INIT`, `INDEX`, `VERIFY_INDEX`, `TRANSLOG`, `FINALIZE`, `DONE`.
+    pub stage: String,
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub primary: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct IndexRecovery {
+    #[serde(default)]
+    shards: Vec<ShardRecovery>,
+}
+
+/// Per index: its shards' recovery state.
+pub type Recovery = BTreeMap<String, Vec<ShardRecovery>>;
+
+/// `_cluster/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClusterHealth {
+    pub cluster_name: String,
+    /// `green`, `yellow`, `red`.
+    pub status: String,
+    #[serde(default)]
+    pub number_of_nodes: u64,
+    #[serde(default)]
+    pub initializing_shards: u64,
+    #[serde(default)]
+    pub relocating_shards: u64,
+    #[serde(default)]
+    pub unassigned_shards: u64,
+}
+
+/// The engine behind a domain, from `GET /`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EngineVersion {
+    /// `opensearch`; absent for Elasticsearch.
+    #[serde(default)]
+    pub distribution: Option<String>,
+    pub number: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct RootInfo {
+    version: EngineVersion,
+}
+
+#[derive(Debug, Deserialize)]
+struct CountResponse {
+    count: u64,
+}
+
+fn indices_param(indices: &[String]) -> String {
+    indices.join(",")
+}
+
+/// The typed operations on one domain.
+#[derive(Debug, Clone)]
+pub struct OpenSearch {
+    http: DomainHttp,
+}
+
+impl OpenSearch {
+    /// Wraps a domain client.
+    pub fn new(http: DomainHttp) -> Self {
+        Self { http }
+    }
+
+    /// The underlying client.
+    pub fn http(&self) -> &DomainHttp {
+        &self.http
+    }
+
+    /// `GET _snapshot/<repo>`; `Ok(None)` when it is not registered.
+    pub async fn get_repository(
+        &self,
+        repo: &str,
+    ) -> Result<Option<RepositoryDefinition>, DomainHttpError> {
+        let path = format!("/_snapshot/{}", segment(repo));
+        match self
+            .http
+            .send_json::<BTreeMap<String, RepositoryDefinition>>(Method::GET, &path, None)
+            .await
+        {
+            Ok(mut found) => Ok(found.remove(repo)),
+            Err(e) if e.error_type() == Some("repository_missing_exception") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `PUT _snapshot/<repo>` (also an update of an existing registration).
+    pub async fn put_repository(
+        &self,
+        repo: &str,
+        definition: &RepositoryDefinition,
+    ) -> Result<(), DomainHttpError> {
+        let path = format!("/_snapshot/{}", segment(repo));
+        let body = serde_json::to_value(definition).expect("a repository definition is JSON");
+        self.http.send(Method::PUT, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// `DELETE _snapshot/<repo>`; a repository already gone is fine.
+    pub async fn delete_repository(&self, repo: &str) -> Result<(), DomainHttpError> {
+        let path = format!("/_snapshot/{}", segment(repo));
+        match self.http.send(Method::DELETE, &path, None).await {
+            Err(e) if e.error_type() == Some("repository_missing_exception") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// `POST _snapshot/<repo>/_verify`: the nodes that could write to the bucket.
+    pub async fn verify_repository(&self, repo: &str) -> Result<Vec<String>, DomainHttpError> {
+        #[derive(Deserialize)]
+        struct Verified {
+            #[serde(default)]
+            nodes: BTreeMap<String, Value>,
+        }
+        let path = format!("/_snapshot/{}/_verify", segment(repo));
+        let v: Verified = self.http.send_json(Method::POST, &path, None).await?;
+        Ok(v.nodes.into_keys().collect())
+    }
+
+    /// `PUT _snapshot/<repo>/<snapshot>?wait_for_completion=false`; progress is polled with
+    /// [`Self::snapshot_status`] and [`Self::get_snapshot`].
+    pub async fn create_snapshot(
+        &self,
+        repo: &str,
+        snapshot: &str,
+        request: &CreateSnapshot,
+    ) -> Result<(), DomainHttpError> {
+        let path = format!(
+            "/_snapshot/{}/{}?wait_for_completion=false",
+            segment(repo),
+            segment(snapshot)
+        );
+        let body = json!({
+            "indices": indices_param(&request.indices),
+            "include_global_state": request.include_global_state,
+            "partial": request.partial,
+            "ignore_unavailable": false,
+        });
+        self.http.send(Method::PUT, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// `GET _snapshot/<repo>/<snapshot>`; `Ok(None)` when no snapshot has that name.
+    pub async fn get_snapshot(
+        &self,
+        repo: &str,
+        snapshot: &str,
+    ) -> Result<Option<SnapshotInfo>, DomainHttpError> {
+        let path = format!("/_snapshot/{}/{}", segment(repo), segment(snapshot));
+        match self
+            .http
+            .send_json::<SnapshotList>(Method::GET, &path, None)
+            .await
+        {
+            Ok(list) => Ok(list.snapshots.into_iter().find(|s| s.snapshot == snapshot)),
+            Err(e) if e.error_type() == Some("snapshot_missing_exception") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET _snapshot/<repo>/_all`.
+    pub async fn list_snapshots(&self, repo: &str) -> Result<Vec<SnapshotInfo>, DomainHttpError> {
+        let path = format!("/_snapshot/{}/_all", segment(repo));
+        let list: SnapshotList = self.http.send_json(Method::GET, &path, None).await?;
+        Ok(list.snapshots)
+    }
+
+    /// `GET _snapshot/<repo>/<snapshot>/_status`: shard progress.
+    pub async fn snapshot_status(
+        &self,
+        repo: &str,
+        snapshot: &str,
+    ) -> Result<Option<SnapshotStatus>, DomainHttpError> {
+        let path = format!("/_snapshot/{}/{}/_status", segment(repo), segment(snapshot));
+        match self
+            .http
+            .send_json::<SnapshotStatusList>(Method::GET, &path, None)
+            .await
+        {
+            Ok(list) => Ok(list.snapshots.into_iter().find(|s| s.snapshot == snapshot)),
+            Err(e) if e.error_type() == Some("snapshot_missing_exception") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `DELETE _snapshot/<repo>/<snapshot>`; one already gone is fine.
+    pub async fn delete_snapshot(&self, repo: &str, snapshot: &str) -> Result<(), DomainHttpError> {
+        let path = format!("/_snapshot/{}/{}", segment(repo), segment(snapshot));
+        match self.http.send(Method::DELETE, &path, None).await {
+            Err(e) if e.error_type() == Some("snapshot_missing_exception") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// `POST _snapshot/<repo>/<snapshot>/_restore?wait_for_completion=false`; progress is
+    /// polled with [`Self::recovery`].
+    pub async fn restore(
+        &self,
+        repo: &str,
+        snapshot: &str,
+        request: &RestoreRequest,
+    ) -> Result<(), DomainHttpError> {
+        let path = format!(
+            "/_snapshot/{}/{}/_restore?wait_for_completion=false",
+            segment(repo),
+            segment(snapshot)
+        );
+        self.http
+            .send(Method::POST, &path, Some(&request.body()))
+            .await?;
+        Ok(())
+    }
+
+    /// Recovery of `indices` (`<a>,<b>/_recovery`), or of all through `_all/_recovery` when
+    /// empty; never the bare `/_recovery` the managed service refuses.
+    pub async fn recovery(&self, indices: &[String]) -> Result<Recovery, DomainHttpError> {
+        let target = if indices.is_empty() {
+            "_all".to_owned()
+        } else {
+            indices
+                .iter()
+                .map(|i| segment(i))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let path = format!("/{target}/_recovery");
+        let raw: BTreeMap<String, IndexRecovery> =
+            self.http.send_json(Method::GET, &path, None).await?;
+        Ok(raw.into_iter().map(|(k, v)| (k, v.shards)).collect())
+    }
+
+    /// `_cat/indices?format=json&expand_wildcards=all`: every index, hidden and system ones too.
+    pub async fn cat_indices(&self) -> Result<Vec<CatIndex>, DomainHttpError> {
+        self.http
+            .send_json(
+                Method::GET,
+                "/_cat/indices?format=json&expand_wildcards=all",
+                None,
+            )
+            .await
+    }
+
+    /// `<index>/_count`.
+    pub async fn count(&self, index: &str) -> Result<u64, DomainHttpError> {
+        let path = format!("/{}/_count", segment(index));
+        let c: CountResponse = self.http.send_json(Method::GET, &path, None).await?;
+        Ok(c.count)
+    }
+
+    /// `DELETE <index>` (one concrete index; wildcards are encoded and so never expand).
+    pub async fn delete_index(&self, index: &str) -> Result<(), DomainHttpError> {
+        let path = format!("/{}", segment(index));
+        self.http.send(Method::DELETE, &path, None).await?;
+        Ok(())
+    }
+
+    /// `_cluster/health`.
+    pub async fn cluster_health(&self) -> Result<ClusterHealth, DomainHttpError> {
+        self.http
+            .send_json(Method::GET, "/_cluster/health", None)
+            .await
+    }
+
+    /// `GET /`: engine distribution and version number.
+    pub async fn version(&self) -> Result<EngineVersion, DomainHttpError> {
+        let root: RootInfo = self.http.send_json(Method::GET, "/", None).await?;
+        Ok(root.version)
+    }
+}
+
+/// System and internal indices left out unless a pattern names them explicitly.
+pub const DEFAULT_SYSTEM_EXCLUSIONS: [&str; 5] = [
+    ".kibana*",
+    ".opendistro*",
+    ".plugins*",
+    ".opensearch*",
+    ".tasks",
+];
+
+/// `*` matches any run of characters; everything else literally.
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(at) => rest = &rest[at + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+/// The concrete indices `patterns` select from `existing`, in `existing`'s order. Patterns are
+/// applied left to right (`-x` removes what matched so far). An index starting with `.` is only
+/// selected by a pattern that itself starts with `.` (so `*` never drags in `.kibana` or
+/// `.opendistro-job-scheduler-lock`); no patterns means `*`.
+pub fn select_indices(existing: &[String], patterns: &[String]) -> Vec<String> {
+    let default = ["*".to_owned()];
+    let patterns = if patterns.is_empty() {
+        &default[..]
+    } else {
+        patterns
+    };
+    existing
+        .iter()
+        .filter(|name| {
+            let mut selected = false;
+            for p in patterns {
+                if let Some(excluded) = p.strip_prefix('-') {
+                    if wildcard_match(excluded, name) {
+                        selected = false;
+                    }
+                } else if wildcard_match(p, name) {
+                    let hidden = name.starts_with('.')
+                        || DEFAULT_SYSTEM_EXCLUSIONS
+                            .iter()
+                            .any(|s| wildcard_match(s, name));
+                    if !hidden || p.starts_with('.') {
+                        selected = true;
+                    }
+                }
+            }
+            selected
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn path_segments_cannot_escape() {
+        assert_eq!(segment("daily-2026.11.25"), "daily-2026.11.25");
+        assert_eq!(segment("a/b?c#d e,f*"), "a%2Fb%3Fc%23d%20e%2Cf%2A");
+    }
+
+    #[test]
+    fn selection_excludes_system_indices_unless_named() {
+        let existing = names(&[
+            "logs-1",
+            "logs-2",
+            "orders",
+            ".kibana_1",
+            ".opendistro-job-scheduler-lock",
+            ".plugins-ml-config",
+            ".tasks",
+            ".custom",
+        ]);
+        assert_eq!(
+            select_indices(&existing, &[]),
+            names(&["logs-1", "logs-2", "orders"])
+        );
+        assert_eq!(
+            select_indices(&existing, &names(&["*", "-logs-2"])),
+            names(&["logs-1", "orders"])
+        );
+        assert_eq!(
+            select_indices(&existing, &names(&["logs-*", ".custom"])),
+            names(&["logs-1", "logs-2", ".custom"])
+        );
+        assert_eq!(
+            select_indices(&existing, &names(&[".kibana*"])),
+            names(&[".kibana_1"])
+        );
+        assert_eq!(
+            select_indices(&existing, &names(&["-orders", "*"])),
+            names(&["logs-1", "logs-2", "orders"])
+        );
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("logs-*", "logs-1"));
+        assert!(wildcard_match("*-1", "logs-1"));
+        assert!(wildcard_match("l*s*1", "logs-1"));
+        assert!(!wildcard_match("l*x*1", "logs-1"));
+        assert!(!wildcard_match("ab*ba", "aba"));
+        assert!(wildcard_match("*", ""));
+        assert!(!wildcard_match("logs", "logs-1"));
+    }
+
+    #[test]
+    fn snapshot_models_read_spec_shaped_bodies() {
+        let body = r#"{"snapshots":[{"snapshot":"s1","uuid":"u","version_id":136327827,"version":"2.11.0",
+            "indices":["a","b"],"data_streams":[],"include_global_state":false,"state":"PARTIAL",
+            "start_time":"2026-11-25T06:00:00.000Z","start_time_in_millis":1,"end_time_in_millis":2,
+            "duration_in_millis":1,"failures":[{"index":"b","index_uuid":"x","shard_id":0,
+            "reason":"IndexShardSnapshotFailedException[boom]","node_id":"n1","status":"INTERNAL_SERVER_ERROR"}],
+            "shards":{"total":2,"failed":1,"successful":1}}]}"#;
+        let list: SnapshotList = serde_json::from_str(body).unwrap();
+        let s = &list.snapshots[0];
+        assert_eq!(s.state, SnapshotState::Partial);
+        assert_eq!(s.failures[0].index.as_deref(), Some("b"));
+        assert_eq!(
+            s.shards,
+            ShardCounts {
+                total: 2,
+                successful: 1,
+                failed: 1
+            }
+        );
+        let status: SnapshotStatusList = serde_json::from_str(
+            r#"{"snapshots":[{"snapshot":"s1","repository":"r","uuid":"u","state":"STARTED",
+            "include_global_state":false,"shards_stats":{"initializing":0,"started":1,"finalizing":0,
+            "done":3,"failed":0,"total":4},"stats":{},"indices":{}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(status.snapshots[0].shards_stats.done, 3);
+        assert_eq!(status.snapshots[0].shards_stats.total, 4);
+    }
+
+    #[test]
+    fn cat_recovery_and_root_models() {
+        let cat: Vec<CatIndex> = serde_json::from_str(
+            r#"[{"health":"green","status":"open","index":"a","uuid":"u","pri":"1","rep":"1",
+            "docs.count":"1200","docs.deleted":"0","store.size":"1mb","pri.store.size":"500kb"}]"#,
+        )
+        .unwrap();
+        assert_eq!(cat[0].docs_count.as_deref(), Some("1200"));
+        let rec: BTreeMap<String, IndexRecovery> = serde_json::from_str(
+            r#"{"a":{"shards":[{"id":0,"type":"SNAPSHOT","stage":"DONE","primary":true,
+            "source":{"repository":"r","snapshot":"s"},"index":{"size":{"percent":"100.0%"}}}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(rec["a"].shards[0].stage, "DONE");
+        let root: RootInfo = serde_json::from_str(
+            r#"{"name":"n","cluster_name":"c","version":{"distribution":"opensearch","number":"2.11.0"},"tagline":"t"}"#,
+        )
+        .unwrap();
+        assert_eq!(root.version.number, "2.11.0");
+    }
+
+    #[test]
+    fn restore_and_repository_bodies() {
+        let mut r = RestoreRequest {
+            indices: names(&["a", "b"]),
+            rename_pattern: Some("(.+)".into()),
+            rename_replacement: Some("restored-$1".into()),
+            ignore_index_settings: names(&["index.refresh_interval"]),
+            ..Default::default()
+        };
+        r.index_settings
+            .insert("index.number_of_replicas".into(), json!(0));
+        assert_eq!(
+            r.body(),
+            json!({"indices": "a,b", "include_global_state": false, "partial": false,
+                   "rename_pattern": "(.+)", "rename_replacement": "restored-$1",
+                   "index_settings": {"index.number_of_replicas": 0},
+                   "ignore_index_settings": "index.refresh_interval"})
+        );
+        let mut extra = BTreeMap::new();
+        extra.insert("server_side_encryption".into(), json!(true));
+        let d = RepositoryDefinition::s3(
+            "b",
+            "eu-west-1",
+            "arn:aws:iam::1:role/r",
+            Some("/p/"),
+            &extra,
+        );
+        assert_eq!(
+            serde_json::to_value(&d).unwrap(),
+            json!({"type": "s3", "settings": {"bucket": "b", "region": "eu-west-1",
+                   "role_arn": "arn:aws:iam::1:role/r", "base_path": "p",
+                   "server_side_encryption": true}})
+        );
+        assert_eq!(d.settings_as_strings()["server_side_encryption"], "true");
+    }
+}
