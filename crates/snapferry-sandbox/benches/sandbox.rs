@@ -47,25 +47,39 @@ fn main() {
         let d = common::DomainClient::new(&h, &h.domain_endpoint("source").expect("ready"));
         let (status, _) = d.call("GET", "/_cluster/health", None).await;
         assert_eq!(status, 200);
-        println!("start-up to a ready seeded domain answering _cluster/health: {:?}", t.elapsed());
+        println!(
+            "start-up to a ready seeded domain answering _cluster/health: {:?}",
+            t.elapsed()
+        );
         h.shutdown().await;
 
         let t = Instant::now();
         let h = common::start(seeded(10, 10_000)).await;
-        println!("start-up with 10 indices x 10,000 documents seeded: {:?}", t.elapsed());
+        println!(
+            "start-up with 10 indices x 10,000 documents seeded: {:?}",
+            t.elapsed()
+        );
         let source = common::DomainClient::new(&h, &h.domain_endpoint("source").expect("ready"));
         let target = common::DomainClient::new(&h, &h.domain_endpoint("target").expect("ready"));
         common::repository(&h, &source, "repo", "bench").await;
         common::repository(&h, &target, "repo", "bench").await;
         let t = Instant::now();
         let (status, body) = source
-            .call("PUT", "/_snapshot/repo/s1?wait_for_completion=true", Some(json!({"indices": "index-*"})))
+            .call(
+                "PUT",
+                "/_snapshot/repo/s1?wait_for_completion=true",
+                Some(json!({"indices": "index-*"})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let snapshot = t.elapsed();
         let t = Instant::now();
         let (status, body) = target
-            .call("POST", "/_snapshot/repo/s1/_restore?wait_for_completion=true", Some(json!({"indices": "index-*"})))
+            .call(
+                "POST",
+                "/_snapshot/repo/s1/_restore?wait_for_completion=true",
+                Some(json!({"indices": "index-*"})),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         let restore = t.elapsed();
@@ -73,7 +87,10 @@ fn main() {
         assert_eq!(count["count"], 100_000);
         println!("snapshot of 10 indices x 10,000 documents: {snapshot:?}");
         println!("restore of the same on another domain: {restore:?}");
-        println!("replication total (snapshot + restore): {:?}", snapshot + restore);
+        println!(
+            "replication total (snapshot + restore): {:?}",
+            snapshot + restore
+        );
         h.shutdown().await;
     });
 }

@@ -53,7 +53,10 @@ impl AuthFailure {
 
 /// Reads the credential scope without verifying anything (used for routing).
 pub fn scope_of(headers: &HeaderMap, query: Option<&str>) -> Option<Scope> {
-    if let Some(auth) = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+    if let Some(auth) = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
         return parse_authorization(auth).ok().map(|a| a.scope);
     }
     let query = query?;
@@ -130,7 +133,9 @@ pub fn verify(
         return Err(AuthFailure::UnknownAccessKey);
     }
     if let Some(expected) = &credentials.session_token {
-        let got = headers.get("x-amz-security-token").and_then(|v| v.to_str().ok());
+        let got = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
         if got != Some(expected.as_str()) {
             return Err(AuthFailure::BadSessionToken);
         }
@@ -139,12 +144,15 @@ pub fn verify(
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| AuthFailure::Malformed("X-Amz-Date is missing".into()))?;
-    let payload_hash = match headers.get("x-amz-content-sha256").and_then(|v| v.to_str().ok()) {
+    let payload_hash = match headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(h) => h.to_owned(),
         None => hex::encode(Sha256::digest(body)),
     };
-    let canonical_uri = utf8_percent_encode(if raw_path.is_empty() { "/" } else { raw_path }, PATH)
-        .to_string();
+    let canonical_uri =
+        utf8_percent_encode(if raw_path.is_empty() { "/" } else { raw_path }, PATH).to_string();
     let mut canonical_headers = String::new();
     for name in &auth.signed_headers {
         let values: Vec<String> = headers

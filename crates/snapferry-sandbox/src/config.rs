@@ -73,10 +73,11 @@ impl SandboxConfig {
 
     /// Parses a YAML configuration held in memory (tests, child processes).
     pub fn from_yaml_str(text: &str) -> Result<Self, SandboxError> {
-        let config: Self = serde_yaml::from_str(text).map_err(|source| SandboxError::ParseConfig {
-            path: "<config>".into(),
-            source,
-        })?;
+        let config: Self =
+            serde_yaml::from_str(text).map_err(|source| SandboxError::ParseConfig {
+                path: "<config>".into(),
+                source,
+            })?;
         config.check()?;
         Ok(config)
     }

@@ -197,7 +197,9 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
         let ready_at = if seed.ready {
             now
         } else {
-            now + shared.config.scaled(shared.config.latencies.domain_creation_secs)
+            now + shared
+                .config
+                .scaled(shared.config.latencies.domain_creation_secs)
         };
         let data = create(
             shared,
@@ -257,14 +259,10 @@ fn classify(method: &http::Method, path: &str) -> (&'static str, Option<String>,
         (&M::POST, ["2021-01-01", "opensearch", "domain", name, "config"]) => {
             ("UpdateDomainConfig", Some(decode(name)), true)
         }
-        (&M::POST, ["2021-01-01", "opensearch", "domain-info"]) => {
-            ("DescribeDomains", None, false)
-        }
+        (&M::POST, ["2021-01-01", "opensearch", "domain-info"]) => ("DescribeDomains", None, false),
         (&M::GET, ["2021-01-01", "domain"]) => ("ListDomainNames", None, false),
         (&M::POST, ["2021-01-01", "tags"]) => ("AddTags", None, true),
-        (&M::GET, ["2021-01-01", "tags"] | ["2021-01-01", "tags", ""]) => {
-            ("ListTags", None, false)
-        }
+        (&M::GET, ["2021-01-01", "tags"] | ["2021-01-01", "tags", ""]) => ("ListTags", None, false),
         (&M::POST, ["2021-01-01", "tags-removal"]) => ("RemoveTags", None, true),
         _ => ("Unknown", None, false),
     }
@@ -307,7 +305,11 @@ pub async fn handle(
     };
     guarded(shared, call, Some(verify), async {
         if body_json.is_null() {
-            return Protocol::RestJson.error(400, "SerializationException", "Body is not valid JSON");
+            return Protocol::RestJson.error(
+                400,
+                "SerializationException",
+                "Body is not valid JSON",
+            );
         }
         let now = shared.clock.now();
         shared.domains.purge(now);
@@ -345,7 +347,10 @@ fn tags_from(value: &Value) -> BTreeMap<String, String> {
                 .filter_map(|t| {
                     Some((
                         t.get("Key")?.as_str()?.to_owned(),
-                        t.get("Value").and_then(Value::as_str).unwrap_or("").to_owned(),
+                        t.get("Value")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_owned(),
                     ))
                 })
                 .collect()
@@ -365,7 +370,9 @@ async fn operate(
     match operation {
         "CreateDomain" => {
             let Some(name) = body.get("DomainName").and_then(Value::as_str) else {
-                return validation("1 validation error detected: Value null at 'domainName' failed to satisfy constraint: Member must not be null");
+                return validation(
+                    "1 validation error detected: Value null at 'domainName' failed to satisfy constraint: Member must not be null",
+                );
             };
             if !valid_domain_name(name) {
                 return bad_name(name);
@@ -379,7 +386,12 @@ async fn operate(
                     "Invalid engine version {engine}. Valid engine versions look like OpenSearch_X.Y or Elasticsearch_X.Y."
                 ));
             }
-            if domains.inner.lock().expect("domains lock").contains_key(name) {
+            if domains
+                .inner
+                .lock()
+                .expect("domains lock")
+                .contains_key(name)
+            {
                 return Protocol::RestJson.error(
                     409,
                     "ResourceAlreadyExistsException",
@@ -394,7 +406,10 @@ async fn operate(
                 .faults
                 .fire("es", "CreateDomain", Some(name), true)
                 .is_some();
-            let ready_at = now + shared.config.scaled(shared.config.latencies.domain_creation_secs);
+            let ready_at = now
+                + shared
+                    .config
+                    .scaled(shared.config.latencies.domain_creation_secs);
             let tags = tags_from(&body["TagList"]);
             if let Err(e) = create(shared, name, engine, options, tags, ready_at, failed).await {
                 return Protocol::RestJson.error(500, "InternalException", &e.to_string());
@@ -417,10 +432,16 @@ async fn operate(
         "DescribeDomains" => {
             let names: Vec<String> = body["DomainNames"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             if names.is_empty() || names.len() > 5 {
-                return validation("1 validation error detected: Value at 'domainNames' failed to satisfy constraint: Member must have length between 1 and 5");
+                return validation(
+                    "1 validation error detected: Value at 'domainNames' failed to satisfy constraint: Member must have length between 1 and 5",
+                );
             }
             let domains = domains.inner.lock().expect("domains lock");
             let list: Vec<Value> = names
@@ -478,7 +499,9 @@ async fn operate(
                         }
                     }
                     d.modifying_until = Some(
-                        now + shared.config.scaled(shared.config.latencies.domain_update_secs),
+                        now + shared
+                            .config
+                            .scaled(shared.config.latencies.domain_update_secs),
                     );
                     json_resp(200, &d.config(now))
                 }

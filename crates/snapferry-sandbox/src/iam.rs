@@ -59,13 +59,20 @@ impl IamError {
         Self::new(
             "ValidationError",
             400,
-            format!("1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null", lower_first(param)),
+            format!(
+                "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
+                lower_first(param)
+            ),
         )
     }
 
     /// The XML error document.
     pub fn to_xml(&self, request_id: &str) -> String {
-        let kind = if self.status >= 500 { "Receiver" } else { "Sender" };
+        let kind = if self.status >= 500 {
+            "Receiver"
+        } else {
+            "Sender"
+        };
         format!(
             "<ErrorResponse xmlns=\"{NS}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
             self.code,
@@ -83,7 +90,10 @@ fn lower_first(s: &str) -> String {
 
 /// Which IAM operation a request is and whether it mutates (for the log and fault rules).
 pub fn classify(params: &BTreeMap<String, String>) -> (String, Option<String>, bool) {
-    let action = params.get("Action").cloned().unwrap_or_else(|| "Unknown".into());
+    let action = params
+        .get("Action")
+        .cloned()
+        .unwrap_or_else(|| "Unknown".into());
     let mutating = !(action.starts_with("Get") || action.starts_with("List"));
     (action, params.get("RoleName").cloned(), mutating)
 }
@@ -103,7 +113,10 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
         _ => return Err(malformed("Syntax errors in policy.")),
     };
     for s in &statements {
-        if s.get("Effect").and_then(|e| e.as_str()).is_none_or(|e| e != "Allow" && e != "Deny") {
+        if s.get("Effect")
+            .and_then(|e| e.as_str())
+            .is_none_or(|e| e != "Allow" && e != "Deny")
+        {
             return Err(malformed("Syntax errors in policy."));
         }
         if trust {
@@ -111,7 +124,9 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
                 return Err(malformed("Has prohibited field Resource"));
             }
             if s.get("Principal").is_none() {
-                return Err(malformed("AssumeRolepolicy contained an invalid principal: missing Principal."));
+                return Err(malformed(
+                    "AssumeRolepolicy contained an invalid principal: missing Principal.",
+                ));
             }
         } else if s.get("Principal").is_some() {
             return Err(malformed("Policy document should not specify a principal."));
@@ -120,7 +135,10 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
     Ok(())
 }
 
-fn role_in<'a>(roles: &'a mut BTreeMap<String, Role>, name: &str) -> Result<&'a mut Role, IamError> {
+fn role_in<'a>(
+    roles: &'a mut BTreeMap<String, Role>,
+    name: &str,
+) -> Result<&'a mut Role, IamError> {
     roles.get_mut(name).ok_or_else(|| IamError::no_role(name))
 }
 
@@ -202,7 +220,9 @@ impl IamStore {
                 let policy = get("PolicyName")?;
                 let doc = get("PolicyDocument")?;
                 check_policy(&doc, false)?;
-                role_in(&mut roles, &name)?.inline_policies.insert(policy, doc);
+                role_in(&mut roles, &name)?
+                    .inline_policies
+                    .insert(policy, doc);
                 Ok(String::new())
             }
             "GetRolePolicy" => {
@@ -229,7 +249,11 @@ impl IamStore {
             "DeleteRolePolicy" => {
                 let name = get("RoleName")?;
                 let policy = get("PolicyName")?;
-                if role_in(&mut roles, &name)?.inline_policies.remove(&policy).is_none() {
+                if role_in(&mut roles, &name)?
+                    .inline_policies
+                    .remove(&policy)
+                    .is_none()
+                {
                     return Err(IamError::new(
                         "NoSuchEntity",
                         404,
@@ -329,7 +353,8 @@ fn role_xml(role: &Role) -> String {
         escape(&role.name),
         role.id,
         escape(&role.arn),
-        role.created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        role.created
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         url_encode(&role.trust_policy),
         role.max_session_duration,
     )
@@ -376,10 +401,15 @@ impl RoleDirectory {
                         Some(r) => r,
                         None => return Ok(None),
                     },
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_entity_exception()) => {
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|s| s.is_no_such_entity_exception()) =>
+                    {
                         return Ok(None);
                     }
-                    Err(e) => return Err(format!("{}", aws_sdk_iam::error::DisplayErrorContext(e))),
+                    Err(e) => {
+                        return Err(format!("{}", aws_sdk_iam::error::DisplayErrorContext(e)));
+                    }
                 };
                 let decode = |s: &str| {
                     percent_encoding::percent_decode_str(s)

@@ -121,7 +121,10 @@ pub struct SandboxS3 {
 }
 
 fn no_such_bucket(bucket: &str) -> s3s::S3Error {
-    s3_error!(NoSuchBucket, "The specified bucket does not exist: {bucket}")
+    s3_error!(
+        NoSuchBucket,
+        "The specified bucket does not exist: {bucket}"
+    )
 }
 
 async fn read_blob(blob: Option<StreamingBlob>) -> S3Result<Bytes> {
@@ -155,7 +158,6 @@ impl S3 for SandboxS3 {
         }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{name}")),
-            ..Default::default()
         }))
     }
 
@@ -323,7 +325,9 @@ impl S3 for SandboxS3 {
                 size: Some(object.data.len() as i64),
                 e_tag: Some(ETag::Strong(object.etag)),
                 last_modified: Some(Timestamp::from(object.last_modified)),
-                storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                storage_class: Some(ObjectStorageClass::from_static(
+                    ObjectStorageClass::STANDARD,
+                )),
                 ..Default::default()
             });
             last = Some(key);
@@ -355,7 +359,10 @@ impl S3 for SandboxS3 {
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
         if serde_json::from_str::<serde_json::Value>(&input.policy).is_err() {
-            return Err(s3_error!(MalformedPolicy, "Policies must be valid JSON and the first byte must be '{{'"));
+            return Err(s3_error!(
+                MalformedPolicy,
+                "Policies must be valid JSON and the first byte must be '{{'"
+            ));
         }
         let mut buckets = self.store.buckets.lock().expect("s3 lock");
         let b = buckets
@@ -401,7 +408,11 @@ impl S3 for SandboxS3 {
 }
 
 /// Names an S3 request for the log and fault rules: (operation, bucket, mutating).
-pub fn classify(method: &http::Method, path: &str, query: Option<&str>) -> (&'static str, Option<String>, bool) {
+pub fn classify(
+    method: &http::Method,
+    path: &str,
+    query: Option<&str>,
+) -> (&'static str, Option<String>, bool) {
     let trimmed = path.trim_start_matches('/');
     let (bucket, key) = match trimmed.split_once('/') {
         Some((b, k)) => (b, k),
@@ -412,9 +423,8 @@ pub fn classify(method: &http::Method, path: &str, query: Option<&str>) -> (&'st
             .decode_utf8_lossy()
             .into_owned()
     });
-    let has = |p: &str| {
-        query.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(p)))
-    };
+    let has =
+        |p: &str| query.is_some_and(|q| q.split('&').any(|kv| kv.split('=').next() == Some(p)));
     use http::Method as M;
     let (op, mutating) = match (method, bucket.is_some(), !key.is_empty()) {
         (&M::GET, false, _) => ("ListBuckets", false),
@@ -457,7 +467,10 @@ impl BlobStore {
                 Ok(_) => Ok(true),
                 Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => Ok(false),
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(false),
-                Err(e) => Err(BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))),
+                Err(e) => Err(BlobError::Other(format!(
+                    "{}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                ))),
             },
         }
     }
@@ -469,11 +482,16 @@ impl BlobStore {
             Self::External(c) => match c.get_bucket_policy().bucket(bucket).send().await {
                 Ok(out) => Ok(out.policy),
                 Err(e) => {
-                    let code = e.as_service_error().and_then(|s| s.meta().code().map(str::to_owned));
+                    let code = e
+                        .as_service_error()
+                        .and_then(|s| s.meta().code().map(str::to_owned));
                     match code.as_deref() {
                         Some("NoSuchBucketPolicy") => Ok(None),
                         Some("NoSuchBucket") => Err(BlobError::NoSuchBucket),
-                        _ => Err(BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))),
+                        _ => Err(BlobError::Other(format!(
+                            "{}",
+                            aws_sdk_s3::error::DisplayErrorContext(e)
+                        ))),
                     }
                 }
             },
@@ -494,7 +512,9 @@ impl BlobStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))),
+                .map_err(|e| {
+                    BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+                }),
         }
     }
 
@@ -512,7 +532,10 @@ impl BlobStore {
                     .map(|b| Some(b.into_bytes()))
                     .map_err(|e| BlobError::Other(e.to_string())),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
-                Err(e) => Err(BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))),
+                Err(e) => Err(BlobError::Other(format!(
+                    "{}",
+                    aws_sdk_s3::error::DisplayErrorContext(e)
+                ))),
             },
         }
     }
@@ -527,7 +550,9 @@ impl BlobStore {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))),
+                .map_err(|e| {
+                    BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
+                }),
         }
     }
 
@@ -550,7 +575,11 @@ impl BlobStore {
                     let page = page.map_err(|e| {
                         BlobError::Other(format!("{}", aws_sdk_s3::error::DisplayErrorContext(e)))
                     })?;
-                    keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+                    keys.extend(
+                        page.contents()
+                            .iter()
+                            .filter_map(|o| o.key().map(str::to_owned)),
+                    );
                 }
                 Ok(keys)
             }

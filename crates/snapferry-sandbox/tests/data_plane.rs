@@ -7,11 +7,19 @@ use common::*;
 use serde_json::{Value, json};
 
 fn docs(n: usize, tag: &str) -> Vec<(String, Value)> {
-    (0..n).map(|i| (format!("{tag}-{i}"), json!({"n": i, "tag": tag}))).collect()
+    (0..n)
+        .map(|i| (format!("{tag}-{i}"), json!({"n": i, "tag": tag})))
+        .collect()
 }
 
 async fn all_docs(d: &DomainClient, index: &str) -> Vec<(String, Value)> {
-    let (status, body) = d.call("GET", &format!("/{index}/_search?size=10000"), Some(json!({"query": {"match_all": {}}}))).await;
+    let (status, body) = d
+        .call(
+            "GET",
+            &format!("/{index}/_search?size=10000"),
+            Some(json!({"query": {"match_all": {}}})),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let mut out: Vec<(String, Value)> = body["hits"]["hits"]
         .as_array()
@@ -38,7 +46,10 @@ async fn indices_bulk_count_search_health_and_cat() {
     assert_eq!(status, 200, "{created}");
     spec.response("indices", "indices.create@200", &created);
     let (status, dup) = d.call("PUT", "/movies", None).await;
-    assert_eq!((status, dup["error"]["type"].as_str()), (400, Some("resource_already_exists_exception")));
+    assert_eq!(
+        (status, dup["error"]["type"].as_str()),
+        (400, Some("resource_already_exists_exception"))
+    );
     spec.error(&dup);
 
     let (status, bulk) = d.bulk("movies", &docs(25, "m")).await;
@@ -50,7 +61,13 @@ async fn indices_bulk_count_search_health_and_cat() {
     let (status, count) = d.call("GET", "/movies/_count", None).await;
     assert_eq!((status, count["count"].as_u64()), (200, Some(25)));
     spec.response("_core", "count@200", &count);
-    let (_, search) = d.call("POST", "/movies/_search", Some(json!({"query": {"match_all": {}}, "size": 5}))).await;
+    let (_, search) = d
+        .call(
+            "POST",
+            "/movies/_search",
+            Some(json!({"query": {"match_all": {}}, "size": 5})),
+        )
+        .await;
     assert_eq!(search["hits"]["total"]["value"], 25);
     assert_eq!(search["hits"]["hits"].as_array().unwrap().len(), 5);
     spec.response("_core", "search@200", &search);
@@ -62,11 +79,22 @@ async fn indices_bulk_count_search_health_and_cat() {
     let (status, cat) = d.call("GET", "/_cat/indices?format=json", None).await;
     assert_eq!(status, 200);
     spec.response("cat", "cat.indices@200", &cat);
-    let movies = cat.as_array().unwrap().iter().find(|r| r["index"] == "movies").expect("listed");
-    assert_eq!((movies["docs.count"].as_str(), movies["pri"].as_str()), (Some("25"), Some("2")));
+    let movies = cat
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["index"] == "movies")
+        .expect("listed");
+    assert_eq!(
+        (movies["docs.count"].as_str(), movies["pri"].as_str()),
+        (Some("25"), Some("2"))
+    );
 
     let (status, missing) = d.call("GET", "/nothere/_count", None).await;
-    assert_eq!((status, missing["error"]["type"].as_str()), (404, Some("index_not_found_exception")));
+    assert_eq!(
+        (status, missing["error"]["type"].as_str()),
+        (404, Some("index_not_found_exception"))
+    );
     spec.error(&missing);
     let (status, deleted) = d.call("DELETE", "/movies", None).await;
     assert_eq!(status, 200);
@@ -74,10 +102,17 @@ async fn indices_bulk_count_search_health_and_cat() {
     let (status, _) = d.call("DELETE", "/movies", None).await;
     assert_eq!(status, 404);
 
-    let (status, body) = d.raw_signed("GET", "/", vec![], "application/json", false).await;
+    let (status, body) = d
+        .raw_signed("GET", "/", vec![], "application/json", false)
+        .await;
     assert_eq!(status, 403, "{}", String::from_utf8_lossy(&body));
     let log = h.request_log();
-    assert!(log.iter().any(|e| e.service == "es-data" && e.operation == "Bulk" && e.mutating && e.status == 200));
+    assert!(
+        log.iter().any(|e| e.service == "es-data"
+            && e.operation == "Bulk"
+            && e.mutating
+            && e.status == 200)
+    );
     h.shutdown().await;
 }
 
@@ -87,7 +122,10 @@ async fn bare_recovery_is_refused_like_amazon_opensearch_service() {
     let d = ready_domain(&h, "quirk").await;
     let (status, body) = d.call("GET", "/_recovery", None).await;
     assert_eq!(status, 401);
-    assert_eq!(body, json!({"Message": "Your request: '/_recovery' is not allowed."}));
+    assert_eq!(
+        body,
+        json!({"Message": "Your request: '/_recovery' is not allowed."})
+    );
     let (status, _) = d.call("GET", "/_all/_recovery", None).await;
     assert_eq!(status, 200);
     h.shutdown().await;
@@ -103,28 +141,77 @@ async fn repository_registration_checks_what_aws_checks() {
     let arn = "arn:aws:iam::123456789012:role/snap";
     let put = |settings: Value| {
         let d = &d;
-        async move { d.call("PUT", "/_snapshot/repo", Some(json!({"type": "s3", "settings": settings}))).await }
+        async move {
+            d.call(
+                "PUT",
+                "/_snapshot/repo",
+                Some(json!({"type": "s3", "settings": settings})),
+            )
+            .await
+        }
     };
 
     let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
     assert_eq!(status, 500);
     spec.error(&body);
-    assert!(body["error"]["reason"].as_str().unwrap().contains("the role does not exist"), "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the role does not exist"),
+        "{body}"
+    );
 
     let wrong_trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    iam.create_role().role_name("snap").assume_role_policy_document(wrong_trust.to_string()).send().await.unwrap();
+    iam.create_role()
+        .role_name("snap")
+        .assume_role_policy_document(wrong_trust.to_string())
+        .send()
+        .await
+        .unwrap();
     let (_, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
-    assert!(body["error"]["reason"].as_str().unwrap().contains("not authorized to perform: sts:AssumeRole"), "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not authorized to perform: sts:AssumeRole"),
+        "{body}"
+    );
 
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "es.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    iam.update_assume_role_policy().role_name("snap").policy_document(trust.to_string()).send().await.unwrap();
+    iam.update_assume_role_policy()
+        .role_name("snap")
+        .policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
     let (_, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn})).await;
-    assert!(body["error"]["reason"].as_str().unwrap().contains("NoSuchBucket"), "{body}");
+    assert!(
+        body["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("NoSuchBucket"),
+        "{body}"
+    );
 
-    s3.create_bucket().bucket("snap-bucket").send().await.unwrap();
-    let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
-    assert_eq!((status, body["error"]["type"].as_str()), (500, Some("repository_verification_exception")));
-    assert!(body["error"]["caused_by"]["reason"].as_str().unwrap().contains("s3:ListBucket"), "{body}");
+    s3.create_bucket()
+        .bucket("snap-bucket")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) =
+        put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (500, Some("repository_verification_exception"))
+    );
+    assert!(
+        body["error"]["caused_by"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("s3:ListBucket"),
+        "{body}"
+    );
     spec.error(&body);
 
     // The bucket policy alone is enough when it names the role.
@@ -132,12 +219,21 @@ async fn repository_registration_checks_what_aws_checks() {
         {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::snap-bucket"},
         {"Effect": "Allow", "Principal": {"AWS": arn}, "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": "arn:aws:s3:::snap-bucket/*"}
     ]});
-    s3.put_bucket_policy().bucket("snap-bucket").policy(policy.to_string()).send().await.unwrap();
-    let (status, body) = put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
+    s3.put_bucket_policy()
+        .bucket("snap-bucket")
+        .policy(policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let (status, body) =
+        put(json!({"bucket": "snap-bucket", "role_arn": arn, "base_path": "x"})).await;
     assert_eq!(status, 200, "{body}");
     spec.response("snapshot", "snapshot.create_repository@200", &body);
     let (status, got) = d.call("GET", "/_snapshot/repo", None).await;
-    assert_eq!((status, got["repo"]["settings"]["bucket"].as_str()), (200, Some("snap-bucket")));
+    assert_eq!(
+        (status, got["repo"]["settings"]["bucket"].as_str()),
+        (200, Some("snap-bucket"))
+    );
     spec.response("snapshot", "snapshot.get_repository@200", &got);
     let (status, verified) = d.call("POST", "/_snapshot/repo/_verify", None).await;
     assert_eq!(status, 200, "{verified}");
@@ -145,7 +241,10 @@ async fn repository_registration_checks_what_aws_checks() {
     let (status, _) = d.call("DELETE", "/_snapshot/repo", None).await;
     assert_eq!(status, 200);
     let (status, missing) = d.call("GET", "/_snapshot/repo", None).await;
-    assert_eq!((status, missing["error"]["type"].as_str()), (404, Some("repository_missing_exception")));
+    assert_eq!(
+        (status, missing["error"]["type"].as_str()),
+        (404, Some("repository_missing_exception"))
+    );
     spec.error(&missing);
     h.shutdown().await;
 }
@@ -162,50 +261,104 @@ async fn snapshot_on_one_domain_restores_the_same_documents_on_another() {
     repository(&h, &target, "repo", "snaps").await;
 
     let (status, bad) = source.call("PUT", "/_snapshot/repo/Bad_Name", None).await;
-    assert_eq!((status, bad["error"]["type"].as_str()), (400, Some("invalid_snapshot_name_exception")));
+    assert_eq!(
+        (status, bad["error"]["type"].as_str()),
+        (400, Some("invalid_snapshot_name_exception"))
+    );
     spec.error(&bad);
-    let (status, created) = source.call("PUT", "/_snapshot/repo/snap-1?wait_for_completion=true", Some(json!({"indices": "movies,books", "include_global_state": false}))).await;
+    let (status, created) = source
+        .call(
+            "PUT",
+            "/_snapshot/repo/snap-1?wait_for_completion=true",
+            Some(json!({"indices": "movies,books", "include_global_state": false})),
+        )
+        .await;
     assert_eq!(status, 200, "{created}");
     assert_eq!(created["snapshot"]["state"], "SUCCESS");
     spec.response("snapshot", "snapshot.create@200", &created);
 
     // The data really is in the bucket.
     let s3 = s3(&h).await;
-    let listed = s3.list_objects_v2().bucket("snaps").prefix("snaps/").send().await.unwrap();
+    let listed = s3
+        .list_objects_v2()
+        .bucket("snaps")
+        .prefix("snaps/")
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
-    assert!(keys.contains(&"snaps/indices/snap-1/movies.json") && keys.contains(&"snaps/snapshots/snap-1.json"), "{keys:?}");
+    assert!(
+        keys.contains(&"snaps/indices/snap-1/movies.json")
+            && keys.contains(&"snaps/snapshots/snap-1.json"),
+        "{keys:?}"
+    );
 
     let (status, got) = target.call("GET", "/_snapshot/repo/_all", None).await;
     assert_eq!(status, 200);
     assert_eq!(got["snapshots"][0]["snapshot"], "snap-1");
     spec.response("snapshot", "snapshot.get@200", &got);
-    let (status, st) = target.call("GET", "/_snapshot/repo/snap-1/_status", None).await;
-    assert_eq!((status, st["snapshots"][0]["state"].as_str()), (200, Some("SUCCESS")));
+    let (status, st) = target
+        .call("GET", "/_snapshot/repo/snap-1/_status", None)
+        .await;
+    assert_eq!(
+        (status, st["snapshots"][0]["state"].as_str()),
+        (200, Some("SUCCESS"))
+    );
     spec.response("snapshot", "snapshot.status@200", &st);
     let (status, missing) = target.call("GET", "/_snapshot/repo/nope", None).await;
-    assert_eq!((status, missing["error"]["type"].as_str()), (404, Some("snapshot_missing_exception")));
+    assert_eq!(
+        (status, missing["error"]["type"].as_str()),
+        (404, Some("snapshot_missing_exception"))
+    );
     spec.error(&missing);
     let (status, no_repo) = target.call("GET", "/_snapshot/other/snap-1", None).await;
-    assert_eq!((status, no_repo["error"]["type"].as_str()), (404, Some("repository_missing_exception")));
+    assert_eq!(
+        (status, no_repo["error"]["type"].as_str()),
+        (404, Some("repository_missing_exception"))
+    );
 
     let (status, restored) = target.call("POST", "/_snapshot/repo/snap-1/_restore?wait_for_completion=true", Some(json!({"indices": "movies,books", "include_global_state": false, "index_settings": {"index.number_of_replicas": 0}, "ignore_index_settings": ["index.refresh_interval"]}))).await;
     assert_eq!(status, 200, "{restored}");
     spec.response("snapshot", "snapshot.restore@200", &restored);
-    assert_eq!(all_docs(&target, "movies").await, all_docs(&source, "movies").await);
-    assert_eq!(all_docs(&target, "books").await, all_docs(&source, "books").await);
+    assert_eq!(
+        all_docs(&target, "movies").await,
+        all_docs(&source, "movies").await
+    );
+    assert_eq!(
+        all_docs(&target, "books").await,
+        all_docs(&source, "books").await
+    );
     assert_eq!(all_docs(&target, "movies").await.len(), 120);
 
-    let (status, again) = target.call("POST", "/_snapshot/repo/snap-1/_restore", Some(json!({"indices": "movies"}))).await;
-    assert_eq!((status, again["error"]["type"].as_str()), (500, Some("snapshot_restore_exception")));
-    assert!(again["error"]["reason"].as_str().unwrap().contains("cannot restore index [movies] because an open index with same name already exists"));
+    let (status, again) = target
+        .call(
+            "POST",
+            "/_snapshot/repo/snap-1/_restore",
+            Some(json!({"indices": "movies"})),
+        )
+        .await;
+    assert_eq!(
+        (status, again["error"]["type"].as_str()),
+        (500, Some("snapshot_restore_exception"))
+    );
+    assert!(again["error"]["reason"].as_str().unwrap().contains(
+        "cannot restore index [movies] because an open index with same name already exists"
+    ));
     spec.error(&again);
 
     let (status, renamed) = target.call("POST", "/_snapshot/repo/snap-1/_restore", Some(json!({"indices": "movies", "rename_pattern": "(.+)", "rename_replacement": "restored_$1"}))).await;
-    assert_eq!((status, renamed["accepted"].as_bool()), (200, Some(true)), "{renamed}");
+    assert_eq!(
+        (status, renamed["accepted"].as_bool()),
+        (200, Some(true)),
+        "{renamed}"
+    );
     let (status, recovery) = target.call("GET", "/restored_movies/_recovery", None).await;
     assert_eq!(status, 200);
     assert_eq!(recovery["restored_movies"]["shards"][0]["type"], "SNAPSHOT");
-    assert_eq!(recovery["restored_movies"]["shards"][0]["source"]["snapshot"], "snap-1");
+    assert_eq!(
+        recovery["restored_movies"]["shards"][0]["source"]["snapshot"],
+        "snap-1"
+    );
     spec.response("indices", "indices.recovery@200", &recovery);
     let (_, all) = target.call("GET", "/_all/_recovery", None).await;
     spec.response("indices", "indices.recovery@200", &all);
@@ -214,7 +367,13 @@ async fn snapshot_on_one_domain_restores_the_same_documents_on_another() {
     let (status, del) = source.call("DELETE", "/_snapshot/repo/snap-1", None).await;
     assert_eq!(status, 200);
     spec.response("snapshot", "snapshot.delete@200", &del);
-    let listed = s3.list_objects_v2().bucket("snaps").prefix("snaps/indices/").send().await.unwrap();
+    let listed = s3
+        .list_objects_v2()
+        .bucket("snaps")
+        .prefix("snaps/indices/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(listed.contents().len(), 0);
     h.shutdown().await;
 }
@@ -233,7 +392,10 @@ async fn snapshot_progresses_and_refuses_a_concurrent_one() {
     let (_, got) = d.call("GET", "/_snapshot/repo/first", None).await;
     assert_eq!(got["snapshots"][0]["state"], "IN_PROGRESS");
     let (status, busy) = d.call("PUT", "/_snapshot/repo/second", None).await;
-    assert_eq!((status, busy["error"]["type"].as_str()), (503, Some("concurrent_snapshot_execution_exception")));
+    assert_eq!(
+        (status, busy["error"]["type"].as_str()),
+        (503, Some("concurrent_snapshot_execution_exception"))
+    );
     let spec = Spec::load();
     spec.error(&busy);
     loop {
@@ -244,7 +406,13 @@ async fn snapshot_progresses_and_refuses_a_concurrent_one() {
         assert_eq!(got["snapshots"][0]["state"], "IN_PROGRESS");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let (status, _) = d.call("PUT", "/_snapshot/repo/second?wait_for_completion=true", None).await;
+    let (status, _) = d
+        .call(
+            "PUT",
+            "/_snapshot/repo/second?wait_for_completion=true",
+            None,
+        )
+        .await;
     assert_eq!(status, 200);
     h.shutdown().await;
 }

@@ -14,10 +14,21 @@ use serde_json::{Value, json};
 
 /// Stories the sandbox replays, and the ones it does not emulate (with why). The test below
 /// fails if a story file appears that is in neither list, so none is skipped silently.
-const REPLAYED: &[&str] = &["snapshot/snapshot.yaml", "snapshot/restore.yaml", "snapshot/status.yaml", "snapshot/verify.yaml"];
+const REPLAYED: &[&str] = &[
+    "snapshot/snapshot.yaml",
+    "snapshot/restore.yaml",
+    "snapshot/status.yaml",
+    "snapshot/verify.yaml",
+];
 const NOT_EMULATED: &[(&str, &str)] = &[
-    ("snapshot/clone.yaml", "snapshot clone is not used by snapferry"),
-    ("snapshot/cleanup.yaml", "repository cleanup is not used by snapferry"),
+    (
+        "snapshot/clone.yaml",
+        "snapshot clone is not used by snapferry",
+    ),
+    (
+        "snapshot/cleanup.yaml",
+        "repository cleanup is not used by snapferry",
+    ),
     ("cat/repositories.yaml", "_cat/repositories is not emulated"),
     ("cat/snapshots.yaml", "_cat/snapshots is not emulated"),
 ];
@@ -31,11 +42,18 @@ fn every_vendored_story_is_replayed_or_named_as_not_emulated() {
     let mut found = Vec::new();
     for sub in ["snapshot", "cat"] {
         for e in std::fs::read_dir(stories_dir().join(sub)).unwrap() {
-            found.push(format!("{sub}/{}", e.unwrap().file_name().to_string_lossy()));
+            found.push(format!(
+                "{sub}/{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
         }
     }
     found.sort();
-    let mut known: Vec<String> = REPLAYED.iter().map(|s| s.to_string()).chain(NOT_EMULATED.iter().map(|(s, _)| s.to_string())).collect();
+    let mut known: Vec<String> = REPLAYED
+        .iter()
+        .map(|s| s.to_string())
+        .chain(NOT_EMULATED.iter().map(|(s, _)| s.to_string()))
+        .collect();
     known.sort();
     assert_eq!(found, known);
 }
@@ -43,8 +61,12 @@ fn every_vendored_story_is_replayed_or_named_as_not_emulated() {
 /// `expected` is contained in `actual` (objects by key, arrays element-wise from the start).
 fn contains(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
-        (Value::Object(a), Value::Object(e)) => e.iter().all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
-        (Value::Array(a), Value::Array(e)) => e.len() <= a.len() && e.iter().zip(a).all(|(ev, av)| contains(av, ev)),
+        (Value::Object(a), Value::Object(e)) => e
+            .iter()
+            .all(|(k, v)| a.get(k).is_some_and(|av| contains(av, v))),
+        (Value::Array(a), Value::Array(e)) => {
+            e.len() <= a.len() && e.iter().zip(a).all(|(ev, av)| contains(av, ev))
+        }
         _ => actual == expected,
     }
 }
@@ -80,7 +102,10 @@ fn steps(step: &Value, default_status: u16) -> Vec<Step> {
     let mut path = step["path"].as_str().unwrap().to_owned();
     let mut query = Vec::new();
     for (k, v) in &params {
-        let value = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+        let value = v
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string());
         let placeholder = format!("{{{k}}}");
         if path.contains(&placeholder) {
             path = path.replace(&placeholder, &value);
@@ -103,7 +128,14 @@ fn steps(step: &Value, default_status: u16) -> Vec<Step> {
             path: path.clone(),
             method,
             query: query.join("&"),
-            payload: step["request"]["payload"].as_object().map(|_| step["request"]["payload"].clone()).or_else(|| step["request"]["payload"].as_array().map(|_| step["request"]["payload"].clone())),
+            payload: step["request"]["payload"]
+                .as_object()
+                .map(|_| step["request"]["payload"].clone())
+                .or_else(|| {
+                    step["request"]["payload"]
+                        .as_array()
+                        .map(|_| step["request"]["payload"].clone())
+                }),
             statuses: statuses.clone(),
             expected: step["response"].get("payload").cloned(),
             retries: step["retry"]["count"].as_u64().unwrap_or(0) as u32,
@@ -122,21 +154,35 @@ async fn replay(file: &str) {
     for (section, default_status) in [("prologues", 200), ("chapters", 200), ("epilogues", 200)] {
         for step in story[section].as_array().cloned().unwrap_or_default() {
             if !version_ok(step["version"].as_str()) {
-                eprintln!("{file}: skipping {:?} (needs OpenSearch {})", step["synopsis"], step["version"]);
+                eprintln!(
+                    "{file}: skipping {:?} (needs OpenSearch {})",
+                    step["synopsis"], step["version"]
+                );
                 continue;
             }
             for mut s in steps(&step, default_status) {
-                let is_repo_path = s.path.starts_with("/_snapshot/") && s.path.matches('/').count() == 2;
+                let is_repo_path =
+                    s.path.starts_with("/_snapshot/") && s.path.matches('/').count() == 2;
                 if is_repo_path && s.payload.as_ref().is_some_and(|p| p["type"] == "fs") {
-                    s.payload = Some(json!({"type": "s3", "settings": {"bucket": "story-bucket", "base_path": "stories", "role_arn": arn}}));
+                    s.payload = Some(
+                        json!({"type": "s3", "settings": {"bucket": "story-bucket", "base_path": "stories", "role_arn": arn}}),
+                    );
                 }
                 let repo_listing = s.method == "GET" && (s.path == "/_snapshot" || is_repo_path);
-                let url = if s.query.is_empty() { s.path.clone() } else { format!("{}?{}", s.path, s.query) };
+                let url = if s.query.is_empty() {
+                    s.path.clone()
+                } else {
+                    format!("{}?{}", s.path, s.query)
+                };
                 let mut attempt = 0;
                 loop {
                     let (status, body) = d.call(&s.method, &url, s.payload.clone()).await;
                     let payload_ok = match (&s.expected, repo_listing) {
-                        (Some(expected), true) => expected.as_object().unwrap().keys().all(|k| body.get(k).is_some()),
+                        (Some(expected), true) => expected
+                            .as_object()
+                            .unwrap()
+                            .keys()
+                            .all(|k| body.get(k).is_some()),
                         (Some(expected), false) => contains(&body, expected),
                         (None, _) => true,
                     };
@@ -147,7 +193,14 @@ async fn replay(file: &str) {
                         break;
                     }
                     attempt += 1;
-                    assert!(attempt <= s.retries, "{file} {section} {:?}: {} {url} gave {status} {body}, expected {:?} {:?}", step["synopsis"], s.method, s.statuses, s.expected);
+                    assert!(
+                        attempt <= s.retries,
+                        "{file} {section} {:?}: {} {url} gave {status} {body}, expected {:?} {:?}",
+                        step["synopsis"],
+                        s.method,
+                        s.statuses,
+                        s.expected
+                    );
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 ran += 1;

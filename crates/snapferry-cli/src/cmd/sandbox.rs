@@ -18,7 +18,9 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     let config = match &args.config {
         Some(path) => SandboxConfig::from_yaml_file(path)
             .map_err(|e| miette::miette!("{}", error_chain(&e)))
-            .wrap_err_with(|| format!("fix {} and run `snapferry sandbox` again", path.display()))?,
+            .wrap_err_with(|| {
+                format!("fix {} and run `snapferry sandbox` again", path.display())
+            })?,
         None => SandboxConfig::default(),
     };
     let runtime = tokio::runtime::Runtime::new()

@@ -25,7 +25,11 @@ pub fn flatten_settings(value: &Value) -> BTreeMap<String, String> {
         match value {
             Value::Object(map) => {
                 for (k, v) in map {
-                    let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     walk(&key, v, out);
                 }
             }
@@ -403,7 +407,11 @@ pub fn update_aliases(data: &DomainData, req: &Req) -> Resp {
             continue;
         };
         let (Some(index), Some(alias)) = (spec["index"].as_str(), spec["alias"].as_str()) else {
-            return os_error(400, "action_request_validation_exception", "Validation Failed: 1: index and alias are required;");
+            return os_error(
+                400,
+                "action_request_validation_exception",
+                "Validation Failed: 1: index and alias are required;",
+            );
         };
         let Some(i) = state.indices.get_mut(index) else {
             return index_not_found(index);
@@ -416,7 +424,11 @@ pub fn update_aliases(data: &DomainData, req: &Req) -> Resp {
                 i.aliases.remove(alias);
             }
             other => {
-                return os_error(400, "illegal_argument_exception", &format!("unsupported alias action [{other}]"));
+                return os_error(
+                    400,
+                    "illegal_argument_exception",
+                    &format!("unsupported alias action [{other}]"),
+                );
             }
         }
     }
@@ -531,7 +543,9 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
                     .is_some_and(|i| i.docs.contains_key(&id));
                 if kind == "create" && exists {
                     errors = true;
-                    let reason = format!("[{id}]: version conflict, document already exists (current version [1])");
+                    let reason = format!(
+                        "[{id}]: version conflict, document already exists (current version [1])"
+                    );
                     json!({"_index": index, "_id": id, "status": 409,
                         "error": {"type": "version_conflict_engine_exception", "reason": reason, "index": index}})
                 } else {
@@ -552,7 +566,9 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
                 return os_error(
                     400,
                     "illegal_argument_exception",
-                    &format!("Malformed action/metadata line, expected one of [create, delete, index, update] but found [{other}]"),
+                    &format!(
+                        "Malformed action/metadata line, expected one of [create, delete, index, update] but found [{other}]"
+                    ),
                 );
             }
         };
@@ -627,10 +643,9 @@ pub fn search(data: &DomainData, req: &Req) -> Resp {
     let hits: Vec<Value> = names
         .iter()
         .flat_map(|n| {
-            state.indices[n]
-                .docs
-                .iter()
-                .map(move |(id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}))
+            state.indices[n].docs.iter().map(
+                move |(id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}),
+            )
         })
         .skip(from)
         .take(size)
@@ -655,7 +670,10 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert_eq!(resolve(&names, "logs-*").unwrap(), ["logs-1", "logs-2"]);
-        assert_eq!(resolve(&names, "_all").unwrap(), ["logs-1", "logs-2", "users"]);
+        assert_eq!(
+            resolve(&names, "_all").unwrap(),
+            ["logs-1", "logs-2", "users"]
+        );
         assert_eq!(resolve(&names, "*,-logs-2").unwrap(), ["logs-1", "users"]);
         assert_eq!(resolve(&names, "users,nope").unwrap_err(), "nope");
         assert_eq!(resolve(&names, ".kib*").unwrap(), [".kibana_1"]);
@@ -663,7 +681,8 @@ mod tests {
 
     #[test]
     fn settings_flatten_and_nest() {
-        let flat = flatten_settings(&json!({"index": {"number_of_shards": 3}, "refresh_interval": "1s"}));
+        let flat =
+            flatten_settings(&json!({"index": {"number_of_shards": 3}, "refresh_interval": "1s"}));
         assert_eq!(flat["index.number_of_shards"], "3");
         assert_eq!(flat["index.refresh_interval"], "1s");
         assert_eq!(nest(&flat)["index"]["number_of_shards"], "3");

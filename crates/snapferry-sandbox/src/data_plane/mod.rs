@@ -3,6 +3,10 @@
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
 //! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
 
+// Handlers return the error response itself as `Err`: it is built once per failed request and
+// sent as is, so boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 pub mod indices;
 pub mod restore;
 pub mod snapshot;
@@ -60,7 +64,8 @@ impl DomainData {
             state.indices.insert(".kibana_1".into(), kibana);
         }
         for index in &seed.indices {
-            let mut i = indices::Index::new(&index.name, index.settings.as_ref(), index.mappings.clone());
+            let mut i =
+                indices::Index::new(&index.name, index.settings.as_ref(), index.mappings.clone());
             for (n, doc) in index.documents.iter().enumerate() {
                 let id = doc
                     .get("_id")
@@ -252,7 +257,13 @@ async fn handle(
         protocol: Protocol::OpenSearch,
     };
     let head = parts.method == Method::HEAD;
-    let resp = guarded(shared, call, Some(verify), route(shared, data, operation, req)).await?;
+    let resp = guarded(
+        shared,
+        call,
+        Some(verify),
+        route(shared, data, operation, req),
+    )
+    .await?;
     if head {
         let (parts, _) = resp.into_parts();
         return Ok(Resp::from_parts(parts, s3s::Body::empty()));
@@ -269,8 +280,14 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "CreateIndex" => indices::create(data, &seg(0), &req),
         "DeleteIndex" => indices::delete(data, &seg(0)),
         "IndexExists" | "GetIndex" => indices::get(data, &seg(0)),
-        "Bulk" => indices::bulk(data, req.segments.first().filter(|s| *s != "_bulk").cloned(), &req),
-        "IndexDocument" => indices::index_document(data, &seg(0), req.segments.get(2).cloned(), &req),
+        "Bulk" => indices::bulk(
+            data,
+            req.segments.first().filter(|s| *s != "_bulk").cloned(),
+            &req,
+        ),
+        "IndexDocument" => {
+            indices::index_document(data, &seg(0), req.segments.get(2).cloned(), &req)
+        }
         "Count" => indices::count(data, &req),
         "Search" => indices::search(data, &req),
         "Refresh" => json_resp(
@@ -290,7 +307,12 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "GetSnapshot" => snapshot::get(shared, data, &seg(1), &seg(2)).await,
         "SnapshotStatus" => snapshot::status(shared, data, &seg(1), &seg(2)).await,
         "RunningSnapshotStatus" => {
-            snapshot::running_status(shared, data, req.segments.get(1).filter(|s| *s != "_status")).await
+            snapshot::running_status(
+                shared,
+                data,
+                req.segments.get(1).filter(|s| *s != "_status"),
+            )
+            .await
         }
         "UpdateAliases" => indices::update_aliases(data, &req),
         "DeleteSnapshot" => snapshot::delete(shared, data, &seg(1), &seg(2)).await,

@@ -38,12 +38,21 @@ fn restore_exception(repo: &str, snap: &str, uuid: &str, why: &str) -> Resp {
 fn as_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
-pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str, req: &Req) -> Resp {
+pub async fn restore(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    snap: &str,
+    req: &Req,
+) -> Resp {
     let Some(r) = data.lock().repos.get(repo).cloned() else {
         return repository_missing(repo);
     };
@@ -55,7 +64,11 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
         Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
         Ok(None) => return snapshot_missing(repo, snap),
         Err(e) => {
-            return os_error(500, "repository_exception", &format!("[{repo}] cannot read the repository: {e:?}"));
+            return os_error(
+                500,
+                "repository_exception",
+                &format!("[{repo}] cannot read the repository: {e:?}"),
+            );
         }
     };
     let uuid = info["uuid"].as_str().unwrap_or("").to_owned();
@@ -66,7 +79,12 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
         .get(&(repo.to_owned(), snap.to_owned()))
         .is_some_and(|run| now < run.ends_at)
     {
-        return restore_exception(repo, snap, &uuid, "cannot restore a snapshot that is still in progress");
+        return restore_exception(
+            repo,
+            snap,
+            &uuid,
+            "cannot restore a snapshot that is still in progress",
+        );
     }
     let state = info["state"].as_str().unwrap_or("");
     if state == "FAILED" {
@@ -75,7 +93,11 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
     let in_snapshot: Vec<String> = as_list(&info["indices"]);
     let failed: Vec<String> = info["failures"]
         .as_array()
-        .map(|a| a.iter().filter_map(|f| f["index"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["index"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let expr = match &body["indices"] {
         Value::Null => "_all".to_owned(),
@@ -88,7 +110,12 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
             Ok(found) => selected.extend(found),
             Err(_) if ignore_unavailable => {}
             Err(missing) => {
-                return restore_exception(repo, snap, &uuid, &format!("index [{missing}] not found in snapshot"));
+                return restore_exception(
+                    repo,
+                    snap,
+                    &uuid,
+                    &format!("index [{missing}] not found in snapshot"),
+                );
             }
         }
     }
@@ -97,17 +124,29 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
     }
     selected.sort();
     selected.dedup();
-    if let Some(bad) = selected.iter().find(|n| failed.contains(n)) {
-        if !body["partial"].as_bool().unwrap_or(false) {
-            return restore_exception(repo, snap, &uuid, &format!("index [{bad}] wasn't fully snapshotted - cannot restore"));
-        }
+    if let Some(bad) = selected.iter().find(|n| failed.contains(n))
+        && !body["partial"].as_bool().unwrap_or(false)
+    {
+        return restore_exception(
+            repo,
+            snap,
+            &uuid,
+            &format!("index [{bad}] wasn't fully snapshotted - cannot restore"),
+        );
     }
     selected.retain(|n| !failed.contains(n));
-    let rename = match (body["rename_pattern"].as_str(), body["rename_replacement"].as_str()) {
+    let rename = match (
+        body["rename_pattern"].as_str(),
+        body["rename_replacement"].as_str(),
+    ) {
         (Some(p), Some(rep)) => match regex::Regex::new(p) {
             Ok(re) => Some((re, rep.to_owned())),
             Err(e) => {
-                return os_error(400, "illegal_argument_exception", &format!("invalid rename_pattern [{p}]: {e}"));
+                return os_error(
+                    400,
+                    "illegal_argument_exception",
+                    &format!("invalid rename_pattern [{p}]: {e}"),
+                );
             }
         },
         _ => None,
@@ -125,9 +164,14 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
     {
         let state = data.lock();
         if let Some((_, t)) = targets.iter().find(|(_, t)| state.indices.contains_key(t)) {
-            return restore_exception(repo, snap, &uuid, &format!(
-                "cannot restore index [{t}] because an open index with same name already exists in the cluster. Either close or delete the existing index or restore the index under a different name by providing a rename pattern and replacement name"
-            ));
+            return restore_exception(
+                repo,
+                snap,
+                &uuid,
+                &format!(
+                    "cannot restore index [{t}] because an open index with same name already exists in the cluster. Either close or delete the existing index or restore the index under a different name by providing a rename pattern and replacement name"
+                ),
+            );
         }
     }
     let extra = body
@@ -136,17 +180,36 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
         .unwrap_or_default();
     let ignored: Vec<String> = as_list(&body["ignore_index_settings"])
         .into_iter()
-        .map(|k| if k.starts_with("index.") { k } else { format!("index.{k}") })
+        .map(|k| {
+            if k.starts_with("index.") {
+                k
+            } else {
+                format!("index.{k}")
+            }
+        })
         .collect();
     let mut restored = Vec::new();
     for (source, target) in &targets {
-        let bytes = match shared.blobs.get(&r.bucket, &r.index_key(snap, source)).await {
+        let bytes = match shared
+            .blobs
+            .get(&r.bucket, &r.index_key(snap, source))
+            .await
+        {
             Ok(Some(b)) => b,
             Ok(None) => {
-                return restore_exception(repo, snap, &uuid, &format!("index [{source}] data is missing from the repository"));
+                return restore_exception(
+                    repo,
+                    snap,
+                    &uuid,
+                    &format!("index [{source}] data is missing from the repository"),
+                );
             }
             Err(e) => {
-                return os_error(500, "repository_exception", &format!("[{repo}] cannot read snapshot data: {e:?}"));
+                return os_error(
+                    500,
+                    "repository_exception",
+                    &format!("[{repo}] cannot read snapshot data: {e:?}"),
+                );
             }
         };
         let payload: Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -154,7 +217,14 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
             .as_object()
             .map(|o| {
                 o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            v.as_str()
+                                .map(str::to_owned)
+                                .unwrap_or_else(|| v.to_string()),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -166,7 +236,9 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
         let uuid_new = index.uuid();
         index.settings.extend(settings);
         index.settings.insert("index.uuid".into(), uuid_new);
-        index.settings.insert("index.provided_name".into(), target.clone());
+        index
+            .settings
+            .insert("index.provided_name".into(), target.clone());
         if body["include_aliases"].as_bool().unwrap_or(true) {
             index.aliases = payload["aliases"]
                 .as_array()
@@ -188,15 +260,24 @@ pub async fn restore(shared: &Shared, data: &DomainData, repo: &str, snap: &str,
     let shards: u64;
     {
         let mut state = data.lock();
-        if let Some((t, _, _)) = restored.iter().find(|(t, _, _)| state.indices.contains_key(t)) {
-            return restore_exception(repo, snap, &uuid, &format!(
-                "cannot restore index [{t}] because an open index with same name already exists in the cluster. Either close or delete the existing index or restore the index under a different name by providing a rename pattern and replacement name"
-            ));
+        if let Some((t, _, _)) = restored
+            .iter()
+            .find(|(t, _, _)| state.indices.contains_key(t))
+        {
+            return restore_exception(
+                repo,
+                snap,
+                &uuid,
+                &format!(
+                    "cannot restore index [{t}] because an open index with same name already exists in the cluster. Either close or delete the existing index or restore the index under a different name by providing a rename pattern and replacement name"
+                ),
+            );
         }
         shards = restored.iter().map(|(_, i, _)| i.shards()).sum();
         for (target, index, bytes) in restored.iter().cloned() {
             let l = &shared.config.latencies;
-            let secs = l.restore_secs + l.restore_secs_per_1000_docs * index.docs.len() as f64 / 1000.0;
+            let secs =
+                l.restore_secs + l.restore_secs_per_1000_docs * index.docs.len() as f64 / 1000.0;
             let ends_at = now + shared.config.scaled(secs);
             last_end = last_end.max(ends_at);
             state.recoveries.insert(

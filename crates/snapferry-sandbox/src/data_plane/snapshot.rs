@@ -52,7 +52,11 @@ pub struct Run {
 }
 
 pub fn repository_missing(repo: &str) -> Resp {
-    os_error(404, "repository_missing_exception", &format!("[{repo}] missing"))
+    os_error(
+        404,
+        "repository_missing_exception",
+        &format!("[{repo}] missing"),
+    )
 }
 
 pub fn snapshot_missing(repo: &str, snap: &str) -> Resp {
@@ -95,7 +99,10 @@ fn repository_name_problem(name: &str) -> Option<&'static str> {
 fn as_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -131,9 +138,9 @@ pub fn allowed(policies: &[(String, bool)], role_arn: &str, action: &str, resour
             if *with_principal && !principal_matches(s.get("Principal"), role_arn) {
                 continue;
             }
-            let action_ok = as_list(&s["Action"]).iter().any(|a| {
-                super::indices::glob(&a.to_lowercase(), &action.to_lowercase())
-            });
+            let action_ok = as_list(&s["Action"])
+                .iter()
+                .any(|a| super::indices::glob(&a.to_lowercase(), &action.to_lowercase()));
             let resource_ok = as_list(&s["Resource"])
                 .iter()
                 .any(|r| super::indices::glob(r, resource));
@@ -182,7 +189,12 @@ async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(),
                 ),
             ));
         }
-        Err(e) => return Err(repository_exception(repo, &format!("cannot read role {}: {e}", r.role_arn))),
+        Err(e) => {
+            return Err(repository_exception(
+                repo,
+                &format!("cannot read role {}: {e}", r.role_arn),
+            ));
+        }
     };
     if !trust_allows_es(&role.trust_policy) {
         return Err(repository_exception(
@@ -211,8 +223,11 @@ async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(),
         Err(BlobError::NoSuchBucket) => None,
         Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
     };
-    let mut policies: Vec<(String, bool)> =
-        role.inline_policies.iter().map(|p| (p.clone(), false)).collect();
+    let mut policies: Vec<(String, bool)> = role
+        .inline_policies
+        .iter()
+        .map(|p| (p.clone(), false))
+        .collect();
     if let Some(p) = bucket_policy {
         policies.push((p, true));
     }
@@ -259,7 +274,9 @@ pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req:
     if kind != "s3" {
         return repository_exception(
             repo,
-            &format!("repository type [{kind}] is not allowed on Amazon OpenSearch Service; register an s3 repository"),
+            &format!(
+                "repository type [{kind}] is not allowed on Amazon OpenSearch Service; register an s3 repository"
+            ),
         );
     }
     let settings = body.get("settings").cloned().unwrap_or(json!({}));
@@ -315,7 +332,10 @@ pub fn get_repository(data: &DomainData, expr: Option<&str>) -> Resp {
             .map(|o| {
                 o.iter()
                     .map(|(k, v)| {
-                        let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+                        let s = v
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string());
                         (k.clone(), Value::String(s))
                     })
                     .collect()
@@ -340,8 +360,16 @@ pub async fn verify_repository(shared: &Shared, data: &DomainData, repo: &str) -
     if let Err(resp) = check_access(shared, repo, &r).await {
         return resp;
     }
-    let key = format!("{}tests-{}/master.dat", r.prefix(), uuid::Uuid::new_v4().simple());
-    if let Err(e) = shared.blobs.put(&r.bucket, &key, Bytes::from_static(b"verify")).await {
+    let key = format!(
+        "{}tests-{}/master.dat",
+        r.prefix(),
+        uuid::Uuid::new_v4().simple()
+    );
+    if let Err(e) = shared
+        .blobs
+        .put(&r.bucket, &key, Bytes::from_static(b"verify"))
+        .await
+    {
         return repository_exception(repo, &format!("cannot write to the bucket: {e:?}"));
     }
     let _ = shared.blobs.delete(&r.bucket, &key).await;
@@ -414,14 +442,18 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             return os_error(
                 status,
                 "concurrent_snapshot_execution_exception",
-                &format!("[{repo}:{snap}] cannot create a snapshot while another snapshot [{rr}:{rs}] is in progress"),
+                &format!(
+                    "[{repo}:{snap}] cannot create a snapshot while another snapshot [{rr}:{rs}] is in progress"
+                ),
             );
         }
         if state.runs.contains_key(&(repo.to_owned(), snap.to_owned())) {
             return os_error(
                 400,
                 "invalid_snapshot_name_exception",
-                &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"),
+                &format!(
+                    "[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
+                ),
             );
         }
         let names: Vec<String> = state.indices.keys().cloned().collect();
@@ -481,7 +513,9 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             return os_error(
                 400,
                 "invalid_snapshot_name_exception",
-                &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"),
+                &format!(
+                    "[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
+                ),
             );
         }
         Ok(None) => {}
@@ -507,7 +541,11 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             continue;
         }
         let bytes = Bytes::from(payload.to_string());
-        if let Err(e) = shared.blobs.put(&r.bucket, &r.index_key(snap, index), bytes).await {
+        if let Err(e) = shared
+            .blobs
+            .put(&r.bucket, &r.index_key(snap, index), bytes)
+            .await
+        {
             release(data);
             return repository_exception(repo, &format!("cannot write snapshot data: {e:?}"));
         }
@@ -565,17 +603,28 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
 fn engine_version(engine: &str) -> (bool, String) {
     let es = engine.starts_with("Elasticsearch_");
     let v = engine.split('_').nth(1).unwrap_or("2.11");
-    (es, if es && v == "7.10" { "7.10.2".into() } else { format!("{v}.0") })
+    (
+        es,
+        if es && v == "7.10" {
+            "7.10.2".into()
+        } else {
+            format!("{v}.0")
+        },
+    )
 }
 
 /// Every snapshot in the repository, as seen now.
-async fn list(shared: &Shared, data: &DomainData, r: &Repository, repo: &str) -> Result<Vec<Value>, Resp> {
+async fn list(
+    shared: &Shared,
+    data: &DomainData,
+    r: &Repository,
+    repo: &str,
+) -> Result<Vec<Value>, Resp> {
     let prefix = format!("{}snapshots/", r.prefix());
-    let keys = shared
-        .blobs
-        .list(&r.bucket, &prefix)
-        .await
-        .map_err(|e| repository_exception(repo, &format!("cannot list the repository: {e:?}")))?;
+    let keys =
+        shared.blobs.list(&r.bucket, &prefix).await.map_err(|e| {
+            repository_exception(repo, &format!("cannot list the repository: {e:?}"))
+        })?;
     let now = shared.clock.now();
     let mut out = Vec::new();
     for key in keys.iter().filter(|k| k.ends_with(".json")) {
@@ -593,7 +642,12 @@ async fn list(shared: &Shared, data: &DomainData, r: &Repository, repo: &str) ->
     Ok(out)
 }
 
-async fn select(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Result<(Repository, Vec<Value>), Resp> {
+async fn select(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    expr: &str,
+) -> Result<(Repository, Vec<Value>), Resp> {
     let Some(r) = data.lock().repos.get(repo).cloned() else {
         return Err(repository_missing(repo));
     };
@@ -631,7 +685,11 @@ pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
     let mut out = Vec::new();
     for info in infos {
         let name = info["snapshot"].as_str().unwrap_or("").to_owned();
-        let run = data.lock().runs.get(&(repo.to_owned(), name.clone())).cloned();
+        let run = data
+            .lock()
+            .runs
+            .get(&(repo.to_owned(), name.clone()))
+            .cloned();
         let progress = run
             .as_ref()
             .map(|r| shared.clock.progress(r.started, r.ends_at))
@@ -639,7 +697,11 @@ pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
         let state = info["state"].as_str().unwrap_or("SUCCESS").to_owned();
         let indices: Vec<String> = info["indices"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let total = indices.len() as u64;
         let done = if state == "IN_PROGRESS" {
@@ -769,6 +831,11 @@ mod tests {
         let p = [(policy, true)];
         assert!(allowed(&p, role, "s3:PutObject", "arn:aws:s3:::b/x"));
         assert!(!allowed(&p, role, "s3:DeleteObject", "arn:aws:s3:::b/x"));
-        assert!(!allowed(&p, "arn:aws:iam::1:role/other", "s3:PutObject", "arn:aws:s3:::b/x"));
+        assert!(!allowed(
+            &p,
+            "arn:aws:iam::1:role/other",
+            "s3:PutObject",
+            "arn:aws:s3:::b/x"
+        ));
     }
 }

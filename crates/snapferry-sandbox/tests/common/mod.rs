@@ -12,9 +12,10 @@ use snapferry_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 
 /// A config where simulated time runs 100,000 times faster (a 20-minute creation takes 12 ms).
 pub fn fast_config() -> SandboxConfig {
-    let mut c = SandboxConfig::default();
-    c.time_scale = 0.00001;
-    c
+    SandboxConfig {
+        time_scale: 0.00001,
+        ..Default::default()
+    }
 }
 
 pub async fn start(config: SandboxConfig) -> SandboxHandle {
@@ -79,11 +80,25 @@ impl DomainClient {
         }
     }
 
-    pub async fn raw(&self, method: &str, path: &str, body: Vec<u8>, content_type: &str) -> (u16, Vec<u8>) {
-        self.raw_signed(method, path, body, content_type, true).await
+    pub async fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> (u16, Vec<u8>) {
+        self.raw_signed(method, path, body, content_type, true)
+            .await
     }
 
-    pub async fn raw_signed(&self, method: &str, path: &str, body: Vec<u8>, content_type: &str, signed: bool) -> (u16, Vec<u8>) {
+    pub async fn raw_signed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        signed: bool,
+    ) -> (u16, Vec<u8>) {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let url = format!("{}{path}", self.base);
         let mut req = http::Request::builder()
@@ -127,7 +142,8 @@ impl DomainClient {
         let value = if body.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+            serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
         };
         (status, value)
     }
@@ -140,8 +156,13 @@ impl DomainClient {
             body.push_str(&doc.to_string());
             body.push('\n');
         }
-        let (status, bytes) = self.raw("POST", "/_bulk", body.into_bytes(), "application/x-ndjson").await;
-        (status, serde_json::from_slice(&bytes).expect("bulk answers JSON"))
+        let (status, bytes) = self
+            .raw("POST", "/_bulk", body.into_bytes(), "application/x-ndjson")
+            .await;
+        (
+            status,
+            serde_json::from_slice(&bytes).expect("bulk answers JSON"),
+        )
     }
 }
 
@@ -155,7 +176,12 @@ pub async fn ready_domain(h: &SandboxHandle, name: &str) -> DomainClient {
         .await
         .expect("CreateDomain");
     for _ in 0..2000 {
-        let d = os.describe_domain().domain_name(name).send().await.expect("DescribeDomain");
+        let d = os
+            .describe_domain()
+            .domain_name(name)
+            .send()
+            .await
+            .expect("DescribeDomain");
         let status = d.domain_status.expect("status");
         if let Some(endpoint) = status.endpoint() {
             return DomainClient::new(h, endpoint);
@@ -166,13 +192,33 @@ pub async fn ready_domain(h: &SandboxHandle, name: &str) -> DomainClient {
 }
 
 /// Creates the role, bucket and policies a snapshot repository needs, registers it.
-pub async fn repository(h: &SandboxHandle, domain: &DomainClient, repo: &str, bucket: &str) -> String {
+pub async fn repository(
+    h: &SandboxHandle,
+    domain: &DomainClient,
+    repo: &str,
+    bucket: &str,
+) -> String {
     let role_name = format!("{repo}-role");
     let iam = iam(h).await;
     let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "es.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
-    let arn = match iam.create_role().role_name(&role_name).assume_role_policy_document(trust.to_string()).send().await {
+    let arn = match iam
+        .create_role()
+        .role_name(&role_name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+    {
         Ok(out) => out.role.expect("role").arn,
-        Err(_) => iam.get_role().role_name(&role_name).send().await.expect("GetRole").role.expect("role").arn,
+        Err(_) => {
+            iam.get_role()
+                .role_name(&role_name)
+                .send()
+                .await
+                .expect("GetRole")
+                .role
+                .expect("role")
+                .arn
+        }
     };
     let s3 = s3(h).await;
     let _ = s3.create_bucket().bucket(bucket).send().await;
@@ -261,18 +307,30 @@ impl Spec {
     fn check(&self, pointer: &str, instance: &Value) {
         let schema = json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "$defs": Value::Object(self.defs.clone()), "$ref": pointer});
         let validator = jsonschema::validator_for(&schema).expect("schema compiles");
-        let errors: Vec<String> = validator.iter_errors(instance).map(|e| format!("{e} at {}", e.instance_path())).collect();
-        assert!(errors.is_empty(), "{instance} does not match {pointer}: {errors:#?}");
+        let errors: Vec<String> = validator
+            .iter_errors(instance)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{instance} does not match {pointer}: {errors:#?}"
+        );
     }
 
     /// Validates a response body against `components.responses.<response>` of a namespace file.
     pub fn response(&self, namespace: &str, response: &str, instance: &Value) {
-        let pointer = format!("#/$defs/namespaces:{namespace}.yaml/components/responses/{}/content/application~1json/schema", response.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!(
+            "#/$defs/namespaces:{namespace}.yaml/components/responses/{}/content/application~1json/schema",
+            response.replace('~', "~0").replace('/', "~1")
+        );
         self.check(&pointer, instance);
     }
 
     /// Validates an error body against `ErrorResponseBase`.
     pub fn error(&self, instance: &Value) {
-        self.check("#/$defs/schemas:_common.yaml/components/schemas/ErrorResponseBase", instance);
+        self.check(
+            "#/$defs/schemas:_common.yaml/components/schemas/ErrorResponseBase",
+            instance,
+        );
     }
 }
