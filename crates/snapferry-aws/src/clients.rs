@@ -1,1 +1,305 @@
-//! todo
+//! The AWS SDK clients (IAM, S3, OpenSearch control plane, STS), built once from the standard
+//! credential chain and cached per region and per assumed role.
+//!
+//! Everything a user already configured for the AWS CLI must work unchanged: profiles, SSO, web
+//! identity (CI with OIDC), `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL` and its per-service
+//! variants (`AWS_ENDPOINT_URL_S3`, `_IAM`, `_OPENSEARCH`, `_STS`), which `aws-config` resolves
+//! itself — this module only adds what the Rust SDK does not do:
+//! - `AWS_CA_BUNDLE`: the Rust SDK ignores it, so when it is set the SDK gets an HTTPS client
+//!   whose trust store is the system roots plus that bundle (proxy variables still honoured);
+//! - path-style S3 addressing when an endpoint is overridden (local stand-ins have no
+//!   per-bucket DNS names);
+//! - one client set per region (a copy may cross regions) and per role to assume (a copy may
+//!   cross accounts), through `aws-config`'s `AssumeRoleProvider`;
+//! - the caller's account id (STS `GetCallerIdentity`), for the confused-deputy condition.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_http_client::tls;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use tokio::sync::Mutex;
+
+use crate::error::AwsError;
+
+/// What to load the AWS configuration with; `from_env` reads the standard variables and
+/// everything else is left to `aws-config`'s default chain.
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// PEM bundle of extra CAs for every HTTPS call (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+    /// Profile to use instead of `AWS_PROFILE`/`default`.
+    pub profile: Option<String>,
+    /// Region to use when the chain has none (the plan's source region).
+    pub fallback_region: Option<String>,
+    /// Endpoint for every service, overriding `AWS_ENDPOINT_URL` (used by tests and the demo).
+    pub endpoint_url: Option<String>,
+    /// Credentials to use instead of the chain (used by tests and the demo).
+    pub credentials: Option<SharedCredentialsProvider>,
+}
+
+impl AwsOptions {
+    /// Options from the environment: `AWS_CA_BUNDLE`; the rest comes from the SDK's chain.
+    pub fn from_env() -> Self {
+        AwsOptions {
+            ca_bundle: std::env::var_os("AWS_CA_BUNDLE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            ..AwsOptions::default()
+        }
+    }
+}
+
+/// The clients for one region (and one identity).
+#[derive(Debug, Clone)]
+pub struct ServiceClients {
+    /// Region these clients call.
+    pub region: String,
+    /// IAM (global, but signed for this region's partition).
+    pub iam: aws_sdk_iam::Client,
+    /// S3 (path-style when an endpoint is overridden).
+    pub s3: aws_sdk_s3::Client,
+    /// OpenSearch Service control plane.
+    pub opensearch: aws_sdk_opensearch::Client,
+    /// STS.
+    pub sts: aws_sdk_sts::Client,
+    /// The credentials these clients sign with; the domain HTTP client signs with them too.
+    pub credentials: SharedCredentialsProvider,
+}
+
+type CacheKey = (String, Option<String>);
+
+/// The loaded AWS configuration and the client sets made from it.
+#[derive(Debug, Clone)]
+pub struct AwsContext {
+    base: SdkConfig,
+    path_style: bool,
+    cache: Arc<Mutex<HashMap<CacheKey, ServiceClients>>>,
+    accounts: Arc<Mutex<HashMap<CacheKey, String>>>,
+}
+
+/// An SDK HTTPS client trusting the system roots plus the PEM certificates in `path`, with the
+/// proxy variables honoured as the SDK's default client does.
+pub fn https_client_with_ca_bundle(path: &Path) -> Result<SharedHttpClient, AwsError> {
+    let pem = read_ca_bundle(path)?;
+    let trust = tls::TrustStore::default().with_pem_certificate(pem);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| AwsError::Config {
+            problem: format!("cannot use the CA bundle {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+    Ok(
+        aws_smithy_http_client::Builder::new().build_with_connector_fn(
+            move |settings, components| {
+                let mut builder = aws_smithy_http_client::ConnectorBuilder::default()
+                    .tls_provider(tls::Provider::Rustls(
+                        tls::rustls_provider::CryptoMode::AwsLc,
+                    ))
+                    .tls_context(context.clone());
+                builder.set_connector_settings(settings.cloned());
+                if let Some(components) = components {
+                    builder.set_sleep_impl(components.sleep_impl());
+                }
+                builder
+                    .set_proxy_config(Some(aws_smithy_http_client::proxy::ProxyConfig::from_env()));
+                builder.build()
+            },
+        ),
+    )
+}
+
+/// Reads and checks a PEM bundle: at least one certificate, every one parseable (the SDK's TLS
+/// layer would panic on a bad one, so it is refused here with the file's name).
+fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, AwsError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let config_error =
+        |problem: String, source: Option<Box<dyn std::error::Error + Send + Sync>>| {
+            AwsError::Config { problem, source }
+        };
+    let pem = std::fs::read(path).map_err(|e| {
+        config_error(
+            format!(
+                "cannot read the CA bundle {} (AWS_CA_BUNDLE)",
+                path.display()
+            ),
+            Some(Box::new(e)),
+        )
+    })?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            config_error(
+                format!(
+                    "the CA bundle {} (AWS_CA_BUNDLE) is not valid PEM",
+                    path.display()
+                ),
+                Some(Box::new(e)),
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(config_error(
+            format!(
+                "the CA bundle {} (AWS_CA_BUNDLE) holds no PEM certificate",
+                path.display()
+            ),
+            None,
+        ));
+    }
+    let mut store = rustls::RootCertStore::empty();
+    for cert in certs {
+        store.add(cert).map_err(|e| {
+            config_error(
+                format!(
+                    "the CA bundle {} (AWS_CA_BUNDLE) holds a certificate that can't be parsed",
+                    path.display()
+                ),
+                Some(Box::new(e)),
+            )
+        })?;
+    }
+    Ok(pem)
+}
+
+/// Whether an endpoint override is in force for S3 (then addressing must be path-style).
+fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+    config.endpoint_url().is_some()
+        || (!ignored && (set("AWS_ENDPOINT_URL") || set("AWS_ENDPOINT_URL_S3")))
+}
+
+impl AwsContext {
+    /// Loads the configuration through `aws-config`'s default chain, with `options` on top.
+    pub async fn load(options: AwsOptions) -> Result<Self, AwsError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(path) = &options.ca_bundle {
+            loader = loader.http_client(https_client_with_ca_bundle(path)?);
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(endpoint) = &options.endpoint_url {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(credentials) = options.credentials.clone() {
+            loader = loader.credentials_provider(credentials);
+        }
+        let mut base = loader.load().await;
+        if base.region().is_none()
+            && let Some(region) = &options.fallback_region
+        {
+            base = base
+                .into_builder()
+                .region(Region::new(region.clone()))
+                .build();
+        }
+        let path_style = s3_endpoint_overridden(&base);
+        Ok(AwsContext {
+            base,
+            path_style,
+            cache: Arc::default(),
+            accounts: Arc::default(),
+        })
+    }
+
+    /// The region the chain resolved (`AWS_REGION`, profile), if any.
+    pub fn default_region(&self) -> Option<&str> {
+        self.base.region().map(|r| r.as_ref())
+    }
+
+    /// Whether S3 is addressed path-style (an endpoint override is in force).
+    pub fn s3_path_style(&self) -> bool {
+        self.path_style
+    }
+
+    /// The clients for `region`, signing as the chain's identity or, with `assume_role_arn`, as
+    /// that role (cross-account copies). Built once per (region, role) and cached.
+    pub async fn clients(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+    ) -> Result<ServiceClients, AwsError> {
+        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        let mut cache = self.cache.lock().await;
+        if let Some(found) = cache.get(&key) {
+            return Ok(found.clone());
+        }
+        let regional = self
+            .base
+            .to_builder()
+            .region(Region::new(region.to_owned()))
+            .build();
+        let config = match assume_role_arn {
+            None => regional,
+            Some(role_arn) => {
+                let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                    .session_name("snapferry")
+                    .region(Region::new(region.to_owned()))
+                    .configure(&regional)
+                    .build()
+                    .await;
+                regional
+                    .into_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .build()
+            }
+        };
+        let credentials = config
+            .credentials_provider()
+            .ok_or_else(|| AwsError::Config {
+                problem: "no AWS credentials found (set AWS_PROFILE, run `aws sso login`, or \
+                          export AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+                    .to_owned(),
+                source: None,
+            })?;
+        let s3_config = aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(self.path_style)
+            .build();
+        let clients = ServiceClients {
+            region: region.to_owned(),
+            iam: aws_sdk_iam::Client::new(&config),
+            s3: aws_sdk_s3::Client::from_conf(s3_config),
+            opensearch: aws_sdk_opensearch::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            credentials,
+        };
+        cache.insert(key, clients.clone());
+        Ok(clients)
+    }
+
+    /// The account id of the identity used in `region` (with `assume_role_arn`, the role's
+    /// account), from STS `GetCallerIdentity`; cached.
+    pub async fn account_id(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        if let Some(found) = self.accounts.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let clients = self.clients(region, assume_role_arn).await?;
+        let identity = clients
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("caller identity", "sts", "GetCallerIdentity", e))?;
+        let account = identity
+            .account()
+            .map(str::to_owned)
+            .ok_or_else(|| AwsError::Config {
+                problem: "STS GetCallerIdentity returned no account id".to_owned(),
+                source: None,
+            })?;
+        self.accounts.lock().await.insert(key, account.clone());
+        Ok(account)
+    }
+}

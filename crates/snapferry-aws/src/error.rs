@@ -110,7 +110,7 @@ pub enum AwsError {
         resource: String,
         /// The data-plane error (carries domain, method, path, status, OpenSearch error type).
         #[source]
-        source: DomainHttpError,
+        source: Box<DomainHttpError>,
     },
     /// A policy document AWS returned could not be read.
     #[error("{resource}: cannot read its policy")]
@@ -167,7 +167,11 @@ impl AwsError {
         let retry = match &error {
             SdkError::TimeoutError(_) => Retry::Transient,
             SdkError::DispatchFailure(failure) => {
-                if failure.is_user() {
+                if failure.is_user()
+                    || failure
+                        .as_connector_error()
+                        .is_some_and(|c| is_tls_rejection(c))
+                {
                     Retry::Permanent
                 } else {
                     Retry::Transient
@@ -193,7 +197,7 @@ impl AwsError {
     pub fn domain(resource: impl Into<String>, source: DomainHttpError) -> AwsError {
         AwsError::Domain {
             resource: resource.into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -240,6 +244,35 @@ impl AwsError {
             _ => false,
         }
     }
+}
+
+/// Whether a dispatch failure is TLS refusing the server's certificate (rustls reports it as an
+/// `InvalidData` I/O error): retrying can't fix that, trusting the CA (`AWS_CA_BUNDLE`) can.
+fn is_tls_rejection(error: &(dyn StdError + 'static)) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(err) = source {
+        if is_certificate_error(err) {
+            return true;
+        }
+        // I/O errors wrap their cause without exposing it as `source()`: open them up.
+        let mut io = err.downcast_ref::<std::io::Error>();
+        while let Some(wrapper) = io {
+            let inner = wrapper.get_ref().map(|e| e as &(dyn StdError + 'static));
+            if inner.is_some_and(is_certificate_error) {
+                return true;
+            }
+            io = inner.and_then(|e| e.downcast_ref::<std::io::Error>());
+        }
+        source = err.source();
+    }
+    false
+}
+
+fn is_certificate_error(error: &(dyn StdError + 'static)) -> bool {
+    matches!(
+        error.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
 }
 
 /// Classifies a service error by its code, falling back on the HTTP status.

@@ -1,0 +1,152 @@
+//! The SDK clients against a local TLS server: the CA bundle is what makes the server trusted
+//! (and nothing else does), S3 is addressed path-style under an endpoint override, STS gives the
+//! account id, and clients are cached per region.
+
+mod support;
+
+use std::sync::Arc;
+
+use snapferry_aws::clients::{AwsContext, AwsOptions};
+use snapferry_aws::error::AwsError;
+use support::*;
+
+const CALLER_IDENTITY: &str = r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult>
+    <Arn>arn:aws:iam::123456789012:user/ci</Arn>
+    <UserId>AIDATEST</UserId>
+    <Account>123456789012</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>r-1</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>"#;
+
+const BUCKET_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Theirs","Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::snaps/*"}]}"#;
+
+fn answer() -> Handler {
+    Arc::new(|seen: &Seen| {
+        if seen.path_and_query.contains("policy") {
+            (200, vec![], BUCKET_POLICY.to_owned())
+        } else {
+            (
+                200,
+                vec![("content-type", "text/xml".to_owned())],
+                CALLER_IDENTITY.to_owned(),
+            )
+        }
+    })
+}
+
+async fn context(endpoint: String, ca_bundle: Option<std::path::PathBuf>) -> AwsContext {
+    AwsContext::load(AwsOptions {
+        ca_bundle,
+        profile: None,
+        fallback_region: Some(REGION.to_owned()),
+        endpoint_url: Some(endpoint),
+        credentials: Some(provider()),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_ca_bundle_makes_the_sdk_trust_the_server_and_s3_is_path_style() {
+    let (server, ca_pem) = tls_server(answer()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    // Two certificates in one bundle: an unrelated one first, as real bundles have many.
+    let (_other, other_pem) = tls_server(answer()).await;
+    std::fs::write(&bundle, format!("{other_pem}{ca_pem}")).unwrap();
+    let endpoint = format!("https://localhost:{}", server.addr.port());
+    let aws = context(endpoint, Some(bundle)).await;
+    assert!(aws.s3_path_style());
+
+    assert_eq!(aws.account_id(REGION, None).await.unwrap(), "123456789012");
+    let clients = aws.clients(REGION, None).await.unwrap();
+    let policy = clients
+        .s3
+        .get_bucket_policy()
+        .bucket("snaps")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policy.policy(), Some(BUCKET_POLICY));
+
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].method, "POST");
+    assert!(String::from_utf8_lossy(&seen[0].body).contains("Action=GetCallerIdentity"));
+    // Path-style: the bucket is in the path, the host is the endpoint's.
+    assert!(
+        seen[1].path_and_query.starts_with("/snaps/?policy"),
+        "{}",
+        seen[1].path_and_query
+    );
+    assert_eq!(
+        seen[1].headers["host"],
+        format!("localhost:{}", server.addr.port())
+    );
+    let auth = &seen[1].headers["authorization"];
+    assert!(
+        auth.contains(&format!("/{REGION}/s3/aws4_request")),
+        "{auth}"
+    );
+
+    // Cached: same region gives the same clients without loading again; another region differs.
+    let other = aws.clients("us-east-1", None).await.unwrap();
+    assert_eq!(other.region, "us-east-1");
+    assert_eq!(aws.account_id(REGION, None).await.unwrap(), "123456789012");
+    assert_eq!(server.seen.lock().unwrap().len(), 2, "account id is cached");
+}
+
+#[tokio::test]
+async fn without_the_ca_bundle_the_server_is_not_trusted() {
+    let (server, _ca_pem) = tls_server(answer()).await;
+    let endpoint = format!("https://localhost:{}", server.addr.port());
+    let aws = context(endpoint, None).await;
+    let err = aws.account_id(REGION, None).await.unwrap_err();
+    assert!(
+        !err.is_transient(),
+        "an untrusted certificate is not worth retrying"
+    );
+    let text = chain(&err);
+    assert!(
+        text.starts_with("caller identity: sts GetCallerIdentity failed"),
+        "{text}"
+    );
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert!(server.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_ca_bundle_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = AwsContext::load(AwsOptions {
+        ca_bundle: Some(empty.clone()),
+        ..AwsOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AwsError::Config { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "AWS configuration: the CA bundle {} (AWS_CA_BUNDLE) holds no PEM certificate",
+            empty.display()
+        )
+    );
+    let missing = dir.path().join("missing.pem");
+    let err = AwsContext::load(AwsOptions {
+        ca_bundle: Some(missing.clone()),
+        ..AwsOptions::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "AWS configuration: cannot read the CA bundle {} (AWS_CA_BUNDLE)",
+            missing.display()
+        )
+    );
+}
