@@ -150,3 +150,70 @@ async fn a_bad_ca_bundle_is_refused_with_its_name() {
         )
     );
 }
+
+const ASSUMED: &str = r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <AssumedRoleUser>
+      <Arn>arn:aws:sts::210987654321:assumed-role/copier/snapferry</Arn>
+      <AssumedRoleId>AROATEST:snapferry</AssumedRoleId>
+    </AssumedRoleUser>
+    <Credentials>
+      <AccessKeyId>ASIAASSUMEDROLE</AccessKeyId>
+      <SecretAccessKey>assumed-secret</SecretAccessKey>
+      <SessionToken>assumed-token</SessionToken>
+      <Expiration>2099-01-01T00:00:00Z</Expiration>
+    </Credentials>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>r-2</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#;
+
+#[tokio::test]
+async fn an_assumed_role_signs_its_own_clients_and_reports_its_account() {
+    let handler: Handler = Arc::new(|seen: &Seen| {
+        let body = String::from_utf8_lossy(&seen.body);
+        if body.contains("Action=AssumeRole") {
+            return (200, vec![], ASSUMED.to_owned());
+        }
+        let auth = seen
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
+        let identity = if auth.contains("Credential=ASIAASSUMEDROLE/") {
+            CALLER_IDENTITY.replace("123456789012", "210987654321")
+        } else {
+            CALLER_IDENTITY.to_owned()
+        };
+        (200, vec![], identity)
+    });
+    let (server, ca_pem) = tls_server(handler).await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(&bundle, ca_pem).unwrap();
+    let aws = context(
+        format!("https://localhost:{}", server.addr.port()),
+        Some(bundle),
+    )
+    .await;
+
+    let role = "arn:aws:iam::210987654321:role/copier";
+    assert_eq!(
+        aws.account_id(REGION, Some(role)).await.unwrap(),
+        "210987654321"
+    );
+    assert_eq!(aws.account_id(REGION, None).await.unwrap(), "123456789012");
+
+    let seen = server.seen.lock().unwrap().clone();
+    let assume = seen
+        .iter()
+        .find(|s| String::from_utf8_lossy(&s.body).contains("Action=AssumeRole"))
+        .expect("AssumeRole was called");
+    let body = String::from_utf8_lossy(&assume.body);
+    assert!(
+        body.contains("RoleArn=arn%3Aaws%3Aiam%3A%3A210987654321%3Arole%2Fcopier"),
+        "{body}"
+    );
+    assert!(body.contains("RoleSessionName=snapferry"), "{body}");
+    // AssumeRole itself is signed with the caller's own credentials.
+    assert!(assume.headers["authorization"].contains(&format!("Credential={ACCESS_KEY}/")));
+}
