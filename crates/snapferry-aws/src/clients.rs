@@ -25,6 +25,11 @@ use tokio::sync::Mutex;
 
 use crate::error::AwsError;
 
+/// `tracing` filter directives to append to any filter the CLI builds: the SDK's signer
+/// (`aws-sigv4`) traces canonical requests, which hold the session token, so its target is
+/// switched off whatever the verbosity (tested in `tests/sdk_secrets.rs`).
+pub const SECRET_SAFE_LOG_DIRECTIVES: &str = "aws_sigv4=off";
+
 /// What to load the AWS configuration with; `from_env` reads the standard variables and
 /// everything else is left to `aws-config`'s default chain.
 #[derive(Debug, Clone, Default)]
