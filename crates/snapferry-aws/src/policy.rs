@@ -33,6 +33,15 @@ pub enum PolicyError {
         #[source]
         source: serde_json::Error,
     },
+    /// A KMS key given by alias: IAM grants key use by key ARN, so an alias can't be used.
+    #[error(
+        "the bucket's KMS key {key} is an alias; give its key id or key ARN (IAM grants the use \
+         of a key by its key ARN, not by alias)"
+    )]
+    KmsAlias {
+        /// The key as given in the plan.
+        key: String,
+    },
     /// The document is JSON but not a policy (`Statement` missing or not an object/array).
     #[error("policy document of {owner} has no `Statement` object or array")]
     NoStatements {
@@ -127,6 +136,30 @@ pub fn role_arn(partition: Partition, account_id: &str, path: Option<&str>, name
         "arn:{}:iam::{account_id}:role{path}{name}",
         partition.as_str()
     )
+}
+
+/// The ARN of the bucket's KMS key, for the role's `kms:` statement: a key ARN is kept, a bare
+/// key id (`1234abcd-...`, `mrk-...`) becomes `arn:<partition>:kms:<region>:<account>:key/<id>`;
+/// an alias is refused because IAM evaluates key use against the key ARN.
+pub fn kms_key_arn(
+    partition: Partition,
+    region: &str,
+    account_id: &str,
+    key: &str,
+) -> Result<String, PolicyError> {
+    let alias = || PolicyError::KmsAlias {
+        key: key.to_owned(),
+    };
+    if key.starts_with("alias/") || (key.starts_with("arn:") && key.contains(":alias/")) {
+        return Err(alias());
+    }
+    if key.starts_with("arn:") {
+        return Ok(key.to_owned());
+    }
+    Ok(format!(
+        "arn:{}:kms:{region}:{account_id}:key/{key}",
+        partition.as_str()
+    ))
 }
 
 /// The trust policy of the snapshot role: `es.amazonaws.com` (plus `extra_services`) may assume
@@ -454,6 +487,33 @@ mod tests {
             role_arn(Partition::Aws, "1", Some("/service-role/"), "r"),
             "arn:aws:iam::1:role/service-role/r"
         );
+    }
+
+    #[test]
+    fn kms_keys_become_key_arns_and_aliases_are_refused() {
+        assert_eq!(
+            kms_key_arn(Partition::Aws, "eu-west-1", "123456789012", "1234abcd-12ab").unwrap(),
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab"
+        );
+        assert_eq!(
+            kms_key_arn(Partition::AwsCn, "cn-north-1", "1", "mrk-1").unwrap(),
+            "arn:aws-cn:kms:cn-north-1:1:key/mrk-1"
+        );
+        let arn = "arn:aws:kms:us-east-1:9:key/k";
+        assert_eq!(
+            kms_key_arn(Partition::Aws, "eu-west-1", "1", arn).unwrap(),
+            arn
+        );
+        for alias in ["alias/snaps", "arn:aws:kms:us-east-1:9:alias/snaps"] {
+            let err = kms_key_arn(Partition::Aws, "us-east-1", "9", alias).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the bucket's KMS key {alias} is an alias; give its key id or key ARN (IAM \
+                     grants the use of a key by its key ARN, not by alias)"
+                )
+            );
+        }
     }
 
     #[test]
