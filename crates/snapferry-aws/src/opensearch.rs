@@ -522,6 +522,13 @@ impl OpenSearch {
         Ok(())
     }
 
+    /// `POST <index>/_close`: a restore can only replace a closed index (`on_conflict`).
+    pub async fn close_index(&self, index: &str) -> Result<(), DomainHttpError> {
+        let path = format!("/{}/_close", segment(index));
+        self.http.send(Method::POST, &path, None).await?;
+        Ok(())
+    }
+
     /// `_cluster/health`.
     pub async fn cluster_health(&self) -> Result<ClusterHealth, DomainHttpError> {
         self.http
@@ -565,40 +572,69 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
     true
 }
 
+/// What a set of patterns selected, and what the plan should warn about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The concrete indices, in the order of the existing list.
+    pub indices: Vec<String>,
+    /// Include patterns (not `-` exclusions) that matched no existing index at all.
+    pub unmatched_patterns: Vec<String>,
+    /// Indices a pattern matched but that were left out as system or `.`-prefixed indices.
+    pub system_left_out: Vec<String>,
+}
+
 /// The concrete indices `patterns` select from `existing`, in `existing`'s order. Patterns are
-/// applied left to right (`-x` removes what matched so far). An index starting with `.` is only
-/// selected by a pattern that itself starts with `.` (so `*` never drags in `.kibana` or
-/// `.opendistro-job-scheduler-lock`); no patterns means `*`.
+/// applied left to right (`-x` removes what matched so far). An index starting with `.` (or
+/// matching [`DEFAULT_SYSTEM_EXCLUSIONS`]) is only selected by a pattern that itself starts
+/// with `.` (so `*` never drags in `.kibana` or `.opendistro-job-scheduler-lock`); no patterns
+/// means `*`.
 pub fn select_indices(existing: &[String], patterns: &[String]) -> Vec<String> {
+    explain_selection(existing, patterns).indices
+}
+
+/// [`select_indices`] with the details `plan` reports.
+pub fn explain_selection(existing: &[String], patterns: &[String]) -> Selection {
     let default = ["*".to_owned()];
     let patterns = if patterns.is_empty() {
         &default[..]
     } else {
         patterns
     };
-    existing
-        .iter()
-        .filter(|name| {
-            let mut selected = false;
-            for p in patterns {
-                if let Some(excluded) = p.strip_prefix('-') {
-                    if wildcard_match(excluded, name) {
-                        selected = false;
-                    }
-                } else if wildcard_match(p, name) {
-                    let hidden = name.starts_with('.')
-                        || DEFAULT_SYSTEM_EXCLUSIONS
-                            .iter()
-                            .any(|s| wildcard_match(s, name));
-                    if !hidden || p.starts_with('.') {
-                        selected = true;
-                    }
+    let mut selection = Selection::default();
+    for name in existing {
+        let hidden = name.starts_with('.')
+            || DEFAULT_SYSTEM_EXCLUSIONS
+                .iter()
+                .any(|s| wildcard_match(s, name));
+        let mut selected = false;
+        let mut skipped_as_system = false;
+        for p in patterns {
+            if let Some(excluded) = p.strip_prefix('-') {
+                if wildcard_match(excluded, name) {
+                    selected = false;
+                    skipped_as_system = false;
+                }
+            } else if wildcard_match(p, name) {
+                if !hidden || p.starts_with('.') {
+                    selected = true;
+                } else {
+                    skipped_as_system = true;
                 }
             }
-            selected
-        })
+        }
+        if selected {
+            selection.indices.push(name.clone());
+        } else if skipped_as_system {
+            selection.system_left_out.push(name.clone());
+        }
+    }
+    selection.unmatched_patterns = patterns
+        .iter()
+        .filter(|p| !p.starts_with('-'))
+        .filter(|p| !existing.iter().any(|name| wildcard_match(p, name)))
         .cloned()
-        .collect()
+        .collect();
+    selection
 }
 
 #[cfg(test)]
@@ -647,6 +683,15 @@ mod tests {
             select_indices(&existing, &names(&["-orders", "*"])),
             names(&["logs-1", "logs-2", "orders"])
         );
+    }
+
+    #[test]
+    fn selection_explains_unmatched_patterns_and_system_indices() {
+        let existing = names(&["logs-1", ".kibana_1", ".tasks", "orders"]);
+        let s = explain_selection(&existing, &names(&["*", "metrics-*", "-orders"]));
+        assert_eq!(s.indices, names(&["logs-1"]));
+        assert_eq!(s.unmatched_patterns, names(&["metrics-*"]));
+        assert_eq!(s.system_left_out, names(&[".kibana_1", ".tasks"]));
     }
 
     #[test]

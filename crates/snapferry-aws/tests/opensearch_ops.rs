@@ -86,6 +86,7 @@ async fn operations_use_the_documented_paths() {
     .await
     .unwrap();
     os.delete_index("logs*").await.unwrap();
+    os.close_index("a").await.unwrap();
 
     let seen = server.seen.lock().unwrap().clone();
     let paths: Vec<String> = seen
@@ -101,6 +102,7 @@ async fn operations_use_the_documented_paths() {
         "{paths:?}"
     );
     assert!(paths.contains(&"DELETE /logs%2A".to_owned()), "{paths:?}");
+    assert!(paths.contains(&"POST /a/_close".to_owned()), "{paths:?}");
     assert!(!paths.iter().any(|p| p == "GET /_recovery"), "{paths:?}");
     let create = seen.iter().find(|s| s.method == "PUT").unwrap();
     assert_eq!(
