@@ -289,3 +289,25 @@ async fn a_refused_connection_is_a_transient_connect_failure() {
     );
     assert!(err.is_transient());
 }
+
+#[tokio::test]
+async fn an_http_proxy_forwards_the_signed_request_for_a_name_only_it_knows() {
+    // The test server plays the forward proxy: it receives the absolute-form request.
+    let server = http_server(ok_handler()).await;
+    let name = "vpc-target.internal.invalid";
+    let mut c = config(&format!("http://{name}:9200"));
+    c.proxy = ProxyChoice::Explicit(format!("http://{}", server.addr));
+    let client = DomainHttp::new(&c, provider()).unwrap();
+    let response = client
+        .send(Method::GET, "/_cat/indices?format=json", None)
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].headers["host"], format!("{name}:9200"));
+    assert!(
+        seen[0].signature_check.is_ok(),
+        "{:?}",
+        seen[0].signature_check
+    );
+}
