@@ -208,3 +208,66 @@ fn reference_states_types_defaults_and_links_to_sections() {
         "deterministic"
     );
 }
+
+/// The ```yaml blocks of a Markdown document.
+fn yaml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match &mut current {
+            None if line == "```yaml" => current = Some(String::new()),
+            Some(_) if line == "```" => blocks.push(current.take().unwrap()),
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn every_plan_snippet_of_the_aws_setup_validates_inside_a_minimal_plan() {
+    // The snippets are parts of a plan: each one's top-level keys replace those of a minimal
+    // valid plan, and the result must pass every check of `snapferry validate`.
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/aws-setup.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let blocks = yaml_blocks(&doc);
+    assert!(
+        blocks.len() >= 4,
+        "expected the VPC, cross-region, cross-account and KMS snippets, found {}",
+        blocks.len()
+    );
+    for block in blocks {
+        let mut plan: serde_yaml::Mapping = serde_yaml::from_str(
+            "version: 1\nname: docs\nregion: us-east-1\nbucket: { name: acme-docs-snapshots }\n\
+             source: { domain: docs-source }\ntarget: { domain: docs-target }\n",
+        )
+        .unwrap();
+        let snippet: serde_yaml::Mapping = serde_yaml::from_str(&block)
+            .unwrap_or_else(|e| panic!("snippet is not a YAML mapping: {e}\n{block}"));
+        for (k, v) in snippet {
+            plan.insert(k, v);
+        }
+        let text = serde_yaml::to_string(&plan).unwrap();
+        if let Err(e) = snapferry_plan::parse("docs/aws-setup.md", &text) {
+            panic!(
+                "a snippet of docs/aws-setup.md does not validate:\n{block}\n{:?}",
+                miette::Report::new(e)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_snippet_with_a_made_up_key_is_refused() {
+    // Guards the test above: a key the model does not have must fail the same way.
+    let text = "version: 1\nname: docs\nregion: us-east-1\nbucket: { name: acme-docs-snapshots }\n\
+                source: { domain: docs-source, bastion: jump }\ntarget: { domain: docs-target }\n";
+    assert!(snapferry_plan::parse("x.yaml", text).is_err());
+    assert_eq!(
+        yaml_blocks("a\n```yaml\nk: v\n```\n```json\n{}\n```\n"),
+        ["k: v\n"]
+    );
+}
