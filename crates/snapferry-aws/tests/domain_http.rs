@@ -311,3 +311,70 @@ async fn an_http_proxy_forwards_the_signed_request_for_a_name_only_it_knows() {
         seen[0].signature_check
     );
 }
+
+#[tokio::test]
+async fn a_silent_server_hits_the_read_timeout_and_is_transient() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts and reads, never answers.
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut c = config(&format!("http://{addr}"));
+    c.read_timeout = Duration::from_millis(200);
+    let client = DomainHttp::new(&c, provider()).unwrap();
+    let err = client
+        .send(Method::GET, "/_cluster/health", None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DomainHttpError::Transport {
+                failure: TransportFailure::Timeout,
+                ..
+            }
+        ),
+        "{}",
+        chain(&err)
+    );
+    assert!(err.is_transient());
+}
+
+#[derive(Debug)]
+struct NoCredentials;
+
+impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+            aws_credential_types::provider::error::CredentialsError::not_loaded(
+                "no profile named ci",
+            ),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn missing_credentials_are_named_and_nothing_is_sent() {
+    let server = http_server(ok_handler()).await;
+    let client = DomainHttp::new(
+        &config(&format!("http://{}", server.addr)),
+        aws_credential_types::provider::SharedCredentialsProvider::new(NoCredentials),
+    )
+    .unwrap();
+    let err = client.send(Method::GET, "/", None).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "domain source: no AWS credentials to sign GET /"
+    );
+    assert!(!err.is_transient());
+    assert!(server.seen.lock().unwrap().is_empty());
+}
