@@ -1,6 +1,9 @@
-//! `docs/plan-reference.md` is generated from the plan's JSON Schema; it must
-//! match the model, and every field must carry an example of its own type.
-//! Regenerate with `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference`.
+//! The documentation that describes the plan file stays true to the model:
+//! `docs/plan-reference.md` is generated from the plan's JSON Schema and every
+//! field carries an example of its own type (regenerate with
+//! `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference`);
+//! every plan snippet of `docs/aws-setup.md` validates and its policy documents
+//! are JSON, the operator's granting every action snapferry calls.
 
 use std::path::PathBuf;
 
@@ -209,13 +212,14 @@ fn reference_states_types_defaults_and_links_to_sections() {
     );
 }
 
-/// The ```yaml blocks of a Markdown document.
-fn yaml_blocks(markdown: &str) -> Vec<String> {
+/// The bodies of the fenced blocks of `language` in a Markdown document.
+fn fenced_blocks(markdown: &str, language: &str) -> Vec<String> {
+    let opening = format!("```{language}");
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;
     for line in markdown.lines() {
         match &mut current {
-            None if line == "```yaml" => current = Some(String::new()),
+            None if line == opening => current = Some(String::new()),
             Some(_) if line == "```" => blocks.push(current.take().unwrap()),
             Some(block) => {
                 block.push_str(line);
@@ -233,7 +237,7 @@ fn every_plan_snippet_of_the_aws_setup_validates_inside_a_minimal_plan() {
     // valid plan, and the result must pass every check of `snapferry validate`.
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/aws-setup.md");
     let doc = std::fs::read_to_string(&path).unwrap();
-    let blocks = yaml_blocks(&doc);
+    let blocks = fenced_blocks(&doc, "yaml");
     assert!(
         blocks.len() >= 4,
         "expected the VPC, cross-region, cross-account and KMS snippets, found {}",
@@ -267,7 +271,86 @@ fn a_snippet_with_a_made_up_key_is_refused() {
                 source: { domain: docs-source, bastion: jump }\ntarget: { domain: docs-target }\n";
     assert!(snapferry_plan::parse("x.yaml", text).is_err());
     assert_eq!(
-        yaml_blocks("a\n```yaml\nk: v\n```\n```json\n{}\n```\n"),
+        fenced_blocks("a\n```yaml\nk: v\n```\n```json\n{}\n```\n", "yaml"),
         ["k: v\n"]
+    );
+}
+
+#[test]
+fn every_policy_document_of_the_aws_setup_is_json_and_the_operator_policy_is_complete() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/aws-setup.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let documents = fenced_blocks(&doc, "json");
+    assert!(
+        documents.len() >= 6,
+        "found {} json blocks",
+        documents.len()
+    );
+    let parsed: Vec<Value> = documents
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("not JSON ({e}):\n{d}")))
+        .collect();
+    // The first document is the operator's policy: it grants every action snapferry calls.
+    let actions: Vec<&str> = parsed[0]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| match &s["Action"] {
+            Value::String(a) => vec![a.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    for wanted in [
+        "iam:CreateRole",
+        "iam:GetRole",
+        "iam:UpdateAssumeRolePolicy",
+        "iam:PutRolePolicy",
+        "iam:GetRolePolicy",
+        "iam:DeleteRolePolicy",
+        "iam:ListRolePolicies",
+        "iam:TagRole",
+        "iam:DeleteRole",
+        "iam:PassRole",
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:CreateBucket",
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "es:ESHttpGet",
+        "es:ESHttpPut",
+        "es:ESHttpPost",
+        "es:ESHttpDelete",
+        "es:ESHttpHead",
+        "es:CreateDomain",
+        "es:DescribeDomain",
+        "es:DescribeDomains",
+        "es:DescribeDomainConfig",
+        "es:ListDomainNames",
+        "es:AddTags",
+        "es:ListTags",
+        "es:UpdateDomainConfig",
+        "sts:GetCallerIdentity",
+    ] {
+        assert!(
+            actions.contains(&wanted),
+            "the operator policy lacks {wanted}"
+        );
+    }
+    let pass_role = parsed[0]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == "iam:PassRole")
+        .unwrap();
+    assert_eq!(
+        pass_role["Condition"]["StringEquals"]["iam:PassedToService"],
+        "es.amazonaws.com"
+    );
+    assert!(
+        !actions.contains(&"es:DeleteDomain"),
+        "DeleteDomain is granted separately, only for destroy --include-target-domain"
     );
 }
