@@ -71,6 +71,13 @@ impl RepositoryDefinition {
         }
     }
 
+    /// Marks the registration read-only (`readonly: true`), as the target's must be: it must
+    /// never write into the source's repository.
+    pub fn read_only(mut self) -> Self {
+        self.settings.insert("readonly".into(), json!(true));
+        self
+    }
+
     /// Settings as strings, the form GET returns (`true` → `"true"`), for comparison.
     pub fn settings_as_strings(&self) -> BTreeMap<String, String> {
         self.settings
@@ -790,5 +797,6 @@ mod tests {
                    "server_side_encryption": true}})
         );
         assert_eq!(d.settings_as_strings()["server_side_encryption"], "true");
+        assert_eq!(d.read_only().settings_as_strings()["readonly"], "true");
     }
 }
