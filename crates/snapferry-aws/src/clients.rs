@@ -171,13 +171,25 @@ fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, AwsError> {
     Ok(pem)
 }
 
-/// Whether an endpoint override is in force for S3 (then addressing must be path-style).
-fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
-    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
-    let ignored = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-    config.endpoint_url().is_some()
-        || (!ignored && (set("AWS_ENDPOINT_URL") || set("AWS_ENDPOINT_URL_S3")))
+/// The endpoint S3 will be called at when one is configured, resolved exactly as
+/// `aws_sdk_s3::Config::from(&SdkConfig)` does: a programmatic override, else `AWS_ENDPOINT_URL_S3`
+/// / the profile's S3 `endpoint_url`, else the global `AWS_ENDPOINT_URL` / profile `endpoint_url`.
+/// When there is one, S3 must be addressed path-style.
+pub fn s3_endpoint_override(config: &SdkConfig) -> Option<String> {
+    if config.get_origin("endpoint_url").is_client_config() {
+        return config.endpoint_url().map(str::to_owned);
+    }
+    let key = aws_types::service_config::ServiceConfigKey::builder()
+        .service_id("S3")
+        .env("AWS_ENDPOINT_URL")
+        .profile("endpoint_url")
+        .build()
+        .ok()?;
+    config
+        .service_config()
+        .and_then(|service| service.load_config(key))
+        .or_else(|| config.endpoint_url().map(str::to_owned))
+        .filter(|url| !url.trim().is_empty())
 }
 
 impl AwsContext {
@@ -205,7 +217,7 @@ impl AwsContext {
                 .region(Region::new(region.clone()))
                 .build();
         }
-        let path_style = s3_endpoint_overridden(&base);
+        let path_style = s3_endpoint_override(&base).is_some();
         Ok(AwsContext {
             base,
             path_style,
@@ -219,7 +231,7 @@ impl AwsContext {
         self.base.region().map(|r| r.as_ref())
     }
 
-    /// Whether S3 is addressed path-style (an endpoint override is in force).
+    /// Whether S3 is addressed path-style (an endpoint override is in force for S3).
     pub fn s3_path_style(&self) -> bool {
         self.path_style
     }
@@ -306,5 +318,61 @@ impl AwsContext {
             })?;
         self.accounts.lock().await.insert(key, account.clone());
         Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+    /// Stands in for the environment and profile: answers one service's key.
+    #[derive(Debug)]
+    struct Configured {
+        service: &'static str,
+        value: &'static str,
+    }
+
+    impl LoadServiceConfig for Configured {
+        fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+            (key.service_id() == self.service && key.profile() == "endpoint_url")
+                .then(|| self.value.to_owned())
+        }
+    }
+
+    fn config_with(service: &'static str, value: &'static str) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .service_config(Configured { service, value })
+            .build()
+    }
+
+    #[test]
+    fn an_s3_endpoint_from_the_environment_or_profile_means_path_style() {
+        assert_eq!(
+            s3_endpoint_override(&config_with("S3", "http://127.0.0.1:9000")).as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        // An endpoint for another service alone leaves S3 on AWS's virtual-hosted names.
+        assert_eq!(
+            s3_endpoint_override(&config_with("IAM", "http://127.0.0.1:1")),
+            None
+        );
+        assert_eq!(s3_endpoint_override(&SdkConfig::builder().build()), None);
+    }
+
+    #[test]
+    fn a_global_endpoint_applies_to_s3_too() {
+        let config = SdkConfig::builder()
+            .endpoint_url("https://localhost:4566")
+            .service_config(Configured {
+                service: "IAM",
+                value: "http://127.0.0.1:1",
+            })
+            .build();
+        assert_eq!(
+            s3_endpoint_override(&config).as_deref(),
+            Some("https://localhost:4566")
+        );
     }
 }
