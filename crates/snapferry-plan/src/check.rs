@@ -824,7 +824,7 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
             .any(|i| i == SYSTEM_INDEX_EXCLUSIONS[0]);
         let restore = c.restore(&p.prefix, p.restore, exclude_system);
         let verify = VerifySpec {
-            enabled: p.verify.and_then(|v| v.enabled).unwrap_or(true),
+            enabled: p.verify.and_then(RawVerify::enabled).unwrap_or(true),
         };
         replications.push(Replication {
             name: p.name.to_owned(),

@@ -97,6 +97,12 @@ pub enum Problem {
     MixedLayout { field: String },
     #[error("missing `{field}`")]
     MissingField { field: String },
+    #[error("`{path}` must be {expected}, found {found}")]
+    WrongValue {
+        path: String,
+        expected: String,
+        found: String,
+    },
     #[error("`{field}` conflicts with `from_source: {from_source}`")]
     TargetConfigConflict { field: String, from_source: bool },
     #[error("kms_key_id is set but sse is not aws:kms")]
@@ -152,6 +158,7 @@ impl Problem {
             NoReplication => "add `source` and `target` at the top level, or a `replications` list".into(),
             MixedLayout { .. } => "move it into each item of `replications`, or drop `replications` for a single replication".into(),
             MissingField { field } => format!("add `{field}`"),
+            WrongValue { expected, .. } => format!("write {expected} here (`snapferry schema` describes every key)"),
             TargetConfigConflict { from_source: true, .. } => "with `from_source: true` (the default) write changes under `overrides`; for a full configuration set `from_source: false` and use `configuration`".into(),
             TargetConfigConflict { from_source: false, .. } => "with `from_source: false` write the full domain under `configuration`".into(),
             KmsKeyWithoutKms => "add `sse: aws:kms`, or remove kms_key_id".into(),
@@ -247,13 +254,22 @@ impl PlanDiagnostic {
 
 /// Every problem found in one plan file.
 #[derive(Debug, Clone, thiserror::Error, Diagnostic)]
-#[error("{file}: the plan has {} problem(s)", errors.len())]
-#[diagnostic(help("fix the problems above and run `snapferry validate` again"))]
+#[error("{file}: the plan has {}", count(errors.len()))]
+#[diagnostic(help("fix the problems below and run `snapferry validate` again"))]
 pub struct PlanErrors {
     /// The plan file as named by the user.
     pub file: String,
     #[related]
     pub errors: Vec<PlanDiagnostic>,
+}
+
+/// `1 problem`, `2 problems`.
+fn count(n: usize) -> String {
+    if n == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{n} problems")
+    }
 }
 
 /// Why a plan file could not be loaded.

@@ -16,6 +16,7 @@ mod node_id;
 mod plan;
 pub mod raw;
 pub mod reference;
+mod shape;
 pub mod template;
 mod unknown_keys;
 
@@ -44,23 +45,10 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
     let raw: RawPlan = match serde_yaml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let (offset, message) = yaml_error_position(text, &e);
             let index = LocationIndex::build(text);
-            // serde stops at the first unknown key; the schema walk finds them all.
-            let unknown = unknown_keys::unknown_keys(&index, &json_schema());
             let mut errors = Vec::new();
-            if !unknown.iter().any(|u| u.span.offset == offset) {
-                let problem = Problem::Syntax { message };
-                errors.push(PlanDiagnostic::new(
-                    false,
-                    problem,
-                    String::new(),
-                    ByteSpan { offset, len: 0 },
-                    file,
-                    &source,
-                ));
-            }
-            for u in unknown {
+            // serde stops at the first unknown key; the schema walk finds them all.
+            for u in unknown_keys::unknown_keys(&index, &json_schema()) {
                 let path = if u.parent.is_empty() {
                     u.key.clone()
                 } else {
@@ -76,6 +64,36 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
                     true, problem, path, u.span, file, &source,
                 ));
             }
+            // serde stops at the first wrong value too; the schema check finds them all.
+            let shape = shape::shape_problems(text);
+            for s in shape.iter().flatten() {
+                let span = match s.problem {
+                    // A missing key: point at the key of the mapping that lacks it.
+                    Problem::MissingField { .. } => span_of(&index, &s.path, true),
+                    _ => span_of(&index, &s.path, false),
+                };
+                errors.push(PlanDiagnostic::new(
+                    false,
+                    s.problem.clone(),
+                    s.path.clone(),
+                    span,
+                    file,
+                    &source,
+                ));
+            }
+            // serde's own message: a YAML syntax error, or what the schema cannot say.
+            let (offset, message) = yaml_error_position(text, &e);
+            let explained = shape.is_some() && !errors.is_empty();
+            if !explained && !errors.iter().any(|d| d.span().offset() == offset) {
+                errors.push(PlanDiagnostic::new(
+                    false,
+                    Problem::Syntax { message },
+                    String::new(),
+                    ByteSpan { offset, len: 0 },
+                    file,
+                    &source,
+                ));
+            }
             errors.sort_by_key(|d| d.span().offset());
             return Err(PlanErrors {
                 file: file.to_owned(),
@@ -89,21 +107,26 @@ pub fn parse(file: &str, text: &str) -> Result<Plan, PlanErrors> {
         errors: found
             .into_iter()
             .map(|f| {
-                let span = if f.path.is_empty() {
-                    // The whole document: point at its start rather than underline it all.
-                    ByteSpan {
-                        offset: index.value("").offset,
-                        len: 0,
-                    }
-                } else if f.key {
-                    index.key(&f.path)
-                } else {
-                    index.value(&f.path)
-                };
+                let span = span_of(&index, &f.path, f.key);
                 PlanDiagnostic::new(f.key, f.problem, f.path, span, file, &source)
             })
             .collect(),
     })
+}
+
+/// Where a problem at `path` is shown: its key (`key`) or its value; the
+/// whole document is pointed at, not underlined.
+fn span_of(index: &LocationIndex, path: &str, key: bool) -> ByteSpan {
+    if path.is_empty() {
+        ByteSpan {
+            offset: index.value("").offset,
+            len: 0,
+        }
+    } else if key {
+        index.key(path)
+    } else {
+        index.value(path)
+    }
 }
 
 /// Reads, parses and checks a plan file.

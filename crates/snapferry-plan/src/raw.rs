@@ -377,10 +377,30 @@ pub struct RawRestore {
     pub on_conflict: Option<OnConflict>,
 }
 
-/// Verification after the restore: `true`/`false` or a mapping.
+/// Verification after the restore: `true`/`false`, or a mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawVerify {
+    /// `verify: false` turns the document-count comparison off.
+    Enabled(bool),
+    /// The long form, `verify: { enabled: false }`.
+    Options(RawVerifyOptions),
+}
+
+impl RawVerify {
+    /// Whether verification is on, if the plan says.
+    pub fn enabled(&self) -> Option<bool> {
+        match self {
+            RawVerify::Enabled(on) => Some(*on),
+            RawVerify::Options(options) => options.enabled,
+        }
+    }
+}
+
+/// The long form of `verify`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawVerify {
+pub struct RawVerifyOptions {
     /// Compare per-index document counts between source and target. Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,

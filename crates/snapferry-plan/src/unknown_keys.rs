@@ -56,9 +56,15 @@ fn deref<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
                 None => return node,
             }
         } else if let Some(options) = node.get("anyOf").and_then(Value::as_array) {
-            match options
+            // `Option<T>` is `anyOf [T, null]`; `true | {enabled}` is `anyOf [bool, map]`:
+            // keys can only belong to the alternative that is a mapping.
+            let mut options = options
                 .iter()
-                .find(|o| o.get("type") != Some(&Value::String("null".into())))
+                .filter(|o| o.get("type") != Some(&Value::String("null".into())));
+            let first = options.clone().next();
+            match options
+                .find(|o| deref(root, o).get("properties").is_some())
+                .or(first)
             {
                 Some(o) => node = o,
                 None => return node,

@@ -450,3 +450,58 @@ replications:
     );
     ok(&other_source);
 }
+
+#[test]
+fn verify_takes_a_boolean_or_a_mapping() {
+    let off = ok(&format!("{MINIMAL}verify: false\n"));
+    assert!(!off.replications[0].verify.enabled);
+    assert!(!off.graph().nodes().any(|n| n.id.kind() == "verify"));
+    let on = ok(&format!("{MINIMAL}verify: {{ enabled: true }}\n"));
+    assert!(on.replications[0].verify.enabled);
+    // A misspelt key of the long form is still found, with its suggestion.
+    let all = found(&format!("{MINIMAL}verify: {{ enabeld: false }}\n"));
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0].0.to_string(), "unknown key `enabeld` in `verify`");
+    assert_eq!((all[0].1, all[0].2), (10, 11));
+}
+
+#[test]
+fn every_wrong_type_and_missing_key_is_reported_at_once() {
+    let text = "version: 1
+name: shop
+bucket:
+  create: yes-please
+source: { domain: shop-prod }
+target:
+  domain: shop-copy
+  overrides:
+    cluster_config: { instance_count: -3 }
+restore: { on_conflict: merge }
+";
+    let all: Vec<(String, usize, usize)> = found(text)
+        .into_iter()
+        .map(|(p, line, col)| (p.to_string(), line, col))
+        .collect();
+    assert_eq!(
+        all,
+        [
+            ("missing `region`".to_owned(), 1, 1),
+            ("missing `bucket.name`".to_owned(), 3, 1),
+            (
+                "`bucket.create` must be true/false, found \"yes-please\"".to_owned(),
+                4,
+                11
+            ),
+            (
+                "`target.overrides.cluster_config.instance_count` must be a number of at least 0, found -3".to_owned(),
+                9,
+                39
+            ),
+            (
+                "`restore.on_conflict` must be `fail`, `skip`, `rename` or `replace`, found \"merge\"".to_owned(),
+                10,
+                25
+            ),
+        ]
+    );
+}
