@@ -40,6 +40,8 @@ fn python_with_moto() -> std::path::PathBuf {
     );
 }
 
+// The child is owned by `Moto`, whose Drop kills and waits for it (also when this panics).
+#[allow(clippy::zombie_processes)]
 async fn moto() -> Moto {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
