@@ -97,7 +97,7 @@ pub enum Problem {
     MixedLayout { field: String },
     #[error("missing `{field}`")]
     MissingField { field: String },
-    #[error("`{path}` must be {expected}, found {found}")]
+    #[error("{} must be {expected}, found {found}", if path.is_empty() { "the plan file".to_owned() } else { format!("`{path}`") })]
     WrongValue {
         path: String,
         expected: String,
