@@ -28,12 +28,24 @@ impl MotoServer {
         let python = moto_python();
         let port = free_port();
         let child = Command::new(python)
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("could not start moto's server from {}: {e}", python.display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "could not start moto's server from {}: {e}",
+                    python.display()
+                )
+            });
         let server = MotoServer { child, port };
         server.wait_ready();
         server
@@ -52,7 +64,10 @@ impl MotoServer {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("moto's server did not answer on 127.0.0.1:{} within 30 s", self.port);
+        panic!(
+            "moto's server did not answer on 127.0.0.1:{} within 30 s",
+            self.port
+        );
     }
 }
 
@@ -154,7 +169,10 @@ mod tests {
     fn moto_installs_starts_and_answers() {
         let moto = MotoServer::start();
         let body = http_get(moto.port, "/moto-api/data.json").expect("moto answers");
-        assert!(body.contains("200"), "moto's data endpoint answered: {body}");
+        assert!(
+            body.contains("200"),
+            "moto's data endpoint answered: {body}"
+        );
         assert!(moto.endpoint_url().starts_with("http://127.0.0.1:"));
     }
 }
