@@ -293,7 +293,7 @@ impl NodeTask {
                     .await
                 {
                     Ok(()) => NodeOutcome::Failed(error),
-                    Err(e) if matches!(e, EngineError::Transition(_)) => NodeOutcome::Failed(error),
+                    Err(EngineError::Transition(_)) => NodeOutcome::Failed(error),
                     Err(e) => NodeOutcome::Fatal(e),
                 }
             }

@@ -116,7 +116,7 @@ fn crash_child() {
 }
 
 fn run_child(dir: &Path, env: (&str, String)) -> std::process::ExitStatus {
-    let status = Command::new(std::env::current_exe().unwrap())
+    Command::new(std::env::current_exe().unwrap())
         .args([
             "crash_child",
             "--exact",
@@ -129,8 +129,7 @@ fn run_child(dir: &Path, env: (&str, String)) -> std::process::ExitStatus {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .unwrap();
-    status
+        .unwrap()
 }
 
 #[cfg(unix)]

@@ -94,12 +94,10 @@ impl FileStore {
                 Ok(())
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let holder = self
-                    .read_lock_blocking()?
-                    .unwrap_or_else(|| unreadable_lock());
+                let holder = self.read_lock_blocking()?.unwrap_or_else(unreadable_lock);
                 Err(StoreError::LockHeld {
                     location: self.path.display().to_string(),
-                    holder,
+                    holder: Box::new(holder),
                 })
             }
             Err(e) => Err(self.io("create the lock", &self.lock_path)(e)),
@@ -206,7 +204,7 @@ impl StateStore for FileStore {
             Some(holder) if holder.id == info.id => this.remove_lock_blocking(),
             Some(holder) => Err(StoreError::LockNotOurs {
                 location: this.location(),
-                holder,
+                holder: Box::new(holder),
             }),
             None => Ok(()),
         })
@@ -335,7 +333,7 @@ mod tests {
         .err()
         .unwrap();
         match &err {
-            StoreError::LockHeld { holder, .. } => assert_eq!(holder, &first),
+            StoreError::LockHeld { holder, .. } => assert_eq!(**holder, first),
             other => panic!("{other:?}"),
         }
         assert!(err.to_string().contains("alice@ci-1"), "{err}");

@@ -67,7 +67,7 @@ impl StateStore for MemoryStore {
         match &inner.lock {
             Some(holder) => Err(StoreError::LockHeld {
                 location: "memory".to_owned(),
-                holder: holder.clone(),
+                holder: Box::new(holder.clone()),
             }),
             None => {
                 inner.lock = Some(info.clone());
@@ -89,7 +89,7 @@ impl StateStore for MemoryStore {
             }
             Some(holder) => Err(StoreError::LockNotOurs {
                 location: "memory".to_owned(),
-                holder: holder.clone(),
+                holder: Box::new(holder.clone()),
             }),
             None => Ok(()),
         }

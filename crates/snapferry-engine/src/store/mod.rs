@@ -73,9 +73,15 @@ pub enum StoreError {
     #[error(
         "the state at {location} is locked by {holder}; wait for it to finish, or if that run is gone, run `snapferry unlock`"
     )]
-    LockHeld { location: String, holder: LockInfo },
+    LockHeld {
+        location: String,
+        holder: Box<LockInfo>,
+    },
     #[error("the lock at {location} is held by {holder}, not by this run; it was left in place")]
-    LockNotOurs { location: String, holder: LockInfo },
+    LockNotOurs {
+        location: String,
+        holder: Box<LockInfo>,
+    },
     #[error(
         "the state at {location} is corrupted ({detail}); it was left untouched: restore it from a backup or version history, or move it aside to start over"
     )]
