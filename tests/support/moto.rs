@@ -78,6 +78,12 @@ impl Drop for MotoServer {
     }
 }
 
+/// The virtualenv's python with the pinned moto installed, for tests that start moto
+/// themselves.
+pub fn python() -> &'static Path {
+    moto_python()
+}
+
 /// The virtualenv's python with moto installed, created once per machine (and per
 /// moto version) under `target/test-tools/`.
 fn moto_python() -> &'static Path {

@@ -21,23 +21,10 @@ impl Drop for Moto {
     }
 }
 
+/// The pinned moto, installed on first use by the e2e support library (never a global
+/// install: a fresh CI machine has none, and the test must not depend on one).
 fn python_with_moto() -> std::path::PathBuf {
-    let pinned = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../target/test-tools/moto-5.2.5/bin/python");
-    let candidates = [pinned, "python3".into()];
-    for python in candidates {
-        let ok = Command::new(&python)
-            .args(["-c", "import moto.server"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return python;
-        }
-    }
-    panic!(
-        "moto is needed for this test: run the e2e suite once (it installs moto 5.2.5 under target/test-tools) or `pip install 'moto[server]==5.2.5'`"
-    );
+    snapferry_tests::moto::python().to_owned()
 }
 
 // The child is owned by `Moto`, whose Drop kills and waits for it (also when this panics).
