@@ -1,11 +1,11 @@
 //! A local stand-in for IAM, S3 and Amazon OpenSearch Service (control plane and each domain's
 //! HTTPS data plane), so snapferry can be tested, demonstrated and rehearsed without AWS.
 //!
-//! One listener on 127.0.0.1 answers IAM, S3 and the OpenSearch Service control plane, routed by
-//! the service in each request's SigV4 credential scope, so a client only needs the standard
-//! `AWS_ENDPOINT_URL`. Every domain gets its own HTTPS listener whose certificate is signed by a CA
-//! written to a file (`AWS_CA_BUNDLE`). The sandbox shares no code with the tool's AWS crate, so a
-//! misunderstanding of the wire cannot hide on both sides.
+//! One listener on 127.0.0.1 answers IAM, STS (`GetCallerIdentity`), S3 and the OpenSearch Service
+//! control plane, routed by the service in each request's SigV4 credential scope, so a client only
+//! needs the standard `AWS_ENDPOINT_URL`. Every domain gets its own HTTPS listener whose
+//! certificate is signed by a CA written to a file (`AWS_CA_BUNDLE`). The sandbox shares no code
+//! with the tool's AWS crate, so a misunderstanding of the wire cannot hide on both sides.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +21,7 @@ mod iam;
 mod log;
 mod router;
 mod s3;
+mod sts;
 mod tls;
 
 pub use config::{

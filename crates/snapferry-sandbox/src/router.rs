@@ -1,6 +1,6 @@
 //! The single AWS-shaped listener. Each request is routed by the service in its SigV4 credential
-//! scope (`iam`, `s3`, `es`), verified, passed through fault injection and per-operation latency,
-//! answered, and logged. Unsigned requests are routed by their shape so they get the right
+//! scope (`iam`, `sts`, `s3`, `es`), verified, passed through fault injection and per-operation
+//! latency, answered, and logged. Unsigned requests are routed by their shape so they get the right
 //! protocol's 403. `/_sandbox/*` is the sandbox's own control surface (log, faults, clock).
 
 use std::collections::BTreeMap;
@@ -315,6 +315,38 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             })
             .await
         }
+        "sts" => {
+            let (parts, body) = req.into_parts();
+            let body = read_body(body).await;
+            let params: BTreeMap<String, String> = form_urlencoded::parse(&body)
+                .chain(form_urlencoded::parse(
+                    query.as_deref().unwrap_or("").as_bytes(),
+                ))
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let (operation, target, mutating) = crate::sts::classify(&params);
+            let verify = auth::verify(
+                &shared.config.credentials,
+                parts.method.as_str(),
+                parts.uri.path(),
+                parts.uri.query(),
+                &parts.headers,
+                &body,
+            );
+            let call = Call {
+                service: "sts",
+                operation,
+                target,
+                mutating,
+                protocol: Protocol::Query,
+            };
+            guarded(&shared, call, Some(verify), async {
+                let (status, xml) =
+                    crate::sts::handle(&shared.config.account_id, &params, &request_id());
+                respond(status, "text/xml", xml)
+            })
+            .await
+        }
         "es" => {
             let (parts, body) = req.into_parts();
             let body = read_body(body).await;
@@ -323,7 +355,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
         other => Ok(Protocol::RestJson.error(
             400,
             "UnknownServiceException",
-            &format!("The sandbox does not emulate service {other:?}; it serves iam, s3 and es."),
+            &format!(
+                "The sandbox does not emulate service {other:?}; it serves iam, sts, s3 and es."
+            ),
         )),
     }
 }
