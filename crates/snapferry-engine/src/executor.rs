@@ -144,6 +144,9 @@ impl Executor {
                 &options.tool_version,
             ),
         };
+        // The last run finished: this one is a new cycle, so templated names (a snapshot
+        // named `{date}`) are resolved afresh instead of reused.
+        let new_cycle = doc.is_complete(self.graph.topological().iter());
         doc.plan_fingerprint.clone_from(&options.plan_fingerprint);
         doc.tool_version.clone_from(&options.tool_version);
         for id in self.graph.topological() {
@@ -151,7 +154,7 @@ impl Executor {
                 .entry(id.clone())
                 .or_insert_with(crate::state::NodeState::pending);
         }
-        let journal = Arc::new(Journal::new(self.store.clone(), doc));
+        let journal = Arc::new(Journal::new(self.store.clone(), doc, new_cycle));
         journal.checkpoint().await?;
 
         let halt = CancellationToken::new();
@@ -330,7 +333,7 @@ impl NodeTask {
             .node(id)
             .await
             .unwrap_or_else(crate::state::NodeState::pending);
-        let fingerprint = resource.desired_fingerprint();
+        let desired = resource.desired_fingerprint();
         let was_done = prior.status == NodeStatus::Done;
         if !was_done {
             self.journal
@@ -341,6 +344,12 @@ impl NodeTask {
         let observed = cx.retry(|| resource.read(&cx, inputs)).await?;
         let change = resource.diff(inputs, &observed);
         tracing::debug!(change = change.verb(), "diffed");
+        let fingerprint = crate::resource::effective_fingerprint(
+            &desired,
+            &self.journal.snapshot().await.pinned,
+            id,
+            inputs,
+        );
 
         if was_done {
             let plan_changed = prior.desired_fingerprint.as_deref() != Some(fingerprint.as_str());
@@ -400,6 +409,13 @@ impl NodeTask {
                 &Progress::new(id.clone(), self.options.events.clone()),
             )
             .await?;
+        // Apply may have pinned values too; record the fingerprint as it stands now.
+        let fingerprint = crate::resource::effective_fingerprint(
+            &desired,
+            &self.journal.snapshot().await.pinned,
+            id,
+            inputs,
+        );
         self.journal
             .transition(id, NodeStatus::Done, |n| {
                 n.outputs = outputs;

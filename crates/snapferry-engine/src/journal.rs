@@ -15,13 +15,19 @@ use crate::store::StateStore;
 pub(crate) struct Journal {
     store: Arc<dyn StateStore>,
     doc: Mutex<StateDoc>,
+    /// The previous run completed: pins recorded by it are recomputed on first use.
+    new_cycle: bool,
+    /// Keys pinned (or confirmed) during this run.
+    settled: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Journal {
-    pub(crate) fn new(store: Arc<dyn StateStore>, doc: StateDoc) -> Self {
+    pub(crate) fn new(store: Arc<dyn StateStore>, doc: StateDoc, new_cycle: bool) -> Self {
         Journal {
             store,
             doc: Mutex::new(doc),
+            new_cycle,
+            settled: Default::default(),
         }
     }
 
@@ -71,10 +77,18 @@ impl Journal {
         f: impl FnOnce() -> serde_json::Value,
     ) -> Result<serde_json::Value, ResourceError> {
         let mut doc = self.doc.lock().await;
-        if let Some(v) = doc.pinned.get(key) {
+        let settled = !self.new_cycle || self.settled.lock().expect("pins poisoned").contains(key);
+        if settled && let Some(v) = doc.pinned.get(key) {
             return Ok(v.clone());
         }
         let value = f();
+        self.settled
+            .lock()
+            .expect("pins poisoned")
+            .insert(key.to_owned());
+        if doc.pinned.get(key) == Some(&value) {
+            return Ok(value);
+        }
         let mut next = doc.clone();
         next.pinned.insert(key.to_owned(), value.clone());
         Self::commit(&*self.store, &mut next).await.map_err(|e| {

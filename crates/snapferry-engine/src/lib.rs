@@ -26,7 +26,9 @@ pub use graph::{ExecGraph, ExecGraphBuilder, GraphError};
 pub use planner::{Plan, PlanOptions, PlannedNode, StateDrift, plan};
 pub use poll::PollSchedule;
 pub use rate::RateLimiter;
-pub use resource::{Context, Inputs, Observed, PollStatus, Progress, Resource, Upstream};
+pub use resource::{
+    Context, Inputs, Observed, PollStatus, Progress, Resource, Upstream, effective_fingerprint,
+};
 pub use retry::RetryPolicy;
 pub use snapferry_plan::NodeId;
 pub use state::{NodeState, NodeStatus, Outputs, StateDoc};

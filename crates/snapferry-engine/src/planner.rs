@@ -16,7 +16,7 @@ use crate::error::EngineError;
 use crate::events::{EventSink, NullSink};
 use crate::graph::ExecGraph;
 use crate::poll::PollSchedule;
-use crate::resource::{Context, Inputs, Observed, Pins, Upstream};
+use crate::resource::{Context, Inputs, Observed, Pins, PlanningPins, Upstream};
 use crate::retry::RetryPolicy;
 use crate::state::{NodeStatus, StateDoc};
 
@@ -51,6 +51,8 @@ pub struct PlannedNode {
     pub observed: Observed,
     /// The status recorded in the state, `None` without a state.
     pub recorded: Option<NodeStatus>,
+    /// The effective fingerprint (settings, pins, upstream values) apply would record.
+    pub fingerprint: String,
 }
 
 /// What changed between the state and the plan, and what apply will do about it.
@@ -92,9 +94,12 @@ pub async fn plan(
     state: Option<&StateDoc>,
     options: &PlanOptions,
 ) -> Result<Plan, EngineError> {
-    let pins = Arc::new(Mutex::new(
-        state.map(|s| s.pinned.clone()).unwrap_or_default(),
-    ));
+    // A finished run means the next apply starts a new cycle with fresh pins; plan alike.
+    let pins = Arc::new(Mutex::new(PlanningPins {
+        values: state.map(|s| s.pinned.clone()).unwrap_or_default(),
+        new_cycle: state.is_some_and(|s| s.is_complete(graph.topological().iter())),
+        settled: BTreeSet::new(),
+    }));
     let mut waiting: BTreeMap<&NodeId, usize> = BTreeMap::new();
     let mut ready: Vec<&NodeId> = Vec::new();
     for id in graph.topological() {
@@ -155,6 +160,12 @@ pub async fn plan(
                 change,
                 observed,
                 recorded: state.map(|s| s.status(id)),
+                fingerprint: crate::resource::effective_fingerprint(
+                    &resource.desired_fingerprint(),
+                    &pins.lock().expect("pins poisoned").values,
+                    id,
+                    &inputs,
+                ),
             },
         );
         for dependent in graph.dependents(id) {
@@ -167,7 +178,7 @@ pub async fn plan(
         }
     }
     let drift = state.map(|s| state_drift(graph, s, &nodes, &options.plan_fingerprint));
-    let pinned = pins.lock().expect("pins poisoned").clone();
+    let pinned = pins.lock().expect("pins poisoned").values.clone();
     Ok(Plan {
         order: graph.topological().to_vec(),
         nodes,
@@ -188,7 +199,6 @@ fn state_drift(
     };
     let in_plan: BTreeSet<&NodeId> = graph.topological().iter().collect();
     for id in graph.topological() {
-        let resource = graph.resource(id).expect("graph node has a resource");
         let planned = &nodes[id];
         let Some(recorded) = state.nodes.get(id) else {
             drift.added.push(id.clone());
@@ -197,13 +207,13 @@ fn state_drift(
         let fingerprint_changed = recorded
             .desired_fingerprint
             .as_deref()
-            .is_some_and(|f| f != resource.desired_fingerprint());
+            .is_some_and(|f| f != planned.fingerprint);
         if fingerprint_changed {
             let how = match &planned.change {
-                Change::NoOp => "settings changed in the plan, but live state already matches; apply records the new settings".to_owned(),
-                Change::InProgress { what } => format!("settings changed; apply waits for the running operation ({what}) and then checks again"),
-                Change::Blocked { reason } => format!("settings changed, but apply cannot proceed: {reason}"),
-                other => format!("settings changed; apply will {} it", other.verb()),
+                Change::NoOp => "settings or upstream values changed, but live state already matches; apply records them".to_owned(),
+                Change::InProgress { what } => format!("settings or upstream values changed; apply waits for the running operation ({what}) and then checks again"),
+                Change::Blocked { reason } => format!("settings or upstream values changed, but apply cannot proceed: {reason}"),
+                other => format!("settings or upstream values changed; apply will {} it", other.verb()),
             };
             drift.changed.push((id.clone(), how));
         } else if recorded.status == NodeStatus::Done && planned.change.has_changes() {

@@ -203,10 +203,19 @@ impl Progress {
     }
 }
 
+/// Pins while planning: the state's, recomputed on first use when the last run completed
+/// (the same rule the journal applies while applying).
+#[derive(Default)]
+pub(crate) struct PlanningPins {
+    pub(crate) values: BTreeMap<String, serde_json::Value>,
+    pub(crate) new_cycle: bool,
+    pub(crate) settled: std::collections::BTreeSet<String>,
+}
+
 /// Where pinned values live: only in memory while planning, in the state while applying.
 #[derive(Clone)]
 pub(crate) enum Pins {
-    Planning(Arc<Mutex<BTreeMap<String, serde_json::Value>>>),
+    Planning(Arc<Mutex<PlanningPins>>),
     Applying(Arc<Journal>),
 }
 
@@ -319,20 +328,68 @@ impl Context {
         }
     }
 
-    /// The value pinned under `key`, computing it with `f` the first time. While applying,
-    /// a new pin is written to the state before this returns, so a crash cannot lose it and
-    /// a resumed run reuses it (a snapshot named `snapshot-{date}` keeps its first date).
+    /// The value pinned under `key` for this node, computing it with `f` the first time.
+    /// While applying, a new pin is written to the state before this returns, so a crash
+    /// cannot lose it and a resumed run reuses it (a snapshot named `snapshot-{date}` keeps
+    /// its first date). Pins last one cycle: once a run completes, the next re-resolves.
+    /// A pin is part of the node's effective fingerprint, so a new value re-applies it.
     pub async fn pin(
         &self,
         key: &str,
         f: impl FnOnce() -> serde_json::Value + Send,
     ) -> Result<serde_json::Value, ResourceError> {
+        let key = &format!("{}:{key}", self.node);
         match &self.pins {
-            Pins::Planning(values) => {
-                let mut values = values.lock().expect("pins poisoned");
-                Ok(values.entry(key.to_owned()).or_insert_with(f).clone())
+            Pins::Planning(pins) => {
+                let mut pins = pins.lock().expect("pins poisoned");
+                let settled = !pins.new_cycle || pins.settled.contains(key);
+                if settled && let Some(v) = pins.values.get(key) {
+                    return Ok(v.clone());
+                }
+                let value = f();
+                pins.settled.insert(key.clone());
+                pins.values.insert(key.clone(), value.clone());
+                Ok(value)
             }
             Pins::Applying(journal) => journal.pin(&self.node, key, f).await,
         }
     }
+}
+
+/// The fingerprint a node is recorded with: its desired settings, the values it pinned and
+/// the upstream values it was given. A node recorded done whose effective fingerprint
+/// differs is re-applied rather than reported as drift: a restore whose snapshot is new
+/// (a weekly refresh) must run again even though its own settings did not change.
+pub fn effective_fingerprint(
+    desired: &str,
+    pinned: &BTreeMap<String, serde_json::Value>,
+    node: &NodeId,
+    inputs: &Inputs,
+) -> String {
+    let pins: BTreeMap<&String, &serde_json::Value> =
+        crate::state::StateDoc::pins_of(pinned, node).collect();
+    let upstream: BTreeMap<String, BTreeMap<&String, String>> = inputs
+        .iter()
+        .map(|(id, up)| {
+            let values = match up {
+                Upstream::Known(outputs) => outputs
+                    .iter()
+                    .map(|(k, v)| (k, serde_json::to_string(v).expect("field values serialize")))
+                    .collect(),
+                Upstream::KnownAfterApply => BTreeMap::new(),
+            };
+            (id.to_string(), values)
+        })
+        .collect();
+    let unknown: Vec<String> = inputs
+        .iter()
+        .filter(|(_, up)| matches!(up, Upstream::KnownAfterApply))
+        .map(|(id, _)| id.to_string())
+        .collect();
+    snapferry_plan::fingerprint(&serde_json::json!({
+        "desired": desired,
+        "pins": pins,
+        "upstream": upstream,
+        "unknown": unknown,
+    }))
 }

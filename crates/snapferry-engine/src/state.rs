@@ -125,6 +125,21 @@ impl StateDoc {
         }
     }
 
+    /// True when every node of `nodes` is recorded done: the last run finished, so the next
+    /// one starts a new cycle (templates such as `snapshot-{date}` are resolved again).
+    pub fn is_complete<'a>(&self, mut nodes: impl Iterator<Item = &'a NodeId>) -> bool {
+        !self.nodes.is_empty() && nodes.all(|n| self.status(n) == NodeStatus::Done)
+    }
+
+    /// The values pinned by `node` (their keys start with `<node>:`).
+    pub fn pins_of<'a>(
+        pinned: &'a BTreeMap<String, serde_json::Value>,
+        node: &NodeId,
+    ) -> impl Iterator<Item = (&'a String, &'a serde_json::Value)> {
+        let prefix = format!("{node}:");
+        pinned.iter().filter(move |(k, _)| k.starts_with(&prefix))
+    }
+
     pub fn status(&self, node: &NodeId) -> NodeStatus {
         self.nodes
             .get(node)

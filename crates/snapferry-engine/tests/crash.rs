@@ -181,7 +181,7 @@ async fn resume_and_check(dir: &Path, label: &str) {
         assert_eq!(state.status(id), NodeStatus::Done, "{label}: {id}");
     }
     // The name pinned by node 0 survived the crash and is the one the world was given.
-    let pinned = state.pinned["snapshot_name"].as_str().unwrap();
+    let pinned = state.pinned["fake/n00:snapshot_name"].as_str().unwrap();
     assert_eq!(
         data.things["fake/n00"].name.as_deref(),
         Some(pinned),

@@ -416,7 +416,7 @@ async fn plan_marks_dependents_of_changes_known_after_apply_and_reports_plan_cha
         drift.changed,
         vec![(
             n1.clone(),
-            "settings changed; apply will update it".to_owned()
+            "settings or upstream values changed; apply will update it".to_owned()
         )]
     );
     let Change::Update { fields } = &proposal.nodes[&n1].change else {
@@ -474,7 +474,7 @@ async fn every_transition_is_checkpointed_with_a_new_generation() {
     let state = store.load().await.unwrap().unwrap();
     assert_eq!(state.generation, store.saves());
     assert!(
-        state.pinned["snapshot_name"]
+        state.pinned["fake/n00:snapshot_name"]
             .as_str()
             .unwrap()
             .starts_with("snap-")
