@@ -416,7 +416,7 @@ impl Checker {
         let text = raw
             .name
             .clone()
-            .unwrap_or_else(|| "{name}-{datetime}".to_owned());
+            .unwrap_or_else(|| "{name}-{date}".to_owned());
         let template = match Template::parse(&text) {
             Ok(t) => {
                 let mut literal_ok = true;
@@ -450,7 +450,7 @@ impl Checker {
                         reason: e.to_string(),
                     },
                 );
-                Template::parse("{name}-{datetime}").expect("default template parses")
+                Template::parse("{name}-{date}").expect("default template parses")
             }
         };
         let exclude_system = !raw.include_system_indices.unwrap_or(false);

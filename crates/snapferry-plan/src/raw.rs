@@ -321,7 +321,7 @@ pub struct EncryptionAtRest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSnapshot {
-    /// Name template with `{name}`, `{date}` (YYYY-MM-DD) and `{datetime}` (e.g. 20261125t054200z), resolved once and pinned in the state. Default `{name}-{datetime}`.
+    /// Name template with `{name}`, `{date}` (YYYY-MM-DD) and `{datetime}` (e.g. 20261125t054200z). Resolved when a run starts and kept until it completes, so a resumed run reuses it; the next run resolves it again: with `{date}`, a second apply on the same day changes nothing and one on a later day takes a new snapshot; with `{datetime}`, every apply takes one. Default `{name}-{date}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Index patterns; a leading `-` excludes. Default `*`.

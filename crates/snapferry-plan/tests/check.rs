@@ -60,7 +60,7 @@ fn defaults_derive_from_the_plan_name() {
     assert_eq!(r.name, "shop");
     assert_eq!(r.repository.name, "snapferry-shop");
     assert_eq!(r.repository.base_path, "shop-prod");
-    assert_eq!(r.snapshot.template.as_str(), "{name}-{datetime}");
+    assert_eq!(r.snapshot.template.as_str(), "{name}-{date}");
     assert_eq!(
         r.snapshot.indices,
         [
@@ -83,7 +83,7 @@ fn defaults_derive_from_the_plan_name() {
     let at = Utc.with_ymd_and_hms(2026, 11, 25, 5, 42, 0).unwrap();
     assert_eq!(
         r.snapshot.template.resolve(&r.name, at),
-        "shop-20261125t054200z"
+        "shop-2026-11-25"
     );
 }
 

@@ -192,7 +192,7 @@ fn reference_states_types_defaults_and_links_to_sections() {
         "| `version` | integer ≥ 0 | required | Version of the plan file format. Only `1` exists. | `version: 1` |",
         "| `create` | boolean | false: the bucket must exist | Create the bucket if it is missing. | `create: true` |",
         "| `on_conflict` | `fail`, `skip`, `rename`, `replace` | `fail` |",
-        "| `name` | string | `{name}-{datetime}` |",
+        "| `name` | string | `{name}-{date}` |",
         "| `security_group_ids` | list of string | `[]` | Security groups. |",
         "| `bucket` | mapping, see [RawBucket](#bucket-rawbucket) | required |",
         "## bucket (RawBucket)",
