@@ -18,6 +18,7 @@ fn seeded(indices: usize, docs: u64) -> SandboxConfig {
             engine_version: "OpenSearch_2.11".into(),
             ready: true,
             kibana: true,
+            vpc: false,
             indices: (0..indices)
                 .map(|i| SeedIndex {
                     name: format!("index-{i}"),
@@ -33,6 +34,7 @@ fn seeded(indices: usize, docs: u64) -> SandboxConfig {
             engine_version: "OpenSearch_2.11".into(),
             ready: true,
             kibana: true,
+            vpc: false,
             indices: vec![],
         },
     ];

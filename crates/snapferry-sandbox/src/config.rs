@@ -180,6 +180,11 @@ pub struct SeedDomain {
     /// Seed a `.kibana` system index like real domains have.
     #[serde(default = "yes")]
     pub kibana: bool,
+    /// A domain inside a VPC: described with `Endpoints: {"vpc": "vpc-<name>.sandbox.internal:<port>"}`
+    /// and no public `Endpoint`, a name no resolver knows, so only a proxy that maps it (as a
+    /// bastion's SOCKS proxy does) reaches it. Its listener is still on 127.0.0.1.
+    #[serde(default)]
+    pub vpc: bool,
 }
 
 fn default_engine_version() -> String {

@@ -2,6 +2,10 @@
 //! `Processing` without an endpoint for a (scaled) while after creation, then get an HTTPS endpoint
 //! on 127.0.0.1, plus tags and configuration. Shapes follow the `aws-sdk-opensearch` model so the
 //! real client deserializes them; errors carry `x-amzn-errortype` like AWS's.
+//!
+//! A VPC domain (seeded with `vpc: true`, or created with `VPCOptions`) is described as AWS
+//! describes one: no `Endpoint`, but `Endpoints: {"vpc": ...}` naming a host under
+//! [`VPC_DOMAIN_SUFFIX`] that no resolver knows, so only a proxy that maps the name reaches it.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,8 +14,14 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use sha2::{Digest, Sha256};
+
 use crate::router::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
 use crate::{SandboxError, Shared, auth, data_plane};
+
+/// Parent of every VPC domain's hostname (`vpc-<name>.sandbox.internal`). It resolves nowhere, as a
+/// VPC endpoint does not from outside the VPC; the sandbox certificate carries `*.` of it.
+pub const VPC_DOMAIN_SUFFIX: &str = "sandbox.internal";
 
 /// AWS's rule: 3-28 characters, a lowercase letter first, then lowercase letters, digits, hyphens.
 pub fn valid_domain_name(name: &str) -> bool {
@@ -37,9 +47,21 @@ pub struct Domain {
     pub options: serde_json::Map<String, Value>,
     pub tags: BTreeMap<String, String>,
     pub port: u16,
+    /// Reached through a VPC endpoint (`Endpoints["vpc"]`) instead of a public `Endpoint`.
+    pub vpc: bool,
 }
 
 impl Domain {
+    /// `host:port` clients connect to: the listener's address, or for a VPC domain a name under
+    /// [`VPC_DOMAIN_SUFFIX`] with the listener's port (one listener per domain, so the port stays).
+    fn endpoint(&self) -> String {
+        if self.vpc {
+            format!("vpc-{}.{VPC_DOMAIN_SUFFIX}:{}", self.name, self.port)
+        } else {
+            format!("127.0.0.1:{}", self.port)
+        }
+    }
+
     fn ready(&self, now: Instant) -> bool {
         !self.creation_failed && now >= self.ready_at && self.deleted_at.is_none()
     }
@@ -83,7 +105,11 @@ impl Domain {
             }
         }
         if self.ready(now) {
-            s["Endpoint"] = json!(format!("127.0.0.1:{}", self.port));
+            if self.vpc {
+                s["Endpoints"] = json!({ "vpc": self.endpoint() });
+            } else {
+                s["Endpoint"] = json!(self.endpoint());
+            }
         }
         s
     }
@@ -127,7 +153,7 @@ impl Domains {
         domains
             .get(name)
             .filter(|d| d.ready(now))
-            .map(|d| format!("127.0.0.1:{}", d.port))
+            .map(Domain::endpoint)
     }
 
     /// Whether the domain's data plane answers now (`None`: the domain is gone).
@@ -145,16 +171,54 @@ impl Domains {
     }
 }
 
+/// What AWS reports as a VPC domain's `VPCOptions` (`VPCDerivedInfo`): the subnets and security
+/// groups asked for (made up when none were), plus the VPC and availability zones they imply.
+/// Derived from the domain name, so the same domain is described the same way every run.
+fn vpc_derived_info(region: &str, name: &str, requested: Option<&Value>) -> Value {
+    let id = |kind: &str, n: usize| {
+        let digest = Sha256::digest(format!("{kind}/{name}/{n}").as_bytes());
+        format!("{kind}-{}", &hex::encode(digest)[..17])
+    };
+    let list = |key: &str, kind: &str| -> Vec<Value> {
+        let given: Vec<Value> = requested
+            .and_then(|r| r.get(key))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if given.is_empty() {
+            vec![json!(id(kind, 0))]
+        } else {
+            given
+        }
+    };
+    let subnets = list("SubnetIds", "subnet");
+    let zones: Vec<Value> = (0..subnets.len())
+        .map(|i| json!(format!("{region}{}", char::from(b'a' + (i % 6) as u8))))
+        .collect();
+    json!({
+        "VPCId": id("vpc", 0),
+        "SubnetIds": subnets,
+        "AvailabilityZones": zones,
+        "SecurityGroupIds": list("SecurityGroupIds", "sg"),
+    })
+}
+
 /// Creates a domain and binds its HTTPS listener (which answers only once the domain is ready).
+/// `VPCOptions` among the options makes it a VPC domain, as in a CreateDomain request.
 async fn create(
     shared: &Arc<Shared>,
     name: &str,
     engine_version: &str,
-    options: serde_json::Map<String, Value>,
+    mut options: serde_json::Map<String, Value>,
     tags: BTreeMap<String, String>,
     ready_at: Instant,
     creation_failed: bool,
 ) -> Result<Arc<data_plane::DomainData>, std::io::Error> {
+    let vpc = options.get("VPCOptions").is_some_and(|v| !v.is_null());
+    if vpc {
+        let info = vpc_derived_info(&shared.config.region, name, options.get("VPCOptions"));
+        options.insert("VPCOptions".into(), info);
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let port = listener.local_addr()?.port();
     let data = Arc::new(data_plane::DomainData::new(name, engine_version));
@@ -174,6 +238,7 @@ async fn create(
         options,
         tags,
         port,
+        vpc,
     };
     shared
         .domains
@@ -201,11 +266,15 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
                 .config
                 .scaled(shared.config.latencies.domain_creation_secs)
         };
+        let mut options = serde_json::Map::new();
+        if seed.vpc {
+            options.insert("VPCOptions".into(), json!({}));
+        }
         let data = create(
             shared,
             &seed.name,
             &seed.engine_version,
-            serde_json::Map::new(),
+            options,
             BTreeMap::new(),
             ready_at,
             false,
@@ -491,12 +560,24 @@ async fn operate(
             let mut domains = domains.inner.lock().expect("domains lock");
             match domains.get_mut(&name) {
                 Some(d) => {
+                    let vpc_change = body.get("VPCOptions").filter(|v| !v.is_null());
+                    if vpc_change.is_some() && !d.vpc {
+                        return validation(
+                            "You can't change a domain with public access to VPC access. Create a new domain with VPC access instead.",
+                        );
+                    }
                     if let Some(obj) = body.as_object() {
                         for (k, v) in obj {
-                            if k != "DryRun" && k != "DomainName" {
+                            if k != "DryRun" && k != "DomainName" && k != "VPCOptions" {
                                 d.options.insert(k.clone(), v.clone());
                             }
                         }
+                    }
+                    if let Some(requested) = vpc_change {
+                        // New subnets or security groups; the VPC stays (it derives from the name).
+                        let info =
+                            vpc_derived_info(&shared.config.region, &d.name, Some(requested));
+                        d.options.insert("VPCOptions".into(), info);
                     }
                     d.modifying_until = Some(
                         now + shared
@@ -561,6 +642,26 @@ mod tests {
         assert!(!valid_domain_name("ab"));
         assert!(!valid_domain_name("1logs"));
         assert!(!valid_domain_name("a".repeat(29).as_str()));
+    }
+
+    #[test]
+    fn vpc_domains_are_seeded_from_yaml_and_described_the_same_way_every_run() {
+        let config = crate::SandboxConfig::from_yaml_str(
+            "domains:\n  - name: private\n    vpc: true\n  - name: public\n",
+        )
+        .expect("config");
+        assert!(config.domains[0].vpc);
+        assert!(!config.domains[1].vpc, "public unless said otherwise");
+
+        let made_up = vpc_derived_info("eu-west-1", "private", Some(&json!({})));
+        assert_eq!(made_up, vpc_derived_info("eu-west-1", "private", None));
+        assert_eq!(made_up["AvailabilityZones"], json!(["eu-west-1a"]));
+        assert!(made_up["VPCId"].as_str().is_some_and(|id| id.len() == 21));
+        let asked = json!({"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]});
+        let given = vpc_derived_info("eu-west-1", "private", Some(&asked));
+        assert_eq!(given["SubnetIds"], asked["SubnetIds"]);
+        assert_eq!(given["SecurityGroupIds"], asked["SecurityGroupIds"]);
+        assert_eq!(given["VPCId"], made_up["VPCId"]);
     }
 
     #[test]

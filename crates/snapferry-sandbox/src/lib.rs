@@ -246,7 +246,8 @@ impl SandboxHandle {
         self.shared.log.clear();
     }
 
-    /// `127.0.0.1:<port>` of a domain once it has an endpoint (as AWS returns a hostname).
+    /// A ready domain's `host:port` as DescribeDomain gives it: `127.0.0.1:<port>`, or a VPC
+    /// domain's `vpc-<name>.sandbox.internal:<port>`, which only a proxy that maps it reaches.
     pub fn domain_endpoint(&self, domain: &str) -> Option<String> {
         self.shared.domains.endpoint(&self.shared, domain)
     }

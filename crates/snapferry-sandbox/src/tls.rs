@@ -1,6 +1,7 @@
 //! TLS for the domains' HTTPS endpoints: a CA created at start-up (its PEM written to a file that
-//! clients trust through `AWS_CA_BUNDLE`) signs one certificate for `127.0.0.1`/`localhost`, which
-//! every domain listener serves, as each AWS domain serves a publicly trusted certificate.
+//! clients trust through `AWS_CA_BUNDLE`) signs one certificate for `127.0.0.1`/`localhost` and
+//! `*.sandbox.internal` (the VPC domains' names), which every domain listener serves, as each AWS
+//! domain serves a publicly trusted certificate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,9 +33,12 @@ impl Authority {
         let ca = ca_params.self_signed(&ca_key).map_err(tls_err)?;
 
         let leaf_key = KeyPair::generate().map_err(tls_err)?;
-        let mut leaf_params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .map_err(tls_err)?;
+        let mut leaf_params = CertificateParams::new(vec![
+            "127.0.0.1".to_owned(),
+            "localhost".to_owned(),
+            format!("*.{}", crate::control_plane::VPC_DOMAIN_SUFFIX),
+        ])
+        .map_err(tls_err)?;
         leaf_params
             .distinguished_name
             .push(DnType::CommonName, "snapferry sandbox domain");
