@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 pub mod moto;
+pub mod socks;
 
 /// The cargo target directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
