@@ -8,4 +8,5 @@ pub mod domain_http;
 pub mod error;
 pub mod opensearch;
 pub mod policy;
+pub mod resources;
 pub mod state_store;

@@ -275,6 +275,21 @@ pub struct ShardRecovery {
     pub kind: Option<String>,
     #[serde(default)]
     pub primary: bool,
+    /// Where the shard came from; for a restore, the repository and snapshot. This is how a
+    /// later run tells that an index was already restored from a given snapshot.
+    #[serde(default)]
+    pub source: Option<RecoverySource>,
+}
+
+/// The `source` of a shard recovery (only a restore fills the snapshot fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct RecoverySource {
+    #[serde(default)]
+    pub repository: Option<String>,
+    #[serde(default)]
+    pub snapshot: Option<String>,
+    #[serde(default)]
+    pub index: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

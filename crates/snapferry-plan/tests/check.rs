@@ -81,10 +81,7 @@ fn defaults_derive_from_the_plan_name() {
         DomainCreation::FromSource { .. }
     ));
     let at = Utc.with_ymd_and_hms(2026, 11, 25, 5, 42, 0).unwrap();
-    assert_eq!(
-        r.snapshot.template.resolve(&r.name, at),
-        "shop-2026-11-25"
-    );
+    assert_eq!(r.snapshot.template.resolve(&r.name, at), "shop-2026-11-25");
 }
 
 #[test]

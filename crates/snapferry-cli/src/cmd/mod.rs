@@ -7,9 +7,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod apply;
+mod demo;
+mod display;
 mod graph;
+mod plan;
+mod render;
 mod sandbox;
 mod schema;
+mod session;
+mod status;
+mod unlock;
 mod validate;
 
 pub use validate::install_report_hook;
@@ -38,6 +46,17 @@ pub struct PlanArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Replicate a seeded domain end to end against a local sandbox: the first thing to run.
+    Demo(demo::Args),
+    /// Show what apply would change, reading live AWS state; changes nothing.
+    Plan(plan::Args),
+    /// Plan, confirm, then replicate: role, bucket policy, repositories, snapshot, target
+    /// domain, restore and verification, resuming where an earlier run stopped.
+    Apply(apply::Args),
+    /// Show what the state records per step, and who holds the lock.
+    Status(status::Args),
+    /// Remove a lock left by a run that is gone.
+    Unlock(unlock::Args),
     /// Check a plan file offline: syntax, names and rules. Makes no AWS call.
     Validate(validate::Args),
     /// Print the step graph of a plan as Graphviz DOT or Mermaid.
@@ -50,6 +69,11 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Unlock(args) => unlock::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Schema(args) => schema::run(args),

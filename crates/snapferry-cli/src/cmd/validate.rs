@@ -89,3 +89,9 @@ pub fn install_report_hook() {
         Box::new(opts.build())
     }));
 }
+
+/// Loads and checks a plan for the commands that act on it; a bad plan is the same
+/// diagnostic `validate` prints.
+pub fn load_plan(file: &std::path::Path) -> miette::Result<snapferry_plan::Plan> {
+    load(file).map_err(miette::Report::new)
+}

@@ -1,0 +1,701 @@
+//! `domain`: the target domain. Created from the source's live configuration (engine version,
+//! cluster, EBS, VPC, encryption, endpoint options, advanced options, access policy rewritten
+//! to the new domain's ARN, tags) with the plan's overrides, or from an explicit
+//! configuration; then waited for until it has an endpoint. An existing target is adopted:
+//! where it differs from the desired configuration the plan shows an update.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_opensearch::types as os;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use snapferry_engine::{
+    Change, Context, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs, PollStatus,
+    Progress, Resource, ResourceError,
+};
+use snapferry_plan::{DomainConfig, DomainCreation, DomainNode, EngineVersion, can_restore};
+
+use super::{Env, endpoint_of, fail, outputs};
+use crate::error::AwsError;
+
+/// The part of a domain's configuration snapferry copies and compares, flat and serializable
+/// so a plan can show it field by field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DomainShape {
+    pub engine_version: Option<String>,
+    pub instance_type: Option<String>,
+    pub instance_count: Option<i32>,
+    pub dedicated_master_enabled: Option<bool>,
+    pub dedicated_master_type: Option<String>,
+    pub dedicated_master_count: Option<i32>,
+    pub zone_awareness_enabled: Option<bool>,
+    pub availability_zone_count: Option<i32>,
+    pub ebs_enabled: Option<bool>,
+    pub volume_type: Option<String>,
+    pub volume_size: Option<i32>,
+    pub iops: Option<i32>,
+    pub throughput: Option<i32>,
+    pub subnet_ids: Option<Vec<String>>,
+    pub security_group_ids: Option<Vec<String>>,
+    pub encryption_at_rest: Option<bool>,
+    pub kms_key_id: Option<String>,
+    pub node_to_node_encryption: Option<bool>,
+    pub enforce_https: Option<bool>,
+    pub tls_security_policy: Option<String>,
+    pub advanced_options: BTreeMap<String, String>,
+    pub access_policy: Option<Value>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl DomainShape {
+    /// The shape of a live domain (tags are read separately).
+    pub fn from_status(status: &os::DomainStatus, tags: BTreeMap<String, String>) -> Self {
+        let cluster = status.cluster_config();
+        let ebs = status.ebs_options();
+        let vpc = status.vpc_options();
+        let at_rest = status.encryption_at_rest_options();
+        let endpoint = status.domain_endpoint_options();
+        DomainShape {
+            engine_version: status.engine_version().map(str::to_owned),
+            instance_type: cluster
+                .and_then(|c| c.instance_type())
+                .map(|t| t.as_str().to_owned()),
+            instance_count: cluster.and_then(|c| c.instance_count()),
+            dedicated_master_enabled: cluster.and_then(|c| c.dedicated_master_enabled()),
+            dedicated_master_type: cluster
+                .and_then(|c| c.dedicated_master_type())
+                .map(|t| t.as_str().to_owned()),
+            dedicated_master_count: cluster.and_then(|c| c.dedicated_master_count()),
+            zone_awareness_enabled: cluster.and_then(|c| c.zone_awareness_enabled()),
+            availability_zone_count: cluster
+                .and_then(|c| c.zone_awareness_config())
+                .and_then(|z| z.availability_zone_count()),
+            ebs_enabled: ebs.and_then(|e| e.ebs_enabled()),
+            volume_type: ebs
+                .and_then(|e| e.volume_type())
+                .map(|t| t.as_str().to_owned()),
+            volume_size: ebs.and_then(|e| e.volume_size()),
+            iops: ebs.and_then(|e| e.iops()),
+            throughput: ebs.and_then(|e| e.throughput()),
+            subnet_ids: vpc.map(|v| v.subnet_ids().to_vec()),
+            security_group_ids: vpc.map(|v| v.security_group_ids().to_vec()),
+            encryption_at_rest: at_rest.and_then(|e| e.enabled()),
+            kms_key_id: at_rest.and_then(|e| e.kms_key_id()).map(str::to_owned),
+            node_to_node_encryption: status
+                .node_to_node_encryption_options()
+                .and_then(|n| n.enabled()),
+            enforce_https: endpoint.and_then(|e| e.enforce_https()),
+            tls_security_policy: endpoint
+                .and_then(|e| e.tls_security_policy())
+                .map(|t| t.as_str().to_owned()),
+            advanced_options: status
+                .advanced_options()
+                .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            access_policy: status
+                .access_policies()
+                .filter(|p| !p.trim().is_empty())
+                .and_then(|p| serde_json::from_str(p).ok()),
+            tags,
+        }
+    }
+
+    /// Lays the plan's settings over this shape (the overrides of `from_source`, or a full
+    /// explicit configuration over an empty shape).
+    pub fn apply_config(&mut self, config: &DomainConfig) {
+        if let Some(v) = &config.engine_version {
+            self.engine_version = Some(v.to_string());
+        }
+        if let Some(c) = &config.cluster_config {
+            set(&mut self.instance_type, c.instance_type.clone());
+            set(&mut self.instance_count, c.instance_count.map(to_i32));
+            set(
+                &mut self.dedicated_master_enabled,
+                c.dedicated_master_enabled,
+            );
+            set(
+                &mut self.dedicated_master_type,
+                c.dedicated_master_type.clone(),
+            );
+            set(
+                &mut self.dedicated_master_count,
+                c.dedicated_master_count.map(to_i32),
+            );
+            set(&mut self.zone_awareness_enabled, c.zone_awareness_enabled);
+            set(
+                &mut self.availability_zone_count,
+                c.availability_zone_count.map(to_i32),
+            );
+        }
+        if let Some(e) = &config.ebs {
+            set(&mut self.ebs_enabled, e.enabled);
+            set(&mut self.volume_type, e.volume_type.clone());
+            set(&mut self.volume_size, e.volume_size.map(to_i32));
+            set(&mut self.iops, e.iops.map(to_i32));
+            set(&mut self.throughput, e.throughput.map(to_i32));
+        }
+        if let Some(v) = &config.vpc {
+            self.subnet_ids = Some(v.subnet_ids.clone());
+            self.security_group_ids = Some(v.security_group_ids.clone());
+        }
+        if let Some(e) = &config.encryption_at_rest {
+            self.encryption_at_rest = Some(e.enabled);
+            self.kms_key_id.clone_from(&e.kms_key_id);
+        }
+        set(
+            &mut self.node_to_node_encryption,
+            config.node_to_node_encryption,
+        );
+        set(&mut self.enforce_https, config.enforce_https);
+        if let Some(p) = &config.access_policy {
+            self.access_policy = Some(p.clone());
+        }
+        for (k, v) in &config.advanced_options {
+            self.advanced_options.insert(k.clone(), v.clone());
+        }
+        for (k, v) in &config.tags {
+            self.tags.insert(k.clone(), v.clone());
+        }
+    }
+
+    /// The shape as dotted fields, for a field-by-field comparison.
+    fn fields(&self) -> BTreeMap<String, Value> {
+        let mut out = BTreeMap::new();
+        if let Value::Object(map) = serde_json::to_value(self).expect("a shape is JSON") {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    (_, Value::Null) => {}
+                    ("advanced_options" | "tags", Value::Object(inner)) => {
+                        for (ik, iv) in inner {
+                            out.insert(format!("{k}.{ik}"), iv);
+                        }
+                    }
+                    (_, v) => {
+                        out.insert(k, v);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn set<T>(slot: &mut Option<T>, value: Option<T>) {
+    if value.is_some() {
+        *slot = value;
+    }
+}
+
+fn to_i32(v: u32) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Replaces the source domain's ARN (and `/*` forms) with the target's in an access policy.
+fn rewrite_policy(policy: &Value, source_arn: &str, target_arn: &str) -> Value {
+    match policy {
+        Value::String(s) => Value::String(s.replace(source_arn, target_arn)),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .map(|v| rewrite_policy(v, source_arn, target_arn))
+                .collect(),
+        ),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| (k.clone(), rewrite_policy(v, source_arn, target_arn)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+pub(crate) struct DomainResource {
+    id: NodeId,
+    fingerprint: String,
+    spec: DomainNode,
+    env: Arc<Env>,
+}
+
+impl DomainResource {
+    pub(crate) fn new(id: NodeId, fingerprint: String, spec: &DomainNode, env: &Arc<Env>) -> Self {
+        DomainResource {
+            id,
+            fingerprint,
+            spec: spec.clone(),
+            env: env.clone(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.domain.name
+    }
+
+    async fn tags(
+        &self,
+        arn: &str,
+        of: &snapferry_plan::DomainRef,
+    ) -> Result<BTreeMap<String, String>, ResourceError> {
+        let clients = self
+            .env
+            .for_domain(of)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let out = clients
+            .opensearch
+            .list_tags()
+            .arn(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    &self.id,
+                    AwsError::from_sdk(format!("domain {}", of.name), "opensearch", "ListTags", e),
+                )
+            })?;
+        Ok(out
+            .tag_list()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect())
+    }
+
+    /// The configuration the target must have, and the source's engine version.
+    async fn desired(&self) -> Result<(DomainShape, Option<String>), ResourceError> {
+        let target_account = self
+            .env
+            .aws
+            .account_id(
+                &self.spec.domain.region,
+                self.spec.domain.assume_role_arn.as_deref(),
+            )
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let target_arn = format!(
+            "arn:{}:es:{}:{target_account}:domain/{}",
+            crate::policy::Partition::from_region(&self.spec.domain.region).as_str(),
+            self.spec.domain.region,
+            self.name()
+        );
+        let source = self
+            .env
+            .describe_domain(&self.spec.source)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let source_version = source
+            .as_ref()
+            .and_then(|s| s.engine_version())
+            .map(str::to_owned);
+        let mut shape = match &self.spec.creation {
+            DomainCreation::FromSource { overrides } => {
+                let Some(source) = source else {
+                    return Err(ResourceError::permanent(
+                        &self.id,
+                        format!(
+                            "source domain {} in {} does not exist, so there is no configuration \
+                             to copy; check `source.domain`, or give the target an explicit \
+                             `configuration`",
+                            self.spec.source.name, self.spec.source.region
+                        ),
+                    ));
+                };
+                let tags = self.tags(source.arn(), &self.spec.source).await?;
+                let mut shape = DomainShape::from_status(&source, tags);
+                shape.tags.retain(|k, _| !k.starts_with("aws:"));
+                if let Some(policy) = &shape.access_policy {
+                    shape.access_policy = Some(rewrite_policy(policy, source.arn(), &target_arn));
+                }
+                shape.apply_config(overrides);
+                shape
+            }
+            DomainCreation::Explicit { configuration } => {
+                let mut shape = DomainShape::default();
+                shape.apply_config(configuration);
+                shape
+            }
+        };
+        shape
+            .tags
+            .entry("snapferry-plan".into())
+            .or_insert_with(|| self.env.plan_name.clone());
+        if let Some(v) = &self.spec.domain.engine_version {
+            shape.engine_version = Some(v.to_string());
+        }
+        Ok((shape, source_version))
+    }
+
+    fn create_request(
+        &self,
+        client: &aws_sdk_opensearch::Client,
+        shape: &DomainShape,
+    ) -> Result<
+        aws_sdk_opensearch::operation::create_domain::builders::CreateDomainFluentBuilder,
+        ResourceError,
+    > {
+        let mut request = client
+            .create_domain()
+            .domain_name(self.name())
+            .set_engine_version(shape.engine_version.clone())
+            .cluster_config(cluster_config(shape))
+            .ebs_options(ebs_options(shape))
+            .node_to_node_encryption_options(
+                os::NodeToNodeEncryptionOptions::builder()
+                    .set_enabled(shape.node_to_node_encryption)
+                    .build(),
+            )
+            .domain_endpoint_options(
+                os::DomainEndpointOptions::builder()
+                    .set_enforce_https(shape.enforce_https)
+                    .set_tls_security_policy(
+                        shape
+                            .tls_security_policy
+                            .as_deref()
+                            .map(os::TlsSecurityPolicy::from),
+                    )
+                    .build(),
+            )
+            .set_advanced_options(
+                (!shape.advanced_options.is_empty())
+                    .then(|| shape.advanced_options.clone().into_iter().collect()),
+            )
+            .set_access_policies(shape.access_policy.as_ref().map(Value::to_string));
+        if shape.encryption_at_rest.is_some() {
+            request = request.encryption_at_rest_options(
+                os::EncryptionAtRestOptions::builder()
+                    .set_enabled(shape.encryption_at_rest)
+                    .set_kms_key_id(shape.kms_key_id.clone())
+                    .build(),
+            );
+        }
+        if let Some(subnets) = &shape.subnet_ids {
+            request = request.vpc_options(
+                os::VpcOptions::builder()
+                    .set_subnet_ids(Some(subnets.clone()))
+                    .set_security_group_ids(shape.security_group_ids.clone())
+                    .build(),
+            );
+        }
+        for (k, v) in &shape.tags {
+            request = request.tag_list(
+                os::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?,
+            );
+        }
+        Ok(request)
+    }
+}
+
+fn cluster_config(shape: &DomainShape) -> os::ClusterConfig {
+    os::ClusterConfig::builder()
+        .set_instance_type(
+            shape
+                .instance_type
+                .as_deref()
+                .map(os::OpenSearchPartitionInstanceType::from),
+        )
+        .set_instance_count(shape.instance_count)
+        .set_dedicated_master_enabled(shape.dedicated_master_enabled)
+        .set_dedicated_master_type(
+            shape
+                .dedicated_master_type
+                .as_deref()
+                .map(os::OpenSearchPartitionInstanceType::from),
+        )
+        .set_dedicated_master_count(shape.dedicated_master_count)
+        .set_zone_awareness_enabled(shape.zone_awareness_enabled)
+        .set_zone_awareness_config(shape.availability_zone_count.map(|n| {
+            os::ZoneAwarenessConfig::builder()
+                .availability_zone_count(n)
+                .build()
+        }))
+        .build()
+}
+
+fn ebs_options(shape: &DomainShape) -> os::EbsOptions {
+    os::EbsOptions::builder()
+        .set_ebs_enabled(shape.ebs_enabled)
+        .set_volume_type(shape.volume_type.as_deref().map(os::VolumeType::from))
+        .set_volume_size(shape.volume_size)
+        .set_iops(shape.iops)
+        .set_throughput(shape.throughput)
+        .build()
+}
+
+/// Fields that differ, live → desired. Settings the plan does not fix (absent from the
+/// desired shape) and tags or advanced options the plan does not name are left alone.
+fn differences(live: &DomainShape, desired: &DomainShape) -> Vec<FieldChange> {
+    let live = live.fields();
+    desired
+        .fields()
+        .into_iter()
+        .filter(|(k, v)| live.get(k) != Some(v))
+        .map(|(k, v)| FieldChange {
+            before: live.get(&k).cloned().map(FieldValue::Known),
+            path: k,
+            after: FieldValue::Known(v),
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Resource for DomainResource {
+    fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        "domain"
+    }
+
+    fn desired_fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let (desired, source_version) = self.desired().await?;
+        let target = self
+            .env
+            .describe_domain(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let mut value = json!({
+            "desired": desired,
+            "source_engine_version": source_version,
+        });
+        let Some(status) = target.filter(|s| s.deleted() != Some(true)) else {
+            return Ok(Observed {
+                value,
+                ..Observed::absent()
+            });
+        };
+        let tags = self.tags(status.arn(), &self.spec.domain).await?;
+        value["live"] = json!(DomainShape::from_status(&status, tags));
+        let endpoint = endpoint_of(&status);
+        let observed = Observed::present(value);
+        Ok(match (status.processing(), endpoint) {
+            (Some(false), Some(endpoint)) => observed.with_outputs(outputs([
+                ("arn", json!(status.arn())),
+                ("endpoint", json!(endpoint)),
+                ("engine_version", json!(status.engine_version())),
+            ])),
+            _ => observed.in_progress(format!(
+                "domain {} is being created or changed",
+                self.name()
+            )),
+        })
+    }
+
+    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+        let Ok(desired) = serde_json::from_value::<DomainShape>(observed.value["desired"].clone())
+        else {
+            return Change::Blocked {
+                reason: "the desired configuration could not be worked out".into(),
+            };
+        };
+        // A snapshot restores only to the same or a newer compatible engine.
+        let source = observed.value["source_engine_version"]
+            .as_str()
+            .and_then(|v| EngineVersion::parse(v).ok());
+        let wanted = observed.value["live"]["engine_version"]
+            .as_str()
+            .or(desired.engine_version.as_deref())
+            .and_then(|v| EngineVersion::parse(v).ok());
+        if let (Some(source), Some(target)) = (source, wanted)
+            && !can_restore(source, target)
+        {
+            return Change::Blocked {
+                reason: format!(
+                    "indices of the source ({source}) cannot be restored on the target \
+                     ({target}): a snapshot restores only to the same or a newer compatible \
+                     version; choose another target `engine_version`"
+                ),
+            };
+        }
+        if !observed.exists {
+            let fields = desired
+                .fields()
+                .into_iter()
+                .map(|(k, v)| super::created(&k, v))
+                .chain([
+                    super::created_unknown("arn"),
+                    super::created_unknown("endpoint"),
+                ])
+                .collect();
+            return Change::Create { fields };
+        }
+        let live: DomainShape =
+            serde_json::from_value(observed.value["live"].clone()).unwrap_or_default();
+        if let Some(what) = &observed.in_progress {
+            return Change::InProgress { what: what.clone() };
+        }
+        let fields = differences(&live, &desired);
+        if fields.iter().any(|f| f.path == "engine_version") {
+            return Change::Blocked {
+                reason: format!(
+                    "domain {} exists with engine {} but the plan wants {}; upgrade it \
+                     (UpgradeDomain) or change the plan's `engine_version`",
+                    self.name(),
+                    live.engine_version.as_deref().unwrap_or("unknown"),
+                    desired.engine_version.as_deref().unwrap_or("unknown"),
+                ),
+            };
+        }
+        if fields.is_empty() {
+            Change::NoOp
+        } else {
+            Change::Update { fields }
+        }
+    }
+
+    async fn apply(
+        &self,
+        _cx: &Context,
+        _inputs: &Inputs,
+        change: &Change,
+    ) -> Result<(), ResourceError> {
+        let clients = self
+            .env
+            .for_domain(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let (desired, _) = self.desired().await?;
+        let what = format!("domain {}", self.name());
+        match change {
+            Change::Create { .. } => {
+                let request = self.create_request(&clients.opensearch, &desired)?;
+                match request.send().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let e = AwsError::from_sdk(&what, "opensearch", "CreateDomain", e);
+                        // Created by an attempt whose answer was lost: wait for it.
+                        if e.code() == Some("ResourceAlreadyExistsException") {
+                            Ok(())
+                        } else {
+                            Err(fail(&self.id, e))
+                        }
+                    }
+                }
+            }
+            Change::Update { fields } => {
+                let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+                let touches = |prefixes: &[&str]| {
+                    paths
+                        .iter()
+                        .any(|p| prefixes.iter().any(|prefix| p.starts_with(prefix)))
+                };
+                let mut request = clients
+                    .opensearch
+                    .update_domain_config()
+                    .domain_name(self.name());
+                if touches(&[
+                    "instance_",
+                    "dedicated_master",
+                    "zone_awareness",
+                    "availability_zone",
+                ]) {
+                    request = request.cluster_config(cluster_config(&desired));
+                }
+                if touches(&["ebs_", "volume_", "iops", "throughput"]) {
+                    request = request.ebs_options(ebs_options(&desired));
+                }
+                if touches(&["advanced_options."]) {
+                    request = request.set_advanced_options(Some(
+                        desired.advanced_options.clone().into_iter().collect(),
+                    ));
+                }
+                if touches(&["access_policy"]) {
+                    request = request
+                        .set_access_policies(desired.access_policy.as_ref().map(Value::to_string));
+                }
+                if touches(&["enforce_https", "tls_security_policy"]) {
+                    request = request.domain_endpoint_options(
+                        os::DomainEndpointOptions::builder()
+                            .set_enforce_https(desired.enforce_https)
+                            .build(),
+                    );
+                }
+                request.send().await.map_err(|e| {
+                    fail(
+                        &self.id,
+                        AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e),
+                    )
+                })?;
+                if touches(&["tags."]) {
+                    let status = self
+                        .env
+                        .describe_domain(&self.spec.domain)
+                        .await
+                        .map_err(|e| fail(&self.id, e))?
+                        .ok_or_else(|| {
+                            ResourceError::permanent(&self.id, format!("{what} disappeared"))
+                        })?;
+                    let tags: Vec<os::Tag> = desired
+                        .tags
+                        .iter()
+                        .filter_map(|(k, v)| os::Tag::builder().key(k).value(v).build().ok())
+                        .collect();
+                    clients
+                        .opensearch
+                        .add_tags()
+                        .arn(status.arn())
+                        .set_tag_list(Some(tags))
+                        .send()
+                        .await
+                        .map_err(|e| {
+                            fail(
+                                &self.id,
+                                AwsError::from_sdk(&what, "opensearch", "AddTags", e),
+                            )
+                        })?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn wait(
+        &self,
+        cx: &Context,
+        _inputs: &Inputs,
+        _progress: &Progress,
+    ) -> Result<Outputs, ResourceError> {
+        let env = self.env.clone();
+        let domain = self.spec.domain.clone();
+        let id = self.id.clone();
+        cx.poll_until(|| {
+            let (env, domain, id) = (env.clone(), domain.clone(), id.clone());
+            async move {
+                let Some(status) = env
+                    .describe_domain(&domain)
+                    .await
+                    .map_err(|e| fail(&id, e))?
+                else {
+                    return Err(ResourceError::permanent(
+                        &id,
+                        format!("domain {} disappeared while being created", domain.name),
+                    ));
+                };
+                match (status.processing(), endpoint_of(&status)) {
+                    (Some(false), Some(endpoint)) => Ok(PollStatus::Ready(outputs([
+                        ("arn", json!(status.arn())),
+                        ("endpoint", json!(endpoint)),
+                        ("engine_version", json!(status.engine_version())),
+                    ]))),
+                    _ => Ok(PollStatus::Pending {
+                        done: 0,
+                        total: 0,
+                        message: status
+                            .domain_processing_status()
+                            .map_or("processing", |s| s.as_str())
+                            .to_owned(),
+                    }),
+                }
+            }
+        })
+        .await
+    }
+}

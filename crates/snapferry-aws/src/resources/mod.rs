@@ -1,0 +1,300 @@
+//! The six AWS resource kinds (plus `verify`) on the engine's [`Resource`] contract, and
+//! [`build_graph`], which turns a checked plan's step graph into the engine's graph.
+//!
+//! Every resource holds its node's complete desired configuration (from the plan) and an
+//! [`Env`]: the SDK clients, the domain data-plane clients (found through `DescribeDomain`,
+//! cached), the caller's account and the clock used to resolve snapshot-name templates.
+//! `read` never mutates; `diff` is pure and, where it needs more than the live object
+//! (the configuration of the source domain, the indices a selection matches), `read` puts
+//! that into the observed value so `diff` stays a function of its arguments.
+
+mod bucket_policy;
+mod domain;
+mod repository;
+mod restore;
+mod role;
+mod snapshot;
+mod verify;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use snapferry_engine::{
+    ExecGraph, FieldChange, FieldValue, GraphError, NodeId, Resource, ResourceError,
+};
+use snapferry_plan::{DomainRef, NodeSpec, Plan};
+use tokio::sync::Mutex;
+
+use crate::clients::{AwsContext, ServiceClients};
+use crate::domain_http::{DomainHttp, DomainHttpConfig, ProxyChoice};
+use crate::error::AwsError;
+use crate::opensearch::OpenSearch;
+use crate::policy::Partition;
+
+pub use domain::DomainShape;
+
+/// What every resource shares: clients, the plan's identity, the clock.
+pub struct Env {
+    pub aws: AwsContext,
+    /// The plan's `name` (owns bucket-policy statements, tags).
+    pub plan_name: String,
+    /// The plan's region: where the role and bucket are managed from.
+    pub plan_region: String,
+    /// The time snapshot-name templates resolve against (pinned per run by the engine).
+    pub now: DateTime<Utc>,
+    /// Extra CA bundle for the domains' HTTPS endpoints (`AWS_CA_BUNDLE`).
+    pub ca_bundle: Option<PathBuf>,
+    data_planes: Mutex<HashMap<String, Arc<OpenSearch>>>,
+}
+
+impl Env {
+    pub fn new(
+        aws: AwsContext,
+        plan: &Plan,
+        now: DateTime<Utc>,
+        ca_bundle: Option<PathBuf>,
+    ) -> Self {
+        Env {
+            aws,
+            plan_name: plan.name.clone(),
+            plan_region: plan.region.clone(),
+            now,
+            ca_bundle,
+            data_planes: Mutex::default(),
+        }
+    }
+
+    /// The clients for the plan's own region and identity (IAM, the bucket).
+    pub async fn home(&self) -> Result<ServiceClients, AwsError> {
+        self.aws.clients(&self.plan_region, None).await
+    }
+
+    /// The clients that manage `domain` (its region, its assumed role).
+    pub async fn for_domain(&self, domain: &DomainRef) -> Result<ServiceClients, AwsError> {
+        self.aws
+            .clients(&domain.region, domain.assume_role_arn.as_deref())
+            .await
+    }
+
+    /// The account the plan's identity belongs to (roles are created there).
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        self.aws.account_id(&self.plan_region, None).await
+    }
+
+    pub fn partition(&self) -> Partition {
+        Partition::from_region(&self.plan_region)
+    }
+
+    /// `DescribeDomain`; `None` when the domain does not exist.
+    pub async fn describe_domain(
+        &self,
+        domain: &DomainRef,
+    ) -> Result<Option<aws_sdk_opensearch::types::DomainStatus>, AwsError> {
+        let clients = self.for_domain(domain).await?;
+        match clients
+            .opensearch
+            .describe_domain()
+            .domain_name(&domain.name)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.domain_status().cloned()),
+            Err(e) => {
+                let e = AwsError::from_sdk(
+                    format!("domain {}", domain.name),
+                    "opensearch",
+                    "DescribeDomain",
+                    e,
+                );
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    /// The REST client of `domain`, or `None` while it has no endpoint (absent or still
+    /// being created). The plan's `endpoint` wins over the one AWS reports; a VPC domain's
+    /// endpoint is its `vpc` endpoint, reached through the plan's `proxy`.
+    pub async fn data_plane(
+        &self,
+        domain: &DomainRef,
+    ) -> Result<Option<Arc<OpenSearch>>, AwsError> {
+        let key = format!(
+            "{}|{}|{}",
+            domain.name,
+            domain.region,
+            domain.assume_role_arn.as_deref().unwrap_or("")
+        );
+        if let Some(found) = self.data_planes.lock().await.get(&key) {
+            return Ok(Some(found.clone()));
+        }
+        let endpoint = match &domain.endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => match self.describe_domain(domain).await? {
+                Some(status) => match endpoint_of(&status) {
+                    Some(endpoint) => endpoint,
+                    None => return Ok(None),
+                },
+                None => return Ok(None),
+            },
+        };
+        let clients = self.for_domain(domain).await?;
+        let mut config = DomainHttpConfig::new(&domain.name, &endpoint, &domain.region);
+        if let Some(proxy) = &domain.proxy {
+            config.proxy = ProxyChoice::Explicit(proxy.clone());
+        }
+        if self.ca_bundle.is_some() {
+            config.ca_bundle.clone_from(&self.ca_bundle);
+        }
+        let http = DomainHttp::new(&config, clients.credentials.clone())
+            .map_err(|e| AwsError::domain(format!("domain {}", domain.name), e))?;
+        let client = Arc::new(OpenSearch::new(http));
+        self.data_planes.lock().await.insert(key, client.clone());
+        Ok(Some(client))
+    }
+
+    /// The data plane of a domain that must exist (the source).
+    pub async fn require_data_plane(
+        &self,
+        node: &NodeId,
+        domain: &DomainRef,
+    ) -> Result<Arc<OpenSearch>, ResourceError> {
+        match self.data_plane(domain).await.map_err(|e| fail(node, e))? {
+            Some(client) => Ok(client),
+            None => Err(ResourceError::permanent(
+                node,
+                format!(
+                    "domain {} in {} does not exist or has no endpoint yet; check the name and \
+                     region in the plan (or set `endpoint:`)",
+                    domain.name, domain.region
+                ),
+            )),
+        }
+    }
+}
+
+/// A domain's endpoint: the public one, else the VPC one.
+pub fn endpoint_of(status: &aws_sdk_opensearch::types::DomainStatus) -> Option<String> {
+    status
+        .endpoint()
+        .map(str::to_owned)
+        .or_else(|| status.endpoints().and_then(|e| e.get("vpc").cloned()))
+        .filter(|e| !e.is_empty())
+}
+
+/// Turns the plan's step graph into the engine's graph of live resources.
+pub fn build_graph(plan: &Plan, env: Arc<Env>) -> Result<ExecGraph, GraphError> {
+    let steps = plan.graph();
+    let mut builder = ExecGraph::builder();
+    for node in steps.nodes() {
+        let id = node.id.clone();
+        let fingerprint = node.fingerprint();
+        let resource: Arc<dyn Resource> = match &node.spec {
+            NodeSpec::Role(spec) => Arc::new(role::RoleResource::new(id, fingerprint, spec, &env)),
+            NodeSpec::BucketPolicy(spec) => Arc::new(bucket_policy::BucketPolicyResource::new(
+                id,
+                fingerprint,
+                spec,
+                &env,
+            )),
+            NodeSpec::Repository(spec) => Arc::new(repository::RepositoryResource::new(
+                id,
+                fingerprint,
+                spec,
+                &env,
+            )),
+            NodeSpec::Snapshot(spec) => {
+                Arc::new(snapshot::SnapshotResource::new(id, fingerprint, spec, &env))
+            }
+            NodeSpec::Domain(spec) => {
+                Arc::new(domain::DomainResource::new(id, fingerprint, spec, &env))
+            }
+            NodeSpec::Restore(spec) => {
+                Arc::new(restore::RestoreResource::new(id, fingerprint, spec, &env))
+            }
+            NodeSpec::Verify(spec) => {
+                Arc::new(verify::VerifyResource::new(id, fingerprint, spec, &env))
+            }
+        };
+        builder.add(resource);
+    }
+    for (from, to) in steps.edges() {
+        builder.depend(&to, &from);
+    }
+    builder.build()
+}
+
+/// An AWS failure as the engine sees it: retried when transient, with the whole cause chain
+/// as the message (AWS's code and text included, never credentials).
+pub fn fail(node: &NodeId, error: AwsError) -> ResourceError {
+    let message = chain(&error);
+    if error.is_transient() {
+        match error.retry_after() {
+            Some(after) => ResourceError::transient_after(node, after, message),
+            None => ResourceError::transient(node, message),
+        }
+    } else {
+        ResourceError::permanent(node, message)
+    }
+}
+
+/// A data-plane failure of `what` on `node`.
+pub fn fail_domain(
+    node: &NodeId,
+    what: &str,
+    error: crate::domain_http::DomainHttpError,
+) -> ResourceError {
+    fail(node, AwsError::domain(what, error))
+}
+
+/// The error and its causes on one line.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let next = s.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// A field that will be set on creation.
+pub(crate) fn created(path: &str, value: impl Into<Value>) -> FieldChange {
+    FieldChange {
+        path: path.to_owned(),
+        before: None,
+        after: FieldValue::Known(value.into()),
+    }
+}
+
+/// A field whose value is only known after an upstream applies.
+pub(crate) fn created_unknown(path: &str) -> FieldChange {
+    FieldChange {
+        path: path.to_owned(),
+        before: None,
+        after: FieldValue::Unknown,
+    }
+}
+
+/// A field changing from `before` to `after`.
+pub(crate) fn changed(path: &str, before: Value, after: Value) -> FieldChange {
+    FieldChange {
+        path: path.to_owned(),
+        before: Some(FieldValue::Known(before)),
+        after: FieldValue::Known(after),
+    }
+}
+
+/// The outputs map from `(key, value)` pairs.
+pub(crate) fn outputs<const N: usize>(pairs: [(&str, Value); N]) -> snapferry_engine::Outputs {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), FieldValue::Known(v)))
+        .collect()
+}

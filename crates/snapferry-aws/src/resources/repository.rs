@@ -1,0 +1,237 @@
+//! `repository`: the `s3` snapshot repository registered on a domain (the source writes into
+//! it; the target's registration is read-only). Another registration under the same name is
+//! an update shown field by field; the AWS-managed `cs-automated*` repositories are refused.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use snapferry_engine::{
+    Change, Context, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs, Progress,
+    Resource, ResourceError,
+};
+use snapferry_plan::{BucketEncryption, RepositoryNode, RepositorySide};
+
+use super::role::role_arn;
+use super::{Env, created, fail, fail_domain, outputs};
+use crate::opensearch::RepositoryDefinition;
+
+pub(crate) struct RepositoryResource {
+    id: NodeId,
+    fingerprint: String,
+    spec: RepositoryNode,
+    env: Arc<Env>,
+}
+
+impl RepositoryResource {
+    pub(crate) fn new(
+        id: NodeId,
+        fingerprint: String,
+        spec: &RepositoryNode,
+        env: &Arc<Env>,
+    ) -> Self {
+        RepositoryResource {
+            id,
+            fingerprint,
+            spec: spec.clone(),
+            env: env.clone(),
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.spec.repository.name
+    }
+
+    async fn desired(&self) -> Result<RepositoryDefinition, ResourceError> {
+        let role = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let mut settings = self.spec.repository.settings.clone();
+        if matches!(self.spec.bucket.encryption, Some(BucketEncryption::Aes256)) {
+            settings
+                .entry("server_side_encryption".into())
+                .or_insert(json!(true));
+        }
+        let definition = RepositoryDefinition::s3(
+            &self.spec.bucket.name,
+            &self.spec.bucket.region,
+            &role,
+            Some(&self.spec.repository.base_path),
+            &settings,
+        );
+        Ok(if self.spec.readonly {
+            definition.read_only()
+        } else {
+            definition
+        })
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "repository {} on domain {}",
+            self.name(),
+            self.spec.domain.name
+        )
+    }
+}
+
+#[async_trait]
+impl Resource for RepositoryResource {
+    fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        "repository"
+    }
+
+    fn desired_fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let desired = self.desired().await?;
+        let desired_value = json!(desired.settings_as_strings());
+        let Some(client) = self
+            .env
+            .data_plane(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?
+        else {
+            if self.spec.side == RepositorySide::Source {
+                return Err(ResourceError::permanent(
+                    &self.id,
+                    format!(
+                        "source domain {} in {} does not exist or has no endpoint; check \
+                         `source.domain` and the region",
+                        self.spec.domain.name, self.spec.domain.region
+                    ),
+                ));
+            }
+            return Ok(Observed {
+                value: json!({"desired": desired_value, "domain_exists": false}),
+                ..Observed::absent()
+            });
+        };
+        let live = client
+            .get_repository(self.name())
+            .await
+            .map_err(|e| fail_domain(&self.id, &self.what(), e))?;
+        let outputs = outputs([
+            ("repository", json!(self.name())),
+            ("domain", json!(self.spec.domain.name)),
+        ]);
+        Ok(match live {
+            None => Observed {
+                value: json!({"desired": desired_value, "domain_exists": true}),
+                ..Observed::absent()
+            },
+            Some(live) => Observed::present(json!({
+                "desired": desired_value,
+                "type": live.kind,
+                "settings": live.settings_as_strings(),
+            }))
+            .with_outputs(outputs),
+        })
+    }
+
+    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+        if self.name().starts_with("cs-automated") {
+            return Change::Blocked {
+                reason: format!(
+                    "{} is a repository AWS manages for automated snapshots; it cannot be \
+                     registered or restored into by hand: choose another `repository.name`",
+                    self.name()
+                ),
+            };
+        }
+        let desired: BTreeMap<String, String> =
+            serde_json::from_value(observed.value["desired"].clone()).unwrap_or_default();
+        if !observed.exists {
+            let mut fields = vec![created("type", json!("s3"))];
+            fields.extend(
+                desired
+                    .iter()
+                    .map(|(k, v)| created(&format!("settings.{k}"), json!(v))),
+            );
+            return Change::Create { fields };
+        }
+        if observed.value["type"] != json!("s3") {
+            return Change::Blocked {
+                reason: format!(
+                    "{} is already registered with type {}; snapferry only replaces s3 \
+                     registrations: choose another `repository.name`",
+                    self.what(),
+                    observed.value["type"]
+                ),
+            };
+        }
+        let live: BTreeMap<String, String> =
+            serde_json::from_value(observed.value["settings"].clone()).unwrap_or_default();
+        let mut fields = Vec::new();
+        for (key, want) in &desired {
+            if live.get(key) != Some(want) {
+                fields.push(FieldChange {
+                    path: format!("settings.{key}"),
+                    before: live.get(key).map(|v| FieldValue::known(v.clone())),
+                    after: FieldValue::known(want.clone()),
+                });
+            }
+        }
+        // Settings registered that the plan does not give: PUT replaces the registration,
+        // so they would go; show it.
+        for (key, was) in &live {
+            if !desired.contains_key(key) && key != "compress" {
+                fields.push(FieldChange {
+                    path: format!("settings.{key}"),
+                    before: Some(FieldValue::known(was.clone())),
+                    after: FieldValue::Known(Value::Null),
+                });
+            }
+        }
+        if fields.is_empty() {
+            Change::NoOp
+        } else {
+            Change::Update { fields }
+        }
+    }
+
+    async fn apply(
+        &self,
+        _cx: &Context,
+        _inputs: &Inputs,
+        _change: &Change,
+    ) -> Result<(), ResourceError> {
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let desired = self.desired().await?;
+        client
+            .put_repository(self.name(), &desired)
+            .await
+            .map_err(|e| {
+                let error = fail_domain(&self.id, &self.what(), e);
+                // IAM is eventually consistent: a role created seconds ago may not be
+                // assumable yet. The service says so in the message; retry instead of failing.
+                if error.message.contains("assume") || error.message.contains("AssumeRole") {
+                    ResourceError::transient(&self.id, error.message)
+                } else {
+                    error
+                }
+            })
+    }
+
+    async fn wait(
+        &self,
+        _cx: &Context,
+        _inputs: &Inputs,
+        _progress: &Progress,
+    ) -> Result<Outputs, ResourceError> {
+        Ok(outputs([
+            ("repository", json!(self.name())),
+            ("domain", json!(self.spec.domain.name)),
+        ]))
+    }
+}

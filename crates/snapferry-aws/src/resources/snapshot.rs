@@ -1,0 +1,314 @@
+//! `snapshot`: a manual snapshot of the source's selected indices into the repository. The
+//! name comes from the plan's template, resolved once per run and pinned in the state, so a
+//! resumed run waits for the snapshot it started instead of starting another.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use snapferry_engine::{
+    Change, Context, Inputs, NodeId, Observed, Outputs, PollStatus, Progress, Resource,
+    ResourceError,
+};
+use snapferry_plan::SnapshotNode;
+
+use super::{Env, created, fail_domain, outputs};
+use crate::opensearch::{CreateSnapshot, SnapshotInfo, SnapshotState, explain_selection};
+
+pub(crate) struct SnapshotResource {
+    id: NodeId,
+    fingerprint: String,
+    spec: SnapshotNode,
+    env: Arc<Env>,
+}
+
+impl SnapshotResource {
+    pub(crate) fn new(
+        id: NodeId,
+        fingerprint: String,
+        spec: &SnapshotNode,
+        env: &Arc<Env>,
+    ) -> Self {
+        SnapshotResource {
+            id,
+            fingerprint,
+            spec: spec.clone(),
+            env: env.clone(),
+        }
+    }
+
+    /// The snapshot's name for this run (pinned on first use).
+    async fn name(&self, cx: &Context) -> Result<String, ResourceError> {
+        let resolved = self
+            .spec
+            .template
+            .resolve(&self.spec.replication, self.env.now);
+        let pinned = cx.pin("name", move || json!(resolved)).await?;
+        Ok(pinned.as_str().unwrap_or_default().to_owned())
+    }
+
+    fn what(&self, name: &str) -> String {
+        format!(
+            "snapshot {name} in repository {} on domain {}",
+            self.spec.repository, self.spec.domain.name
+        )
+    }
+
+    fn outputs(&self, info: &SnapshotInfo) -> Outputs {
+        let mut indices = info.indices.clone();
+        indices.sort();
+        outputs([
+            ("name", json!(info.snapshot)),
+            ("repository", json!(self.spec.repository)),
+            ("indices", json!(indices)),
+        ])
+    }
+}
+
+/// The failed shards of a snapshot, for an error message.
+fn failures(info: &SnapshotInfo) -> String {
+    if info.failures.is_empty() {
+        return format!(
+            "{} of {} shards failed",
+            info.shards.failed, info.shards.total
+        );
+    }
+    info.failures
+        .iter()
+        .map(|f| {
+            format!(
+                "{}[{}]: {}",
+                f.index.as_deref().unwrap_or("?"),
+                f.shard_id.map_or("?".to_owned(), |s| s.to_string()),
+                f.reason.as_deref().unwrap_or("no reason given")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn state_name(state: SnapshotState) -> &'static str {
+    match state {
+        SnapshotState::InProgress => "IN_PROGRESS",
+        SnapshotState::Success => "SUCCESS",
+        SnapshotState::Failed => "FAILED",
+        SnapshotState::Partial => "PARTIAL",
+        SnapshotState::Incompatible => "INCOMPATIBLE",
+    }
+}
+
+#[async_trait]
+impl Resource for SnapshotResource {
+    fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        "snapshot"
+    }
+
+    fn desired_fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    async fn read(&self, cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let name = self.name(cx).await?;
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let found = match client.get_snapshot(&self.spec.repository, &name).await {
+            Ok(found) => found,
+            // Not registered yet (the repository node creates it): no snapshot either.
+            Err(e) if e.error_type() == Some("repository_missing_exception") => None,
+            Err(e) => return Err(fail_domain(&self.id, &self.what(&name), e)),
+        };
+        let existing: Vec<String> = client
+            .cat_indices()
+            .await
+            .map_err(|e| {
+                fail_domain(
+                    &self.id,
+                    &format!("indices of {}", self.spec.domain.name),
+                    e,
+                )
+            })?
+            .into_iter()
+            .map(|i| i.index)
+            .collect();
+        let selection = explain_selection(&existing, &self.spec.indices);
+        let mut value = json!({
+            "name": name,
+            "selected": selection.indices,
+            "unmatched_patterns": selection.unmatched_patterns,
+            "system_left_out": selection.system_left_out,
+        });
+        let Some(info) = found else {
+            return Ok(Observed {
+                value,
+                ..Observed::absent()
+            });
+        };
+        value["state"] = json!(state_name(info.state));
+        value["failures"] = json!(failures(&info));
+        let observed = Observed::present(value);
+        Ok(match info.state {
+            SnapshotState::InProgress => {
+                observed.in_progress(format!("snapshot {name} is being taken"))
+            }
+            SnapshotState::Success => observed.with_outputs(self.outputs(&info)),
+            _ => observed,
+        })
+    }
+
+    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+        let name = observed.value["name"].as_str().unwrap_or_default();
+        if let Some(what) = &observed.in_progress {
+            return Change::InProgress { what: what.clone() };
+        }
+        if observed.exists {
+            return match observed.value["state"].as_str() {
+                Some("SUCCESS") => Change::NoOp,
+                state => Change::Blocked {
+                    reason: format!(
+                        "{} already exists in state {} ({}); delete it \
+                         (DELETE _snapshot/{}/{name}) or change `snapshot.name`, then apply again",
+                        self.what(name),
+                        state.unwrap_or("unknown"),
+                        observed.value["failures"].as_str().unwrap_or_default(),
+                        self.spec.repository,
+                    ),
+                },
+            };
+        }
+        let selected = observed.value["selected"].clone();
+        if selected.as_array().is_none_or(Vec::is_empty) {
+            return Change::Blocked {
+                reason: format!(
+                    "snapshot.indices {:?} selects no index on domain {}{}; change the selection",
+                    self.spec.indices,
+                    self.spec.domain.name,
+                    match observed.value["system_left_out"].as_array() {
+                        Some(left) if !left.is_empty() => format!(
+                            " (system indices are left out unless a pattern starts with `.`: {})",
+                            Value::Array(left.clone())
+                        ),
+                        _ => String::new(),
+                    }
+                ),
+            };
+        }
+        Change::Create {
+            fields: vec![
+                created("name", json!(name)),
+                created("repository", json!(self.spec.repository)),
+                created("indices", selected),
+                created(
+                    "include_global_state",
+                    json!(self.spec.include_global_state),
+                ),
+            ],
+        }
+    }
+
+    async fn apply(
+        &self,
+        cx: &Context,
+        _inputs: &Inputs,
+        change: &Change,
+    ) -> Result<(), ResourceError> {
+        let name = self.name(cx).await?;
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let indices: Vec<String> = match change {
+            Change::Create { fields } => fields
+                .iter()
+                .find(|f| f.path == "indices")
+                .and_then(|f| f.after.as_known())
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_else(|| self.spec.indices.clone()),
+            _ => return Ok(()),
+        };
+        let request = CreateSnapshot {
+            indices,
+            include_global_state: self.spec.include_global_state,
+            partial: self.spec.partial,
+        };
+        match client
+            .create_snapshot(&self.spec.repository, &name, &request)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Started by an earlier attempt whose answer was lost: wait for it.
+            Err(e)
+                if e.error_type() == Some("invalid_snapshot_name_exception")
+                    && e.to_string().contains("already exists") =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(fail_domain(&self.id, &self.what(&name), e)),
+        }
+    }
+
+    async fn wait(
+        &self,
+        cx: &Context,
+        _inputs: &Inputs,
+        _progress: &Progress,
+    ) -> Result<Outputs, ResourceError> {
+        let name = self.name(cx).await?;
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let repository = self.spec.repository.clone();
+        let what = self.what(&name);
+        let info = cx
+            .poll_until(|| {
+                let client = client.clone();
+                let (repository, name, what) = (repository.clone(), name.clone(), what.clone());
+                let id = self.id.clone();
+                async move {
+                    let Some(info) = client
+                        .get_snapshot(&repository, &name)
+                        .await
+                        .map_err(|e| fail_domain(&id, &what, e))?
+                    else {
+                        return Err(ResourceError::permanent(
+                            &id,
+                            format!("{what} disappeared while it was being taken"),
+                        ));
+                    };
+                    if info.state != SnapshotState::InProgress {
+                        return Ok(PollStatus::Ready(info));
+                    }
+                    let stats = client
+                        .snapshot_status(&repository, &name)
+                        .await
+                        .map_err(|e| fail_domain(&id, &what, e))?
+                        .map(|s| s.shards_stats)
+                        .unwrap_or_default();
+                    Ok(PollStatus::Pending {
+                        done: stats.done,
+                        total: stats.total,
+                        message: format!("{} of {} shards", stats.done, stats.total),
+                    })
+                }
+            })
+            .await?;
+        match info.state {
+            SnapshotState::Success => Ok(self.outputs(&info)),
+            state => Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{what} ended {}: {}; the snapshot stays in the repository for inspection: \
+                     delete it (DELETE _snapshot/{repository}/{name}) and apply again",
+                    state_name(state),
+                    failures(&info)
+                ),
+            )),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! `snapferry apply`: plans, shows the plan, asks for confirmation on a terminal
+//! (`--auto-approve` skips it; with no terminal and no `--auto-approve` it refuses), then runs
+//! the graph with a live display and ends with a summary. Ctrl-C stops at the next safe point
+//! (operations already started continue on AWS and the next apply resumes them); a second
+//! Ctrl-C exits at once. Exit codes: 0 complete, 1 failed or refused, 130 interrupted.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use snapferry_engine::{ApplyOptions, ApplySummary, Executor, Outcome};
+use tokio_util::sync::CancellationToken;
+
+use super::display::Display;
+use super::plan::{heading, propose};
+use super::render::{self, Tally};
+use super::session::{AwsArgs, Session, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: super::PlanArg,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Apply without asking (for CI, after the plan was reviewed).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Wait up to this many seconds for another run's lock instead of failing at once.
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
+    /// Steps run at once where the graph allows.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub parallelism: usize,
+    /// Bring steps changed outside snapferry back to the plan instead of only reporting them.
+    #[arg(long)]
+    pub reconcile_drift: bool,
+}
+
+pub fn run(args: Args) -> miette::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let session = Session::open(&args.plan.file, &args.aws).await?;
+        execute(&session, &args, std::io::stdin().is_terminal()).await
+    })
+}
+
+/// Plans, confirms and applies one session (also used by `demo`).
+pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Result<ExitCode> {
+    let (proposal, state) = propose(session).await?;
+    print!("{}", render::text(&proposal, &heading(session)));
+    let tally = Tally::of(&proposal);
+    if tally.blocked > 0 {
+        eprintln!("Nothing was changed.");
+        return Ok(ExitCode::from(1));
+    }
+    let fingerprint = session.plan.fingerprint();
+    let up_to_date = !tally.changes()
+        && state.as_ref().is_some_and(|s| {
+            s.plan_fingerprint == fingerprint && s.is_complete(session.graph.topological().iter())
+        })
+        && proposal
+            .state
+            .as_ref()
+            .is_some_and(|d| d.changed.is_empty() && d.added.is_empty());
+    if up_to_date {
+        println!("\nNo changes: everything matches the plan and the state.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !args.auto_approve {
+        if !terminal {
+            return Err(miette::miette!(
+                help = "review the plan, then run `snapferry apply --auto-approve` (as CI does after `snapferry plan`)",
+                "refusing to apply without confirmation: standard input is not a terminal"
+            ));
+        }
+        print!("\nApply these changes? Only 'yes' is accepted: ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if answer.trim() != "yes" {
+            println!("Apply cancelled; nothing was changed.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    println!();
+    let cancel = CancellationToken::new();
+    let watcher = tokio::spawn(watch_ctrl_c(cancel.clone()));
+    let mut options = ApplyOptions::new(&session.plan.name, &fingerprint);
+    options.parallelism = args.parallelism.max(1);
+    options.poll = session.poll.clone();
+    options.events = Arc::new(Display::new(std::io::stderr().is_terminal()));
+    options.cancel = cancel;
+    options.lock_timeout = Session::lock_timeout(args.lock_timeout);
+    options.command = std::env::args().collect::<Vec<_>>().join(" ");
+    options.reconcile_drift = args.reconcile_drift;
+    let result = Executor::new(session.graph.clone(), session.store.clone())
+        .apply(&options)
+        .await;
+    watcher.abort();
+    let summary = result.map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
+    Ok(report(&summary, session))
+}
+
+async fn watch_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    eprintln!(
+        "\nStopping at the next safe point. Operations already started continue on AWS; \
+         `snapferry apply` again resumes them. Press Ctrl-C again to exit at once."
+    );
+    cancel.cancel();
+    if tokio::signal::ctrl_c().await.is_ok() {
+        eprintln!("Exiting now; the state records where each step was.");
+        std::process::exit(130);
+    }
+}
+
+/// Prints the summary and picks the exit code.
+fn report(summary: &ApplySummary, session: &Session) -> ExitCode {
+    println!();
+    for (id, change) in &summary.drifted {
+        println!(
+            "! {id} changed outside snapferry ({}); left as it is (--reconcile-drift brings it back)",
+            change.verb()
+        );
+    }
+    for error in &summary.failed {
+        println!("✗ {}: {}", error.node, error.message);
+    }
+    let counts = format!(
+        "{} applied, {} unchanged, {} drifted, {} failed, {} not started",
+        summary.applied.len(),
+        summary.unchanged.len(),
+        summary.drifted.len(),
+        summary.failed.len(),
+        summary.not_started.len() + summary.interrupted.len()
+    );
+    match summary.outcome {
+        Outcome::Complete => {
+            println!(
+                "Apply complete: {counts}. State: {}",
+                session.store.location()
+            );
+            ExitCode::SUCCESS
+        }
+        Outcome::Failed => {
+            println!(
+                "Apply failed: {counts}. Fix the cause above and run `snapferry apply` again: \
+                 finished steps are not repeated."
+            );
+            ExitCode::from(1)
+        }
+        Outcome::Interrupted => {
+            println!("Apply interrupted: {counts}. Run `snapferry apply` again to resume.");
+            ExitCode::from(130)
+        }
+    }
+}

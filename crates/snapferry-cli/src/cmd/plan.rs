@@ -1,0 +1,65 @@
+//! `snapferry plan`: reads live AWS state through every step and shows what `apply` would do,
+//! changing nothing. Exit codes: 0 fine, 1 error or a blocked step, and with
+//! `--detailed-exitcode` 2 when there are changes (as Terraform does, for CI).
+
+use std::process::ExitCode;
+
+use snapferry_engine::{Plan as Proposal, PlanOptions, StateDoc};
+
+use super::render::{self, Tally};
+use super::session::{AwsArgs, Session, runtime};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub plan: super::PlanArg,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+pub fn run(args: Args) -> miette::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let session = Session::open(&args.plan.file, &args.aws).await?;
+        let (proposal, _) = propose(&session).await?;
+        if args.json {
+            println!("{}", render::json(&proposal, &session.plan.name));
+        } else {
+            print!("{}", render::text(&proposal, &heading(&session)));
+        }
+        let tally = Tally::of(&proposal);
+        Ok(if tally.blocked > 0 {
+            ExitCode::from(1)
+        } else if args.detailed_exitcode && tally.changes() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// The first line of a plan: which plan, which state.
+pub fn heading(session: &Session) -> String {
+    format!(
+        "snapferry plan `{}` ({}), state at {}",
+        session.plan.name,
+        session.plan_file.display(),
+        session.store.location()
+    )
+}
+
+/// Reads everything and diffs it against the plan (and the state, if any).
+pub async fn propose(session: &Session) -> miette::Result<(Proposal, Option<StateDoc>)> {
+    let state = session.load_state().await?;
+    let options = PlanOptions::new(&session.plan.fingerprint());
+    let proposal = snapferry_engine::plan(&session.graph, state.as_ref(), &options)
+        .await
+        .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
+        .map_err(|r| r.wrap_err("could not read the live state; nothing was changed"))?;
+    Ok((proposal, state))
+}
