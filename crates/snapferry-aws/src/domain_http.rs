@@ -154,9 +154,14 @@ pub enum DomainHttpError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// No response: connect failure, timeout, broken connection.
-    #[error("domain {domain}: {method} {path} failed before a response ({failure:?})")]
+    #[error(
+        "domain {domain}: {method} {path} to {endpoint} failed before a response ({failure:?}){}",
+        connect_hint(*.failure)
+    )]
     Transport {
         domain: String,
+        /// `host:port` that was being reached (no path, no query).
+        endpoint: String,
         method: Method,
         path: String,
         failure: TransportFailure,
@@ -197,12 +202,39 @@ fn describe(error_type: Option<&str>, reason: Option<&str>) -> String {
     }
 }
 
+/// Whether a transport error is one no retry fixes: the host name failing to resolve, or
+/// TLS refusing the server's certificate (trusting its CA through `AWS_CA_BUNDLE` does).
+fn is_permanent_transport_failure(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if text.contains("dns error") || text.contains("invalid peer certificate") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// What to check when a domain cannot be reached at all.
+fn connect_hint(failure: TransportFailure) -> &'static str {
+    match failure {
+        TransportFailure::Connect => {
+            "; a domain in a VPC is reachable only from inside it: set `proxy:` on the domain \
+             in the plan (e.g. socks5h://localhost:1080 over `ssh -D 1080 bastion`)"
+        }
+        TransportFailure::Timeout | TransportFailure::Broken => "",
+    }
+}
+
 impl DomainHttpError {
     /// Whether repeating the same request later may succeed (429, 502, 503, 504, connect
     /// failures, timeouts, broken connections).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            // A name that does not resolve (a VPC endpoint without its proxy, a typo in
+            // `endpoint:`) will not resolve on the next attempt either.
+            Self::Transport { source, .. } => !is_permanent_transport_failure(source),
             Self::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
@@ -561,6 +593,10 @@ impl DomainHttp {
         };
         DomainHttpError::Transport {
             domain: self.domain.clone(),
+            endpoint: match self.base.port() {
+                Some(port) => format!("{}:{port}", self.base.host_str().unwrap_or_default()),
+                None => self.base.host_str().unwrap_or_default().to_owned(),
+            },
             method: method.clone(),
             path: path.to_owned(),
             failure,

@@ -208,16 +208,40 @@ impl Resource for RestoreResource {
     }
 
     async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let Some((snapshot, indices)) = self.snapshot_of(inputs) else {
+        let snapshot = self.snapshot_of(inputs);
+        let client = match (&snapshot, inputs.all_known()) {
+            // The target domain is still to be created: nothing to look at.
+            (None, false)
+                if inputs.iter().any(|(id, up)| {
+                    id.kind() == "repository"
+                        && matches!(up, snapferry_engine::Upstream::KnownAfterApply)
+                }) =>
+            {
+                None
+            }
+            _ => self
+                .env
+                .data_plane(&self.spec.target)
+                .await
+                .map_err(|e| super::fail(&self.id, e))?,
+        };
+        let Some(client) = client else {
             return Ok(Observed::absent());
         };
-        let Some(client) = self
-            .env
-            .data_plane(&self.spec.target)
-            .await
-            .map_err(|e| super::fail(&self.id, e))?
-        else {
-            return Ok(Observed::absent());
+        let Some((snapshot, indices)) = snapshot else {
+            // A new snapshot is still to be taken (a refresh): its indices will replace
+            // or join the target's.
+            let existing: Vec<String> = client
+                .cat_indices()
+                .await
+                .map_err(|e| fail_domain(&self.id, &self.what("(new)"), e))?
+                .into_iter()
+                .map(|i| i.index)
+                .filter(|i| !i.starts_with('.'))
+                .collect();
+            return Ok(Observed::present(
+                json!({"pending_snapshot": true, "existing": existing}),
+            ));
         };
         let survey = self.survey(&client, &snapshot, &indices).await?;
         let value = serde_json::to_value(&survey).expect("a survey is JSON");
@@ -239,6 +263,23 @@ impl Resource for RestoreResource {
     }
 
     fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+        if observed.value["pending_snapshot"] == json!(true) {
+            return Change::Update {
+                fields: vec![
+                    FieldChange {
+                        path: "snapshot".into(),
+                        before: None,
+                        after: FieldValue::Unknown,
+                    },
+                    FieldChange {
+                        path: "indices".into(),
+                        before: Some(FieldValue::Known(observed.value["existing"].clone())),
+                        after: FieldValue::Unknown,
+                    },
+                    created("on_conflict", json!(self.spec.restore.on_conflict)),
+                ],
+            };
+        }
         let Ok(survey) = serde_json::from_value::<Survey>(observed.value.clone()) else {
             // Snapshot or target not there yet: all of it happens during apply.
             return Change::Create {

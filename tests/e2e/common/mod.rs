@@ -1,0 +1,229 @@
+//! The harness of the end-to-end tests: a sandbox started in-process (its own runtime, so it
+//! keeps serving while the test blocks on the real `snapferry` binary), a temporary directory
+//! for plans and state, and direct data-plane access to count what a run really restored.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use serde_json::json;
+use snapferry_aws::domain_http::{DomainHttp, DomainHttpConfig, ProxyChoice};
+use snapferry_aws::opensearch::OpenSearch;
+use snapferry_sandbox::{
+    LoggedRequest, Sandbox, SandboxConfig, SandboxHandle, SeedDomain, SeedIndex,
+};
+
+/// Environment variables of the developer's shell that must not leak into a test run.
+const SCRUBBED: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_OPENSEARCH",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "SNAPFERRY_NOW",
+];
+
+pub struct World {
+    pub rt: tokio::runtime::Runtime,
+    pub sandbox: Option<SandboxHandle>,
+    pub dir: tempfile::TempDir,
+    credentials: SharedCredentialsProvider,
+}
+
+pub fn index(name: &str, generate: u64) -> SeedIndex {
+    SeedIndex {
+        name: name.to_owned(),
+        documents: Vec::new(),
+        generate,
+        settings: None,
+        mappings: None,
+    }
+}
+
+pub fn source_domain(name: &str, indices: Vec<SeedIndex>) -> SeedDomain {
+    SeedDomain {
+        name: name.to_owned(),
+        engine_version: "OpenSearch_2.11".into(),
+        ready: true,
+        indices,
+        kibana: true,
+        vpc: false,
+    }
+}
+
+impl World {
+    /// A sandbox with these domains (and buckets), and an empty working directory.
+    pub fn start(domains: Vec<SeedDomain>, buckets: Vec<String>) -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = SandboxConfig {
+            domains,
+            buckets,
+            ..SandboxConfig::default()
+        };
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            config.credentials.access_key_id.clone(),
+            config.credentials.secret_access_key.clone(),
+            None,
+            None,
+            "e2e",
+        ));
+        let sandbox = rt.block_on(Sandbox::start(config)).unwrap();
+        World {
+            rt,
+            sandbox: Some(sandbox),
+            dir: tempfile::tempdir().unwrap(),
+            credentials,
+        }
+    }
+
+    pub fn sandbox(&self) -> &SandboxHandle {
+        self.sandbox.as_ref().unwrap()
+    }
+
+    /// Writes a plan into the working directory and returns its path.
+    pub fn plan(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The `snapferry` command pointed at the sandbox, with a clean AWS environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_snapferry"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env("HOME", self.dir.path())
+            .env("NO_COLOR", "1")
+            .env("SNAPFERRY_POLL_SCALE", "0.02");
+        for key in SCRUBBED {
+            cmd.env_remove(key);
+        }
+        for (key, value) in self.sandbox().env() {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
+    /// Runs `snapferry` and returns what it did.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs `snapferry`, asserting it exits with `code`; returns stdout + stderr.
+    pub fn run_ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(code), "snapferry {args:?}:\n{text}");
+        text
+    }
+
+    /// A data-plane client of a domain, straight to its port (no proxy).
+    pub fn domain(&self, name: &str) -> OpenSearch {
+        let endpoint = self
+            .sandbox()
+            .domain_endpoint(name)
+            .unwrap_or_else(|| panic!("domain {name} has no endpoint"));
+        let endpoint = endpoint.replace(&format!("vpc-{name}.sandbox.internal"), "127.0.0.1");
+        let mut config = DomainHttpConfig::new(name, &endpoint, "us-east-1");
+        config.proxy = ProxyChoice::Direct;
+        config.ca_bundle = Some(self.sandbox().ca_bundle_path().to_owned());
+        OpenSearch::new(DomainHttp::new(&config, self.credentials.clone()).unwrap())
+    }
+
+    /// Every index of a domain with its document count, sorted.
+    pub fn counts(&self, domain: &str) -> Vec<(String, u64)> {
+        let client = self.domain(domain);
+        self.rt.block_on(async {
+            let mut out = Vec::new();
+            for i in client.cat_indices().await.unwrap() {
+                let n = client.count(&i.index).await.unwrap();
+                out.push((i.index, n));
+            }
+            out.sort();
+            out
+        })
+    }
+
+    /// Adds `n` documents to an index of a domain.
+    pub fn add_documents(&self, domain: &str, index: &str, first_id: u64, n: u64) {
+        let client = self.domain(domain);
+        self.rt.block_on(async {
+            for id in first_id..first_id + n {
+                client
+                    .http()
+                    .send(
+                        http::Method::PUT,
+                        &format!("/{index}/_doc/{id}"),
+                        Some(&json!({"n": id, "title": format!("added {id}")})),
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+    }
+
+    /// An S3 client of the sandbox (for arranging buckets before a run).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let options = snapferry_aws::clients::AwsOptions {
+            endpoint_url: Some(self.sandbox().endpoint_url()),
+            credentials: Some(self.credentials.clone()),
+            fallback_region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            snapferry_aws::clients::AwsContext::load(options)
+                .await
+                .unwrap()
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+                .s3
+        })
+    }
+
+    /// The requests that changed something since the log was last reset.
+    pub fn mutating_calls(&self) -> Vec<LoggedRequest> {
+        self.sandbox()
+            .request_log()
+            .into_iter()
+            .filter(|r| r.mutating)
+            .collect()
+    }
+
+    pub fn state(&self, relative: &str) -> serde_json::Value {
+        let path: &Path = &self.dir.path().join(relative);
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if let Some(sandbox) = self.sandbox.take() {
+            self.rt.block_on(sandbox.shutdown());
+        }
+    }
+}

@@ -1,0 +1,404 @@
+//! End to end: the real `snapferry` binary replicates a seeded source domain into a new
+//! target through the sandbox, and every claim is checked where it lands — documents counted
+//! on the target, the state file read back, the sandbox's request log inspected.
+
+mod common;
+
+use common::{World, index, source_domain};
+
+const PLAN: &str = r#"
+version: 1
+name: shop
+region: us-east-1
+bucket:
+  name: shop-snapshots
+  create: true
+source:
+  domain: shop-prod
+target:
+  domain: shop-copy
+restore:
+  on_conflict: replace
+"#;
+
+fn shop() -> World {
+    World::start(
+        vec![source_domain(
+            "shop-prod",
+            vec![
+                index("products", 1500),
+                index("orders", 2500),
+                index("customers", 700),
+            ],
+        )],
+        vec![],
+    )
+}
+
+fn user_indices(counts: &[(String, u64)]) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_domain_is_replicated_and_a_second_apply_changes_nothing() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+
+    let plan = world.run_ok(&["plan"], 0);
+    for line in [
+        "  + role/shop-snapshot-role (create)",
+        "  + bucket_policy/shop-snapshots (create)",
+        "  + repository/shop-prod:snapferry-shop (create)",
+        "  + snapshot/shop (create)",
+        "  + domain/shop-copy (create)",
+        "  + repository/shop-copy:snapferry-shop (create)",
+        "  + restore/shop (create)",
+        "  + verify/shop (create)",
+        "      snapshot: (known after apply)",
+        "Plan: 8 to create, 0 to update, 0 to replace, 0 unchanged.",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    assert!(
+        world.mutating_calls().is_empty(),
+        "plan changed something: {:?}",
+        world.mutating_calls()
+    );
+
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        applied.contains(
+            "Apply complete: 8 applied, 0 unchanged, 0 drifted, 0 failed, 0 not started."
+        ),
+        "{applied}"
+    );
+
+    // The target holds the same documents per index, and no system index.
+    let source = world.counts("shop-prod");
+    let target = world.counts("shop-copy");
+    assert_eq!(
+        user_indices(&source),
+        vec![
+            ("customers".to_owned(), 700),
+            ("orders".to_owned(), 2500),
+            ("products".to_owned(), 1500)
+        ]
+    );
+    assert_eq!(
+        target,
+        user_indices(&source),
+        "the target has exactly the user indices"
+    );
+
+    // The state file records every step done, with the pinned snapshot name.
+    let state = world.state(".snapferry/shop.state.json");
+    let nodes = state["nodes"].as_object().unwrap();
+    assert_eq!(nodes.len(), 8);
+    for (id, node) in nodes {
+        assert_eq!(node["status"], "done", "{id}: {node}");
+    }
+    let snapshot_name = state["pinned"]["snapshot/shop:name"].as_str().unwrap();
+    assert!(snapshot_name.starts_with("shop-20"), "{snapshot_name}");
+    assert_eq!(
+        nodes["restore/shop"]["outputs"]["snapshot"]["known"],
+        snapshot_name
+    );
+
+    // A second apply changes nothing and makes no mutating call.
+    world.sandbox().reset_log();
+    let again = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        again.contains("No changes: everything matches the plan and the state."),
+        "{again}"
+    );
+    assert_eq!(
+        world.mutating_calls(),
+        vec![],
+        "a second apply mutated something"
+    );
+
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(
+        plan.contains("Plan: 0 to create, 0 to update, 0 to replace, 8 unchanged."),
+        "{plan}"
+    );
+    for id in [
+        "role/shop-snapshot-role",
+        "snapshot/shop",
+        "restore/shop",
+        "verify/shop",
+    ] {
+        assert!(
+            plan.contains(&format!("  = {id}\n")),
+            "{id} not unchanged:\n{plan}"
+        );
+    }
+}
+
+#[test]
+fn apply_without_a_terminal_or_auto_approve_refuses_and_changes_nothing() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+    let out = world.run_ok(&["apply"], 1);
+    assert!(
+        out.contains("refusing to apply without confirmation: standard input is not a terminal"),
+        "{out}"
+    );
+    assert!(out.contains("snapferry apply --auto-approve"), "{out}");
+    assert_eq!(world.mutating_calls(), vec![]);
+    assert!(!world.dir.path().join(".snapferry/shop.state.json").exists());
+}
+
+#[test]
+fn a_later_run_refreshes_the_target_with_what_the_source_gained() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"],
+        0,
+    );
+    assert!(
+        world
+            .counts("shop-copy")
+            .contains(&("orders".to_owned(), 2500))
+    );
+
+    // A week of orders later...
+    world.add_documents("shop-prod", "orders", 100_000, 40);
+    let plan = world.run_ok(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-08T03:00:00Z",
+        ],
+        2,
+    );
+    for line in [
+        "  + snapshot/shop (create)",
+        "      name: \"shop-2026-11-08\"",
+        "  ~ restore/shop (update)",
+        "  = role/shop-snapshot-role",
+        "  = domain/shop-copy",
+        "  = bucket_policy/shop-snapshots",
+        "  = repository/shop-prod:snapferry-shop",
+        "  = repository/shop-copy:snapferry-shop",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+
+    world.sandbox().reset_log();
+    let applied = world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"],
+        0,
+    );
+    assert!(
+        applied.contains("Apply complete: 2 applied, 6 unchanged"),
+        "{applied}"
+    );
+    assert!(
+        world
+            .counts("shop-copy")
+            .contains(&("orders".to_owned(), 2540))
+    );
+    // Only the snapshot, the replaced indices and the restore changed anything.
+    let mut operations: Vec<String> = world
+        .mutating_calls()
+        .into_iter()
+        .map(|r| r.operation)
+        .collect();
+    operations.sort();
+    operations.dedup();
+    assert!(
+        operations.iter().all(|op| [
+            "CreateSnapshot",
+            "DeleteIndex",
+            "RestoreSnapshot",
+            "PutObject"
+        ]
+        .contains(&op.as_str())),
+        "{operations:?}"
+    );
+    let state = world.state(".snapferry/shop.state.json");
+    assert_eq!(state["pinned"]["snapshot/shop:name"], "shop-2026-11-08");
+}
+
+#[test]
+fn foreign_statements_in_the_bucket_policy_are_kept() {
+    let world = World::start(
+        vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        vec!["shared-snapshots".to_owned()],
+    );
+    let foreign = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AuditorsRead",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::123456789012:role/auditor"},
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::shared-snapshots/audit/*"
+        }]
+    });
+    let s3 = world.s3();
+    world.rt.block_on(async {
+        s3.put_bucket_policy()
+            .bucket("shared-snapshots")
+            .policy(foreign.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    world.plan(
+        "snapferry.yaml",
+        &PLAN.replace(
+            "  name: shop-snapshots\n  create: true\n",
+            "  name: shared-snapshots\n",
+        ),
+    );
+    let plan = world.run_ok(&["plan"], 0);
+    assert!(
+        plan.contains("  ~ bucket_policy/shared-snapshots (update)"),
+        "{plan}"
+    );
+    world.run_ok(&["apply", "--auto-approve"], 0);
+
+    let policy: serde_json::Value = world.rt.block_on(async {
+        let text = s3
+            .get_bucket_policy()
+            .bucket("shared-snapshots")
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .to_owned();
+        serde_json::from_str(&text).unwrap()
+    });
+    let sids: Vec<&str> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["Sid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sids,
+        [
+            "AuditorsRead",
+            "snapferry-shop-list",
+            "snapferry-shop-objects"
+        ]
+    );
+    assert_eq!(policy["Statement"][0], foreign["Statement"][0]);
+}
+
+#[test]
+fn a_missing_bucket_is_reported_by_plan_and_apply_changes_nothing() {
+    let world = shop();
+    world.plan("snapferry.yaml", &PLAN.replace("  create: true\n", ""));
+    let plan = world.run_ok(&["plan"], 1);
+    assert!(
+        plan.contains("  ! bucket_policy/shop-snapshots (blocked)"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "bucket shop-snapshots does not exist (or is not visible to these credentials); \
+             create it, or set `bucket.create: true` to let snapferry create it"
+        ),
+        "{plan}"
+    );
+    let apply = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert!(apply.contains("Nothing was changed."), "{apply}");
+    assert_eq!(world.mutating_calls(), vec![]);
+}
+
+#[test]
+fn a_held_lock_stops_apply_naming_the_holder_and_unlock_removes_it() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+    std::fs::create_dir_all(world.dir.path().join(".snapferry")).unwrap();
+    let holder = serde_json::json!({
+        "id": "0123456789abcdef0123456789abcdef",
+        "user": "ci",
+        "host": "runner-7",
+        "pid": 4242,
+        "created_at": "2026-11-25T01:02:03Z",
+        "command": "snapferry apply --auto-approve"
+    });
+    let lock = world.dir.path().join(".snapferry/shop.state.json.lock");
+    std::fs::write(&lock, holder.to_string()).unwrap();
+
+    let out = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert!(out.contains("is locked by ci@runner-7 (pid 4242)"), "{out}");
+    assert!(out.contains("run `snapferry unlock`"), "{out}");
+
+    let out = world.run_ok(&["unlock"], 1);
+    assert!(
+        out.contains("refusing to remove the lock without confirmation"),
+        "{out}"
+    );
+    assert!(lock.exists());
+    let out = world.run_ok(&["unlock", "--force"], 0);
+    assert!(out.contains("Lock removed."), "{out}");
+    assert!(!lock.exists());
+    world.run_ok(&["apply", "--auto-approve"], 0);
+}
+
+#[test]
+fn a_vpc_source_is_reached_only_through_the_plans_socks5_proxy() {
+    let mut source = source_domain("orders-prod", vec![index("orders", 1200)]);
+    source.vpc = true;
+    let world = World::start(vec![source], vec![]);
+    // The proxy is the only thing that can resolve the VPC endpoints' names.
+    let socks = snapferry_tests::socks::SocksServer::start(|host| {
+        host.ends_with(".sandbox.internal")
+            .then_some(std::net::IpAddr::from([127, 0, 0, 1]))
+    });
+    world.plan(
+        "snapferry.yaml",
+        &format!(
+            r#"
+version: 1
+name: orders-vpc
+region: us-east-1
+bucket:
+  name: orders-snapshots
+  create: true
+source:
+  domain: orders-prod
+  proxy: {proxy}
+target:
+  domain: orders-copy
+  proxy: {proxy}
+"#,
+            proxy = socks.url()
+        ),
+    );
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        user_indices(&world.counts("orders-copy")),
+        vec![("orders".to_owned(), 1200)]
+    );
+    let connections = socks.connections();
+    for domain in ["orders-prod", "orders-copy"] {
+        assert!(
+            connections
+                .iter()
+                .any(|c| c.starts_with(&format!("vpc-{domain}.sandbox.internal:"))),
+            "no connection to {domain} through the proxy: {connections:?}"
+        );
+    }
+
+    // Without the proxy the same plan cannot reach the source at all.
+    world.plan(
+        "direct.yaml",
+        "version: 1\nname: direct\nregion: us-east-1\nbucket:\n  name: orders-snapshots\n\
+         source:\n  domain: orders-prod\ntarget:\n  domain: orders-direct\n",
+    );
+    let out = world.run_ok(&["plan", "-f", "direct.yaml"], 1);
+    assert!(out.contains("vpc-orders-prod.sandbox.internal"), "{out}");
+}
