@@ -29,6 +29,52 @@ pub use validate::install_report_hook;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// More detail on stderr: -v steps and AWS calls, -vv requests, -vvv everything.
+    /// (`SNAPFERRY_LOG` takes a full `tracing` filter instead.) Credentials never appear.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sends `tracing` output to stderr at the chosen verbosity. The SDK signer's target is
+/// always switched off: it traces canonical requests, which hold the session token.
+pub fn init_logging(verbose: u8, format: LogFormat) {
+    let level = match verbose {
+        0 => "error",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let base = std::env::var("SNAPFERRY_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| level.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(format!(
+        "{base},{}",
+        snapferry_aws::clients::SECRET_SAFE_LOG_DIRECTIVES
+    ))
+    .unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{level},{}",
+            snapferry_aws::clients::SECRET_SAFE_LOG_DIRECTIVES
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// Where the plan file is; shared by every command that reads one.
@@ -68,6 +114,7 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
+    init_logging(cli.verbose, cli.log_format);
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => plan::run(args),
