@@ -16,8 +16,12 @@ use super::plan::{heading, propose};
 use super::render::{self, Tally};
 use super::session::{AwsArgs, Session, runtime};
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
+    /// A plan saved with `snapferry plan -o FILE`: applied exactly, without asking, or refused
+    /// when the plan file or the live state moved since it was saved.
+    #[arg(value_name = "SAVED_PLAN")]
+    pub saved_plan: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub plan: super::PlanArg,
     #[command(flatten)]
@@ -38,9 +42,42 @@ pub struct Args {
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
     runtime()?.block_on(async {
+        if let Some(saved) = &args.saved_plan {
+            return apply_saved(saved, &args).await;
+        }
         let session = Session::open(&args.plan.file, &args.aws).await?;
         execute(&session, &args, std::io::stdin().is_terminal()).await
     })
+}
+
+/// Applies a saved plan if, planned again at the same time, it is still exactly what it says.
+async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<ExitCode> {
+    let saved = super::saved::SavedPlan::read(path)?;
+    let mut aws = args.aws.clone();
+    aws.now = Some(saved.resolved_at);
+    let session = Session::open(&saved.plan_file, &aws).await?;
+    let (proposal, _) = propose(&session).await?;
+    let fresh = super::saved::SavedPlan::new(
+        &proposal,
+        &session.plan.name,
+        &saved.plan_file,
+        &session.plan.fingerprint(),
+        saved.resolved_at,
+    );
+    let moved = saved.staleness(&fresh);
+    if !moved.is_empty() {
+        return Err(miette::miette!(
+            help = "run `snapferry plan -o FILE` again, review it, and apply the new file",
+            "the saved plan {} is stale; nothing was changed:\n  - {}",
+            path.display(),
+            moved.join("\n  - ")
+        ));
+    }
+    let approved = Args {
+        auto_approve: true,
+        ..args.clone()
+    };
+    execute(&session, &approved, false).await
 }
 
 /// Plans, confirms and applies one session (also used by `demo`).

@@ -95,6 +95,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         };
         let session = Session::open_with(&plan_file, plan, options, &aws).await?;
         let apply = super::apply::Args {
+            saved_plan: None,
             plan: super::PlanArg {
                 file: plan_file.clone(),
             },

@@ -14,6 +14,7 @@ mod graph;
 mod plan;
 mod render;
 mod sandbox;
+mod saved;
 mod schema;
 mod session;
 mod status;

@@ -21,6 +21,10 @@ pub struct Args {
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Save the plan to FILE; `snapferry apply FILE` applies exactly it, or refuses if the plan
+    /// file or the live state moved since.
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
@@ -31,6 +35,23 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             println!("{}", render::json(&proposal, &session.plan.name));
         } else {
             print!("{}", render::text(&proposal, &heading(&session)));
+        }
+        if let Some(out) = &args.out {
+            super::saved::SavedPlan::new(
+                &proposal,
+                &session.plan.name,
+                &args.plan.file,
+                &session.plan.fingerprint(),
+                session.now,
+            )
+            .write(out)?;
+            if !args.json {
+                println!(
+                    "\nSaved to {}: `snapferry apply {}` applies exactly this plan.",
+                    out.display(),
+                    out.display()
+                );
+            }
         }
         let tally = Tally::of(&proposal);
         Ok(if tally.blocked > 0 {

@@ -50,6 +50,8 @@ pub struct Session {
     pub graph: Arc<ExecGraph>,
     pub store: Arc<dyn StateStore>,
     pub poll: PollSchedule,
+    /// The time snapshot-name templates resolve against in this session.
+    pub now: DateTime<Utc>,
 }
 
 impl Session {
@@ -112,6 +114,7 @@ impl Session {
             graph: Arc::new(graph),
             store,
             poll,
+            now,
         })
     }
 
