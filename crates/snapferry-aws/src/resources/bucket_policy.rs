@@ -321,4 +321,59 @@ impl Resource for BucketPolicyResource {
             ("sid_prefix", json!(self.prefix())),
         ]))
     }
+
+    /// Removes the statements whose `Sid` starts with this plan's prefix and nothing else: the
+    /// rest of the policy is put back as it is (or the policy deleted when only ours were
+    /// there). The bucket itself stays, even one snapferry created: it may hold snapshots.
+    /// A missing bucket or policy, or one without our statements, is left alone (idempotent).
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        let s3 = self.env.home().await.map_err(|e| fail(&self.id, e))?.s3;
+        let bucket = &self.spec.bucket.name;
+        let what = format!("bucket {bucket}");
+        let existing = match s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(out) => out
+                .policy()
+                .map(|text| policy::parse_policy_document(&what, text))
+                .transpose()
+                .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?,
+            Err(e) => {
+                let e = AwsError::from_sdk(&what, "s3", "GetBucketPolicy", e);
+                if !e.is_not_found() {
+                    return Err(fail(&self.id, e));
+                }
+                None
+            }
+        };
+        let (after, _) = policy::remove_owned_statements(&what, existing.as_ref(), &self.prefix())
+            .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?;
+        match after {
+            policy::PolicyAfterRemoval::Unchanged => Ok(()),
+            policy::PolicyAfterRemoval::Put(rest) => s3
+                .put_bucket_policy()
+                .bucket(bucket)
+                .policy(rest.to_string())
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| {
+                    fail(
+                        &self.id,
+                        AwsError::from_sdk(&what, "s3", "PutBucketPolicy", e),
+                    )
+                }),
+            policy::PolicyAfterRemoval::Delete => {
+                match s3.delete_bucket_policy().bucket(bucket).send().await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let e = AwsError::from_sdk(&what, "s3", "DeleteBucketPolicy", e);
+                        if e.is_not_found() {
+                            Ok(())
+                        } else {
+                            Err(fail(&self.id, e))
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

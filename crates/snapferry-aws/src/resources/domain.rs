@@ -698,4 +698,70 @@ impl Resource for DomainResource {
         })
         .await
     }
+
+    /// Starts deleting the target domain (AWS takes minutes; this does not wait). Only a domain
+    /// tagged `snapferry-plan: <this plan>` is deleted, and never one that is also the plan's
+    /// source. A domain already gone or already being deleted is fine (idempotent). Callers
+    /// choose whether to destroy the target at all (`--include-target-domain`).
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        let (target, source) = (&self.spec.domain, &self.spec.source);
+        if target.name == source.name && target.region == source.region {
+            return Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "domain {} is the plan's source; snapferry never deletes it",
+                    target.name
+                ),
+            ));
+        }
+        let Some(status) = self
+            .env
+            .describe_domain(target)
+            .await
+            .map_err(|e| fail(&self.id, e))?
+        else {
+            return Ok(());
+        };
+        if status.deleted() == Some(true) {
+            return Ok(());
+        }
+        let tags = self.tags(status.arn(), target).await?;
+        if tags.get("snapferry-plan") != Some(&self.env.plan_name) {
+            return Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "domain {} is not tagged snapferry-plan: {}; snapferry did not create it \
+                     and leaves it in place",
+                    target.name, self.env.plan_name
+                ),
+            ));
+        }
+        let clients = self
+            .env
+            .for_domain(target)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        match clients
+            .opensearch
+            .delete_domain()
+            .domain_name(&target.name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = AwsError::from_sdk(
+                    format!("domain {}", target.name),
+                    "opensearch",
+                    "DeleteDomain",
+                    e,
+                );
+                if e.is_not_found() {
+                    Ok(())
+                } else {
+                    Err(fail(&self.id, e))
+                }
+            }
+        }
+    }
 }

@@ -234,4 +234,26 @@ impl Resource for RepositoryResource {
             ("domain", json!(self.spec.domain.name)),
         ]))
     }
+
+    /// Unregisters the repository from its domain. The snapshots' files in the bucket stay
+    /// (OpenSearch never deletes them on unregistering). A domain that is gone or has no
+    /// endpoint, or a repository already unregistered, leaves nothing to do (idempotent).
+    /// The AWS-managed `cs-automated*` repositories are never touched.
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        if self.name().starts_with("cs-automated") {
+            return Ok(());
+        }
+        let Some(client) = self
+            .env
+            .data_plane(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?
+        else {
+            return Ok(());
+        };
+        client
+            .delete_repository(self.name())
+            .await
+            .map_err(|e| fail_domain(&self.id, &self.what(), e))
+    }
 }

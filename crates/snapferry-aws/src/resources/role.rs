@@ -426,4 +426,61 @@ impl Resource for RoleResource {
             .map_err(|e| fail(&self.id, e))?;
         Ok(outputs([("arn", json!(arn))]))
     }
+
+    /// Deletes a managed role: its inline policy `snapferry-snapshots`, then the role. Only a
+    /// role tagged `managed-by: snapferry` and `snapferry-plan: <this plan>` is touched; a role
+    /// given by ARN is never snapferry's and is left alone. Other inline or attached policies
+    /// are not ours either, so IAM's `DeleteConflict` for them is reported, not worked around.
+    /// A role already gone is fine (idempotent).
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        let RoleSpec::Managed { name, .. } = &self.spec.role else {
+            return Ok(());
+        };
+        let iam = self.env.home().await.map_err(|e| fail(&self.id, e))?.iam;
+        let role = match iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role().cloned(),
+            Err(e) => {
+                let e = AwsError::from_sdk(format!("role {name}"), "iam", "GetRole", e);
+                if e.is_not_found() {
+                    return Ok(());
+                }
+                return Err(fail(&self.id, e));
+            }
+        };
+        let Some(role) = role else {
+            return Ok(());
+        };
+        let tags = tags_of(&role);
+        let ours = tags.get("managed-by").map(String::as_str) == Some("snapferry")
+            && tags.get("snapferry-plan") == Some(&self.env.plan_name);
+        if !ours {
+            return Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "role {name} is not tagged managed-by: snapferry and snapferry-plan: {}; \
+                     snapferry did not create it and leaves it in place",
+                    self.env.plan_name
+                ),
+            ));
+        }
+        if let Err(e) = iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(INLINE_POLICY_NAME)
+            .send()
+            .await
+        {
+            let e = AwsError::from_sdk(format!("role {name}"), "iam", "DeleteRolePolicy", e);
+            if !e.is_not_found() {
+                return Err(fail(&self.id, e));
+            }
+        }
+        if let Err(e) = iam.delete_role().role_name(name).send().await {
+            let e = AwsError::from_sdk(format!("role {name}"), "iam", "DeleteRole", e);
+            if !e.is_not_found() {
+                return Err(fail(&self.id, e));
+            }
+        }
+        Ok(())
+    }
 }

@@ -311,4 +311,41 @@ impl Resource for SnapshotResource {
             )),
         }
     }
+
+    /// Deletes the snapshot this node took. Its name cannot be resolved again (the template
+    /// may hold a date), so the caller hands over what the state recorded: `inputs` carries,
+    /// under this node's own id, the node's recorded outputs and pins (`name`). Without a
+    /// recorded name there is nothing snapferry knows it created, so nothing is deleted. An
+    /// `IN_PROGRESS` snapshot is aborted by the delete; one already gone is fine.
+    async fn destroy(&self, _cx: &Context, inputs: &Inputs) -> Result<(), ResourceError> {
+        let Some(name) = inputs
+            .get(&self.id, "name")
+            .and_then(|v| v.as_known().and_then(|v| v.as_str().map(str::to_owned)))
+        else {
+            return Ok(());
+        };
+        let Some(client) = self
+            .env
+            .data_plane(&self.spec.domain)
+            .await
+            .map_err(|e| super::fail(&self.id, e))?
+        else {
+            return Ok(());
+        };
+        match client.delete_snapshot(&self.spec.repository, &name).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.error_type() == Some("repository_missing_exception") => {
+                Err(ResourceError::permanent(
+                    &self.id,
+                    format!(
+                        "cannot delete {}: the repository is not registered any more; register it \
+                         again (`snapferry apply`) and destroy again, or delete the snapshot's \
+                         files from the bucket by hand",
+                        self.what(&name)
+                    ),
+                ))
+            }
+            Err(e) => Err(fail_domain(&self.id, &self.what(&name), e)),
+        }
+    }
 }
