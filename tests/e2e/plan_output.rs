@@ -1,0 +1,54 @@
+//! Golden files of the human plan output for the example plans, planned against a sandbox that
+//! holds their source domains: what a reviewer reads on a pull request is pinned here, so a
+//! change to it is a reviewed change too. Time is fixed with `--now`.
+
+mod common;
+
+use common::{World, index, source_domain};
+
+/// Plans `plans/<example>.yaml` against sandbox domains holding the given indices.
+fn plan_of(example: &str, domains: &[(&str, &[&str])]) -> String {
+    let world = World::start(
+        domains
+            .iter()
+            .map(|(d, indices)| source_domain(d, indices.iter().map(|i| index(i, 50)).collect()))
+            .collect(),
+        vec![],
+    );
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../../plans/{example}.yaml")),
+    )
+    .unwrap();
+    world.plan("snapferry.yaml", &text);
+    let out = world.run(&["plan", "--now", "2026-11-25T06:00:00Z"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(world.mutating_calls().is_empty(), "plan changed something");
+    stdout
+}
+
+#[test]
+fn the_demo_plan() {
+    insta::assert_snapshot!(plan_of(
+        "demo",
+        &[("demo-source", &["products", "orders-2026-11"])]
+    ));
+}
+
+#[test]
+fn the_fleet_plan() {
+    insta::assert_snapshot!(plan_of(
+        "fleet",
+        &[
+            ("logs-prod", &["logs-2025-12", "logs-2026-11"]),
+            ("metrics-prod", &["metrics-2026-11", "metrics-tmp"]),
+            ("traces-prod", &["traces-2026-11"]),
+        ]
+    ));
+}
