@@ -227,3 +227,51 @@ impl Drop for World {
         }
     }
 }
+
+impl World {
+    /// The sandbox's AWS clients (IAM, S3, OpenSearch control plane) in us-east-1, for
+    /// checking what a run left behind.
+    pub fn aws(&self) -> snapferry_aws::clients::ServiceClients {
+        let options = snapferry_aws::clients::AwsOptions {
+            endpoint_url: Some(self.sandbox().endpoint_url()),
+            credentials: Some(self.credentials.clone()),
+            fallback_region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            snapferry_aws::clients::AwsContext::load(options)
+                .await
+                .unwrap()
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+        })
+    }
+
+    /// The keys of every object in a bucket.
+    pub fn bucket_keys(&self, bucket: &str) -> Vec<String> {
+        let s3 = self.s3();
+        self.rt.block_on(async {
+            let out = s3.list_objects_v2().bucket(bucket).send().await.unwrap();
+            out.contents()
+                .iter()
+                .filter_map(|o| o.key().map(str::to_owned))
+                .collect()
+        })
+    }
+
+    /// A bucket's policy, `None` when it has none.
+    pub fn bucket_policy(&self, bucket: &str) -> Option<serde_json::Value> {
+        let s3 = self.s3();
+        self.rt.block_on(async {
+            match s3.get_bucket_policy().bucket(bucket).send().await {
+                Ok(out) => out.policy().map(|p| serde_json::from_str(p).unwrap()),
+                Err(e) => {
+                    let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e);
+                    assert_eq!(code, Some("NoSuchBucketPolicy"), "{e:?}");
+                    None
+                }
+            }
+        })
+    }
+}

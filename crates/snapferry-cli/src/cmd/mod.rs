@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod apply;
 mod demo;
+mod destroy;
 mod display;
 mod graph;
 mod plan;
@@ -100,6 +101,9 @@ pub enum Command {
     /// Plan, confirm, then replicate: role, bucket policy, repositories, snapshot, target
     /// domain, restore and verification, resuming where an earlier run stopped.
     Apply(apply::Args),
+    /// Remove what the replication created (repositories, snapshot, owned bucket statements,
+    /// the managed role; the target domain only when asked), after a plan and confirmation.
+    Destroy(destroy::Args),
     /// Show what the state records per step, and who holds the lock.
     Status(status::Args),
     /// Remove a lock left by a run that is gone.
@@ -120,6 +124,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Apply(args) => apply::run(args),
+        Command::Destroy(args) => destroy::run(args),
         Command::Status(args) => status::run(args),
         Command::Unlock(args) => unlock::run(args),
         Command::Validate(args) => validate::run(args),
