@@ -229,6 +229,33 @@ impl Drop for World {
 }
 
 impl World {
+    /// A sandbox started from a full configuration (faults, latencies, credentials), and an
+    /// empty working directory. The harness's own data-plane client signs with the
+    /// configured credentials, session token included.
+    pub fn start_with(config: SandboxConfig) -> World {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            config.credentials.access_key_id.clone(),
+            config.credentials.secret_access_key.clone(),
+            config.credentials.session_token.clone(),
+            None,
+            "e2e",
+        ));
+        let sandbox = rt.block_on(Sandbox::start(config)).unwrap();
+        World {
+            rt,
+            sandbox: Some(sandbox),
+            dir: tempfile::tempdir().unwrap(),
+            credentials,
+        }
+    }
+}
+
+impl World {
     /// The sandbox's AWS clients (IAM, S3, OpenSearch control plane) in us-east-1, for
     /// checking what a run left behind.
     pub fn aws(&self) -> snapferry_aws::clients::ServiceClients {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod crash_hook;
 mod demo;
 mod destroy;
 mod display;

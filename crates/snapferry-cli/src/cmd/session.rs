@@ -97,6 +97,8 @@ impl Session {
                 Arc::new(S3Store::new(clients.s3, bucket.clone(), key.clone()))
             }
         };
+        // Inert unless SNAPFERRY_TEST_ABORT_AFTER_WRITES is set (the crash tests).
+        let store = super::crash_hook::wrap(store);
         let env = Arc::new(Env::new(context, &plan, now, ca_bundle));
         let graph = build_graph(&plan, env)
             .into_diagnostic()

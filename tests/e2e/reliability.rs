@@ -1,0 +1,523 @@
+//! Reliability end to end (issue #7): the real `snapferry` binary is crashed at every state
+//! write (through the hidden `SNAPFERRY_TEST_ABORT_AFTER_WRITES` hook, an abort with no
+//! unwinding) and SIGKILLed inside its waits, then `apply` is run again until it succeeds;
+//! every time the target must hold exactly the source's documents, with exactly one snapshot,
+//! one CreateDomain/CreateSnapshot/RestoreSnapshot in the sandbox's request log, and no
+//! mutating call repeated. Then Ctrl-C, injected faults, secrets at `-vvv` and broken state
+//! files. `docs/reliability.md` records the figures of the last run (`just reliability`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
+use std::panic::AssertUnwindSafe;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use common::{World, index, source_domain};
+use snapferry_sandbox::SandboxConfig;
+
+const PLAN: &str = r#"
+version: 1
+name: shop
+region: us-east-1
+bucket:
+  name: shop-snapshots
+  create: true
+source:
+  domain: shop-prod
+target:
+  domain: shop-copy
+restore:
+  on_conflict: replace
+"#;
+
+/// Every run resolves the snapshot name at the same instant, so a retry never crosses a
+/// date boundary into a second snapshot.
+const NOW: &str = "2026-11-01T03:00:00Z";
+const SNAPSHOT: &str = "shop-2026-11-01";
+const REPOSITORY: &str = "snapferry-shop";
+const STATE: &str = ".snapferry/shop.state.json";
+const LOCK: &str = ".snapferry/shop.state.json.lock";
+const HOOK: &str = "SNAPFERRY_TEST_ABORT_AFTER_WRITES";
+
+/// Scenarios run this many at a time (each has its own sandbox; most of their time is
+/// simulated waiting, so more than the two cores is fine).
+const CONCURRENCY: usize = 4;
+
+fn config() -> SandboxConfig {
+    let mut config = SandboxConfig {
+        domains: vec![source_domain(
+            "shop-prod",
+            vec![
+                index("products", 300),
+                index("orders", 500),
+                index("customers", 200),
+            ],
+        )],
+        ..SandboxConfig::default()
+    };
+    // 400 simulated seconds: 0.4 s of real time, long enough to be killed inside.
+    config.latencies.domain_creation_secs = 400.0;
+    config
+}
+
+fn shop(config: SandboxConfig) -> World {
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world
+}
+
+const APPLY: &[&str] = &["apply", "--auto-approve", "--now", NOW];
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The words of a message on one line: miette wraps long errors at 80 columns behind `|`.
+fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn user_indices(counts: &[(String, u64)]) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .cloned()
+        .collect()
+}
+
+/// Successful mutating calls per (operation, target).
+fn mutations(world: &World) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for r in world.mutating_calls() {
+        if (200..300).contains(&r.status) {
+            *out.entry((r.operation, r.target.unwrap_or_default()))
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+/// Calls of one operation in the request log, whatever their answer.
+fn calls(world: &World, operation: &str) -> usize {
+    world
+        .sandbox()
+        .request_log()
+        .iter()
+        .filter(|r| r.operation == operation)
+        .count()
+}
+
+/// The snapshots in the repository, read from the source's data plane.
+fn snapshots(world: &World) -> Vec<String> {
+    let client = world.domain("shop-prod");
+    world.rt.block_on(async {
+        client
+            .list_snapshots(REPOSITORY)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.snapshot)
+            .collect()
+    })
+}
+
+fn bucket_policy_sids(world: &World) -> Vec<String> {
+    let s3 = world.s3();
+    world.rt.block_on(async {
+        let text = s3
+            .get_bucket_policy()
+            .bucket("shop-snapshots")
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .to_owned();
+        let policy: serde_json::Value = serde_json::from_str(&text).unwrap();
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    })
+}
+
+/// The mutating calls of a clean run, and how many state writes it makes.
+struct Baseline {
+    writes: u64,
+    mutations: BTreeMap<(String, String), usize>,
+    requests: usize,
+    seconds: f64,
+}
+
+fn baseline() -> Baseline {
+    let world = shop(config());
+    let started = Instant::now();
+    world.run_ok(APPLY, 0);
+    let seconds = started.elapsed().as_secs_f64();
+    let writes = world.state(STATE)["generation"].as_u64().unwrap();
+    assert_converged(&world, &mutations(&world), "clean run");
+    Baseline {
+        writes,
+        mutations: mutations(&world),
+        requests: world.sandbox().request_log().len(),
+        seconds,
+    }
+}
+
+/// What must hold after any sequence of crashes once `apply` has succeeded.
+fn assert_converged(world: &World, clean: &BTreeMap<(String, String), usize>, label: &str) {
+    let source = user_indices(&world.counts("shop-prod"));
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        source,
+        "{label}: the target's documents differ from the source's"
+    );
+    assert_eq!(
+        snapshots(world),
+        [SNAPSHOT],
+        "{label}: not exactly one snapshot"
+    );
+    for op in ["CreateDomain", "CreateSnapshot", "RestoreSnapshot"] {
+        assert_eq!(calls(world, op), 1, "{label}: {op} calls");
+    }
+    for ((op, target), n) in mutations(world) {
+        let expected = clean.get(&(op.clone(), target.clone())).copied();
+        assert!(
+            expected.is_some_and(|e| n <= e),
+            "{label}: {op} on {target} made {n} times, a clean run makes {expected:?}"
+        );
+    }
+    let sids = bucket_policy_sids(world);
+    let mut unique = sids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        sids.len(),
+        "{label}: duplicated Sid in {sids:?}"
+    );
+    let state = world.state(STATE);
+    for (id, node) in state["nodes"].as_object().unwrap() {
+        assert_eq!(node["status"], "done", "{label}: {id} is {node}");
+    }
+    assert!(
+        !world.dir.path().join(LOCK).exists(),
+        "{label}: a lock was left behind"
+    );
+}
+
+/// Runs `apply` until it succeeds after a crash of process `pid`: the first retry must be
+/// refused by the lock the dead run left (naming its pid), which `unlock --force` removes.
+/// Returns how it went, for the summary.
+fn resume(world: &World, pid: u32, label: &str) -> String {
+    let mut lock_seen = false;
+    for attempt in 1..=4 {
+        let out = world.run(APPLY);
+        let all = flat(&text(&out));
+        if out.status.success() {
+            let lock = world.dir.path().join(LOCK);
+            if !lock_seen && lock.exists() {
+                // The dead run had finished every step: the retry finds nothing to do and
+                // says so without taking the lock, so the stale lock survives it (see
+                // docs/reliability.md). `unlock` names the dead run and removes it.
+                assert!(all.contains("No changes"), "{label}:\n{all}");
+                let unlocked = flat(&world.run_ok(&["unlock", "--force"], 0));
+                assert!(
+                    unlocked.contains(&format!("(pid {pid})")),
+                    "{label}:\n{unlocked}"
+                );
+                return format!("{attempt} apply: no changes; stale lock removed by unlock");
+            }
+            return if lock_seen {
+                format!("lock named pid; unlocked; converged on apply {attempt}")
+            } else {
+                format!("converged on apply {attempt}")
+            };
+        }
+        if all.contains("is locked by") {
+            assert!(
+                attempt == 1 && all.contains(&format!("(pid {pid})")),
+                "{label}: retry {attempt} refused by a lock not naming pid {pid}:\n{all}"
+            );
+            assert!(all.contains("run `snapferry unlock`"), "{label}:\n{all}");
+            lock_seen = true;
+            let unlocked = flat(&world.run_ok(&["unlock", "--force"], 0));
+            assert!(
+                unlocked.contains(&format!("(pid {pid})")) && unlocked.contains("Lock removed."),
+                "{label}:\n{unlocked}"
+            );
+            continue;
+        }
+        panic!("{label}: resume attempt {attempt} failed:\n{all}");
+    }
+    panic!("{label}: apply did not converge in 4 attempts");
+}
+
+/// Where a crashed run stopped: its last mutating call and the steps the state records as
+/// `applying`, so the summary shows the kill landed inside an operation.
+fn crash_site(world: &World) -> String {
+    let last = world
+        .mutating_calls()
+        .last()
+        .map_or("none".to_owned(), |r| r.operation.clone());
+    let applying: Vec<String> = std::fs::read(world.dir.path().join(STATE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|s| s["nodes"].as_object().cloned())
+        .map(|nodes| {
+            nodes
+                .into_iter()
+                .filter(|(_, n)| n["status"] == "applying")
+                .map(|(id, _)| id)
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("last call {last}, applying [{}]", applying.join(", "))
+}
+
+/// One crash scenario's result, for the summary printed at the end.
+struct Outcome {
+    label: String,
+    result: Result<String, String>,
+}
+
+/// Runs scenarios `CONCURRENCY` at a time; a failed scenario is reported with the others
+/// instead of hiding them.
+fn run_all(scenarios: Vec<(String, Box<dyn Fn() -> String + Send + Sync>)>) -> Vec<Outcome> {
+    let next = AtomicUsize::new(0);
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..CONCURRENCY {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((label, scenario)) = scenarios.get(i) else {
+                        break;
+                    };
+                    let result =
+                        std::panic::catch_unwind(AssertUnwindSafe(scenario)).map_err(|e| {
+                            e.downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                                .unwrap_or_else(|| "panicked".to_owned())
+                        });
+                    results.lock().unwrap().push((
+                        i,
+                        Outcome {
+                            label: label.clone(),
+                            result,
+                        },
+                    ));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, o)| o).collect()
+}
+
+fn report(title: &str, outcomes: &[Outcome], started: Instant) {
+    println!("\n{title}");
+    for o in outcomes {
+        match &o.result {
+            Ok(detail) => println!("  ok   {:<44} {detail}", o.label),
+            Err(e) => println!("  FAIL {:<44} {}", o.label, e.lines().next().unwrap_or("")),
+        }
+    }
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.result.is_err()).collect();
+    println!(
+        "{} of {} held, in {:.1}s",
+        outcomes.len() - failed.len(),
+        outcomes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failed.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failed.len(),
+        failed
+            .iter()
+            .map(|o| format!("--- {}\n{}", o.label, o.result.as_ref().unwrap_err()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn was_aborted(status: ExitStatus) -> bool {
+    status.signal() == Some(6)
+}
+
+#[test]
+fn a_crash_after_every_state_write_resumes_and_converges() {
+    let started = Instant::now();
+    let clean = std::sync::Arc::new(baseline());
+    println!(
+        "clean run: {} state writes, {} requests, {} mutating, {:.2}s",
+        clean.writes,
+        clean.requests,
+        clean.mutations.values().sum::<usize>(),
+        clean.seconds
+    );
+    assert!(clean.writes >= 10, "{} writes", clean.writes);
+    let mut scenarios: Vec<(String, Box<dyn Fn() -> String + Send + Sync>)> = Vec::new();
+    for n in 1..=clean.writes {
+        let clean = clean.clone();
+        scenarios.push((
+            format!("abort after state write {n}"),
+            Box::new(move || {
+                let world = shop(config());
+                let child = world
+                    .command(APPLY)
+                    .env(HOOK, n.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let pid = child.id();
+                let out = child.wait_with_output().unwrap();
+                assert!(
+                    was_aborted(out.status),
+                    "write {n}: expected an abort, got {:?}:\n{}",
+                    out.status,
+                    text(&out)
+                );
+                assert!(
+                    text(&out).contains(&format!("aborting after state write {n}")),
+                    "{}",
+                    text(&out)
+                );
+                let label = format!("abort after write {n}");
+                let site = crash_site(&world);
+                let resumed = resume(&world, pid, &label);
+                assert_converged(&world, &clean.mutations, &label);
+                format!("{site}; {resumed}")
+            }),
+        ));
+    }
+    let outcomes = run_all(scenarios);
+    report("crash after every state write", &outcomes, started);
+}
+
+/// Lines of the plain live view after which a run is SIGKILLed: every step's start, the
+/// progress lines inside the waits, and every step's end.
+const KILL_LINES: &[&str] = &[
+    "role/shop-snapshot-role: started",
+    "role/shop-snapshot-role: done",
+    "domain/shop-copy: started",
+    "domain/shop-copy: Creating",
+    "domain/shop-copy: done",
+    "bucket_policy/shop-snapshots: started",
+    "bucket_policy/shop-snapshots: done",
+    "repository/shop-prod:snapferry-shop: started",
+    "repository/shop-prod:snapferry-shop: done",
+    "snapshot/shop: started",
+    "snapshot/shop: 0 of 3 shards",
+    "snapshot/shop: 1 of 3 shards",
+    "snapshot/shop: done",
+    "repository/shop-copy:snapferry-shop: started",
+    "repository/shop-copy:snapferry-shop: done",
+    "restore/shop: started",
+    "restore/shop: 0 of 3 shards recovered",
+    "restore/shop: done",
+    "verify/shop: started",
+];
+
+/// Spawns `apply` and SIGKILLs it once a line containing `trigger` is printed. Returns the
+/// pid, whether the trigger was seen (a fast step may print nothing inside its wait) and
+/// the exit status.
+fn kill_at(world: &World, trigger: &str) -> (u32, bool, ExitStatus) {
+    let mut child = world
+        .command(APPLY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = false;
+    for line in stdout.lines() {
+        let Ok(line) = line else { break };
+        if !seen && line.contains(trigger) {
+            seen = true;
+            child.kill().unwrap();
+        }
+    }
+    (pid, seen, child.wait().unwrap())
+}
+
+#[test]
+fn a_sigkill_inside_every_step_resumes_and_converges() {
+    let started = Instant::now();
+    let clean = std::sync::Arc::new(baseline());
+    let mut scenarios: Vec<(String, Box<dyn Fn() -> String + Send + Sync>)> = Vec::new();
+    for trigger in KILL_LINES {
+        let clean = clean.clone();
+        scenarios.push((
+            format!("SIGKILL at \"{trigger}\""),
+            Box::new(move || {
+                let world = shop(config());
+                let (pid, seen, status) = kill_at(&world, trigger);
+                let label = format!("SIGKILL at {trigger:?}");
+                if !seen {
+                    // The step finished before printing this line: nothing to kill.
+                    assert!(status.success(), "{label}: {status:?}");
+                    assert_converged(&world, &clean.mutations, &label);
+                    return "line not printed in this run; completed".to_owned();
+                }
+                assert_eq!(status.signal(), Some(9), "{label}: {status:?}");
+                let site = crash_site(&world);
+                let resumed = resume(&world, pid, &label);
+                assert_converged(&world, &clean.mutations, &label);
+                format!("{site}; {resumed}")
+            }),
+        ));
+    }
+    // Twice in a row: killed inside the snapshot, then the resume aborted at its second write.
+    for (trigger, then_write) in [
+        ("snapshot/shop: started", 2),
+        ("domain/shop-copy: Creating", 3),
+        ("restore/shop: started", 2),
+    ] {
+        let clean = clean.clone();
+        scenarios.push((
+            format!("SIGKILL at \"{trigger}\", then abort at write {then_write} of the resume"),
+            Box::new(move || {
+                let world = shop(config());
+                let label = format!("double crash {trigger:?}/{then_write}");
+                let (_, seen, _) = kill_at(&world, trigger);
+                assert!(seen, "{label}: line not printed");
+                world.run_ok(&["unlock", "--force"], 0);
+                let child = world
+                    .command(APPLY)
+                    .env(HOOK, then_write.to_string())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                let pid = child.id();
+                let out = child.wait_with_output().unwrap();
+                assert!(was_aborted(out.status), "{label}:\n{}", text(&out));
+                let resumed = resume(&world, pid, &label);
+                assert_converged(&world, &clean.mutations, &label);
+                resumed
+            }),
+        ));
+    }
+    let outcomes = run_all(scenarios);
+    report("SIGKILL inside the steps", &outcomes, started);
+}
