@@ -402,3 +402,25 @@ target:
     let out = world.run_ok(&["plan", "-f", "direct.yaml"], 1);
     assert!(out.contains("vpc-orders-prod.sandbox.internal"), "{out}");
 }
+
+#[test]
+fn a_missing_source_domain_blocks_every_step_that_needs_it_in_one_plan() {
+    let world = shop();
+    world.plan(
+        "snapferry.yaml",
+        &PLAN.replace("domain: shop-prod", "domain: shop-prd"),
+    );
+    let plan = world.run_ok(&["plan"], 1);
+    for line in [
+        "  ! repository/shop-prd:snapferry-shop (blocked)",
+        "  ! snapshot/shop (blocked)",
+        "  ! domain/shop-copy (blocked)",
+        "      source domain shop-prd in us-east-1 does not exist or has no endpoint; check \
+         `source.domain` and the region",
+        "  + role/shop-snapshot-role (create)",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    assert!(plan.contains(", 3 blocked."), "{plan}");
+    assert_eq!(world.mutating_calls(), vec![]);
+}

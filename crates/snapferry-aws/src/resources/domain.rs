@@ -455,7 +455,18 @@ impl Resource for DomainResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let (desired, source_version) = self.desired().await?;
+        let (desired, source_version) = match self.desired().await {
+            Ok(found) => found,
+            // No source to copy from (or no right to read it): `plan` shows the step blocked
+            // next to everything else instead of stopping at the first problem.
+            Err(e) if e.class == snapferry_engine::ErrorClass::Permanent => {
+                return Ok(Observed {
+                    value: json!({"blocked": e.message}),
+                    ..Observed::absent()
+                });
+            }
+            Err(e) => return Err(e),
+        };
         let target = self
             .env
             .describe_domain(&self.spec.domain)
@@ -489,6 +500,11 @@ impl Resource for DomainResource {
     }
 
     fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+        if let Some(reason) = observed.value["blocked"].as_str() {
+            return Change::Blocked {
+                reason: reason.to_owned(),
+            };
+        }
         let Ok(desired) = serde_json::from_value::<DomainShape>(observed.value["desired"].clone())
         else {
             return Change::Blocked {

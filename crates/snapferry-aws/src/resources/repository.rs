@@ -100,14 +100,15 @@ impl Resource for RepositoryResource {
             .map_err(|e| fail(&self.id, e))?
         else {
             if self.spec.side == RepositorySide::Source {
-                return Err(ResourceError::permanent(
-                    &self.id,
-                    format!(
+                // Shown as blocked by `plan` (with everything else), refused by `apply`.
+                return Ok(Observed {
+                    value: json!({"missing": format!(
                         "source domain {} in {} does not exist or has no endpoint; check \
                          `source.domain` and the region",
                         self.spec.domain.name, self.spec.domain.region
-                    ),
-                ));
+                    )}),
+                    ..Observed::absent()
+                });
             }
             return Ok(Observed {
                 value: json!({"desired": desired_value, "domain_exists": false}),
@@ -144,6 +145,11 @@ impl Resource for RepositoryResource {
                      registered or restored into by hand: choose another `repository.name`",
                     self.name()
                 ),
+            };
+        }
+        if let Some(missing) = observed.value["missing"].as_str() {
+            return Change::Blocked {
+                reason: missing.to_owned(),
             };
         }
         let desired: BTreeMap<String, String> =

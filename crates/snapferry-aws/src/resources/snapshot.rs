@@ -113,10 +113,22 @@ impl Resource for SnapshotResource {
 
     async fn read(&self, cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
         let name = self.name(cx).await?;
-        let client = self
+        let Some(client) = self
             .env
-            .require_data_plane(&self.id, &self.spec.domain)
-            .await?;
+            .data_plane(&self.spec.domain)
+            .await
+            .map_err(|e| super::fail(&self.id, e))?
+        else {
+            // Shown as blocked by `plan` (with everything else), refused by `apply`.
+            return Ok(Observed {
+                value: json!({"name": name, "missing": format!(
+                    "source domain {} in {} does not exist or has no endpoint; check \
+                     `source.domain` and the region",
+                    self.spec.domain.name, self.spec.domain.region
+                )}),
+                ..Observed::absent()
+            });
+        };
         let found = match client.get_snapshot(&self.spec.repository, &name).await {
             Ok(found) => found,
             // Not registered yet (the repository node creates it): no snapshot either.
@@ -163,6 +175,11 @@ impl Resource for SnapshotResource {
 
     fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
         let name = observed.value["name"].as_str().unwrap_or_default();
+        if let Some(missing) = observed.value["missing"].as_str() {
+            return Change::Blocked {
+                reason: missing.to_owned(),
+            };
+        }
         if let Some(what) = &observed.in_progress {
             return Change::InProgress { what: what.clone() };
         }
