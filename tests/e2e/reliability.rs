@@ -521,3 +521,68 @@ fn a_sigkill_inside_every_step_resumes_and_converges() {
     let outcomes = run_all(scenarios);
     report("SIGKILL inside the steps", &outcomes, started);
 }
+
+#[test]
+fn ctrl_c_during_the_domain_creation_stops_cleanly_and_apply_resumes() {
+    // The full 20 simulated minutes (1.2 s): Ctrl-C surely lands while the domain is created.
+    let mut config = config();
+    config.latencies.domain_creation_secs = 1200.0;
+    let world = shop(config);
+    let mut child = world
+        .command(APPLY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || std::io::read_to_string(stderr).unwrap());
+    let mut output = String::new();
+    let mut sent = false;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if !sent && line.contains("domain/shop-copy: Creating") {
+            // `kill -INT`: the workspace denies unsafe code, and no signal crate is locked.
+            let status = std::process::Command::new("kill")
+                .args(["-INT", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            sent = true;
+        }
+        output.push_str(&line);
+        output.push('\n');
+    }
+    let status = child.wait().unwrap();
+    output.push_str(&errors.join().unwrap());
+    assert!(sent, "the domain creation printed no progress:\n{output}");
+    assert_eq!(status.code(), Some(130), "{output}");
+    for fragment in [
+        "Stopping at the next safe point. Operations already started continue on AWS; \
+         `snapferry apply` again resumes them.",
+        "domain/shop-copy: interrupted; still running on AWS, `apply` again resumes",
+        "Run `snapferry apply` again to resume.",
+    ] {
+        assert!(
+            output.contains(fragment),
+            "missing {fragment:?} in:\n{output}"
+        );
+    }
+    let state = world.state(STATE);
+    assert_eq!(
+        state["nodes"]["domain/shop-copy"]["status"], "applying",
+        "{state:#}"
+    );
+    assert!(
+        !world.dir.path().join(LOCK).exists(),
+        "Ctrl-C left the lock behind"
+    );
+    let clean = baseline();
+    let resumed = world.run_ok(APPLY, 0);
+    assert!(resumed.contains("Apply complete:"), "{resumed}");
+    assert_converged(
+        &world,
+        &clean.mutations,
+        "Ctrl-C during the domain creation",
+    );
+}
