@@ -12,11 +12,13 @@ use snapferry_tests::moto::MotoServer;
 #[test]
 fn a_domain_is_replicated_with_iam_and_s3_served_by_moto() {
     let moto = MotoServer::start();
-    let mut config = SandboxConfig::default();
-    config.domains = vec![source_domain(
-        "shop-prod",
-        vec![index("orders", 900), index("products", 300)],
-    )];
+    let mut config = SandboxConfig {
+        domains: vec![source_domain(
+            "shop-prod",
+            vec![index("orders", 900), index("products", 300)],
+        )],
+        ..SandboxConfig::default()
+    };
     config.external.iam_endpoint = Some(moto.endpoint_url());
     config.external.s3_endpoint = Some(moto.endpoint_url());
     let world = World::start_with(config);

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apply;
+mod completions;
 mod crash_hook;
 mod demo;
 mod destroy;
@@ -115,6 +116,10 @@ pub enum Command {
     Graph(graph::Args),
     /// Print the JSON Schema of the plan file.
     Schema(schema::Args),
+    /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
+    Completions(completions::Args),
+    /// Print the man page (roff): `snapferry man > snapferry.1`.
+    Man(completions::ManArgs),
     /// Run the local sandbox that stands in for IAM, S3 and OpenSearch Service.
     Sandbox(sandbox::Args),
 }
@@ -132,5 +137,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Graph(args) => graph::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => completions::man(args),
     }
 }
