@@ -109,7 +109,9 @@ pub enum SnapshotState {
 pub struct ShardFailure {
     #[serde(default)]
     pub index: Option<String>,
-    #[serde(default)]
+    /// OpenSearch writes a number; its API specification types it as an `Id` (a string),
+    /// which the sandbox follows. Both are read, so a failed snapshot is always reportable.
+    #[serde(default, deserialize_with = "number_or_numeric_string")]
     pub shard_id: Option<u64>,
     #[serde(default)]
     pub reason: Option<String>,
@@ -117,6 +119,18 @@ pub struct ShardFailure {
     pub node_id: Option<String>,
     #[serde(default)]
     pub status: Option<String>,
+}
+
+/// Reads `0` or `"0"` (anything else as absent rather than failing the whole body).
+fn number_or_numeric_string<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 /// Shard totals of a snapshot.
@@ -739,6 +753,11 @@ mod tests {
         let s = &list.snapshots[0];
         assert_eq!(s.state, SnapshotState::Partial);
         assert_eq!(s.failures[0].index.as_deref(), Some("b"));
+        assert_eq!(s.failures[0].shard_id, Some(0));
+        // The API specification types shard_id as an Id (a string): read that too.
+        let spec_shaped: SnapshotList =
+            serde_json::from_str(&body.replace(r#""shard_id":0"#, r#""shard_id":"0""#)).unwrap();
+        assert_eq!(spec_shaped.snapshots[0].failures[0].shard_id, Some(0));
         assert_eq!(
             s.shards,
             ShardCounts {
