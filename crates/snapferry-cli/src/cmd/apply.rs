@@ -11,7 +11,7 @@ use std::sync::Arc;
 use snapferry_engine::{ApplyOptions, ApplySummary, Executor, Outcome};
 use tokio_util::sync::CancellationToken;
 
-use super::display::Display;
+use super::display::{Display, JSON_FORMAT_VERSION, JsonLines};
 use super::plan::{heading, propose};
 use super::render::{self, Tally};
 use super::session::{AwsArgs, Session, runtime};
@@ -38,6 +38,11 @@ pub struct Args {
     /// Bring steps changed outside snapferry back to the plan instead of only reporting them.
     #[arg(long)]
     pub reconcile_drift: bool,
+    /// Stream the run as JSON lines on stdout instead of text: the plan (`type: "plan"`), one
+    /// object per step event (`type: "event"`), then the summary (`type: "summary"`), each
+    /// with `format_version` 1 on the plan and summary. Prompts and errors go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
@@ -83,10 +88,19 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
 /// Plans, confirms and applies one session (also used by `demo`).
 pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Result<ExitCode> {
     let (proposal, state) = propose(session).await?;
-    print!("{}", render::text(&proposal, &heading(session)));
+    if args.json {
+        let mut plan = render::json(&proposal, &session.plan.name);
+        plan["type"] = "plan".into();
+        println!("{plan}");
+    } else {
+        print!("{}", render::text(&proposal, &heading(session)));
+    }
     let tally = Tally::of(&proposal);
     if tally.blocked > 0 {
         eprintln!("Nothing was changed.");
+        if args.json {
+            println!("{}", json_outcome(session, "blocked"));
+        }
         return Ok(ExitCode::from(1));
     }
     let fingerprint = session.plan.fingerprint();
@@ -99,7 +113,11 @@ pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::
             .as_ref()
             .is_some_and(|d| d.changed.is_empty() && d.added.is_empty());
     if up_to_date {
-        println!("\nNo changes: everything matches the plan and the state.");
+        if args.json {
+            println!("{}", json_outcome(session, "up_to_date"));
+        } else {
+            println!("\nNo changes: everything matches the plan and the state.");
+        }
         return Ok(ExitCode::SUCCESS);
     }
     if !args.auto_approve {
@@ -109,22 +127,38 @@ pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::
                 "refusing to apply without confirmation: standard input is not a terminal"
             ));
         }
-        print!("\nApply these changes? Only 'yes' is accepted: ");
-        let _ = std::io::stdout().flush();
+        let question = "\nApply these changes? Only 'yes' is accepted: ";
+        if args.json {
+            eprint!("{question}");
+        } else {
+            print!("{question}");
+            let _ = std::io::stdout().flush();
+        }
         let mut answer = String::new();
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if answer.trim() != "yes" {
-            println!("Apply cancelled; nothing was changed.");
+            if args.json {
+                eprintln!("Apply cancelled; nothing was changed.");
+                println!("{}", json_outcome(session, "cancelled"));
+            } else {
+                println!("Apply cancelled; nothing was changed.");
+            }
             return Ok(ExitCode::from(1));
         }
     }
-    println!();
+    if !args.json {
+        println!();
+    }
     let cancel = CancellationToken::new();
     let watcher = tokio::spawn(watch_ctrl_c(cancel.clone()));
     let mut options = ApplyOptions::new(&session.plan.name, &fingerprint);
     options.parallelism = args.parallelism.max(1);
     options.poll = session.poll.clone();
-    options.events = Arc::new(Display::new(std::io::stderr().is_terminal()));
+    options.events = Arc::new(if args.json {
+        Display::Json(JsonLines::default())
+    } else {
+        Display::new(std::io::stderr().is_terminal())
+    });
     options.cancel = cancel;
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -134,7 +168,61 @@ pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::
         .await;
     watcher.abort();
     let summary = result.map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
+    if args.json {
+        return Ok(report_json(&summary, session));
+    }
     Ok(report(&summary, session))
+}
+
+/// The last line of `apply --json` when nothing ran: `outcome` is `blocked` (a step cannot be
+/// applied; exit 1), `cancelled` (the prompt was not answered `yes`; exit 1) or `up_to_date`
+/// (nothing to do; exit 0).
+fn json_outcome(session: &Session, outcome: &str) -> serde_json::Value {
+    serde_json::json!({
+        "type": "summary",
+        "format_version": JSON_FORMAT_VERSION,
+        "plan": session.plan.name,
+        "outcome": outcome,
+        "applied": [],
+        "unchanged": [],
+        "drifted": [],
+        "failed": [],
+        "interrupted": [],
+        "not_started": [],
+        "state": session.store.location(),
+    })
+}
+
+/// The last line of `apply --json` after a run: `outcome` is `complete` (exit 0), `failed`
+/// (exit 1) or `interrupted` (exit 130), with the nodes in each group.
+fn report_json(summary: &ApplySummary, session: &Session) -> ExitCode {
+    let ids = |nodes: &[snapferry_engine::NodeId]| -> Vec<String> {
+        nodes.iter().map(ToString::to_string).collect()
+    };
+    let (outcome, code) = match summary.outcome {
+        Outcome::Complete => ("complete", ExitCode::SUCCESS),
+        Outcome::Failed => ("failed", ExitCode::from(1)),
+        Outcome::Interrupted => ("interrupted", ExitCode::from(130)),
+    };
+    let mut line = json_outcome(session, outcome);
+    line["applied"] = ids(&summary.applied).into();
+    line["unchanged"] = ids(&summary.unchanged).into();
+    line["drifted"] = summary
+        .drifted
+        .iter()
+        .map(|(id, change)| serde_json::json!({"node": id.to_string(), "change": change.verb()}))
+        .collect::<Vec<_>>()
+        .into();
+    line["failed"] = summary
+        .failed
+        .iter()
+        .map(|e| serde_json::json!({"node": e.node.to_string(), "error": e.message}))
+        .collect::<Vec<_>>()
+        .into();
+    line["interrupted"] = ids(&summary.interrupted).into();
+    line["not_started"] = ids(&summary.not_started).into();
+    println!("{line}");
+    code
 }
 
 async fn watch_ctrl_c(cancel: CancellationToken) {

@@ -104,6 +104,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             lock_timeout: None,
             parallelism: 10,
             reconcile_drift: false,
+            json: false,
         };
         let code = super::apply::execute(&session, &apply, false).await?;
         if code != ExitCode::SUCCESS {

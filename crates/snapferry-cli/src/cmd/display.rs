@@ -3,6 +3,7 @@
 //! event worth reading in a CI log (progress only when it moves).
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ use snapferry_engine::{Event, EventSink, NodeId};
 pub enum Display {
     Terminal(Terminal),
     Plain(Plain),
+    /// One JSON object per line on stdout (`apply --json`), for bots and CI logs.
+    Json(JsonLines),
 }
 
 impl Display {
@@ -36,6 +39,7 @@ impl EventSink for Display {
         match self {
             Display::Terminal(t) => t.emit(event),
             Display::Plain(p) => p.emit(event),
+            Display::Json(j) => j.emit(&event),
         }
     }
 }
@@ -201,6 +205,144 @@ impl Terminal {
                     pb.abandon_with_message("⏸ interrupted (still running on AWS)");
                 }
             }
+        }
+    }
+}
+
+/// The `format_version` of the JSON lines `apply --json` prints (plan, events, summary).
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+/// `apply --json`: every engine event as one JSON object on its own line of stdout, so a
+/// bot can follow a run with a line reader. Each object has `type: "event"`, the `event`
+/// name, the `node` and the time `at` (RFC 3339, UTC, milliseconds); the rest depends on the
+/// event (`done`/`total`/`message` for progress, `error` and `class` for a failure, `attempt`
+/// and `delay_seconds` for a retry). Nothing else is written to stdout meanwhile.
+#[derive(Debug, Default)]
+pub struct JsonLines {
+    out: Mutex<()>,
+}
+
+impl JsonLines {
+    fn emit(&self, event: &Event) {
+        let line = event_json(event, chrono::Utc::now()).to_string();
+        let _guard = self.out.lock().expect("display lock");
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+}
+
+/// One event as its JSON line.
+pub fn event_json(event: &Event, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let at = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let base = |name: &str, node: &NodeId| {
+        serde_json::json!({
+            "type": "event",
+            "event": name,
+            "node": node.to_string(),
+            "at": at,
+        })
+    };
+    let error_class = |class: &snapferry_engine::ErrorClass| match class {
+        snapferry_engine::ErrorClass::Permanent => "permanent",
+        snapferry_engine::ErrorClass::Transient { .. } => "transient",
+        snapferry_engine::ErrorClass::Interrupted => "interrupted",
+    };
+    match event {
+        Event::Started { node } => base("started", node),
+        Event::Progress {
+            node,
+            done,
+            total,
+            message,
+        } => {
+            let mut v = base("progress", node);
+            v["done"] = (*done).into();
+            v["total"] = (*total).into();
+            v["message"] = message.as_str().into();
+            v
+        }
+        Event::Finished { node } => base("finished", node),
+        Event::Skipped { node } => base("skipped", node),
+        Event::Failed { node, error } => {
+            let mut v = base("failed", node);
+            v["error"] = error.message.as_str().into();
+            v["class"] = error_class(&error.class).into();
+            v
+        }
+        Event::Retrying {
+            node,
+            attempt,
+            delay,
+            error,
+        } => {
+            let mut v = base("retrying", node);
+            v["attempt"] = (*attempt).into();
+            v["delay_seconds"] = delay.as_secs_f64().into();
+            v["error"] = error.message.as_str().into();
+            v
+        }
+        Event::Interrupted { node } => base("interrupted", node),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_is_one_json_object_naming_its_node_and_time() {
+        let node = NodeId::new("snapshot", "shop");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-11-01T03:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let progress = event_json(
+            &Event::Progress {
+                node: node.clone(),
+                done: 3,
+                total: 10,
+                message: "3 of 10 shards".into(),
+            },
+            at,
+        );
+        assert_eq!(
+            progress,
+            serde_json::json!({
+                "type": "event", "event": "progress", "node": "snapshot/shop",
+                "at": "2026-11-01T03:00:00.000Z", "done": 3, "total": 10,
+                "message": "3 of 10 shards",
+            })
+        );
+        let failed = event_json(
+            &Event::Failed {
+                node: node.clone(),
+                error: snapferry_engine::ResourceError::permanent(&node, "boom"),
+            },
+            at,
+        );
+        assert_eq!(failed["event"], "failed");
+        assert_eq!(failed["error"], "boom");
+        assert_eq!(failed["class"], "permanent");
+        let retrying = event_json(
+            &Event::Retrying {
+                node: node.clone(),
+                attempt: 2,
+                delay: Duration::from_millis(1500),
+                error: snapferry_engine::ResourceError::transient(&node, "slow down"),
+            },
+            at,
+        );
+        assert_eq!(retrying["delay_seconds"], 1.5);
+        assert_eq!(retrying["attempt"], 2);
+        for event in [
+            Event::Started { node: node.clone() },
+            Event::Finished { node: node.clone() },
+            Event::Skipped { node: node.clone() },
+            Event::Interrupted { node: node.clone() },
+        ] {
+            let v = event_json(&event, at);
+            assert_eq!(v["node"], "snapshot/shop");
+            assert!(!v.to_string().contains('\n'));
         }
     }
 }
