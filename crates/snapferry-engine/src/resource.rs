@@ -16,7 +16,7 @@ use crate::change::{Change, FieldValue};
 use crate::error::ResourceError;
 use crate::events::{Event, EventSink};
 use crate::journal::Journal;
-use crate::poll::PollSchedule;
+use crate::poll::{Expected, PollSchedule};
 use crate::retry::RetryPolicy;
 use crate::state::Outputs;
 
@@ -296,7 +296,35 @@ impl Context {
     /// Polls `op` on the adaptive schedule until it is ready, reporting each pending answer
     /// as progress; each poll is retried on transient errors. Cancellation interrupts the
     /// sleep and returns an `Interrupted` error, leaving the operation running remotely.
-    pub async fn poll_until<T, F, Fut>(&self, mut op: F) -> Result<T, ResourceError>
+    pub async fn poll_until<T, F, Fut>(&self, op: F) -> Result<T, ResourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<PollStatus<T>, ResourceError>>,
+    {
+        self.poll_on(&self.poll, op).await
+    }
+
+    /// [`Context::poll_until`] for an operation that usually takes `expected` (AWS time):
+    /// sparse polls while completion is improbable, dense ones inside the window (see
+    /// [`crate::poll`]), so a 15–30 minute domain creation costs at most about sixty calls
+    /// and is still noticed within 15 s late in its window.
+    pub async fn poll_until_expecting<T, F, Fut>(
+        &self,
+        expected: Expected,
+        op: F,
+    ) -> Result<T, ResourceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<PollStatus<T>, ResourceError>>,
+    {
+        self.poll_on(&self.poll.expecting(expected), op).await
+    }
+
+    async fn poll_on<T, F, Fut>(
+        &self,
+        schedule: &PollSchedule,
+        mut op: F,
+    ) -> Result<T, ResourceError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<PollStatus<T>, ResourceError>>,
@@ -319,7 +347,7 @@ impl Context {
                     });
                 }
             }
-            let delay = self.poll.next_delay(previous, started.elapsed());
+            let delay = schedule.next_delay(previous, started.elapsed());
             previous = Some(delay);
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}

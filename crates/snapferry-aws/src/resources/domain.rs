@@ -682,7 +682,13 @@ impl Resource for DomainResource {
         let env = self.env.clone();
         let domain = self.spec.domain.clone();
         let id = self.id.clone();
-        cx.poll_until(|| {
+        // AWS creates a domain in 15 to 30 minutes (a blue/green update takes as long): poll
+        // sparsely before that window and densely inside it (snapferry_engine::poll).
+        let expected = snapferry_engine::poll::Expected::between(
+            std::time::Duration::from_secs(15 * 60),
+            std::time::Duration::from_secs(30 * 60),
+        );
+        cx.poll_until_expecting(expected, || {
             let (env, domain, id) = (env.clone(), domain.clone(), id.clone());
             async move {
                 let Some(status) = env
