@@ -105,10 +105,8 @@ impl Session {
             .wrap_err("the plan's step graph is invalid (a bug: please report it)")?;
         let mut poll = PollSchedule::default();
         if let Some(scale) = aws.poll_scale.filter(|s| s.is_finite() && *s > 0.0) {
-            poll.first = poll.first.mul_f64(scale);
-            poll.cap = poll.cap.mul_f64(scale);
-            poll.long_after = poll.long_after.mul_f64(scale);
-            poll.long_cap = poll.long_cap.mul_f64(scale);
+            // Scales the expected durations resources give (a domain's 15-30 min) as well.
+            poll = poll.scaled(scale);
         }
         Ok(Session {
             plan_file: plan_file.to_owned(),
