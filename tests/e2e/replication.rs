@@ -424,3 +424,39 @@ fn a_missing_source_domain_blocks_every_step_that_needs_it_in_one_plan() {
     assert!(plan.contains(", 3 blocked."), "{plan}");
     assert_eq!(world.mutating_calls(), vec![]);
 }
+
+#[test]
+fn a_target_applies_one_step_and_what_it_needs_and_nothing_else() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+    let plan = world.run_ok(
+        &["plan", "--target", "repository/shop-copy:snapferry-shop"],
+        0,
+    );
+    assert!(
+        plan.contains("Plan: 4 to create, 0 to update, 0 to replace, 0 unchanged."),
+        "{plan}"
+    );
+    for absent in ["snapshot/shop", "restore/shop", "repository/shop-prod"] {
+        assert!(!plan.contains(absent), "{absent} planned:\n{plan}");
+    }
+    world.run_ok(
+        &["apply", "--auto-approve", "--target", "domain/shop-copy"],
+        0,
+    );
+    let operations: Vec<String> = world
+        .mutating_calls()
+        .into_iter()
+        .filter(|r| r.service != "sandbox")
+        .map(|r| r.operation)
+        .collect();
+    assert_eq!(operations, ["CreateDomain"]);
+
+    let out = world.run_ok(&["plan", "--target", "domain/nope"], 1);
+    assert!(
+        out.contains("domain/nope is not a step of this plan; `snapferry graph` lists the steps"),
+        "{out}"
+    );
+    let out = world.run_ok(&["plan", "--target", "nope"], 1);
+    assert!(out.contains("--target nope is not a step name"), "{out}");
+}

@@ -19,6 +19,8 @@ pub enum GraphError {
     UnknownNode { node: NodeId, missing: NodeId },
     #[error("the dependencies form a cycle through {node}")]
     Cycle { node: NodeId },
+    #[error("{node} is not a step of this plan; `snapferry graph` lists the steps")]
+    UnknownTarget { node: NodeId },
 }
 
 /// A checked, acyclic graph of resources.
@@ -79,6 +81,36 @@ impl ExecGraph {
             }
         }
         seen
+    }
+}
+
+impl ExecGraph {
+    /// The subgraph of `targets` and everything they depend on (`--target`): applying part of
+    /// a plan never skips a step that part needs.
+    pub fn restricted_to(&self, targets: &[NodeId]) -> Result<ExecGraph, GraphError> {
+        let mut keep = BTreeSet::new();
+        let mut stack: Vec<&NodeId> = Vec::new();
+        for target in targets {
+            if !self.resources.contains_key(target) {
+                return Err(GraphError::UnknownTarget {
+                    node: target.clone(),
+                });
+            }
+            stack.push(target);
+        }
+        while let Some(node) = stack.pop() {
+            if keep.insert(node.clone()) {
+                stack.extend(self.deps(node));
+            }
+        }
+        let mut builder = ExecGraph::builder();
+        for node in &keep {
+            builder.add(self.resources[node].clone());
+            for dep in self.deps(node) {
+                builder.depend(node, dep);
+            }
+        }
+        builder.build()
     }
 }
 

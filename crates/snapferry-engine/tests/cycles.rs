@@ -210,3 +210,23 @@ async fn an_unfinished_run_keeps_its_pinned_name_across_midnight() {
     assert_eq!(w.snapshots, ["snap-2026-10-31"]);
     assert_eq!(w.restored_from.as_deref(), Some("snap-2026-10-31"));
 }
+
+#[test]
+fn a_target_brings_its_dependencies_and_nothing_else() {
+    let world: Shared = Arc::default();
+    let full = graph(&world);
+    let snap = NodeId::new("snapshot", "daily");
+    let restore = NodeId::new("restore", "daily");
+    let only_snapshot = full.restricted_to(std::slice::from_ref(&snap)).unwrap();
+    assert_eq!(only_snapshot.topological(), std::slice::from_ref(&snap));
+    let with_deps = full.restricted_to(std::slice::from_ref(&restore)).unwrap();
+    assert_eq!(with_deps.topological(), [snap, restore]);
+    let unknown = full
+        .restricted_to(&[NodeId::new("snapshot", "weekly")])
+        .err()
+        .unwrap();
+    assert_eq!(
+        unknown.to_string(),
+        "snapshot/weekly is not a step of this plan; `snapferry graph` lists the steps"
+    );
+}

@@ -60,6 +60,7 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
     let saved = super::saved::SavedPlan::read(path)?;
     let mut aws = args.aws.clone();
     aws.now = Some(saved.resolved_at);
+    aws.targets.clone_from(&saved.targets);
     let session = Session::open(&saved.plan_file, &aws).await?;
     let (proposal, _) = propose(&session).await?;
     let fresh = super::saved::SavedPlan::new(

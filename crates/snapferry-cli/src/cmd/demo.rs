@@ -92,6 +92,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             profile: None,
             now: None,
             poll_scale: Some(0.05),
+            targets: Vec::new(),
         };
         let session = Session::open_with(&plan_file, plan, options, &aws).await?;
         let apply = super::apply::Args {

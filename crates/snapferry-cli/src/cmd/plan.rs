@@ -37,14 +37,15 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             print!("{}", render::text(&proposal, &heading(&session)));
         }
         if let Some(out) = &args.out {
-            super::saved::SavedPlan::new(
+            let mut saved = super::saved::SavedPlan::new(
                 &proposal,
                 &session.plan.name,
                 &args.plan.file,
                 &session.plan.fingerprint(),
                 session.now,
-            )
-            .write(out)?;
+            );
+            saved.targets.clone_from(&args.aws.targets);
+            saved.write(out)?;
             if !args.json {
                 println!(
                     "\nSaved to {}: `snapferry apply {}` applies exactly this plan.",

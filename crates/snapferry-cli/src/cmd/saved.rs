@@ -36,6 +36,9 @@ pub struct SavedPlan {
     /// When templates were resolved; `apply` resolves them at the same time.
     pub resolved_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
+    /// The `--target` steps the plan was restricted to (empty: the whole plan).
+    #[serde(default)]
+    pub targets: Vec<String>,
     pub nodes: Vec<SavedNode>,
 }
 
@@ -70,6 +73,7 @@ impl SavedPlan {
             plan_fingerprint: plan_fingerprint.to_owned(),
             resolved_at,
             created_at: Utc::now(),
+            targets: Vec::new(),
             nodes: proposal
                 .order
                 .iter()

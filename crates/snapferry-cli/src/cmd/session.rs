@@ -41,6 +41,9 @@ pub struct AwsArgs {
         global = true
     )]
     pub poll_scale: Option<f64>,
+    /// Only this step and what it depends on (repeatable), e.g. `--target domain/shop-copy`.
+    #[arg(long = "target", value_name = "NODE", global = true)]
+    pub targets: Vec<String>,
 }
 
 /// Everything a command needs to talk about one plan.
@@ -100,9 +103,25 @@ impl Session {
         // Inert unless SNAPFERRY_TEST_ABORT_AFTER_WRITES is set (the crash tests).
         let store = super::crash_hook::wrap(store);
         let env = Arc::new(Env::new(context, &plan, now, ca_bundle));
-        let graph = build_graph(&plan, env)
+        let mut graph = build_graph(&plan, env)
             .into_diagnostic()
             .wrap_err("the plan's step graph is invalid (a bug: please report it)")?;
+        if !aws.targets.is_empty() {
+            let targets: Vec<snapferry_engine::NodeId> = aws
+                .targets
+                .iter()
+                .map(|t| match t.split_once('/') {
+                    Some((kind, name)) => Ok(snapferry_engine::NodeId::new(kind, name)),
+                    None => Err(miette::miette!(
+                        help = "steps are named <kind>/<name>, e.g. domain/shop-copy; `snapferry graph` lists them",
+                        "--target {t} is not a step name"
+                    )),
+                })
+                .collect::<miette::Result<_>>()?;
+            graph = graph
+                .restricted_to(&targets)
+                .map_err(|e| miette::miette!("{e}"))?;
+        }
         let mut poll = PollSchedule::default();
         if let Some(scale) = aws.poll_scale.filter(|s| s.is_finite() && *s > 0.0) {
             // Scales the expected durations resources give (a domain's 15-30 min) as well.
