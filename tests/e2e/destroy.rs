@@ -226,3 +226,70 @@ fn destroy_with_no_state_has_nothing_to_do() {
     assert!(out.contains("Nothing to destroy: no state at"), "{out}");
     assert_eq!(world.mutating_calls(), vec![]);
 }
+
+#[test]
+fn keep_snapshot_leaves_the_snapshot_in_the_bucket() {
+    let (world, _) = applied();
+    let snapshot = world.state(STATE)["pinned"]["snapshot/shop:name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = world.run_ok(&["destroy", "--keep-snapshot", "--auto-approve"], 0);
+    assert!(out.contains("  = snapshot/shop (kept)"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "--keep-snapshot: snapshot {snapshot} stays in bucket shared-snapshots"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("Destroy complete: 4 destroyed, 2 kept."),
+        "{out}"
+    );
+    assert!(
+        world
+            .bucket_keys("shared-snapshots")
+            .iter()
+            .any(|k| k.contains(&snapshot)),
+        "the snapshot's files are still in the bucket"
+    );
+    assert!(!registered(&world, "shop-prod") && !registered(&world, "shop-copy"));
+    assert!(!role_exists(&world, "shop-snapshot-role"));
+}
+
+#[test]
+fn a_role_without_snapferrys_tags_is_not_deleted() {
+    let (world, _) = applied();
+    let iam = world.aws().iam;
+    world.rt.block_on(async {
+        iam.untag_role()
+            .role_name("shop-snapshot-role")
+            .tag_keys("managed-by")
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = world.run_ok(&["destroy", "--auto-approve"], 1);
+    assert!(
+        out.contains(
+            "role/shop-snapshot-role: role shop-snapshot-role is not tagged managed-by: snapferry \
+             and snapferry-plan: shop; snapferry did not create it and leaves it in place"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("Destroy stopped: 4 destroyed, 1 failed."),
+        "{out}"
+    );
+    assert!(role_exists(&world, "shop-snapshot-role"));
+    // What was destroyed left the state; the role stays recorded, so destroy can be re-run.
+    let state = world.state(STATE);
+    let nodes: Vec<&String> = state["nodes"].as_object().unwrap().keys().collect();
+    assert!(
+        nodes.contains(&&"role/shop-snapshot-role".to_owned()),
+        "{nodes:?}"
+    );
+    assert!(!nodes.contains(&&"snapshot/shop".to_owned()), "{nodes:?}");
+    // The lock was released.
+    assert!(!world.dir.path().join(format!("{STATE}.lock")).exists());
+}

@@ -191,7 +191,11 @@ async fn run_locked(
     let mut kept = 0usize;
     for item in items {
         match &item.decision {
-            Decision::Forget | Decision::Release(_) => forget(&mut state, &item.node),
+            Decision::Forget => forget(&mut state, &item.node),
+            Decision::Release(_) => {
+                forget(&mut state, &item.node);
+                kept += 1;
+            }
             Decision::Keep(_) => kept += 1,
             Decision::Destroy(_) => {}
         }
