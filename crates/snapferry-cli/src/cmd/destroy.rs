@@ -76,6 +76,14 @@ struct Item {
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
+    if !args.aws.targets.is_empty() {
+        // For plan and apply a target brings its dependencies; destroying those would remove
+        // far more than the step named, so destroy takes the whole replication or nothing.
+        return Err(miette::miette!(
+            help = "run `snapferry destroy` without --target; `--keep-snapshot` keeps the snapshot",
+            "destroy does not take --target"
+        ));
+    }
     runtime()?.block_on(async {
         let session = Session::open(&args.plan.file, &args.aws).await?;
         execute(&session, &args, std::io::stdin().is_terminal()).await
