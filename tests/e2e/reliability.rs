@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use common::{World, index, source_domain};
-use snapferry_sandbox::SandboxConfig;
+use snapferry_sandbox::{FaultKind, FaultRule, FaultsConfig, SandboxConfig};
 
 const PLAN: &str = r#"
 version: 1
@@ -109,13 +109,15 @@ fn mutations(world: &World) -> BTreeMap<(String, String), usize> {
     out
 }
 
-/// Calls of one operation in the request log, whatever their answer.
+/// Calls of one operation that reached its handler (an injected throttle, 5xx or dropped
+/// connection did not; a slowed call did), whatever the answer.
 fn calls(world: &World, operation: &str) -> usize {
     world
         .sandbox()
         .request_log()
         .iter()
         .filter(|r| r.operation == operation)
+        .filter(|r| r.fault.as_deref().is_none_or(|f| f == "Slow"))
         .count()
 }
 
@@ -584,5 +586,194 @@ fn ctrl_c_during_the_domain_creation_stops_cleanly_and_apply_resumes() {
         &world,
         &clean.mutations,
         "Ctrl-C during the domain creation",
+    );
+}
+
+fn rule(kind: FaultKind, rate: f64) -> FaultRule {
+    FaultRule {
+        kind,
+        service: None,
+        operation: None,
+        target: None,
+        rate: Some(rate),
+        nth: None,
+        times: None,
+        status: Some(503),
+        delay_secs: Some(30.0),
+    }
+}
+
+/// Throttling, 503s and dropped connections on about a fifth of all calls (IAM, S3, the
+/// control plane and the domains' endpoints), and a tenth of the rest slowed down.
+fn transport_faults(seed: u64) -> FaultsConfig {
+    FaultsConfig {
+        seed,
+        // 1 - (1 - 0.072)^3 = 0.20 of calls fail.
+        rules: vec![
+            rule(FaultKind::Throttle, 0.072),
+            rule(FaultKind::ServerError, 0.072),
+            rule(FaultKind::DropConnection, 0.072),
+            rule(FaultKind::Slow, 0.1),
+        ],
+    }
+}
+
+#[test]
+fn with_a_fifth_of_calls_failing_apply_converges_without_a_retry_storm() {
+    let started = Instant::now();
+    let clean = std::sync::Arc::new(baseline());
+    let mut scenarios: Vec<(String, Box<dyn Fn() -> String + Send + Sync>)> = Vec::new();
+    for seed in [7, 11, 23, 42] {
+        let clean = clean.clone();
+        scenarios.push((
+            format!("20% faults, seed {seed}"),
+            Box::new(move || {
+                let mut config = config();
+                config.faults = transport_faults(seed);
+                let world = shop(config);
+                let out = world.run(APPLY);
+                let all = text(&out);
+                assert!(out.status.success(), "seed {seed}: apply failed:\n{all}");
+                let log = world.sandbox().request_log();
+                let faulted = log
+                    .iter()
+                    .filter(|r| r.fault.as_deref().is_some_and(|f| f != "Slow"))
+                    .count();
+                let retries = all.matches("retrying in").count();
+                // The harness's own reads must not be faulted.
+                world.sandbox().set_faults(0, vec![]);
+                let requests = log.len();
+                assert!(
+                    requests <= 2 * clean.requests,
+                    "seed {seed}: {requests} requests, a clean run makes {}",
+                    clean.requests
+                );
+                assert_converged(&world, &clean.mutations, &format!("faults seed {seed}"));
+                format!(
+                    "1 apply; {requests} requests ({:.2}x clean {}), {faulted} failed by the sandbox, \
+                     {retries} step retries shown",
+                    requests as f64 / clean.requests as f64,
+                    clean.requests
+                )
+            }),
+        ));
+    }
+    let outcomes = run_all(scenarios);
+    report("transport faults", &outcomes, started);
+}
+
+#[test]
+fn a_partial_or_failed_snapshot_stops_naming_it_and_the_fix_and_apply_then_resumes() {
+    for (kind, state) in [
+        (FaultKind::SnapshotPartial, "PARTIAL"),
+        (FaultKind::SnapshotFailed, "FAILED"),
+    ] {
+        let mut config = config();
+        config.faults = FaultsConfig {
+            seed: 1,
+            rules: vec![FaultRule {
+                operation: Some("CreateSnapshot".into()),
+                rate: None,
+                nth: Some(1),
+                ..rule(kind, 0.0)
+            }],
+        };
+        let world = shop(config);
+        let out = flat(&world.run_ok(APPLY, 1));
+        for fragment in [
+            format!(
+                "snapshot {SNAPSHOT} in repository {REPOSITORY} on domain shop-prod ended {state}"
+            ),
+            format!("delete it (DELETE _snapshot/{REPOSITORY}/{SNAPSHOT}) and apply again"),
+            "Apply failed:".to_owned(),
+        ] {
+            assert!(
+                out.contains(&fragment),
+                "{state}: missing {fragment:?} in:\n{out}"
+            );
+        }
+        let state_doc = world.state(STATE);
+        assert_eq!(state_doc["nodes"]["snapshot/shop"]["status"], "failed");
+        assert!(!world.dir.path().join(LOCK).exists());
+
+        // Applying again without the fix changes nothing and says the same.
+        world.sandbox().reset_log();
+        let again = flat(&world.run_ok(APPLY, 1));
+        assert!(
+            again.contains(&format!(
+                "snapshot {SNAPSHOT} in repository {REPOSITORY} on domain shop-prod already \
+                 exists in state {state}"
+            )) && again.contains(&format!("(DELETE _snapshot/{REPOSITORY}/{SNAPSHOT})")),
+            "{state}:\n{again}"
+        );
+        assert_eq!(calls(&world, "CreateSnapshot"), 0, "{state}");
+
+        // The fix the message names, then apply resumes and finishes.
+        let client = world.domain("shop-prod");
+        world
+            .rt
+            .block_on(client.delete_snapshot(REPOSITORY, SNAPSHOT))
+            .unwrap();
+        world.sandbox().reset_log();
+        let resumed = world.run_ok(APPLY, 0);
+        assert!(resumed.contains("Apply complete:"), "{state}:\n{resumed}");
+        assert_eq!(calls(&world, "CreateSnapshot"), 1, "{state}");
+        assert_eq!(
+            calls(&world, "CreateDomain"),
+            0,
+            "{state}: domain created twice"
+        );
+        assert_eq!(snapshots(&world), [SNAPSHOT], "{state}");
+        assert_eq!(
+            user_indices(&world.counts("shop-copy")),
+            user_indices(&world.counts("shop-prod")),
+            "{state}"
+        );
+    }
+}
+
+#[test]
+fn a_restore_into_an_existing_index_with_on_conflict_fail_stops_and_resumes_after_the_fix() {
+    let mut config = config();
+    let mut target = source_domain("shop-copy", vec![index("orders", 5)]);
+    target.engine_version = "OpenSearch_2.11".into();
+    config.domains.push(target);
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        &PLAN.replace("on_conflict: replace", "on_conflict: fail"),
+    );
+    let out = flat(&world.run_ok(APPLY, 1));
+    for fragment in [
+        "restore/shop",
+        "indices orders already exist on domain shop-copy; set `restore.on_conflict` to \
+         `replace` (delete and restore them), `skip` (leave them) or `rename` with a \
+         `rename_pattern` that avoids them",
+    ] {
+        assert!(out.contains(fragment), "missing {fragment:?} in:\n{out}");
+    }
+    assert_eq!(calls(&world, "RestoreSnapshot"), 0);
+    assert_eq!(calls(&world, "DeleteIndex"), 0, "an index was deleted");
+    assert!(
+        world
+            .counts("shop-copy")
+            .contains(&("orders".to_owned(), 5))
+    );
+    assert!(!world.dir.path().join(LOCK).exists());
+
+    // The fix: let snapferry replace the index. Everything already done stays done.
+    world.plan("snapferry.yaml", PLAN);
+    world.sandbox().reset_log();
+    let resumed = world.run_ok(APPLY, 0);
+    assert!(resumed.contains("Apply complete:"), "{resumed}");
+    assert_eq!(
+        calls(&world, "CreateSnapshot"),
+        0,
+        "the snapshot was taken again"
+    );
+    assert_eq!(calls(&world, "RestoreSnapshot"), 1);
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        user_indices(&world.counts("shop-prod"))
     );
 }

@@ -445,7 +445,10 @@ impl Resource for RestoreResource {
             .require_data_plane(&self.id, &self.spec.target)
             .await?;
         let what = self.what(&snapshot);
-        let survey = self.survey(&client, &snapshot, &indices).await?;
+        // Retried like a poll: the restore is running, one lost answer must not fail it.
+        let survey = cx
+            .retry(|| self.survey(&client, &snapshot, &indices))
+            .await?;
         let skipped: Vec<String> = if self.spec.restore.on_conflict == OnConflict::Skip {
             survey.conflicts().map(|m| m.target.clone()).collect()
         } else {

@@ -41,7 +41,13 @@ impl VerifyResource {
         serde_json::from_value(value.as_known()?.clone()).ok()
     }
 
-    async fn count(&self, mapping: &BTreeMap<String, String>) -> Result<Counts, ResourceError> {
+    /// Counts every mapped index on both sides. Each count is retried on its own: with many
+    /// indices, retrying the whole survey after one transient error would rarely get through.
+    async fn count(
+        &self,
+        cx: &Context,
+        mapping: &BTreeMap<String, String>,
+    ) -> Result<Counts, ResourceError> {
         let source = self
             .env
             .require_data_plane(&self.id, &self.spec.source)
@@ -52,20 +58,28 @@ impl VerifyResource {
             .await?;
         let mut counts = Counts::new();
         for (from, to) in mapping {
-            let s = source.count(from).await.map_err(|e| {
-                fail_domain(
-                    &self.id,
-                    &format!("count of {from} on {}", self.spec.source.name),
-                    e,
-                )
-            })?;
-            let t = target.count(to).await.map_err(|e| {
-                fail_domain(
-                    &self.id,
-                    &format!("count of {to} on {}", self.spec.target.name),
-                    e,
-                )
-            })?;
+            let s = cx
+                .retry(|| async {
+                    source.count(from).await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("count of {from} on {}", self.spec.source.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
+            let t = cx
+                .retry(|| async {
+                    target.count(to).await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("count of {to} on {}", self.spec.target.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
             counts.insert(to.clone(), (from.clone(), s, t));
         }
         Ok(counts)
@@ -94,11 +108,11 @@ impl Resource for VerifyResource {
         self.fingerprint.clone()
     }
 
-    async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+    async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
         let Some(mapping) = self.mapping(inputs) else {
             return Ok(Observed::absent());
         };
-        let counts = self.count(&mapping).await?;
+        let counts = self.count(cx, &mapping).await?;
         let total: u64 = counts.values().map(|(_, _, t)| t).sum();
         Ok(Observed::present(json!(counts)).with_outputs(outputs([
             ("indices", json!(counts.len())),
@@ -141,7 +155,7 @@ impl Resource for VerifyResource {
 
     async fn wait(
         &self,
-        _cx: &Context,
+        cx: &Context,
         inputs: &Inputs,
         _progress: &Progress,
     ) -> Result<Outputs, ResourceError> {
@@ -151,7 +165,7 @@ impl Resource for VerifyResource {
                 "the restored indices are not known; apply the restore first",
             ));
         };
-        let counts = self.count(&mapping).await?;
+        let counts = self.count(cx, &mapping).await?;
         let wrong = mismatches(&counts);
         if !wrong.is_empty() {
             return Err(ResourceError::permanent(
