@@ -10,6 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::AssertUnwindSafe;
 use std::process::{ExitStatus, Stdio};
@@ -776,4 +777,96 @@ fn a_restore_into_an_existing_index_with_on_conflict_fail_stops_and_resumes_afte
         user_indices(&world.counts("shop-copy")),
         user_indices(&world.counts("shop-prod"))
     );
+}
+
+const SECRET_KEY: &str = "Rel1abilitySecretKey/DoNotLeak/0123456789";
+const SESSION_TOKEN: &str = "RELIABILITY-SESSION-TOKEN-DoNotLeak-abcdef0123456789";
+
+#[test]
+fn at_vvv_neither_the_secret_key_nor_the_session_token_is_printed_or_stored() {
+    let mut config = config();
+    config.credentials.secret_access_key = SECRET_KEY.into();
+    config.credentials.session_token = Some(SESSION_TOKEN.into());
+    let world = shop(config);
+    let out = world
+        .command(&["apply", "--auto-approve", "--now", NOW, "-vvv"])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    // The run really was traced, and really signed with the token (the sandbox demands it).
+    assert!(
+        all.lines().filter(|l| l.contains("TRACE")).count() > 100,
+        "no trace output"
+    );
+    let state = std::fs::read_to_string(world.dir.path().join(STATE)).unwrap();
+    for (what, text) in [("output", &all), ("state file", &state)] {
+        assert!(
+            !text.contains(SECRET_KEY),
+            "the secret key is in the {what}"
+        );
+        assert!(
+            !text.contains(SESSION_TOKEN),
+            "the session token is in the {what}"
+        );
+        // Nor a recognisable part of them (a truncated or split rendering).
+        assert!(
+            !text.contains("DoNotLeak"),
+            "part of a secret is in the {what}"
+        );
+    }
+    let mode = std::fs::metadata(world.dir.path().join(STATE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "state file mode {:o}", mode & 0o777);
+}
+
+/// A valid state file, then broken on purpose: each must be refused with a message naming
+/// it, before any AWS call, and left exactly as it was.
+#[test]
+fn a_broken_state_file_is_refused_before_any_call_and_left_unchanged() {
+    let world = shop(config());
+    world.run_ok(APPLY, 0);
+    let path = world.dir.path().join(STATE);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let truncated = good[..good.len() / 2].to_owned();
+    let wrong_version = good.replacen("\"format_version\": 1", "\"format_version\": 99", 1);
+    assert_ne!(wrong_version, good, "format_version not found in:\n{good}");
+    let hand_edited = good.replacen("\"status\": \"done\"", "\"status\": \"finished\"", 1);
+    assert_ne!(hand_edited, good, "no done status in:\n{good}");
+    let cases = [
+        (
+            "truncated",
+            truncated,
+            "is corrupted (not valid JSON at line",
+        ),
+        (
+            "wrong version",
+            wrong_version,
+            "has format version 99, this snapferry reads version 1",
+        ),
+        ("hand-edited", hand_edited, "is corrupted"),
+    ];
+    for (what, bytes, message) in cases {
+        std::fs::write(&path, &bytes).unwrap();
+        for command in [APPLY, &["plan"][..], &["status"][..]] {
+            world.sandbox().reset_log();
+            let out = flat(&world.run_ok(command, 1));
+            assert!(
+                out.contains(&format!("the state at {STATE}")) && out.contains(message),
+                "{what}, {command:?}: missing {message:?} in:\n{out}"
+            );
+            assert_eq!(
+                world.sandbox().request_log(),
+                vec![],
+                "{what}, {command:?}: calls were made"
+            );
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                bytes,
+                "{what}, {command:?}: the state file was changed"
+            );
+        }
+    }
 }
