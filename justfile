@@ -24,3 +24,8 @@ ci:
 # Every benchmark, printing its figures.
 bench:
     cargo bench --workspace
+
+# Crash at every checkpoint and inside every wait, faults, secrets, broken state: prints the
+# figures recorded in docs/reliability.md.
+reliability:
+    cargo test -p snapferry-cli --test e2e_reliability -- --nocapture
