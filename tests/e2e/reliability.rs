@@ -232,19 +232,10 @@ fn resume(world: &World, pid: u32, label: &str) -> String {
         let out = world.run(APPLY);
         let all = flat(&text(&out));
         if out.status.success() {
-            let lock = world.dir.path().join(LOCK);
-            if !lock_seen && lock.exists() {
-                // The dead run had finished every step: the retry finds nothing to do and
-                // says so without taking the lock, so the stale lock survives it (see
-                // docs/reliability.md). `unlock` names the dead run and removes it.
-                assert!(all.contains("No changes"), "{label}:\n{all}");
-                let unlocked = flat(&world.run_ok(&["unlock", "--force"], 0));
-                assert!(
-                    unlocked.contains(&format!("(pid {pid})")),
-                    "{label}:\n{unlocked}"
-                );
-                return format!("{attempt} apply: no changes; stale lock removed by unlock");
-            }
+            assert!(
+                !world.dir.path().join(LOCK).exists(),
+                "{label}: a successful apply left a lock behind:\n{all}"
+            );
             return if lock_seen {
                 format!("lock named pid; unlocked; converged on apply {attempt}")
             } else {

@@ -113,7 +113,16 @@ pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::
             .state
             .as_ref()
             .is_some_and(|d| d.changed.is_empty() && d.added.is_empty());
-    if up_to_date {
+    // A held lock means another run may be changing things right now (or a dead one left
+    // it): then "no changes" would be a guess, so go through the executor, which reports
+    // the holder (or waits for it with --lock-timeout).
+    let unlocked = session
+        .store
+        .lock_holder()
+        .await
+        .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?
+        .is_none();
+    if up_to_date && unlocked {
         if args.json {
             println!("{}", json_outcome(session, "up_to_date"));
         } else {
@@ -121,7 +130,8 @@ pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if !args.auto_approve {
+    // Up to date but locked: nothing would change, so there is nothing to confirm either.
+    if !args.auto_approve && !up_to_date {
         if !terminal {
             return Err(miette::miette!(
                 help = "review the plan, then run `snapferry apply --auto-approve` (as CI does after `snapferry plan`)",
