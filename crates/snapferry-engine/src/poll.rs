@@ -24,9 +24,11 @@
 //!   to `long_cap`, as a long wait without an expectation does.
 //!
 //! With the defaults and a 15–30 minute window, a creation that finishes at 15, 20, 25 or 30
-//! minutes costs 12, 20, 34 or 54 describe calls and is noticed within 45, ~31, 15 and 15 s;
-//! one that finishes at 45 minutes costs 70 and is noticed within 60 s (the tests below pin
-//! these figures; docs/performance.md explains them).
+//! minutes costs 12, 20, 34 or 54 describe calls; it is noticed within 45 s early in the
+//! window (15–20 min), 31 s in its middle (20–25 min) and 15 s in its last five minutes. One
+//! that finishes at 45 minutes costs 70 calls and is noticed within 60 s; one that finishes
+//! before 15 minutes, within the sparse interval (≤ 2 min). The tests below pin these
+//! figures; docs/performance.md explains them.
 
 use std::time::Duration;
 
