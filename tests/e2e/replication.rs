@@ -460,3 +460,40 @@ fn a_target_applies_one_step_and_what_it_needs_and_nothing_else() {
     let out = world.run_ok(&["plan", "--target", "nope"], 1);
     assert!(out.contains("--target nope is not a step name"), "{out}");
 }
+
+#[test]
+fn a_failed_domain_creation_stops_naming_the_domain_and_the_fix() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 100)])],
+        ..Default::default()
+    };
+    config.faults.rules = vec![snapferry_sandbox::FaultRule {
+        kind: snapferry_sandbox::FaultKind::DomainCreationFailed,
+        service: None,
+        operation: Some("CreateDomain".into()),
+        target: None,
+        rate: None,
+        nth: Some(1),
+        times: None,
+        status: None,
+        delay_secs: None,
+    }];
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let out = world.run_ok(&["apply", "--auto-approve"], 1);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "domain shop-copy finished processing without an endpoint (status Isolated): its \
+             creation failed"
+        ),
+        "{out}"
+    );
+    assert!(
+        flat.contains("aws opensearch delete-domain --domain-name shop-copy"),
+        "{out}"
+    );
+    // The next plan shows it blocked, not "in progress" forever.
+    let plan = world.run_ok(&["plan"], 1);
+    assert!(plan.contains("  ! domain/shop-copy (blocked)"), "{plan}");
+}

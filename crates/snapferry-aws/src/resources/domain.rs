@@ -192,6 +192,24 @@ fn to_i32(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
+/// Why a domain that finished processing has no endpoint (its creation failed, or AWS isolated
+/// it), as a message saying what to do; `None` while it is fine or still processing.
+fn creation_failed(status: &os::DomainStatus) -> Option<String> {
+    if status.processing() != Some(false) || endpoint_of(status).is_some() {
+        return None;
+    }
+    let state = status
+        .domain_processing_status()
+        .map_or("unknown", |s| s.as_str());
+    Some(format!(
+        "domain {} finished processing without an endpoint (status {state}): its creation \
+         failed; see the domain in the AWS console or CloudTrail for the cause, delete it \
+         (`aws opensearch delete-domain --domain-name {}`) and apply again",
+        status.domain_name(),
+        status.domain_name()
+    ))
+}
+
 /// Replaces the source domain's ARN (and `/*` forms) with the target's in an access policy.
 fn rewrite_policy(policy: &Value, source_arn: &str, target_arn: &str) -> Value {
     match policy {
@@ -492,10 +510,17 @@ impl Resource for DomainResource {
                 ("endpoint", json!(endpoint)),
                 ("engine_version", json!(status.engine_version())),
             ])),
-            _ => observed.in_progress(format!(
-                "domain {} is being created or changed",
-                self.name()
-            )),
+            _ => match creation_failed(&status) {
+                Some(reason) => {
+                    let mut observed = observed;
+                    observed.value["blocked"] = json!(reason);
+                    observed
+                }
+                None => observed.in_progress(format!(
+                    "domain {} is being created or changed",
+                    self.name()
+                )),
+            },
         })
     }
 
@@ -707,6 +732,10 @@ impl Resource for DomainResource {
                         ("endpoint", json!(endpoint)),
                         ("engine_version", json!(status.engine_version())),
                     ]))),
+                    _ if creation_failed(&status).is_some() => Err(ResourceError::permanent(
+                        &id,
+                        creation_failed(&status).unwrap_or_default(),
+                    )),
                     _ => Ok(PollStatus::Pending {
                         done: 0,
                         total: 0,
