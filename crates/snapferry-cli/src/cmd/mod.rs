@@ -40,6 +40,9 @@ pub struct Cli {
     /// Log lines as text or as one JSON object per line.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// No colour in diagnostics (as `NO_COLOR` does); colour is only ever used on a terminal.
+    #[arg(long, global = true)]
+    pub no_color: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -76,8 +76,10 @@ fn errors_json(error: &LoadError) -> serde_json::Value {
 /// colour when stderr is not a terminal or `NO_COLOR` is set, at a fixed width,
 /// so what a test captures is exactly what a user sees in a log.
 pub fn install_report_hook() {
+    // The hook is installed before clap parses, so `--no-color` is looked for directly.
     let color = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && !std::env::args().any(|a| a == "--no-color");
     // Only the first call installs; a second one (in tests) is harmless.
     let _ = miette::set_hook(Box::new(move |_| {
         let opts = miette::MietteHandlerOpts::new()
