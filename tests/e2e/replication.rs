@@ -497,3 +497,89 @@ fn a_failed_domain_creation_stops_naming_the_domain_and_the_fix() {
     let plan = world.run_ok(&["plan"], 1);
     assert!(plan.contains("  ! domain/shop-copy (blocked)"), "{plan}");
 }
+
+#[test]
+fn a_given_role_whose_trust_policy_is_wrong_is_reported_and_left_alone() {
+    let world = shop();
+    let iam = world.aws().iam;
+    let ec2_trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                       "Action": "sts:AssumeRole"}]
+    });
+    world.rt.block_on(async {
+        iam.create_role()
+            .role_name("team-snapshots")
+            .assume_role_policy_document(ec2_trust.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    world.plan(
+        "snapferry.yaml",
+        &format!("{PLAN}role:\n  arn: arn:aws:iam::123456789012:role/team-snapshots\n"),
+    );
+    let plan = world.run_ok(&["plan"], 1);
+    assert!(plan.contains("  ! role/team-snapshots (blocked)"), "{plan}");
+    let flat = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "role team-snapshots does not let es.amazonaws.com assume it; add it to the role's \
+             trust policy (snapferry does not change a role given by ARN)"
+        ),
+        "{plan}"
+    );
+    world.sandbox().reset_log();
+    world.run_ok(&["apply", "--auto-approve"], 1);
+    assert_eq!(world.mutating_calls(), vec![], "nothing was changed");
+}
+
+#[test]
+fn a_bucket_that_vanished_after_an_apply_blocks_the_next_run_before_any_change() {
+    let world = World::start(
+        vec![source_domain("shop-prod", vec![index("orders", 100)])],
+        vec!["shop-snapshots".to_owned()],
+    );
+    world.plan("snapferry.yaml", &PLAN.replace("  create: true\n", ""));
+    world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"],
+        0,
+    );
+    let s3 = world.s3();
+    world.rt.block_on(async {
+        let listed = s3
+            .list_objects_v2()
+            .bucket("shop-snapshots")
+            .send()
+            .await
+            .unwrap();
+        for object in listed.contents() {
+            s3.delete_object()
+                .bucket("shop-snapshots")
+                .key(object.key().unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
+        s3.delete_bucket()
+            .bucket("shop-snapshots")
+            .send()
+            .await
+            .unwrap();
+    });
+    world.sandbox().reset_log();
+    let out = world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"],
+        1,
+    );
+    assert!(
+        out.contains("  ! bucket_policy/shop-snapshots (blocked)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bucket shop-snapshots does not exist"),
+        "{out}"
+    );
+    assert!(out.contains("Nothing was changed."), "{out}");
+    assert_eq!(world.mutating_calls(), vec![]);
+}

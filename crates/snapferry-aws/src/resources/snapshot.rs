@@ -133,6 +133,18 @@ impl Resource for SnapshotResource {
             Ok(found) => found,
             // Not registered yet (the repository node creates it): no snapshot either.
             Err(e) if e.error_type() == Some("repository_missing_exception") => None,
+            // The repository is there but unusable (its bucket gone, the role refused): show
+            // the step blocked with the service's words instead of aborting the whole plan.
+            Err(e) if !e.is_transient() => {
+                let error = fail_domain(&self.id, &self.what(&name), e);
+                return Ok(Observed {
+                    value: json!({"name": name, "missing": format!(
+                        "{}; check that the bucket exists and the role can use it",
+                        error.message
+                    )}),
+                    ..Observed::absent()
+                });
+            }
             Err(e) => return Err(fail_domain(&self.id, &self.what(&name), e)),
         };
         let existing: Vec<String> = client
