@@ -20,7 +20,7 @@ use crate::events::{Event, EventSink, NullSink};
 use crate::graph::ExecGraph;
 use crate::journal::Journal;
 use crate::poll::PollSchedule;
-use crate::resource::{Context, Inputs, Pins, Progress, Resource, Upstream};
+use crate::resource::{Context, Inputs, Pins, Progress, Resource, Slot, Upstream};
 use crate::retry::RetryPolicy;
 use crate::state::{NodeStatus, StateDoc};
 use crate::store::{LockGuard, LockInfo, StateStore};
@@ -107,6 +107,8 @@ enum NodeOutcome {
     Drifted(Change),
     Failed(ResourceError),
     Interrupted,
+    /// Stopped (Ctrl-C, or another node failed) before it got a parallelism share.
+    NotStarted,
     Fatal(EngineError),
 }
 
@@ -170,12 +172,11 @@ impl Executor {
         }
         let mut running: JoinSet<(NodeId, NodeOutcome)> = JoinSet::new();
         let mut finished: BTreeMap<NodeId, NodeOutcome> = BTreeMap::new();
-        let parallelism = options.parallelism.max(1);
+        // `parallelism` bounds the steps *working* at once; a step sleeping between polls gives
+        // its share back (`Slot`), so a fleet's waits overlap instead of queueing.
+        let slots = Arc::new(tokio::sync::Semaphore::new(options.parallelism.max(1)));
         loop {
-            while running.len() < parallelism
-                && !halt.is_cancelled()
-                && !options.cancel.is_cancelled()
-            {
+            while !halt.is_cancelled() && !options.cancel.is_cancelled() {
                 let Some(id) = ready.pop_front() else { break };
                 let resource = self
                     .graph
@@ -189,6 +190,7 @@ impl Executor {
                     journal: journal.clone(),
                     options: options.clone(),
                     halt: halt.clone(),
+                    slot: Arc::new(Slot::new(slots.clone())),
                 };
                 let span = tracing::info_span!("node", node = %id);
                 running.spawn(async move { (id, task.run().await) }.instrument(span));
@@ -209,7 +211,7 @@ impl Executor {
                     }
                 }
                 NodeOutcome::Failed(_) | NodeOutcome::Fatal(_) => halt.cancel(),
-                NodeOutcome::Interrupted => {}
+                NodeOutcome::Interrupted | NodeOutcome::NotStarted => {}
             }
             finished.insert(id, outcome);
         }
@@ -232,6 +234,7 @@ impl Executor {
                 Some(NodeOutcome::Drifted(change)) => summary.drifted.push((id.clone(), change)),
                 Some(NodeOutcome::Failed(e)) => summary.failed.push(e),
                 Some(NodeOutcome::Interrupted) => summary.interrupted.push(id.clone()),
+                Some(NodeOutcome::NotStarted) => summary.not_started.push(id.clone()),
                 Some(NodeOutcome::Fatal(e)) => fatal = fatal.or(Some(e)),
                 None => summary.not_started.push(id.clone()),
             }
@@ -273,6 +276,7 @@ struct NodeTask {
     journal: Arc<Journal>,
     options: ApplyOptions,
     halt: CancellationToken,
+    slot: Arc<Slot>,
 }
 
 impl NodeTask {
@@ -283,6 +287,17 @@ impl NodeTask {
     async fn run(self) -> NodeOutcome {
         let id = self.resource.id().clone();
         let events = &self.options.events;
+        if !self.slot.take(&self.options.cancel).await {
+            return NodeOutcome::NotStarted;
+        }
+        // Another node failed while this one waited for its share: a step already done is
+        // still re-read (and reported unchanged), anything else is left for the next run.
+        if self.halt.is_cancelled()
+            && self.journal.node(&id).await.map(|n| n.status) != Some(NodeStatus::Done)
+        {
+            self.slot.give_back();
+            return NodeOutcome::NotStarted;
+        }
         events.emit(Event::Started { node: id.clone() });
         let outcome = match self.steps(&id).await {
             Ok(outcome) => outcome,
@@ -312,8 +327,9 @@ impl NodeTask {
                 error: error.clone(),
             }),
             NodeOutcome::Interrupted => events.emit(Event::Interrupted { node: id }),
-            NodeOutcome::Fatal(_) => {}
+            NodeOutcome::Fatal(_) | NodeOutcome::NotStarted => {}
         }
+        self.slot.give_back();
         outcome
     }
 
@@ -326,7 +342,8 @@ impl NodeTask {
             self.options.poll.clone(),
             self.options.events.clone(),
             Pins::Applying(self.journal.clone()),
-        );
+        )
+        .with_slot(self.slot.clone());
         let inputs = &self.inputs;
         let prior = self
             .journal

@@ -228,6 +228,40 @@ pub struct Context {
     poll: PollSchedule,
     events: Arc<dyn EventSink>,
     pins: Pins,
+    slot: Option<Arc<Slot>>,
+}
+
+/// A node's share of `--parallelism`: held while it works, given back while it sleeps between
+/// polls, so a step waiting half an hour on AWS does not keep another step from starting.
+pub(crate) struct Slot {
+    semaphore: Arc<tokio::sync::Semaphore>,
+    permit: Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
+}
+
+impl Slot {
+    pub(crate) fn new(semaphore: Arc<tokio::sync::Semaphore>) -> Self {
+        Slot {
+            semaphore,
+            permit: Mutex::new(None),
+        }
+    }
+
+    /// Takes a share (if not already held); `false` when `stop` fired first.
+    pub(crate) async fn take(&self, stop: &CancellationToken) -> bool {
+        if self.permit.lock().expect("slot poisoned").is_some() {
+            return true;
+        }
+        let permit = tokio::select! {
+            permit = self.semaphore.clone().acquire_owned() => permit.expect("semaphore never closed"),
+            () = stop.cancelled() => return false,
+        };
+        *self.permit.lock().expect("slot poisoned") = Some(permit);
+        true
+    }
+
+    pub(crate) fn give_back(&self) {
+        self.permit.lock().expect("slot poisoned").take();
+    }
 }
 
 impl Context {
@@ -246,7 +280,15 @@ impl Context {
             poll,
             events,
             pins,
+            slot: None,
         }
+    }
+
+    /// Makes polls give the node's parallelism share back while they sleep.
+    #[must_use]
+    pub(crate) fn with_slot(mut self, slot: Arc<Slot>) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     /// A context outside any run (for unit tests of resources): nothing is persisted.
@@ -349,9 +391,17 @@ impl Context {
             }
             let delay = schedule.next_delay(previous, started.elapsed());
             previous = Some(delay);
+            if let Some(slot) = &self.slot {
+                slot.give_back();
+            }
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = self.cancel.cancelled() => return Err(ResourceError::interrupted(&self.node)),
+            }
+            if let Some(slot) = &self.slot
+                && !slot.take(&self.cancel).await
+            {
+                return Err(ResourceError::interrupted(&self.node));
             }
         }
     }

@@ -148,9 +148,32 @@ async fn independent_branches_overlap_within_parallelism() {
         parallelism: 4,
         ..ApplyOptions::new("p", "fp")
     };
+    let started = tokio::time::Instant::now();
     let summary = executor.apply(&options).await.unwrap();
+    let all = started.elapsed();
     assert_eq!(summary.outcome, Outcome::Complete);
-    assert_eq!(world.data().max_in_flight, 4);
+    // At most four steps work at once...
+    assert!(
+        world.data().max_polling <= 4,
+        "{}",
+        world.data().max_polling
+    );
+    assert!(world.data().max_polling >= 2, "the steps did overlap");
+    // ...but a step sleeping between polls gives its share back, so all twelve waits overlap
+    // and the run takes about as long as one wait, not three in a row.
+    assert_eq!(world.data().max_in_flight, 12);
+    let one = World::new();
+    let single = Executor::new(
+        Arc::new(build(&one, 1, &BTreeSet::new(), 30)),
+        Arc::new(MemoryStore::new()),
+    );
+    let started = tokio::time::Instant::now();
+    single.apply(&options).await.unwrap();
+    let alone = started.elapsed();
+    assert!(
+        all <= alone.mul_f64(1.2),
+        "twelve waits took {all:?}, one took {alone:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

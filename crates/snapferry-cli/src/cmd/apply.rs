@@ -32,7 +32,8 @@ pub struct Args {
     /// Wait up to this many seconds for another run's lock instead of failing at once.
     #[arg(long, value_name = "SECONDS")]
     pub lock_timeout: Option<u64>,
-    /// Steps run at once where the graph allows.
+    /// Steps working at once where the graph allows (a step waiting on AWS between polls does
+    /// not count, so long waits overlap).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
     /// Bring steps changed outside snapferry back to the plan instead of only reporting them.

@@ -35,8 +35,12 @@ pub struct WorldData {
     pub failures_injected: BTreeMap<String, u32>,
     /// Nodes whose apply ran before every dependency was ready.
     pub order_violations: Vec<String>,
+    /// Waits under way (including those sleeping between polls).
     pub in_flight: u32,
     pub max_in_flight: u32,
+    /// Polls being answered at this moment (work that holds a parallelism share).
+    pub polling: u32,
+    pub max_polling: u32,
 }
 
 #[derive(Debug, Default)]
@@ -239,6 +243,13 @@ impl Resource for Fake {
         });
         let result = cx
             .poll_until(|| async {
+                self.world.update(|w| {
+                    w.polling += 1;
+                    w.max_polling = w.max_polling.max(w.polling);
+                });
+                // A poll takes a moment: let other tasks run while it is counted.
+                tokio::task::yield_now().await;
+                self.world.update(|w| w.polling -= 1);
                 let left = self.world.update(|w| {
                     let t = w.things.get_mut(&key).expect("waited thing exists");
                     t.polls_left = t.polls_left.saturating_sub(1);
