@@ -583,3 +583,39 @@ fn a_bucket_that_vanished_after_an_apply_blocks_the_next_run_before_any_change()
     assert!(out.contains("Nothing was changed."), "{out}");
     assert_eq!(world.mutating_calls(), vec![]);
 }
+
+#[test]
+fn expired_credentials_stop_with_what_to_do_and_a_later_apply_resumes() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 100)])],
+        ..Default::default()
+    };
+    config.faults.rules = vec![snapferry_sandbox::FaultRule {
+        kind: snapferry_sandbox::FaultKind::ExpiredToken,
+        service: Some("iam".into()),
+        operation: Some("GetRole".into()),
+        target: None,
+        rate: None,
+        nth: Some(1),
+        times: None,
+        status: None,
+        delay_secs: None,
+    }];
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let out = world.run_ok(&["apply", "--auto-approve"], 1);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(
+            "role shop-snapshot-role: iam GetRole failed: the AWS credentials have expired; \
+             refresh them (e.g. `aws sso login`, or new temporary credentials) and run again"
+        ),
+        "{out}"
+    );
+    assert!(!flat.contains("aws_request_id"), "no SDK debug dump: {out}");
+    assert!(flat.contains("nothing was changed"), "{out}");
+    assert_eq!(world.mutating_calls(), vec![]);
+    // Fresh credentials (the fault fired once): the same apply now goes through.
+    let out = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(out.contains("Apply complete: 8 applied"), "{out}");
+}

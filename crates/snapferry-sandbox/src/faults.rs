@@ -28,6 +28,8 @@ pub enum FaultKind {
     SnapshotFailed,
     /// A CreateDomain whose domain never becomes active (it ends without an endpoint).
     DomainCreationFailed,
+    /// 403 `ExpiredToken`: the caller's temporary credentials have expired.
+    ExpiredToken,
 }
 
 impl FaultKind {

@@ -219,6 +219,15 @@ where
                 log(0, Some(name));
                 return Err(Dropped);
             }
+            FaultKind::ExpiredToken => {
+                let resp = call.protocol.error(
+                    403,
+                    "ExpiredToken",
+                    "The security token included in the request is expired",
+                );
+                log(resp.status().as_u16(), Some(name));
+                return Ok(resp);
+            }
             FaultKind::Slow => {
                 tokio::time::sleep(shared.config.scaled(fault.delay_secs)).await;
             }

@@ -229,7 +229,15 @@ pub fn build_graph(plan: &Plan, env: Arc<Env>) -> Result<ExecGraph, GraphError> 
 /// An AWS failure as the engine sees it: retried when transient, with the whole cause chain
 /// as the message (AWS's code and text included, never credentials).
 pub fn fail(node: &NodeId, error: AwsError) -> ResourceError {
-    let message = chain(&error);
+    // When AWS answered, its code and message say it all; the SDK's error chain below them
+    // only repeats them in debug form.
+    let message = match &error {
+        AwsError::Sdk { code, message, .. } if code.is_some() || message.is_some() => {
+            error.to_string()
+        }
+        AwsError::ExpiredCredentials { .. } => error.to_string(),
+        _ => chain(&error),
+    };
     if error.is_transient() {
         match error.retry_after() {
             Some(after) => ResourceError::transient_after(node, after, message),
