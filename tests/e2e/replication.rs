@@ -619,3 +619,45 @@ fn expired_credentials_stop_with_what_to_do_and_a_later_apply_resumes() {
     let out = world.run_ok(&["apply", "--auto-approve"], 0);
     assert!(out.contains("Apply complete: 8 applied"), "{out}");
 }
+
+#[test]
+fn max_rate_keeps_each_domains_requests_under_the_limit() {
+    let world = shop();
+    world.plan("snapferry.yaml", PLAN);
+    let out = world
+        .command(&["apply", "--auto-approve", "--max-rate", "4"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // Requests to the two domains' REST APIs (the log does not say which domain), by time:
+    // in any one-second window at most, per domain, the burst (4) plus what refills in that
+    // second (4). Unlimited, the whole apply's requests land within well under a second.
+    let times: Vec<chrono::DateTime<chrono::Utc>> = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.service == "es-data")
+        .map(|r| r.time.parse().unwrap())
+        .collect();
+    assert!(
+        times.len() >= 20,
+        "too few requests to tell: {}",
+        times.len()
+    );
+    let second = chrono::Duration::seconds(1);
+    let densest = times
+        .iter()
+        .map(|start| {
+            times
+                .iter()
+                .filter(|t| **t >= *start && **t < *start + second)
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert!(densest <= 16, "{densest} requests within one second");
+}

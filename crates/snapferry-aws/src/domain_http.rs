@@ -329,6 +329,8 @@ pub struct DomainHttp {
     base: Url,
     client: reqwest::Client,
     credentials: SharedCredentialsProvider,
+    /// Shared by every request to this domain, so a wide graph stays under its request rate.
+    limiter: Option<std::sync::Arc<snapferry_engine::RateLimiter>>,
 }
 
 impl std::fmt::Debug for DomainHttp {
@@ -420,7 +422,18 @@ impl DomainHttp {
             base,
             client,
             credentials,
+            limiter: None,
         })
+    }
+
+    /// Makes every request wait its turn in `limiter` (a token bucket per domain).
+    #[must_use]
+    pub fn with_rate_limiter(
+        mut self,
+        limiter: std::sync::Arc<snapferry_engine::RateLimiter>,
+    ) -> Self {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// The plan's name for this domain.
@@ -438,6 +451,9 @@ impl DomainHttp {
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<DomainResponse, DomainHttpError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let path = path_and_query.to_owned();
         let url =
             self.base

@@ -161,7 +161,12 @@ impl Rig {
             .stdin(Stdio::null())
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
-            .env("SNAPFERRY_POLL_SCALE", scale().to_string());
+            .env("SNAPFERRY_POLL_SCALE", scale().to_string())
+            // The default request rate per API, on the sandbox's compressed clock.
+            .env(
+                "SNAPFERRY_MAX_RATE",
+                (snapferry_aws::resources::DEFAULT_RATE_PER_SECOND / scale()).to_string(),
+            );
         for key in SCRUBBED {
             cmd.env_remove(key);
         }

@@ -48,7 +48,15 @@ pub struct Env {
     /// Extra CA bundle for the domains' HTTPS endpoints (`AWS_CA_BUNDLE`).
     pub ca_bundle: Option<PathBuf>,
     data_planes: Mutex<HashMap<String, Arc<OpenSearch>>>,
+    /// Requests per second allowed per API: the OpenSearch control plane (per account and
+    /// region, where `DescribeDomain` polling lands) and each domain's REST API.
+    rate: f64,
+    control_planes: Mutex<HashMap<String, Arc<snapferry_engine::RateLimiter>>>,
 }
+
+/// The default request rate per API: well under what OpenSearch Service allows, so a fleet
+/// never trips throttling in the first place (throttling is still retried when it happens).
+pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
 
 impl Env {
     pub fn new(
@@ -64,7 +72,40 @@ impl Env {
             now,
             ca_bundle,
             data_planes: Mutex::default(),
+            rate: DEFAULT_RATE_PER_SECOND,
+            control_planes: Mutex::default(),
         }
+    }
+
+    /// Sets the requests per second allowed per API (`--max-rate`).
+    #[must_use]
+    pub fn with_rate(mut self, per_second: f64) -> Self {
+        if per_second.is_finite() && per_second > 0.0 {
+            self.rate = per_second;
+        }
+        self
+    }
+
+    fn limiter(&self) -> Arc<snapferry_engine::RateLimiter> {
+        let burst = (self.rate.ceil() as u32).max(1);
+        Arc::new(snapferry_engine::RateLimiter::new(self.rate, burst))
+    }
+
+    /// Waits for a turn at the OpenSearch control plane of `domain`'s region and account.
+    async fn control_plane_turn(&self, domain: &DomainRef) {
+        let key = format!(
+            "{}|{}",
+            domain.region,
+            domain.assume_role_arn.as_deref().unwrap_or("")
+        );
+        let limiter = self
+            .control_planes
+            .lock()
+            .await
+            .entry(key)
+            .or_insert_with(|| self.limiter())
+            .clone();
+        limiter.acquire().await;
     }
 
     /// The clients for the plan's own region and identity (IAM, the bucket).
@@ -94,6 +135,7 @@ impl Env {
         domain: &DomainRef,
     ) -> Result<Option<aws_sdk_opensearch::types::DomainStatus>, AwsError> {
         let clients = self.for_domain(domain).await?;
+        self.control_plane_turn(domain).await;
         match clients
             .opensearch
             .describe_domain()
@@ -149,7 +191,8 @@ impl Env {
             config.ca_bundle.clone_from(&self.ca_bundle);
         }
         let http = DomainHttp::new(&config, clients.credentials.clone())
-            .map_err(|e| AwsError::domain(format!("domain {}", domain.name), e))?;
+            .map_err(|e| AwsError::domain(format!("domain {}", domain.name), e))?
+            .with_rate_limiter(self.limiter());
         let client = Arc::new(OpenSearch::new(http));
         self.data_planes.lock().await.insert(key, client.clone());
         Ok(Some(client))

@@ -93,6 +93,8 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             now: None,
             poll_scale: Some(0.05),
             targets: Vec::new(),
+            // The sandbox runs a thousand times faster than AWS; so may the requests.
+            max_rate: 1000.0,
         };
         let session = Session::open_with(&plan_file, plan, options, &aws).await?;
         let apply = super::apply::Args {

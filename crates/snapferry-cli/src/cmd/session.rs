@@ -41,6 +41,11 @@ pub struct AwsArgs {
         global = true
     )]
     pub poll_scale: Option<f64>,
+    /// Requests per second allowed per API (the OpenSearch control plane of each region, each
+    /// domain's REST API), so a fleet stays under AWS's limits; throttling is still retried.
+    #[arg(long, value_name = "N", env = "SNAPFERRY_MAX_RATE", global = true,
+          default_value_t = snapferry_aws::resources::DEFAULT_RATE_PER_SECOND)]
+    pub max_rate: f64,
     /// Only this step and what it depends on (repeatable), e.g. `--target domain/shop-copy`.
     #[arg(long = "target", value_name = "NODE", global = true)]
     pub targets: Vec<String>,
@@ -102,7 +107,7 @@ impl Session {
         };
         // Inert unless SNAPFERRY_TEST_ABORT_AFTER_WRITES is set (the crash tests).
         let store = super::crash_hook::wrap(store);
-        let env = Arc::new(Env::new(context, &plan, now, ca_bundle));
+        let env = Arc::new(Env::new(context, &plan, now, ca_bundle).with_rate(aws.max_rate));
         let mut graph = build_graph(&plan, env)
             .into_diagnostic()
             .wrap_err("the plan's step graph is invalid (a bug: please report it)")?;
