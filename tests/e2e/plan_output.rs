@@ -8,12 +8,17 @@ use common::{World, index, source_domain};
 
 /// Plans `plans/<example>.yaml` against sandbox domains holding the given indices.
 fn plan_of(example: &str, domains: &[(&str, &[&str])]) -> String {
+    plan_with_buckets(example, domains, &[])
+}
+
+/// [`plan_of`] with buckets that already exist.
+fn plan_with_buckets(example: &str, domains: &[(&str, &[&str])], buckets: &[&str]) -> String {
     let world = World::start(
         domains
             .iter()
             .map(|(d, indices)| source_domain(d, indices.iter().map(|i| index(i, 50)).collect()))
             .collect(),
-        vec![],
+        buckets.iter().map(|b| (*b).to_owned()).collect(),
     );
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -50,5 +55,25 @@ fn the_fleet_plan() {
             ("metrics-prod", &["metrics-2026-11", "metrics-tmp"]),
             ("traces-prod", &["traces-2026-11"]),
         ]
+    ));
+}
+
+#[test]
+fn the_staging_refresh_plan_against_an_existing_staging_domain() {
+    insta::assert_snapshot!(plan_with_buckets(
+        "staging-refresh",
+        &[
+            ("shop-prod", &["products", "customers-eu", "orders"][..]),
+            ("shop-staging", &["products", "customers-eu"][..]),
+        ],
+        &["acme-staging-refresh"],
+    ));
+}
+
+#[test]
+fn the_cross_region_plan() {
+    insta::assert_snapshot!(plan_of(
+        "cross-region",
+        &[("catalog", &["items", "prices"])]
     ));
 }

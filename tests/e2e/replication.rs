@@ -661,3 +661,62 @@ fn max_rate_keeps_each_domains_requests_under_the_limit() {
         .unwrap();
     assert!(densest <= 16, "{densest} requests within one second");
 }
+
+#[test]
+fn an_adopted_target_domain_is_never_marked_as_created_and_destroy_leaves_it() {
+    let world = World::start(
+        vec![
+            source_domain("shop-prod", vec![index("orders", 200)]),
+            source_domain("shop-copy", vec![index("orders", 5)]),
+        ],
+        vec![],
+    );
+    world.plan("snapferry.yaml", PLAN);
+    let plan = world.run_ok(&["plan"], 0);
+    assert!(plan.contains("  = domain/shop-copy\n"), "{plan}");
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(
+        world
+            .counts("shop-copy")
+            .contains(&("orders".to_owned(), 200))
+    );
+    let opensearch = world.aws().opensearch;
+    let tags = world.rt.block_on(async {
+        let arn = opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .unwrap()
+            .domain_status()
+            .unwrap()
+            .arn()
+            .to_owned();
+        opensearch
+            .list_tags()
+            .arn(arn)
+            .send()
+            .await
+            .unwrap()
+            .tag_list()
+            .to_vec()
+    });
+    assert!(
+        tags.iter().all(|t| t.key() != "snapferry-plan"),
+        "an adopted domain got the ownership tag: {tags:?}"
+    );
+    let out = world.run_ok(&["destroy", "--auto-approve", "--include-target-domain"], 1);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("domain shop-copy is not tagged snapferry-plan: shop; snapferry did not create it and leaves it in place"),
+        "{out}"
+    );
+    assert!(
+        world
+            .sandbox()
+            .request_log()
+            .iter()
+            .all(|r| r.operation != "DeleteDomain"),
+        "the adopted domain was deleted"
+    );
+}

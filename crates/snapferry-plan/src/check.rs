@@ -301,6 +301,16 @@ impl Checker {
         };
         if raw.kms_key_id.is_some() && raw.sse != Some(RawSse::AwsKms) {
             self.at_key("bucket.kms_key_id", Problem::KmsKeyWithoutKms);
+        } else if let Some(key) = raw
+            .kms_key_id
+            .as_ref()
+            .filter(|k| k.starts_with("alias/") || k.contains(":alias/"))
+        {
+            // The role's inline policy must name the key ARN (see snapferry-aws's policy.rs).
+            self.at(
+                "bucket.kms_key_id",
+                Problem::KmsKeyAlias { key: key.clone() },
+            );
         }
         BucketSpec {
             name: raw.name.clone(),

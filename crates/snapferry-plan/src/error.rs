@@ -107,6 +107,8 @@ pub enum Problem {
     TargetConfigConflict { field: String, from_source: bool },
     #[error("kms_key_id is set but sse is not aws:kms")]
     KmsKeyWithoutKms,
+    #[error("kms_key_id {key:?} is an alias; IAM grants the use of a key by its key ARN")]
+    KmsKeyAlias { key: String },
     #[error("state sets {count} locations; exactly one of `local` or `s3` is needed")]
     StateLocationCount { count: usize },
     #[error("invalid proxy {proxy:?}: {reason}")]
@@ -162,6 +164,7 @@ impl Problem {
             TargetConfigConflict { from_source: true, .. } => "with `from_source: true` (the default) write changes under `overrides`; for a full configuration set `from_source: false` and use `configuration`".into(),
             TargetConfigConflict { from_source: false, .. } => "with `from_source: false` write the full domain under `configuration`".into(),
             KmsKeyWithoutKms => "add `sse: aws:kms`, or remove kms_key_id".into(),
+            KmsKeyAlias { .. } => "give the key id (1234abcd-...) or key ARN; `aws kms describe-key --key-id <alias>` shows them".into(),
             StateLocationCount { .. } => "write `state: { local: { path: ... } }` or `state: { s3: { bucket: ..., key: ... } }`".into(),
             InvalidProxy { .. } => "write a proxy URL such as socks5h://localhost:1080 or http://proxy:3128".into(),
             InvalidEndpoint { .. } => "write the endpoint as https://host[:port]".into(),

@@ -96,14 +96,14 @@ fn system_indices_can_be_kept() {
 fn kms_and_base_path_are_carried() {
     let text = MINIMAL.replace(
         "  name: acme-snapshots\n",
-        "  name: acme-snapshots\n  base_path: /snaps/\n  sse: aws:kms\n  kms_key_id: alias/k\n",
+        "  name: acme-snapshots\n  base_path: /snaps/\n  sse: aws:kms\n  kms_key_id: 1234abcd-12ab-34cd-56ef-1234567890ab\n",
     );
     let plan = ok(&text);
     assert_eq!(plan.bucket.base_path.as_deref(), Some("snaps"));
     assert_eq!(
         plan.bucket.encryption,
         Some(BucketEncryption::Kms {
-            key_id: Some("alias/k".into())
+            key_id: Some("1234abcd-12ab-34cd-56ef-1234567890ab".into())
         })
     );
     assert_eq!(plan.replications[0].repository.base_path, "snaps/shop-prod");

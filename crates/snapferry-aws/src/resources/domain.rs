@@ -210,6 +210,9 @@ fn creation_failed(status: &os::DomainStatus) -> Option<String> {
     ))
 }
 
+/// The tag that marks a domain snapferry created, with the plan's name.
+const OWNER_TAG: &str = "snapferry-plan";
+
 /// Replaces the source domain's ARN (and `/*` forms) with the target's in an access policy.
 fn rewrite_policy(policy: &Value, source_arn: &str, target_arn: &str) -> Value {
     match policy {
@@ -334,7 +337,7 @@ impl DomainResource {
         };
         shape
             .tags
-            .entry("snapferry-plan".into())
+            .entry(OWNER_TAG.into())
             .or_insert_with(|| self.env.plan_name.clone());
         if let Some(v) = &self.spec.domain.engine_version {
             shape.engine_version = Some(v.to_string());
@@ -449,6 +452,9 @@ fn differences(live: &DomainShape, desired: &DomainShape) -> Vec<FieldChange> {
     desired
         .fields()
         .into_iter()
+        // The ownership tag goes only on a domain snapferry creates: an adopted domain must
+        // never look created by snapferry (destroy --include-target-domain trusts that tag).
+        .filter(|(k, _)| k != &format!("tags.{OWNER_TAG}"))
         .filter(|(k, v)| live.get(k) != Some(v))
         .map(|(k, v)| FieldChange {
             before: live.get(&k).cloned().map(FieldValue::Known),
@@ -676,6 +682,7 @@ impl Resource for DomainResource {
                     let tags: Vec<os::Tag> = desired
                         .tags
                         .iter()
+                        .filter(|(k, _)| k.as_str() != OWNER_TAG)
                         .filter_map(|(k, v)| os::Tag::builder().key(k).value(v).build().ok())
                         .collect();
                     clients

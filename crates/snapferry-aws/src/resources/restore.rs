@@ -209,22 +209,12 @@ impl Resource for RestoreResource {
 
     async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
         let snapshot = self.snapshot_of(inputs);
-        let client = match (&snapshot, inputs.all_known()) {
-            // The target domain is still to be created: nothing to look at.
-            (None, false)
-                if inputs.iter().any(|(id, up)| {
-                    id.kind() == "repository"
-                        && matches!(up, snapferry_engine::Upstream::KnownAfterApply)
-                }) =>
-            {
-                None
-            }
-            _ => self
-                .env
-                .data_plane(&self.spec.target)
-                .await
-                .map_err(|e| super::fail(&self.id, e))?,
-        };
+        // `None` while the target domain is still to be created: nothing to look at.
+        let client = self
+            .env
+            .data_plane(&self.spec.target)
+            .await
+            .map_err(|e| super::fail(&self.id, e))?;
         let Some(client) = client else {
             return Ok(Observed::absent());
         };

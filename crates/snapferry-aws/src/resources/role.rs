@@ -17,6 +17,9 @@ use super::{Env, changed, created, fail, outputs};
 use crate::error::AwsError;
 use crate::policy::{self, SnapshotLocation};
 
+/// Tags that mark a role snapferry created (and may therefore delete).
+const OWNERSHIP_TAGS: &[&str] = &["managed-by", "snapferry-plan"];
+
 /// The name of the inline policy snapferry owns on a managed role.
 pub const INLINE_POLICY_NAME: &str = "snapferry-snapshots";
 
@@ -291,6 +294,9 @@ impl Resource for RoleResource {
                     .as_object()
                     .into_iter()
                     .flatten()
+                    // Ownership tags go only on a role snapferry creates: `destroy` deletes a
+                    // role only when it carries them, so an adopted role must never get them.
+                    .filter(|(k, _)| !OWNERSHIP_TAGS.contains(&k.as_str()))
                     .filter(|(k, v)| live["tags"].get(k.as_str()) != Some(v))
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
@@ -402,9 +408,14 @@ impl Resource for RoleResource {
                         .map_err(iam_fail(&self.id, name, "PutRolePermissionsBoundary"))?;
                 }
                 "tags" => {
+                    let plan_tags: Vec<aws_sdk_iam::types::Tag> = tags
+                        .iter()
+                        .filter(|t| !OWNERSHIP_TAGS.contains(&t.key()))
+                        .cloned()
+                        .collect();
                     iam.tag_role()
                         .role_name(name)
-                        .set_tags(Some(tags.clone()))
+                        .set_tags(Some(plan_tags))
                         .send()
                         .await
                         .map_err(iam_fail(&self.id, name, "TagRole"))?;
