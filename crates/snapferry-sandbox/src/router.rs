@@ -270,6 +270,34 @@ pub async fn read_body(body: Incoming) -> Bytes {
         .unwrap_or_default()
 }
 
+/// A Query-protocol request (IAM, STS): its parameters from the form body and the query
+/// string, and the result of checking its signature.
+async fn query_request(
+    shared: &Shared,
+    req: Request<Incoming>,
+) -> (
+    BTreeMap<String, String>,
+    Result<auth::Scope, auth::AuthFailure>,
+) {
+    let (parts, body) = req.into_parts();
+    let body = read_body(body).await;
+    let params = form_urlencoded::parse(&body)
+        .chain(form_urlencoded::parse(
+            parts.uri.query().unwrap_or("").as_bytes(),
+        ))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let verify = auth::verify(
+        &shared.config.credentials,
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
+    (params, verify)
+}
+
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
     let path = req.uri().path().to_owned();
     if path.starts_with("/_sandbox/") {
@@ -287,23 +315,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
     match service.as_str() {
         "s3" => s3_request(&shared, req).await,
         "iam" => {
-            let (parts, body) = req.into_parts();
-            let body = read_body(body).await;
-            let params: BTreeMap<String, String> = form_urlencoded::parse(&body)
-                .chain(form_urlencoded::parse(
-                    query.as_deref().unwrap_or("").as_bytes(),
-                ))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+            let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::iam::classify(&params);
-            let verify = auth::verify(
-                &shared.config.credentials,
-                parts.method.as_str(),
-                parts.uri.path(),
-                parts.uri.query(),
-                &parts.headers,
-                &body,
-            );
             let call = Call {
                 service: "iam",
                 operation: operation.clone(),
@@ -325,23 +338,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             .await
         }
         "sts" => {
-            let (parts, body) = req.into_parts();
-            let body = read_body(body).await;
-            let params: BTreeMap<String, String> = form_urlencoded::parse(&body)
-                .chain(form_urlencoded::parse(
-                    query.as_deref().unwrap_or("").as_bytes(),
-                ))
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect();
+            let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::sts::classify(&params);
-            let verify = auth::verify(
-                &shared.config.credentials,
-                parts.method.as_str(),
-                parts.uri.path(),
-                parts.uri.query(),
-                &parts.headers,
-                &body,
-            );
             let call = Call {
                 service: "sts",
                 operation,
