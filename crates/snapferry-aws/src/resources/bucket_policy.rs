@@ -48,6 +48,41 @@ impl BucketPolicyResource {
         )
     }
 
+    /// The bucket's policy, `None` when it has none (or the bucket is gone).
+    async fn current_policy(
+        &self,
+        s3: &aws_sdk_s3::Client,
+    ) -> Result<Option<Value>, ResourceError> {
+        let bucket = &self.spec.bucket.name;
+        let what = format!("bucket {bucket}");
+        match s3.get_bucket_policy().bucket(bucket).send().await {
+            Ok(out) => out
+                .policy()
+                .map(|text| policy::parse_policy_document(&what, text))
+                .transpose()
+                .map_err(|e| ResourceError::permanent(&self.id, e.to_string())),
+            Err(e) => {
+                let e = AwsError::from_sdk(&what, "s3", "GetBucketPolicy", e);
+                if e.is_not_found() {
+                    Ok(None)
+                } else {
+                    Err(fail(&self.id, e))
+                }
+            }
+        }
+    }
+
+    /// `existing` with `ours` merged in (foreign statements untouched).
+    fn merged(
+        &self,
+        existing: Option<&Value>,
+        ours: &[Value],
+    ) -> Result<policy::MergedPolicy, ResourceError> {
+        let what = format!("bucket {}", self.spec.bucket.name);
+        policy::merge_owned_statements(&what, existing, &self.prefix(), ours)
+            .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))
+    }
+
     fn prefix(&self) -> String {
         policy::owned_sid_prefix(&self.env.plan_name)
     }
@@ -106,26 +141,9 @@ impl Resource for BucketPolicyResource {
             }
             return Err(fail(&self.id, e));
         }
-        let existing = match s3.get_bucket_policy().bucket(bucket).send().await {
-            Ok(out) => match out.policy() {
-                Some(text) => Some(
-                    policy::parse_policy_document(&what, text)
-                        .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?,
-                ),
-                None => None,
-            },
-            Err(e) => {
-                let e = AwsError::from_sdk(&what, "s3", "GetBucketPolicy", e);
-                if !e.is_not_found() {
-                    return Err(fail(&self.id, e));
-                }
-                None
-            }
-        };
+        let existing = self.current_policy(&s3).await?;
         let ours = self.statements().await?;
-        let merged =
-            policy::merge_owned_statements(&what, existing.as_ref(), &self.prefix(), &ours)
-                .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?;
+        let merged = self.merged(existing.as_ref(), &ours)?;
         let value = json!({
             "bucket_exists": true,
             "existing": existing,
@@ -275,24 +293,9 @@ impl Resource for BucketPolicyResource {
         }
         // Read the policy again right before writing it, so a statement someone added
         // since the plan was read is kept too.
-        let existing = match s3.get_bucket_policy().bucket(bucket).send().await {
-            Ok(out) => out
-                .policy()
-                .map(|text| policy::parse_policy_document(&what, text))
-                .transpose()
-                .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?,
-            Err(e) => {
-                let e = AwsError::from_sdk(&what, "s3", "GetBucketPolicy", e);
-                if !e.is_not_found() {
-                    return Err(fail(&self.id, e));
-                }
-                None
-            }
-        };
+        let existing = self.current_policy(&s3).await?;
         let ours = self.statements().await?;
-        let merged =
-            policy::merge_owned_statements(&what, existing.as_ref(), &self.prefix(), &ours)
-                .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?;
+        let merged = self.merged(existing.as_ref(), &ours)?;
         if !merged.diff.has_changes() {
             return Ok(());
         }
@@ -330,20 +333,7 @@ impl Resource for BucketPolicyResource {
         let s3 = self.env.home().await.map_err(|e| fail(&self.id, e))?.s3;
         let bucket = &self.spec.bucket.name;
         let what = format!("bucket {bucket}");
-        let existing = match s3.get_bucket_policy().bucket(bucket).send().await {
-            Ok(out) => out
-                .policy()
-                .map(|text| policy::parse_policy_document(&what, text))
-                .transpose()
-                .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?,
-            Err(e) => {
-                let e = AwsError::from_sdk(&what, "s3", "GetBucketPolicy", e);
-                if !e.is_not_found() {
-                    return Err(fail(&self.id, e));
-                }
-                None
-            }
-        };
+        let existing = self.current_policy(&s3).await?;
         let (after, _) = policy::remove_owned_statements(&what, existing.as_ref(), &self.prefix())
             .map_err(|e| ResourceError::permanent(&self.id, e.to_string()))?;
         match after {
