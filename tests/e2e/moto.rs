@@ -44,21 +44,13 @@ target:
             .env("AWS_ENDPOINT_URL_S3", moto.endpoint_url())
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = common::output_text(&out);
         assert_eq!(out.status.code(), Some(code), "snapferry {args:?}:\n{text}");
         text
     };
     let applied = run(&["apply", "--auto-approve"], 0);
     assert!(applied.contains("Apply complete: 8 applied"), "{applied}");
-    let target: Vec<(String, u64)> = world
-        .counts("shop-copy")
-        .into_iter()
-        .filter(|(i, _)| !i.starts_with('.'))
-        .collect();
+    let target = common::user_indices(&world.counts("shop-copy"));
     assert_eq!(
         target,
         vec![("orders".to_owned(), 900), ("products".to_owned(), 300)]

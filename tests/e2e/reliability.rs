@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use common::{World, index, source_domain};
+use common::{World, flat, index, source_domain, user_indices};
 use snapferry_sandbox::{FaultKind, FaultRule, FaultsConfig, SandboxConfig};
 
 const PLAN: &str = r#"
@@ -73,30 +73,6 @@ fn shop(config: SandboxConfig) -> World {
 }
 
 const APPLY: &[&str] = &["apply", "--auto-approve", "--now", NOW];
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// The words of a message on one line: miette wraps long errors at 80 columns behind `|`.
-fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn user_indices(counts: &[(String, u64)]) -> Vec<(String, u64)> {
-    counts
-        .iter()
-        .filter(|(name, _)| !name.starts_with('.'))
-        .cloned()
-        .collect()
-}
 
 /// Successful mutating calls per (operation, target).
 fn mutations(world: &World) -> BTreeMap<(String, String), usize> {
@@ -230,7 +206,7 @@ fn resume(world: &World, pid: u32, label: &str) -> String {
     let mut lock_seen = false;
     for attempt in 1..=4 {
         let out = world.run(APPLY);
-        let all = flat(&text(&out));
+        let all = flat(&common::output_text(&out));
         if out.status.success() {
             assert!(
                 !world.dir.path().join(LOCK).exists(),
@@ -388,12 +364,12 @@ fn a_crash_after_every_state_write_resumes_and_converges() {
                     was_aborted(out.status),
                     "write {n}: expected an abort, got {:?}:\n{}",
                     out.status,
-                    text(&out)
+                    common::output_text(&out)
                 );
                 assert!(
-                    text(&out).contains(&format!("aborting after state write {n}")),
+                    common::output_text(&out).contains(&format!("aborting after state write {n}")),
                     "{}",
-                    text(&out)
+                    common::output_text(&out)
                 );
                 let label = format!("abort after write {n}");
                 let site = crash_site(&world);
@@ -505,7 +481,11 @@ fn a_sigkill_inside_every_step_resumes_and_converges() {
                     .unwrap();
                 let pid = child.id();
                 let out = child.wait_with_output().unwrap();
-                assert!(was_aborted(out.status), "{label}:\n{}", text(&out));
+                assert!(
+                    was_aborted(out.status),
+                    "{label}:\n{}",
+                    common::output_text(&out)
+                );
                 let resumed = resume(&world, pid, &label);
                 assert_converged(&world, &clean.mutations, &label);
                 resumed
@@ -624,7 +604,7 @@ fn with_a_fifth_of_calls_failing_apply_converges_without_a_retry_storm() {
                 config.faults = transport_faults(seed);
                 let world = shop(config);
                 let out = world.run(APPLY);
-                let all = text(&out);
+                let all = common::output_text(&out);
                 assert!(out.status.success(), "seed {seed}: apply failed:\n{all}");
                 let log = world.sandbox().request_log();
                 let faulted = log
@@ -783,7 +763,7 @@ fn at_vvv_neither_the_secret_key_nor_the_session_token_is_printed_or_stored() {
         .command(&["apply", "--auto-approve", "--now", NOW, "-vvv"])
         .output()
         .unwrap();
-    let all = text(&out);
+    let all = common::output_text(&out);
     assert!(out.status.success(), "{all}");
     // The run really was traced, and really signed with the token (the sandbox demands it).
     assert!(

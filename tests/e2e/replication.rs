@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{World, index, source_domain};
+use common::{World, fault_once, flat, index, source_domain, user_indices};
 
 const PLAN: &str = r#"
 version: 1
@@ -33,14 +33,6 @@ fn shop() -> World {
         )],
         vec![],
     )
-}
-
-fn user_indices(counts: &[(String, u64)]) -> Vec<(String, u64)> {
-    counts
-        .iter()
-        .filter(|(name, _)| !name.starts_with('.'))
-        .cloned()
-        .collect()
 }
 
 #[test]
@@ -467,21 +459,15 @@ fn a_failed_domain_creation_stops_naming_the_domain_and_the_fix() {
         domains: vec![source_domain("shop-prod", vec![index("orders", 100)])],
         ..Default::default()
     };
-    config.faults.rules = vec![snapferry_sandbox::FaultRule {
-        kind: snapferry_sandbox::FaultKind::DomainCreationFailed,
-        service: None,
-        operation: Some("CreateDomain".into()),
-        target: None,
-        rate: None,
-        nth: Some(1),
-        times: None,
-        status: None,
-        delay_secs: None,
-    }];
+    config.faults.rules = vec![fault_once(
+        snapferry_sandbox::FaultKind::DomainCreationFailed,
+        None,
+        "CreateDomain",
+    )];
     let world = World::start_with(config);
     world.plan("snapferry.yaml", PLAN);
     let out = world.run_ok(&["apply", "--auto-approve"], 1);
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat(&out);
     assert!(
         flat.contains(
             "domain shop-copy finished processing without an endpoint (status Isolated): its \
@@ -521,7 +507,7 @@ fn a_given_role_whose_trust_policy_is_wrong_is_reported_and_left_alone() {
     );
     let plan = world.run_ok(&["plan"], 1);
     assert!(plan.contains("  ! role/team-snapshots (blocked)"), "{plan}");
-    let flat = plan.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat(&plan);
     assert!(
         flat.contains(
             "role team-snapshots does not let es.amazonaws.com assume it; add it to the role's \
@@ -590,21 +576,15 @@ fn expired_credentials_stop_with_what_to_do_and_a_later_apply_resumes() {
         domains: vec![source_domain("shop-prod", vec![index("orders", 100)])],
         ..Default::default()
     };
-    config.faults.rules = vec![snapferry_sandbox::FaultRule {
-        kind: snapferry_sandbox::FaultKind::ExpiredToken,
-        service: Some("iam".into()),
-        operation: Some("GetRole".into()),
-        target: None,
-        rate: None,
-        nth: Some(1),
-        times: None,
-        status: None,
-        delay_secs: None,
-    }];
+    config.faults.rules = vec![fault_once(
+        snapferry_sandbox::FaultKind::ExpiredToken,
+        Some("iam"),
+        "GetRole",
+    )];
     let world = World::start_with(config);
     world.plan("snapferry.yaml", PLAN);
     let out = world.run_ok(&["apply", "--auto-approve"], 1);
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat(&out);
     assert!(
         flat.contains(
             "role shop-snapshot-role: iam GetRole failed: the AWS credentials have expired; \
@@ -706,7 +686,7 @@ fn an_adopted_target_domain_is_never_marked_as_created_and_destroy_leaves_it() {
         "an adopted domain got the ownership tag: {tags:?}"
     );
     let out = world.run_ok(&["destroy", "--auto-approve", "--include-target-domain"], 1);
-    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    let flat = flat(&out);
     assert!(
         flat.contains("domain shop-copy is not tagged snapferry-plan: shop; snapferry did not create it and leaves it in place"),
         "{out}"

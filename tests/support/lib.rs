@@ -7,6 +7,30 @@ use std::path::PathBuf;
 pub mod moto;
 pub mod socks;
 
+/// Environment variables of a developer's shell that must not leak into a `snapferry` run a
+/// test or benchmark makes against the sandbox (profiles, endpoints, proxies, the clock).
+pub const SCRUBBED_ENV: &[&str] = &[
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_IAM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_OPENSEARCH",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "ALL_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "all_proxy",
+    "SNAPFERRY_NOW",
+    "SNAPFERRY_LOG",
+];
+
 /// The cargo target directory this test binary was built into.
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {

@@ -32,29 +32,6 @@ const VALIDATE_REPLICATIONS: usize = 200;
 
 const BIN: &str = env!("CARGO_BIN_EXE_snapferry");
 
-/// Environment variables of the developer's shell that must not leak into a run.
-const SCRUBBED: &[&str] = &[
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_IAM",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_OPENSEARCH",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "all_proxy",
-    "SNAPFERRY_NOW",
-    "SNAPFERRY_LOG",
-];
-
 /// Real seconds per simulated second, for the sandbox and the poll schedule alike.
 fn unit() -> Duration {
     Duration::from_millis(UNIT_MS.load(Ordering::Relaxed))
@@ -167,7 +144,7 @@ impl Rig {
                 "SNAPFERRY_MAX_RATE",
                 (snapferry_aws::resources::DEFAULT_RATE_PER_SECOND / scale()).to_string(),
             );
-        for key in SCRUBBED {
+        for key in snapferry_tests::SCRUBBED_ENV {
             cmd.env_remove(key);
         }
         for (key, value) in self.sandbox().env() {

@@ -16,28 +16,6 @@ use snapferry_sandbox::{
     LoggedRequest, Sandbox, SandboxConfig, SandboxHandle, SeedDomain, SeedIndex,
 };
 
-/// Environment variables of the developer's shell that must not leak into a test run.
-const SCRUBBED: &[&str] = &[
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_CONFIG_FILE",
-    "AWS_SHARED_CREDENTIALS_FILE",
-    "AWS_SESSION_TOKEN",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ENDPOINT_URL_IAM",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_OPENSEARCH",
-    "HTTPS_PROXY",
-    "HTTP_PROXY",
-    "ALL_PROXY",
-    "https_proxy",
-    "http_proxy",
-    "all_proxy",
-    "SNAPFERRY_NOW",
-];
-
 pub struct World {
     pub rt: tokio::runtime::Runtime,
     pub sandbox: Option<SandboxHandle>,
@@ -118,7 +96,7 @@ impl World {
             // The sandbox compresses time; requests may be as dense (tests that check the
             // limiter set their own rate).
             .env("SNAPFERRY_MAX_RATE", "1000");
-        for key in SCRUBBED {
+        for key in snapferry_tests::SCRUBBED_ENV {
             cmd.env_remove(key);
         }
         for (key, value) in self.sandbox().env() {
@@ -135,11 +113,7 @@ impl World {
     /// Runs `snapferry`, asserting it exits with `code`; returns stdout + stderr.
     pub fn run_ok(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = output_text(&out);
         assert_eq!(out.status.code(), Some(code), "snapferry {args:?}:\n{text}");
         text
     }
@@ -303,5 +277,50 @@ impl World {
                 }
             }
         })
+    }
+}
+
+/// A run's stdout followed by its stderr.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The words of a message on one line: miette wraps long errors behind `|`.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace()
+        .filter(|w| *w != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The indices of a `counts` list that are not system (`.`-prefixed) indices.
+pub fn user_indices(counts: &[(String, u64)]) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .filter(|(name, _)| !name.starts_with('.'))
+        .cloned()
+        .collect()
+}
+
+/// A fault that fires once, on the first `operation` call (of `service`, when given).
+pub fn fault_once(
+    kind: snapferry_sandbox::FaultKind,
+    service: Option<&str>,
+    operation: &str,
+) -> snapferry_sandbox::FaultRule {
+    snapferry_sandbox::FaultRule {
+        kind,
+        service: service.map(str::to_owned),
+        operation: Some(operation.to_owned()),
+        target: None,
+        rate: None,
+        nth: Some(1),
+        times: None,
+        status: None,
+        delay_secs: None,
     }
 }
