@@ -63,7 +63,7 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
     aws.now = Some(saved.resolved_at);
     aws.targets.clone_from(&saved.targets);
     let session = Session::open(&saved.plan_file, &aws).await?;
-    let (proposal, _) = propose(&session).await?;
+    let (proposal, state) = propose(&session).await?;
     let fresh = super::saved::SavedPlan::new(
         &proposal,
         &session.plan.name,
@@ -84,12 +84,24 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
         auto_approve: true,
         ..args.clone()
     };
-    execute(&session, &approved, false).await
+    // The proposal just checked against the saved plan is the one shown and applied.
+    execute_proposal(&session, &approved, false, proposal, state).await
 }
 
 /// Plans, confirms and applies one session (also used by `demo`).
 pub async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Result<ExitCode> {
     let (proposal, state) = propose(session).await?;
+    execute_proposal(session, args, terminal, proposal, state).await
+}
+
+/// Shows `proposal`, confirms and applies it.
+async fn execute_proposal(
+    session: &Session,
+    args: &Args,
+    terminal: bool,
+    proposal: snapferry_engine::Plan,
+    state: Option<snapferry_engine::StateDoc>,
+) -> miette::Result<ExitCode> {
     if args.json {
         let mut plan = render::json(&proposal, &session.plan.name);
         plan["type"] = "plan".into();
