@@ -218,6 +218,15 @@ impl Env {
     }
 }
 
+/// Why a step that needs the source cannot proceed when it is missing (shown as blocked).
+pub(crate) fn missing_source(domain: &DomainRef) -> String {
+    format!(
+        "source domain {} in {} does not exist or has no endpoint; check `source.domain` and \
+         the region",
+        domain.name, domain.region
+    )
+}
+
 /// A domain's endpoint: the public one, else the VPC one.
 pub fn endpoint_of(status: &aws_sdk_opensearch::types::DomainStatus) -> Option<String> {
     status

@@ -102,11 +102,7 @@ impl Resource for RepositoryResource {
             if self.spec.side == RepositorySide::Source {
                 // Shown as blocked by `plan` (with everything else), refused by `apply`.
                 return Ok(Observed {
-                    value: json!({"missing": format!(
-                        "source domain {} in {} does not exist or has no endpoint; check \
-                         `source.domain` and the region",
-                        self.spec.domain.name, self.spec.domain.region
-                    )}),
+                    value: json!({"missing": super::missing_source(&self.spec.domain)}),
                     ..Observed::absent()
                 });
             }

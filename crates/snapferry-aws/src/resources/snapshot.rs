@@ -121,11 +121,7 @@ impl Resource for SnapshotResource {
         else {
             // Shown as blocked by `plan` (with everything else), refused by `apply`.
             return Ok(Observed {
-                value: json!({"name": name, "missing": format!(
-                    "source domain {} in {} does not exist or has no endpoint; check \
-                     `source.domain` and the region",
-                    self.spec.domain.name, self.spec.domain.region
-                )}),
+                value: json!({"name": name, "missing": super::missing_source(&self.spec.domain)}),
                 ..Observed::absent()
             });
         };
