@@ -30,4 +30,4 @@ bench:
 # Crash at every checkpoint and inside every wait, faults, secrets, broken state: prints the
 # figures recorded in docs/reliability.md.
 reliability:
-    cargo test -p snapferry-cli --test e2e_reliability -- --nocapture
+    cargo test -p snapferry-cli --test e2e reliability -- --nocapture

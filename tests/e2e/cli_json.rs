@@ -1,7 +1,7 @@
 //! End to end: `apply --json` streams machine-readable lines on stdout — the plan, one object
 //! per step event, then a summary — and nothing else, so a bot can read it line by line.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 //! managed role — and nothing else: the source domain keeps its documents, a foreign bucket
 //! statement stays, the target domain stays unless `--include-target-domain`.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! The machine formats (`--json` of validate, plan and status) checked against the JSON Schemas
 //! the project ships in `docs/schemas/`, on real runs: no state, blocked steps, after an apply.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 

@@ -3,7 +3,7 @@
 //! snapshot files are checked by an implementation that shares nothing with ours, so the two
 //! sides of the wire cannot agree on a mistake.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 use snapferry_sandbox::SandboxConfig;

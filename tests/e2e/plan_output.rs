@@ -2,7 +2,7 @@
 //! holds their source domains: what a reviewer reads on a pull request is pinned here, so a
 //! change to it is a reviewed change too. Time is fixed with `--now`.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 

@@ -6,7 +6,7 @@
 //! mutating call repeated. Then Ctrl-C, injected faults, secrets at `-vvv` and broken state
 //! files. `docs/reliability.md` records the figures of the last run (`just reliability`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

@@ -2,7 +2,7 @@
 //! bucket; two applies of one plan at once — one proceeds, the other is refused naming the
 //! holder, or waits for it with `--lock-timeout` and then finds nothing left to do.
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 

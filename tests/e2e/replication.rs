@@ -2,7 +2,7 @@
 //! target through the sandbox, and every claim is checked where it lands — documents counted
 //! on the target, the state file read back, the sandbox's request log inspected.
 
-mod common;
+use crate::common;
 
 use common::{World, fault_once, flat, index, source_domain, user_indices};
 

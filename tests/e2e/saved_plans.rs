@@ -2,7 +2,7 @@
 //! `apply FILE` applies without asking; an edit of the plan file or a change of the live state
 //! in between makes `apply FILE` refuse, say what moved, and change nothing.
 
-mod common;
+use crate::common;
 
 use common::{World, index, source_domain};
 

@@ -3,6 +3,7 @@
 //! neither in logs nor in errors. A separate test binary, because it installs the global
 //! subscriber.
 
+#[path = "it/support/mod.rs"]
 mod support;
 
 use std::io::Write;

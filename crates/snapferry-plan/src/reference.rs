@@ -183,7 +183,7 @@ pub const ROOT: &str = "RawPlan";
 
 const INTRO: &str = "\
 <!-- Generated from the plan's JSON Schema by `snapferry_plan::reference::markdown_reference`.
-     Do not edit: run `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference`. -->
+     Do not edit: run `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test it reference`. -->
 
 # Plan file reference
 

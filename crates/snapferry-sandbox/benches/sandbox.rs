@@ -2,7 +2,7 @@
 //! second, and a snapshot + restore of 10 indices x 10,000 documents through the bucket in
 //! seconds. Prints figures; `cargo bench -p snapferry-sandbox`.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::time::Instant;

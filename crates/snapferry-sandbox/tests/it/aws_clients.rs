@@ -1,6 +1,6 @@
 //! IAM, S3 and the OpenSearch Service control plane, driven by the real AWS SDK clients.
 
-mod common;
+use crate::common;
 
 use aws_sdk_opensearch::types::Tag;
 use common::*;

@@ -1,7 +1,7 @@
 //! The documentation that describes the plan file stays true to the model:
 //! `docs/plan-reference.md` is generated from the plan's JSON Schema and every
 //! field carries an example of its own type (regenerate with
-//! `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference`);
+//! `SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test it reference`);
 //! every plan snippet of `docs/aws-setup.md` validates and its policy documents
 //! are JSON, the operator's granting every action snapferry calls.
 
@@ -20,7 +20,7 @@ fn committed_reference_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "docs/plan-reference.md is out of date: run SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test reference"
+        "docs/plan-reference.md is out of date: run SNAPFERRY_UPDATE_REFERENCE=1 cargo test -p snapferry-plan --test it reference"
     );
 }
 

@@ -1,11 +1,11 @@
 //! The OpenSearch API specification's own snapshot test stories (vendored under
-//! tests/spec/stories), replayed against a sandbox domain. Amazon OpenSearch Service only accepts
+//! tests/it/spec/stories), replayed against a sandbox domain. Amazon OpenSearch Service only accepts
 //! `s3` repositories, so the stories' `fs` repository is registered as an `s3` one (bucket, role
 //! and policy prepared first) and repository listings are checked by name rather than settings.
 //! Chapters gated on a newer OpenSearch version than the domain's (2.11) are skipped, as the
 //! specification's own runner does. Every JSON body is also validated against the spec.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -34,7 +34,7 @@ const NOT_EMULATED: &[(&str, &str)] = &[
 ];
 
 fn stories_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec/stories/snapshot")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/spec/stories/snapshot")
 }
 
 #[test]

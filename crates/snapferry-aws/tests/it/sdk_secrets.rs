@@ -2,7 +2,7 @@
 //! session token, so unfiltered TRACE output leaks it; with [`SECRET_SAFE_LOG_DIRECTIVES`]
 //! appended to the filter nothing secret is written. The CLI builds its filter that way.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

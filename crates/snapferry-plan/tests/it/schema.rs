@@ -1,6 +1,6 @@
 //! `docs/plan.schema.json` is the schema editors load through the
 //! `# yaml-language-server: $schema=` line of every plan; it must match the
-//! model. Regenerate with `SNAPFERRY_UPDATE_SCHEMA=1 cargo test -p snapferry-plan --test schema`.
+//! model. Regenerate with `SNAPFERRY_UPDATE_SCHEMA=1 cargo test -p snapferry-plan --test it schema`.
 
 use std::path::PathBuf;
 
@@ -14,7 +14,7 @@ fn committed_schema_is_up_to_date() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == fresh,
-        "docs/plan.schema.json is out of date: run SNAPFERRY_UPDATE_SCHEMA=1 cargo test -p snapferry-plan --test schema"
+        "docs/plan.schema.json is out of date: run SNAPFERRY_UPDATE_SCHEMA=1 cargo test -p snapferry-plan --test it schema"
     );
 }
 

@@ -246,7 +246,7 @@ pub struct Spec {
 }
 
 fn spec_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/spec")
 }
 
 fn key_of(file: &Path) -> String {

@@ -1,7 +1,7 @@
 //! STS `GetCallerIdentity`, driven by the real `aws-sdk-sts` client: snapferry learns the account
 //! id for the confused-deputy condition from it, so the sandbox must answer with its own.
 
-mod common;
+use crate::common;
 
 use common::*;
 

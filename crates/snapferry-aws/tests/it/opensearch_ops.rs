@@ -1,7 +1,7 @@
 //! The typed operations send the paths and bodies the API expects and read its answers,
 //! against a local signing-checking server.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! (and nothing else does), S3 is addressed path-style under an endpoint override, STS gives the
 //! account id, and clients are cached per region.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

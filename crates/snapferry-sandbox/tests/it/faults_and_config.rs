@@ -1,7 +1,7 @@
 //! Fault injection (by Nth call and by seeded rate), the `/_sandbox/*` endpoints, seeding from a
 //! YAML config, and the outcome faults (PARTIAL/FAILED snapshots, failed domain creation).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

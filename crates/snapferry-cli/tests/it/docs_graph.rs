@@ -2,7 +2,7 @@
 //! blocks; each block must be exactly what `snapferry graph --format mermaid`
 //! prints for its plan, so the picture in the docs cannot drift from the code.
 //! Each block follows a marker line `<!-- snapferry graph -f PLAN --format mermaid -->`.
-//! Regenerate with `SNAPFERRY_UPDATE_DOCS=1 cargo test -p snapferry-cli --test docs_graph`.
+//! Regenerate with `SNAPFERRY_UPDATE_DOCS=1 cargo test -p snapferry-cli --test it docs_graph`.
 
 use std::path::{Path, PathBuf};
 
@@ -84,7 +84,7 @@ fn graph_doc_embeds_what_snapferry_graph_prints() {
     }
     assert!(
         stale.is_empty(),
-        "docs/graph.md is out of date for {stale:?}: run SNAPFERRY_UPDATE_DOCS=1 cargo test -p snapferry-cli --test docs_graph"
+        "docs/graph.md is out of date for {stale:?}: run SNAPFERRY_UPDATE_DOCS=1 cargo test -p snapferry-cli --test it docs_graph"
     );
 }
 

@@ -5,7 +5,7 @@
 //! clears the dead run's lock, resumes in-process and checks that the run converges and that
 //! no resource was created twice.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -118,7 +118,7 @@ fn crash_child() {
 fn run_child(dir: &Path, env: (&str, String)) -> std::process::ExitStatus {
     Command::new(std::env::current_exe().unwrap())
         .args([
-            "crash_child",
+            "crash::crash_child",
             "--exact",
             "--ignored",
             "--nocapture",

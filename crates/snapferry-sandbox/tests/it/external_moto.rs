@@ -1,7 +1,7 @@
 //! IAM and S3 switched to an external endpoint (moto): the domain emulation then checks the role
 //! and writes its snapshots into someone else's S3, through its own signed client.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 

@@ -2,7 +2,7 @@
 //! resolves nowhere) and reached only through a real SOCKS5 proxy that maps the name, as a bastion's
 //! `ssh -D` proxy does for a domain inside a VPC.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};

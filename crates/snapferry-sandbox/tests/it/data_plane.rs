@@ -1,7 +1,7 @@
 //! Each domain's HTTPS data plane, driven by a SigV4-signed reqwest client; every JSON body is
 //! checked against the vendored OpenSearch API specification.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The domain client against local servers: signatures checked independently, TLS trusted only
 //! through the CA bundle, SOCKS5 with proxy-side name resolution, error statuses classified.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

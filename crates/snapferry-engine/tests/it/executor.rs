@@ -3,7 +3,7 @@
 //! cancellation interrupts and resumes without repeating work; two runs on one state
 //! cannot both hold the lock.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;

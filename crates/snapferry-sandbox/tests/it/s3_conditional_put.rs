@@ -2,7 +2,7 @@
 //! built on): of many concurrent creators exactly one wins, the others get 412
 //! `PreconditionFailed`, and the winner's object is the one stored.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -1,0 +1,7 @@
+//! The integration tests of this crate, one module per topic, linked into one test binary
+//! (a binary per file would link the whole dependency tree once per file).
+
+mod crash;
+mod cycles;
+mod executor;
+mod support;

@@ -1,0 +1,8 @@
+//! The integration tests of this crate, one module per topic, linked into one test binary
+//! (a binary per file would link the whole dependency tree once per file).
+
+mod check;
+mod examples;
+mod graph_props;
+mod reference;
+mod schema;

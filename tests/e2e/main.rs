@@ -1,0 +1,13 @@
+//! End-to-end tests: the real `snapferry` binary against the sandbox (and moto), one module per
+//! topic in one test binary.
+
+mod cli_json;
+mod common;
+mod destroy;
+mod json_output;
+mod moto;
+mod plan_output;
+mod reliability;
+mod remote_state;
+mod replication;
+mod saved_plans;
