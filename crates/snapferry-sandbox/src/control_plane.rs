@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use sha2::{Digest, Sha256};
 
-use crate::router::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
+use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
 use crate::{SandboxError, Shared, auth, data_plane};
 
 /// Parent of every VPC domain's hostname (`vpc-<name>.sandbox.internal`). It resolves nowhere, as a

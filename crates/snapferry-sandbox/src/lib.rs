@@ -17,6 +17,7 @@ mod config;
 mod control_plane;
 mod data_plane;
 mod faults;
+mod http;
 mod iam;
 mod log;
 mod router;

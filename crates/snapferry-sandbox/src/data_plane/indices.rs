@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::{DataState, DomainData, Req};
 use crate::Shared;
-use crate::router::{Resp, json as json_resp, os_error};
+use crate::http::{Resp, json as json_resp, os_error};
 
 /// One index: flat settings, mappings, documents by id.
 #[derive(Debug, Clone)]
@@ -297,7 +297,7 @@ pub fn cat_indices(shared: &Shared, data: &DomainData, req: &Req) -> Resp {
                 )
             })
             .collect();
-        crate::router::respond(200, "text/plain; charset=UTF-8", text)
+        crate::http::respond(200, "text/plain; charset=UTF-8", text)
     }
 }
 

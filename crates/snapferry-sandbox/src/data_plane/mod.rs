@@ -20,7 +20,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
-use crate::router::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
+use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
 use crate::{Shared, auth};
 
 /// The documents, repositories, snapshots in flight and recoveries of one domain.
@@ -145,7 +145,7 @@ impl Req {
             return Ok(json!({}));
         }
         serde_json::from_slice(&self.body).map_err(|e| {
-            crate::router::os_error(
+            crate::http::os_error(
                 400,
                 "parse_exception",
                 &format!("request body is not valid JSON: {e}"),
@@ -317,7 +317,7 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "UpdateAliases" => indices::update_aliases(data, &req),
         "DeleteSnapshot" => snapshot::delete(shared, data, &seg(1), &seg(2)).await,
         "RestoreSnapshot" => restore::restore(shared, data, &seg(1), &seg(2), &req).await,
-        _ => crate::router::os_error(
+        _ => crate::http::os_error(
             400,
             "illegal_argument_exception",
             &format!(

@@ -13,7 +13,7 @@ use super::indices::{Index, flatten_settings, resolve};
 use super::snapshot::{repository_missing, snapshot_missing};
 use super::{DomainData, Req};
 use crate::Shared;
-use crate::router::{Resp, json as json_resp, os_error};
+use crate::http::{Resp, json as json_resp, os_error};
 
 /// An index being recovered from a snapshot.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::{DomainData, Req};
 use crate::Shared;
 use crate::faults::FaultKind;
-use crate::router::{Resp, json as json_resp, os_error};
+use crate::http::{Resp, json as json_resp, os_error};
 use crate::s3::BlobError;
 
 /// A registered repository.
