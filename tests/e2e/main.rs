@@ -4,6 +4,7 @@
 mod cli_json;
 mod common;
 mod destroy;
+mod drift;
 mod json_output;
 mod moto;
 mod plan_output;

@@ -19,7 +19,7 @@ use snapferry_engine::{
     ApplyOptions, Executor, FileStore, LockInfo, NodeStatus, Outcome, PollSchedule, StateDoc,
     StateStore, StoreError,
 };
-use support::{World, build};
+use support::{PlanThenApply, World, build};
 
 const DIR: &str = "SNAPFERRY_CRASH_DIR";
 const AT_SAVE: &str = "SNAPFERRY_CRASH_AT_SAVE";
@@ -88,7 +88,7 @@ fn options() -> ApplyOptions {
             ..PollSchedule::default()
         },
         command: "crash-child".into(),
-        ..ApplyOptions::new("prod-copy", "fp")
+        ..ApplyOptions::new("prod-copy")
     }
 }
 
@@ -110,7 +110,7 @@ fn crash_child() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let summary = rt
-        .block_on(Executor::new(graph, Arc::new(store)).apply(&options()))
+        .block_on(Executor::new(graph, Arc::new(store)).plan_then_apply(&options()))
         .unwrap();
     assert_eq!(summary.outcome, Outcome::Complete);
 }
@@ -156,7 +156,7 @@ async fn resume_and_check(dir: &Path, label: &str) {
     let world = World::persistent(dir.join("world.json"), None);
     let graph = Arc::new(build(&world, NODES, &edges(), 3));
     let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
-    let refused = executor.apply(&options()).await.unwrap_err();
+    let refused = executor.plan_then_apply(&options()).await.unwrap_err();
     assert!(
         refused.to_string().contains("snapferry unlock")
             || format!("{refused:?}").contains("LockHeld"),
@@ -164,7 +164,7 @@ async fn resume_and_check(dir: &Path, label: &str) {
     );
     assert_eq!(store.force_unlock().await.unwrap(), Some(holder));
 
-    let summary = executor.apply(&options()).await.unwrap();
+    let summary = executor.plan_then_apply(&options()).await.unwrap();
     assert_eq!(summary.outcome, Outcome::Complete, "{label}: {summary:?}");
     let data = world.data();
     assert!(
