@@ -705,7 +705,7 @@ fn a_partial_or_failed_snapshot_stops_naming_it_and_the_fix_and_apply_then_resum
 }
 
 #[test]
-fn a_restore_into_an_existing_index_with_on_conflict_fail_stops_and_resumes_after_the_fix() {
+fn a_restore_into_an_existing_index_with_on_conflict_fail_is_refused_before_any_change() {
     let mut config = config();
     let mut target = source_domain("shop-copy", vec![index("orders", 5)]);
     target.engine_version = "OpenSearch_2.11".into();
@@ -715,17 +715,19 @@ fn a_restore_into_an_existing_index_with_on_conflict_fail_stops_and_resumes_afte
         "snapferry.yaml",
         &PLAN.replace("on_conflict: replace", "on_conflict: fail"),
     );
+    // The plan already sees the index in the way: apply refuses before changing anything
+    // (no snapshot taken for a restore that could not happen).
     let out = flat(&world.run_ok(APPLY, 1));
     for fragment in [
-        "restore/shop",
+        "! restore/shop (blocked)",
         "indices orders already exist on domain shop-copy; set `restore.on_conflict` to \
          `replace` (delete and restore them), `skip` (leave them) or `rename` with a \
          `rename_pattern` that avoids them",
+        "Nothing was changed.",
     ] {
         assert!(out.contains(fragment), "missing {fragment:?} in:\n{out}");
     }
-    assert_eq!(calls(&world, "RestoreSnapshot"), 0);
-    assert_eq!(calls(&world, "DeleteIndex"), 0, "an index was deleted");
+    assert_eq!(world.mutating_calls(), vec![], "nothing half-applied");
     assert!(
         world
             .counts("shop-copy")
@@ -733,16 +735,13 @@ fn a_restore_into_an_existing_index_with_on_conflict_fail_stops_and_resumes_afte
     );
     assert!(!world.dir.path().join(LOCK).exists());
 
-    // The fix: let snapferry replace the index. Everything already done stays done.
+    // The fix: let snapferry replace the index. One apply does all of it, once.
     world.plan("snapferry.yaml", PLAN);
     world.sandbox().reset_log();
     let resumed = world.run_ok(APPLY, 0);
     assert!(resumed.contains("Apply complete:"), "{resumed}");
-    assert_eq!(
-        calls(&world, "CreateSnapshot"),
-        0,
-        "the snapshot was taken again"
-    );
+    assert_eq!(calls(&world, "CreateSnapshot"), 1);
+    assert_eq!(calls(&world, "DeleteIndex"), 1, "the one index in the way");
     assert_eq!(calls(&world, "RestoreSnapshot"), 1);
     assert_eq!(
         user_indices(&world.counts("shop-copy")),

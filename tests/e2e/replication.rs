@@ -64,7 +64,7 @@ fn a_domain_is_replicated_and_a_second_apply_changes_nothing() {
     let applied = world.run_ok(&["apply", "--auto-approve"], 0);
     assert!(
         applied.contains(
-            "Apply complete: 8 applied, 0 unchanged, 0 drifted, 0 failed, 0 not started."
+            "Apply complete: 8 applied, 0 unchanged, 0 stale, 0 failed, 0 not started."
         ),
         "{applied}"
     );
@@ -174,6 +174,7 @@ fn a_later_run_refreshes_the_target_with_what_the_source_gained() {
         "  + snapshot/shop (create)",
         "      name: \"shop-2026-11-08\"",
         "  ~ restore/shop (update)",
+        "  ~ verify/shop (update)",
         "  = role/shop-snapshot-role",
         "  = domain/shop-copy",
         "  = bucket_policy/shop-snapshots",
@@ -188,8 +189,9 @@ fn a_later_run_refreshes_the_target_with_what_the_source_gained() {
         &["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"],
         0,
     );
+    // The snapshot and the restore, and the verification that runs again after it.
     assert!(
-        applied.contains("Apply complete: 2 applied, 6 unchanged"),
+        applied.contains("Apply complete: 3 applied, 5 unchanged"),
         "{applied}"
     );
     assert!(

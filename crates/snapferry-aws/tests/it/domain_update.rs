@@ -485,3 +485,375 @@ fn unset_settings_and_the_ownership_tag_are_left_alone() {
         "live advanced options are kept: {blocks:?}"
     );
 }
+
+mod against_the_sandbox {
+    //! Each setting changed alone on the source shows as one `~` line for the target, one
+    //! apply makes it (the sandbox logs the call), and the next plan shows no change.
+
+    use std::sync::Arc;
+
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use snapferry_aws::clients::{AwsContext, AwsOptions};
+    use snapferry_aws::resources::{DomainShape, DomainUpdate, Env, build_graph};
+    use snapferry_engine::{
+        ApplyOptions, Change, ExecGraph, Executor, MemoryStore, NodeId, Outcome, PlanOptions,
+        PollSchedule, StateStore, plan,
+    };
+    use snapferry_sandbox::{Sandbox, SandboxConfig, SandboxHandle, SeedDomain};
+
+    const PLAN: &str = "
+version: 1
+name: shop
+region: us-east-1
+bucket:
+  name: shop-snapshots
+  create: true
+source:
+  domain: shop-prod
+target:
+  domain: shop-copy
+";
+
+    struct Rig {
+        sandbox: SandboxHandle,
+        aws: AwsContext,
+        graph: Arc<ExecGraph>,
+        store: Arc<MemoryStore>,
+    }
+
+    impl Rig {
+        async fn start() -> Rig {
+            let mut config = SandboxConfig {
+                domains: vec![SeedDomain {
+                    name: "shop-prod".into(),
+                    engine_version: "OpenSearch_2.11".into(),
+                    ready: true,
+                    indices: vec![],
+                    kibana: true,
+                    vpc: true,
+                }],
+                ..SandboxConfig::default()
+            };
+            config.latencies.domain_update_secs = 5.0;
+            config.latencies.domain_creation_secs = 60.0;
+            let sandbox = Sandbox::start(config).await.expect("sandbox");
+            let env: std::collections::BTreeMap<String, String> =
+                sandbox.env().into_iter().collect();
+            let aws = AwsContext::load(AwsOptions {
+                endpoint_url: Some(sandbox.endpoint_url()),
+                credentials: Some(SharedCredentialsProvider::new(Credentials::new(
+                    env["AWS_ACCESS_KEY_ID"].clone(),
+                    env["AWS_SECRET_ACCESS_KEY"].clone(),
+                    None,
+                    None,
+                    "walk",
+                ))),
+                fallback_region: Some("us-east-1".into()),
+                ca_bundle: Some(sandbox.ca_bundle_path().to_owned()),
+                ..AwsOptions::default()
+            })
+            .await
+            .expect("AWS context");
+            let plan = snapferry_plan::parse("walk.yaml", PLAN).expect("plan");
+            let env = Env::new(aws.clone(), &plan, chrono::Utc::now(), None).with_rate(1000.0);
+            let graph = build_graph(&plan, Arc::new(env))
+                .expect("graph")
+                .restricted_to(&[NodeId::new("domain", "shop-copy")])
+                .expect("the domain step");
+            Rig {
+                sandbox,
+                aws,
+                graph: Arc::new(graph),
+                store: Arc::new(MemoryStore::new()),
+            }
+        }
+
+        async fn propose(&self) -> snapferry_engine::Proposal {
+            let state = self.store.load().await.unwrap();
+            plan(&self.graph, state.as_ref(), &PlanOptions::new("fp"))
+                .await
+                .expect("plan")
+        }
+
+        async fn apply(&self, proposal: &snapferry_engine::Proposal) {
+            let options = ApplyOptions {
+                poll: PollSchedule::default().scaled(0.0002),
+                ..ApplyOptions::new("shop")
+            };
+            let summary = Executor::new(self.graph.clone(), self.store.clone())
+                .apply(proposal, &options)
+                .await
+                .expect("apply");
+            assert_eq!(summary.outcome, Outcome::Complete, "{summary:?}");
+        }
+
+        fn domain_change(proposal: &snapferry_engine::Proposal) -> Change {
+            proposal.nodes[&NodeId::new("domain", "shop-copy")]
+                .change
+                .clone()
+        }
+
+        /// The source's live shape.
+        async fn source(&self) -> (DomainShape, String) {
+            let opensearch = self
+                .aws
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+                .opensearch;
+            let status = opensearch
+                .describe_domain()
+                .domain_name("shop-prod")
+                .send()
+                .await
+                .unwrap()
+                .domain_status()
+                .cloned()
+                .unwrap();
+            let tags = opensearch
+                .list_tags()
+                .arn(status.arn())
+                .send()
+                .await
+                .unwrap()
+                .tag_list()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect();
+            (
+                DomainShape::from_status(&status, tags),
+                status.arn().to_owned(),
+            )
+        }
+
+        /// Changes the source as `change` says, with the same calls apply makes.
+        async fn change_source(&self, change: fn(&mut DomainShape)) {
+            let (live, arn) = self.source().await;
+            let mut desired = live.clone();
+            change(&mut desired);
+            let update = DomainUpdate::between("shop-prod", &live, &desired);
+            let opensearch = self
+                .aws
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+                .opensearch;
+            let request = opensearch.update_domain_config().domain_name("shop-prod");
+            if let Some(request) = update.request(request, &live, &desired) {
+                request
+                    .send()
+                    .await
+                    .expect("UpdateDomainConfig on the source");
+            }
+            let tags = update.tags(&desired);
+            if !tags.is_empty() {
+                opensearch
+                    .add_tags()
+                    .arn(arn)
+                    .set_tag_list(Some(tags))
+                    .send()
+                    .await
+                    .expect("AddTags on the source");
+            }
+        }
+
+        fn calls(&self, operation: &str) -> usize {
+            self.sandbox
+                .request_log()
+                .iter()
+                .filter(|r| r.operation == operation && r.target.as_deref() != Some("shop-prod"))
+                .filter(|r| (200..300).contains(&r.status))
+                .count()
+        }
+    }
+
+    struct Step {
+        path: &'static str,
+        change: fn(&mut DomainShape),
+        call: &'static str,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_changed_source_setting_is_carried_to_the_target_by_one_apply() {
+        let rig = Rig::start().await;
+        let created = rig.propose().await;
+        assert_eq!(Rig::domain_change(&created).verb(), "create");
+        rig.apply(&created).await;
+        assert_eq!(Rig::domain_change(&rig.propose().await), Change::NoOp);
+
+        let update = "UpdateDomainConfig";
+        let steps = [
+            Step {
+                path: "instance_type",
+                change: |s| s.instance_type = Some("r6g.xlarge.search".into()),
+                call: update,
+            },
+            Step {
+                path: "instance_count",
+                change: |s| s.instance_count = Some(3),
+                call: update,
+            },
+            Step {
+                path: "dedicated_master_enabled",
+                change: |s| s.dedicated_master_enabled = Some(true),
+                call: update,
+            },
+            Step {
+                path: "dedicated_master_type",
+                change: |s| s.dedicated_master_type = Some("m6g.large.search".into()),
+                call: update,
+            },
+            Step {
+                path: "dedicated_master_count",
+                change: |s| s.dedicated_master_count = Some(3),
+                call: update,
+            },
+            Step {
+                path: "zone_awareness_enabled",
+                change: |s| s.zone_awareness_enabled = Some(true),
+                call: update,
+            },
+            Step {
+                path: "availability_zone_count",
+                change: |s| s.availability_zone_count = Some(3),
+                call: update,
+            },
+            Step {
+                path: "volume_type",
+                change: |s| s.volume_type = Some("io1".into()),
+                call: update,
+            },
+            Step {
+                path: "volume_size",
+                change: |s| s.volume_size = Some(50),
+                call: update,
+            },
+            Step {
+                path: "iops",
+                change: |s| s.iops = Some(3000),
+                call: update,
+            },
+            Step {
+                path: "throughput",
+                change: |s| s.throughput = Some(250),
+                call: update,
+            },
+            Step {
+                path: "ebs_enabled",
+                change: |s| s.ebs_enabled = Some(false),
+                call: update,
+            },
+            Step {
+                path: "subnet_ids",
+                change: |s| s.subnet_ids = Some(vec!["subnet-0a".into(), "subnet-0b".into()]),
+                call: update,
+            },
+            Step {
+                path: "security_group_ids",
+                change: |s| s.security_group_ids = Some(vec!["sg-0b".into()]),
+                call: update,
+            },
+            Step {
+                path: "encryption_at_rest",
+                change: |s| s.encryption_at_rest = Some(true),
+                call: update,
+            },
+            Step {
+                path: "node_to_node_encryption",
+                change: |s| s.node_to_node_encryption = Some(true),
+                call: update,
+            },
+            Step {
+                path: "enforce_https",
+                change: |s| s.enforce_https = Some(true),
+                call: update,
+            },
+            Step {
+                path: "tls_security_policy",
+                change: |s| s.tls_security_policy = Some("Policy-Min-TLS-1-2-2019-07".into()),
+                call: update,
+            },
+            Step {
+                path: "advanced_options.indices.fielddata.cache.size",
+                change: |s| {
+                    s.advanced_options
+                        .insert("indices.fielddata.cache.size".into(), "40".into());
+                },
+                call: update,
+            },
+            Step {
+                path: "access_policy",
+                change: |s| {
+                    s.access_policy = Some(serde_json::json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+                                       "Action": "es:*", "Resource": "arn:aws:es:us-east-1:123456789012:domain/shop-prod/*"}]
+                    }));
+                },
+                call: update,
+            },
+            Step {
+                path: "tags.team",
+                change: |s| {
+                    s.tags.insert("team".into(), "search".into());
+                },
+                call: "AddTags",
+            },
+        ];
+        for step in &steps {
+            rig.change_source(step.change).await;
+            let proposal = rig.propose().await;
+            let Change::Update { fields } = Rig::domain_change(&proposal) else {
+                panic!("{}: {:?}", step.path, Rig::domain_change(&proposal));
+            };
+            let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
+            assert_eq!(
+                paths,
+                [step.path],
+                "{}: the plan shows exactly it",
+                step.path
+            );
+            let before = rig.calls(step.call);
+            rig.apply(&proposal).await;
+            assert_eq!(
+                rig.calls(step.call),
+                before + 1,
+                "{}: one {} call",
+                step.path,
+                step.call
+            );
+            assert_eq!(
+                Rig::domain_change(&rig.propose().await),
+                Change::NoOp,
+                "{}: made by one apply",
+                step.path
+            );
+        }
+        // The target's access policy names the target, not the source.
+        let policy = rig.propose().await;
+        let observed = policy
+            .observed(&NodeId::new("domain", "shop-copy"))
+            .unwrap();
+        assert!(
+            observed.value["live"]["access_policy"]
+                .to_string()
+                .contains("domain/shop-copy/*"),
+            "{}",
+            observed.value["live"]["access_policy"]
+        );
+
+        // What AWS cannot change in place is shown blocked, and apply refuses it.
+        rig.change_source(|s| s.encryption_at_rest = Some(false))
+            .await;
+        let proposal = rig.propose().await;
+        let Change::Blocked { reason } = Rig::domain_change(&proposal) else {
+            panic!("{:?}", Rig::domain_change(&proposal));
+        };
+        assert!(
+            reason.starts_with("encryption_at_rest: true → false cannot be made in place"),
+            "{reason}"
+        );
+        rig.sandbox.shutdown().await;
+    }
+}
