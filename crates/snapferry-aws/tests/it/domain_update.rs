@@ -843,9 +843,20 @@ target:
             observed.value["live"]["access_policy"]
         );
 
-        // What AWS cannot change in place is shown blocked, and apply refuses it.
-        rig.change_source(|s| s.encryption_at_rest = Some(false))
-            .await;
+        // What AWS cannot change in place is shown blocked. (Only the sandbox lets the source
+        // turn encryption at rest off again; snapferry itself would not send it.)
+        let opensearch = rig.aws.clients("us-east-1", None).await.unwrap().opensearch;
+        opensearch
+            .update_domain_config()
+            .domain_name("shop-prod")
+            .encryption_at_rest_options(
+                aws_sdk_opensearch::types::EncryptionAtRestOptions::builder()
+                    .enabled(false)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("UpdateDomainConfig on the source");
         let proposal = rig.propose().await;
         let Change::Blocked { reason } = Rig::domain_change(&proposal) else {
             panic!("{:?}", Rig::domain_change(&proposal));
