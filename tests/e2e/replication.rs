@@ -63,9 +63,8 @@ fn a_domain_is_replicated_and_a_second_apply_changes_nothing() {
 
     let applied = world.run_ok(&["apply", "--auto-approve"], 0);
     assert!(
-        applied.contains(
-            "Apply complete: 8 applied, 0 unchanged, 0 stale, 0 failed, 0 not started."
-        ),
+        applied
+            .contains("Apply complete: 8 applied, 0 unchanged, 0 stale, 0 failed, 0 not started."),
         "{applied}"
     );
 

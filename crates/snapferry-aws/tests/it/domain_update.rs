@@ -359,7 +359,7 @@ fn every_domain_field_changed_alone_is_one_line_and_one_block_or_blocked() {
         let before = json_of(&live);
         assert_eq!(
             line.before,
-            (!before.is_null()).then(|| FieldValue::Known(before)),
+            (!before.is_null()).then_some(FieldValue::Known(before)),
             "{}",
             case.field
         );
