@@ -1,7 +1,7 @@
 //! What a resource reports when one of its operations fails: `ResourceError`, with the node and
 //! whether retrying can help. It is persisted in the state (so it is `Serialize`) and depends on
 //! nothing else of the engine, so the state, the events and the retry policy can all use it.
-//! Why a whole plan or apply could not run is [`crate::engine_error::EngineError`].
+//! Why a whole plan or apply could not run is `EngineError`, in `engine_error.rs`, above this.
 
 use std::time::Duration;
 

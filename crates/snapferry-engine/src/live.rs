@@ -3,7 +3,7 @@
 //! use what is known before apply: pinned values, the state's recorded outputs and the
 //! upstream nodes' *observed* outputs (the target domain's endpoint if it exists). A read never
 //! depends on a diff: what will change is decided afterwards, purely, by
-//! [`crate::proposal::propose`].
+//! `propose` (`proposal.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -151,7 +151,7 @@ async fn drift_shown_by_plan_is_brought_back_by_one_apply() {
         vec![n(0)],
         "plan says it changed outside snapferry"
     );
-    // The dependent of the drifted node sees it only as known after apply.
+    // Its dependent exists as desired and does not depend on the drifted node's outputs.
     assert_eq!(proposal.nodes[&n(1)].change, Change::NoOp);
 
     let summary = executor
