@@ -4,5 +4,6 @@
 mod docs_graph;
 mod graph_cli;
 mod schema_cli;
+mod usage;
 mod validate;
 mod validate_malformed;
