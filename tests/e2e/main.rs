@@ -11,3 +11,4 @@ mod reliability;
 mod remote_state;
 mod replication;
 mod saved_plans;
+mod secrets;
