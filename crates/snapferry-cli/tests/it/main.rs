@@ -6,4 +6,5 @@ mod graph_cli;
 mod schema_cli;
 mod usage;
 mod validate;
+mod validate_large;
 mod validate_malformed;
