@@ -12,3 +12,4 @@ mod reliability;
 mod remote_state;
 mod replication;
 mod saved_plans;
+mod secrets;

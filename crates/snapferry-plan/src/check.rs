@@ -441,7 +441,9 @@ impl Checker {
                             });
                     }
                 }
-                if literal_ok {
+                // The default template gives a valid name for every valid replication
+                // name, and an invalid one is reported where it is written.
+                if literal_ok && raw.name.is_some() {
                     let sample = t.resolve(name, sample_time());
                     self.rule(&path, names::check_snapshot_name(&sample), |reason| {
                         Problem::InvalidSnapshotName {

@@ -379,15 +379,16 @@ fn graph_order_critical_path_and_rendering() {
 
 #[test]
 fn syntax_and_type_errors_point_at_the_offending_place() {
+    // An unclosed bracket: the parser stops at the end; the message says where it opened.
     let all = found("version: 1\nname: shop\nregion: [us-east-1\n");
     assert_eq!(
         all,
         [(
             Problem::Syntax {
-                message: "region: invalid type: sequence, expected a string".into()
+                message: "while parsing a flow sequence, expected ',' or ']' (inside the `[` opened on line 3, column 9)".into()
             },
-            3,
-            9
+            4,
+            1
         )]
     );
     let all = found("version: 1\nname: shop\n  region: x\n");
@@ -495,7 +496,7 @@ restore: { on_conflict: merge }
                 39
             ),
             (
-                "`restore.on_conflict` must be `fail`, `skip`, `rename` or `replace`, found \"merge\"".to_owned(),
+                "`restore.on_conflict` must be one of fail, skip, rename, replace, found \"merge\"".to_owned(),
                 10,
                 25
             ),
