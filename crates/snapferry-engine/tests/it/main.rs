@@ -4,4 +4,5 @@
 mod crash;
 mod cycles;
 mod executor;
+mod locks;
 mod support;
