@@ -178,8 +178,8 @@ impl S3Store {
         info: &LockInfo,
         replacing: Option<&str>,
     ) -> Result<Option<String>, StoreError> {
-        let body = serde_json::to_vec_pretty(&info.leased_for(self.lease))
-            .expect("lock info serializes");
+        let body =
+            serde_json::to_vec_pretty(&info.leased_for(self.lease)).expect("lock info serializes");
         let request = self
             .client
             .put_object()
@@ -192,18 +192,21 @@ impl S3Store {
             Some(etag) => request.if_match(etag),
         };
         match request.send().await {
-            Ok(out) => out.e_tag().map(|e| Some(e.to_owned())).ok_or_else(|| {
-                StoreError::Backend {
+            Ok(out) => out
+                .e_tag()
+                .map(|e| Some(e.to_owned()))
+                .ok_or_else(|| StoreError::Backend {
                     location: self.location(),
                     message: format!(
                         "{}: s3 PutObject answered without an ETag",
                         self.object(&self.lock_key)
                     ),
-                }
-            }),
+                }),
             Err(e)
-                if is_condition_refusal(e.code(), e.raw_response().map(|r| r.status().as_u16()))
-                    || (replacing.is_some() && e.code() == Some("NoSuchKey")) =>
+                if is_condition_refusal(
+                    e.code(),
+                    e.raw_response().map(|r| r.status().as_u16()),
+                ) || (replacing.is_some() && e.code() == Some("NoSuchKey")) =>
             {
                 Ok(None)
             }
@@ -225,8 +228,10 @@ impl S3Store {
         {
             Ok(_) => Ok(true),
             Err(e)
-                if is_condition_refusal(e.code(), e.raw_response().map(|r| r.status().as_u16()))
-                    || e.code() == Some("NoSuchKey") =>
+                if is_condition_refusal(
+                    e.code(),
+                    e.raw_response().map(|r| r.status().as_u16()),
+                ) || e.code() == Some("NoSuchKey") =>
             {
                 Ok(false)
             }
@@ -453,7 +458,10 @@ impl StateStore for S3Store {
             Some(now) => Err(StoreError::LockChanged {
                 location: self.location(),
                 now: if now.info.id == seen.info.id {
-                    format!("its holder renewed it, so that run is still going: {}", now.info)
+                    format!(
+                        "its holder renewed it, so that run is still going: {}",
+                        now.info
+                    )
                 } else {
                     format!("now held by {}", now.info)
                 },

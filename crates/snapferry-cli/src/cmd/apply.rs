@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use snapferry_engine::{ApplyOptions, ApplySummary, Executor, Outcome};
+use snapferry_engine::{ApplyOptions, ApplySummary, Executor, LockGuard, LockInfo, Outcome};
 use tokio_util::sync::CancellationToken;
 
 use super::display::{Display, JSON_FORMAT_VERSION, JsonLines};
@@ -187,11 +187,27 @@ async fn execute_proposal(
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
     options.reconcile_drift = args.reconcile_drift;
-    let result = Executor::new(session.graph.clone(), session.store.clone())
-        .apply(&options)
-        .await;
+    let guard = LockGuard::acquire(
+        session.store.clone(),
+        LockInfo::for_this_process(&options.command),
+        options.lock_timeout,
+    )
+    .await
+    .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)));
+    let result = match guard {
+        Ok(guard) => {
+            if let Some(takeover) = guard.took_over() {
+                eprintln!("Notice: {takeover}.");
+            }
+            Executor::new(session.graph.clone(), session.store.clone())
+                .apply_locked(guard, &options)
+                .await
+                .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
+        }
+        Err(e) => Err(e),
+    };
     watcher.abort();
-    let summary = result.map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
+    let summary = result?;
     if args.json {
         return Ok(report_json(&summary, session));
     }

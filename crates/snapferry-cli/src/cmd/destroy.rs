@@ -141,6 +141,9 @@ async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Resu
     )
     .await
     .map_err(|e| chain(&e))?;
+    if let Some(takeover) = lock.took_over() {
+        eprintln!("Notice: {takeover}.");
+    }
     let result = run_locked(session, &items, state.generation).await;
     let released = lock.release().await.map_err(|e| chain(&e));
     let code = result?;

@@ -69,7 +69,10 @@ impl Lease {
 
     /// `Err(LeaseLost)` once the lease is lost or may have expired.
     fn check(&self) -> Result<(), StoreError> {
-        if self.valid_until().is_some_and(|until| Instant::now() >= until) {
+        if self
+            .valid_until()
+            .is_some_and(|until| Instant::now() >= until)
+        {
             self.lose("it expired before it could be renewed".to_owned());
         }
         match &*self.reason.lock().expect("poisoned") {

@@ -109,8 +109,7 @@ fn liveness_against(holder: &LockInfo, me: &Identity) -> Liveness {
     }
     if holder.pid_namespace.is_none() || holder.pid_namespace != me.pid_namespace {
         return Liveness::Unknown(
-            "it was taken in another pid namespace (another container on this machine)"
-                .to_owned(),
+            "it was taken in another pid namespace (another container on this machine)".to_owned(),
         );
     }
     let Some(start_time) = holder.start_time else {
@@ -152,7 +151,10 @@ mod tests {
 
     #[test]
     fn this_process_is_alive() {
-        assert!(this_process().boot_id.is_some(), "these tests need Linux /proc");
+        assert!(
+            this_process().boot_id.is_some(),
+            "these tests need Linux /proc"
+        );
         assert_eq!(liveness(&holder_like_me()), Liveness::Alive);
     }
 
