@@ -4,6 +4,7 @@
 mod aws_clients;
 mod common;
 mod data_plane;
+mod data_realism;
 mod external_moto;
 mod faults_and_config;
 mod s3_conditional_put;

@@ -168,13 +168,35 @@ impl DomainClient {
 
 /// Creates a domain through the real SDK and waits (in scaled time) until it has an endpoint.
 pub async fn ready_domain(h: &SandboxHandle, name: &str) -> DomainClient {
+    domain_with(h, name, "OpenSearch_2.11", None).await
+}
+
+/// A seeded domain's client.
+pub fn seeded(h: &SandboxHandle, name: &str) -> DomainClient {
+    DomainClient::new(h, &h.domain_endpoint(name).expect("seeded domain is ready"))
+}
+
+/// Creates a domain of one engine version, with `instances` data nodes when given, and waits
+/// (in scaled time) until it has an endpoint.
+pub async fn domain_with(
+    h: &SandboxHandle,
+    name: &str,
+    engine: &str,
+    instances: Option<i32>,
+) -> DomainClient {
     let os = opensearch(h).await;
-    os.create_domain()
-        .domain_name(name)
-        .engine_version("OpenSearch_2.11")
-        .send()
-        .await
-        .expect("CreateDomain");
+    let mut create = os.create_domain().domain_name(name).engine_version(engine);
+    if let Some(n) = instances {
+        create = create.cluster_config(
+            aws_sdk_opensearch::types::ClusterConfig::builder()
+                .instance_type(
+                    aws_sdk_opensearch::types::OpenSearchPartitionInstanceType::R6gLargeSearch,
+                )
+                .instance_count(n)
+                .build(),
+        );
+    }
+    create.send().await.expect("CreateDomain");
     for _ in 0..2000 {
         let d = os
             .describe_domain()
