@@ -358,9 +358,12 @@ pub const ES_ADDED: &[(&str, &str, (u32, u32))] = &[
     ("IndexDocument", "require_alias", (7, 10)),
 ];
 
+/// (operation, parameter, from, until, until is an OpenSearch version).
+pub type Removed = (&'static str, &'static str, (u32, u32), (u32, u32), bool);
+
 /// Parameters that existed and were later removed: (operation, parameter, first Elasticsearch
 /// version, first version without it — Elasticsearch, or OpenSearch when `true`).
-pub const ES_REMOVED: &[(&str, &str, (u32, u32), (u32, u32), bool)] = &[
+pub const ES_REMOVED: &[Removed] = &[
     ("CreateIndex", "include_type_name", (6, 7), (2, 0), true),
     ("GetIndex", "include_type_name", (6, 7), (2, 0), true),
     ("Search", "_source_exclude", (5, 0), (7, 0), false),
