@@ -33,6 +33,8 @@ pub struct SandboxConfig {
     pub buckets: Vec<String>,
     pub faults: FaultsConfig,
     pub external: ExternalConfig,
+    /// Access policy and fine-grained access control of seeded domains, by domain name.
+    pub domain_security: BTreeMap<String, SeedDomainSecurity>,
 }
 
 impl Default for SandboxConfig {
@@ -50,6 +52,7 @@ impl Default for SandboxConfig {
             buckets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
+            domain_security: BTreeMap::new(),
         }
     }
 }
@@ -99,6 +102,16 @@ impl SandboxConfig {
         }
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
+        }
+        for (name, security) in &self.domain_security {
+            if !self.domains.iter().any(|d| &d.name == name) {
+                return Err(SandboxError::InvalidConfig(format!(
+                    "domain_security names {name:?}, which is not a seeded domain"
+                )));
+            }
+            security.check().map_err(|why| {
+                SandboxError::InvalidConfig(format!("domain_security.{name}: {why}"))
+            })?;
         }
         Ok(())
     }
@@ -185,6 +198,54 @@ pub struct SeedDomain {
     /// bastion's SOCKS proxy does) reaches it. Its listener is still on 127.0.0.1.
     #[serde(default)]
     pub vpc: bool,
+}
+
+/// A seeded domain's security settings (`domain_security.<name>` in the YAML).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedDomainSecurity {
+    /// The domain access policy, a JSON object (written as YAML or as a JSON string). Absent: the
+    /// account-wide allow snapferry's docs recommend (`Principal: {AWS: arn:aws:iam::<account>:root}`,
+    /// `es:*` on the domain's subresources). `""`: no policy at all.
+    pub access_policy: Option<serde_json::Value>,
+    /// Fine-grained access control, enabled with this master user.
+    pub fine_grained_access_control: Option<SeedFgac>,
+}
+
+/// Fine-grained access control of a seeded domain: one master user, an IAM ARN or an internal
+/// user (which turns the internal user database on).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedFgac {
+    pub master_user_arn: Option<String>,
+    pub master_user_name: Option<String>,
+    pub master_user_password: Option<String>,
+}
+
+impl SeedDomainSecurity {
+    fn check(&self) -> Result<(), String> {
+        if let Some(p) = &self.access_policy {
+            let text = match p {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            crate::access_policy::parse(&text)
+                .map_err(|e| format!("access_policy is not a policy document: {e}"))?;
+        }
+        if let Some(f) = &self.fine_grained_access_control {
+            match (
+                &f.master_user_arn,
+                &f.master_user_name,
+                &f.master_user_password,
+            ) {
+                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                _ => {
+                    return Err("fine_grained_access_control needs either master_user_arn, or master_user_name and master_user_password".into());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_engine_version() -> String {

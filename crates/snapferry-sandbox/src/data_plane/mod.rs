@@ -2,6 +2,10 @@
 //! real JSON shapes and error envelope. Requests are routed here to [`indices`] (data in and out),
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
 //! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
+//!
+//! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
+//! is `anonymous`), the gateway's domain access policy ([`crate::access_policy`]), and on a domain
+//! with fine-grained access control the security plugin ([`security`]).
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
@@ -9,6 +13,7 @@
 
 pub mod indices;
 pub mod restore;
+pub mod security;
 pub mod snapshot;
 
 use std::collections::BTreeMap;
@@ -20,6 +25,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
+use crate::access_policy::Caller;
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
 use crate::{Shared, auth};
 
@@ -28,6 +34,8 @@ pub struct DomainData {
     pub name: String,
     pub engine_version: String,
     pub state: Mutex<DataState>,
+    /// Fine-grained access control (the security plugin and its configuration).
+    pub security: security::Security,
 }
 
 #[derive(Default)]
@@ -45,6 +53,7 @@ impl DomainData {
             name: name.to_owned(),
             engine_version: engine_version.to_owned(),
             state: Mutex::new(DataState::default()),
+            security: security::Security::default(),
         }
     }
 
@@ -110,13 +119,17 @@ pub async fn serve(
             return;
         }
         let (shared, data, acceptor) = (shared.clone(), data.clone(), acceptor.clone());
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| {
                 let (shared, data) = (shared.clone(), data.clone());
-                async move { handle(&shared, &data, req).await }
+                async move { handle(&shared, &data, req, peer).await }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
@@ -197,6 +210,7 @@ async fn handle(
     shared: &Shared,
     data: &DomainData,
     req: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
@@ -222,7 +236,14 @@ async fn handle(
         })
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (operation, target, mutating) = classify(&parts.method, &segs);
+    let (operation, target, mutating) = security::api::classify(&parts.method, &segs)
+        .unwrap_or_else(|| classify(&parts.method, &segs));
+    // An unsigned request (none, or HTTP basic auth) is `anonymous` to the gateway.
+    let signed = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-"));
     let verify = auth::verify(
         &shared.config.credentials,
         parts.method.as_str(),
@@ -257,18 +278,45 @@ async fn handle(
         protocol: Protocol::OpenSearch,
     };
     let head = parts.method == Method::HEAD;
-    let resp = guarded(
-        shared,
-        call,
-        Some(verify),
-        route(shared, data, operation, req),
-    )
+    let caller = if signed {
+        // The one identity the sandbox signs for (see `sts`).
+        Caller::Principal(crate::sts::caller_arn(&shared.config.account_id))
+    } else {
+        Caller::Anonymous
+    };
+    let path = parts.uri.path().to_owned();
+    let resp = guarded(shared, call, signed.then_some(verify), async {
+        if let Err(denied) = gateway(shared, data, &caller, &parts.method, &path, peer) {
+            return denied;
+        }
+        security::handle(shared, data, &caller, &parts.headers, operation, req).await
+    })
     .await?;
     if head {
         let (parts, _) = resp.into_parts();
         return Ok(Resp::from_parts(parts, s3s::Body::empty()));
     }
     Ok(resp)
+}
+
+/// The gateway in front of the domain: its access policy, then (for a signed caller whose policy
+/// does not name it) the caller's identity-based policies. The sandbox's one identity has no
+/// identity-based policy restricting it, so only the resource-based policy can refuse it.
+fn gateway(
+    shared: &Shared,
+    data: &DomainData,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    peer: std::net::IpAddr,
+) -> Result<(), Resp> {
+    let (arn, policy) = shared
+        .domains
+        .access_policy(&data.name)
+        .unwrap_or_else(|| (String::new(), Value::Null));
+    let request = crate::access_policy::GatewayRequest::new(caller, method, &arn, path, peer);
+    crate::access_policy::verdict(&policy, &request, true)
+        .map_err(|message| crate::access_policy::denied(&message))
 }
 
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
