@@ -329,6 +329,20 @@ fn condition_holds(statement: &serde_json::Map<String, Value>, source_ip: IpAddr
     result
 }
 
+/// Registering a repository with a `role_arn` makes the gateway check that the caller may pass
+/// that role to the service: an unsigned caller never may ("User: anonymous is not authorized to
+/// perform: iam:PassRole", the `fgac` page's manual-snapshot section). `Some` is the refusal.
+pub fn unsigned_pass_role(caller: &Caller, body: &[u8]) -> Option<String> {
+    if *caller != Caller::Anonymous {
+        return None;
+    }
+    let body: Value = serde_json::from_slice(body).ok()?;
+    let role = body["settings"]["role_arn"].as_str()?;
+    Some(format!(
+        "User: anonymous is not authorized to perform: iam:PassRole on resource: {role}"
+    ))
+}
+
 /// The gateway's 403: `{"Message": "User: .. is not authorized to perform: .."}`.
 pub fn denied(message: &str) -> Resp {
     json_resp(403, &json!({ "Message": message }))

@@ -289,6 +289,11 @@ async fn handle(
         if let Err(denied) = gateway(shared, data, &caller, &parts.method, &path, peer) {
             return denied;
         }
+        if operation == "PutRepository"
+            && let Some(message) = crate::access_policy::unsigned_pass_role(&caller, &req.body)
+        {
+            return crate::access_policy::denied(&message);
+        }
         security::handle(shared, data, &caller, &parts.headers, operation, req).await
     })
     .await?;
