@@ -109,7 +109,13 @@ impl SandboxConfig {
                     "domain_security names {name:?}, which is not a seeded domain"
                 )));
             }
-            security.check().map_err(|why| {
+            let engine = self
+                .domains
+                .iter()
+                .find(|d| &d.name == name)
+                .map(|d| d.engine_version.as_str())
+                .unwrap_or_default();
+            security.check(engine).map_err(|why| {
                 SandboxError::InvalidConfig(format!("domain_security.{name}: {why}"))
             })?;
         }
@@ -223,7 +229,7 @@ pub struct SeedFgac {
 }
 
 impl SeedDomainSecurity {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self, engine: &str) -> Result<(), String> {
         if let Some(p) = &self.access_policy {
             let text = match p {
                 serde_json::Value::String(s) => s.clone(),
@@ -238,10 +244,23 @@ impl SeedDomainSecurity {
                 &f.master_user_name,
                 &f.master_user_password,
             ) {
-                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                (Some(_), None, None) => {}
+                (None, Some(_), Some(password)) => {
+                    if !crate::data_plane::security::api::strong_password(password) {
+                        return Err(format!(
+                            "master_user_password: {}",
+                            crate::data_plane::security::api::PASSWORD_RULE
+                        ));
+                    }
+                }
                 _ => {
                     return Err("fine_grained_access_control needs either master_user_arn, or master_user_name and master_user_password".into());
                 }
+            }
+            if !crate::security_options::engine_supports_fgac(engine) {
+                return Err(format!(
+                    "fine-grained access control needs OpenSearch or Elasticsearch 6.7 or later, not {engine}"
+                ));
             }
         }
         Ok(())

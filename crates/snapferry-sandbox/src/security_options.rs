@@ -40,7 +40,7 @@ fn enabled_in(options: &Map<String, Value>, block: &str, key: &str) -> bool {
 }
 
 /// Elasticsearch before 6.7 has no security plugin.
-fn engine_supports_fgac(engine: &str) -> bool {
+pub(crate) fn engine_supports_fgac(engine: &str) -> bool {
     let Some(v) = engine.strip_prefix("Elasticsearch_") else {
         return true;
     };

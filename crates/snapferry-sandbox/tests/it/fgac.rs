@@ -1037,3 +1037,34 @@ async fn domains_without_fgac_have_no_security_api() {
     assert_eq!(err.code(), Some("ValidationException"));
     h.shutdown().await;
 }
+
+#[test]
+fn seeded_security_settings_are_checked_with_the_domain_named() {
+    let err = |yaml: &str| {
+        SandboxConfig::from_yaml_str(yaml)
+            .expect_err("refused")
+            .to_string()
+    };
+    assert_eq!(
+        err("domains: [{name: one}]\ndomain_security:\n  two: {}\n"),
+        "invalid sandbox config: domain_security names \"two\", which is not a seeded domain"
+    );
+    assert_eq!(
+        err(
+            "domains: [{name: one}]\ndomain_security:\n  one: {fine_grained_access_control: {master_user_arn: a, master_user_name: b}}\n"
+        ),
+        "invalid sandbox config: domain_security.one: fine_grained_access_control needs either master_user_arn, or master_user_name and master_user_password"
+    );
+    assert!(
+        err("domains: [{name: one}]\ndomain_security:\n  one: {fine_grained_access_control: {master_user_name: a, master_user_password: password}}\n")
+            .contains("domain_security.one: master_user_password: Password must be at least 8 characters long")
+    );
+    assert!(
+        err("domains: [{name: one, engine_version: Elasticsearch_6.5}]\ndomain_security:\n  one: {fine_grained_access_control: {master_user_arn: \"arn:aws:iam::123456789012:user/x\"}}\n")
+            .contains("6.7 or later, not Elasticsearch_6.5")
+    );
+    assert!(
+        err("domains: [{name: one}]\ndomain_security:\n  one: {access_policy: \"[1]\"}\n")
+            .contains("domain_security.one: access_policy is not a policy document")
+    );
+}
