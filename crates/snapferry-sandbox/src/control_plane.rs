@@ -668,7 +668,8 @@ async fn operate(
                     });
                     let body =
                         crate::security_options::sanitized(&body, fgac.as_ref(), internal_db_now);
-                    if let Some(f) = &fgac {
+                    let dry_run = body.get("DryRun").and_then(Value::as_bool) == Some(true);
+                    if let Some(f) = fgac.as_ref().filter(|_| !dry_run) {
                         d.data
                             .security
                             .enable(&d.engine_version, f.internal_db, &f.master);
