@@ -37,6 +37,8 @@ pub struct SandboxConfig {
     /// show up — closed and UltraWarm indices, data streams, a source still being written to, a
     /// primary relocation, the automated snapshots of Elasticsearch before 7.9.
     pub seed_data: BTreeMap<String, SeedData>,
+    /// Access policy and fine-grained access control of seeded domains, by domain name.
+    pub domain_security: BTreeMap<String, SeedDomainSecurity>,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +57,7 @@ impl Default for SandboxConfig {
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
             seed_data: BTreeMap::new(),
+            domain_security: BTreeMap::new(),
         }
     }
 }
@@ -108,6 +111,22 @@ impl SandboxConfig {
         }
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
+        }
+        for (name, security) in &self.domain_security {
+            if !self.domains.iter().any(|d| &d.name == name) {
+                return Err(SandboxError::InvalidConfig(format!(
+                    "domain_security names {name:?}, which is not a seeded domain"
+                )));
+            }
+            let engine = self
+                .domains
+                .iter()
+                .find(|d| &d.name == name)
+                .map(|d| d.engine_version.as_str())
+                .unwrap_or_default();
+            security.check(engine).map_err(|why| {
+                SandboxError::InvalidConfig(format!("domain_security.{name}: {why}"))
+            })?;
         }
         Ok(())
     }
@@ -194,6 +213,67 @@ pub struct SeedDomain {
     /// bastion's SOCKS proxy does) reaches it. Its listener is still on 127.0.0.1.
     #[serde(default)]
     pub vpc: bool,
+}
+
+/// A seeded domain's security settings (`domain_security.<name>` in the YAML).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedDomainSecurity {
+    /// The domain access policy, a JSON object (written as YAML or as a JSON string). Absent: the
+    /// account-wide allow snapferry's docs recommend (`Principal: {AWS: arn:aws:iam::<account>:root}`,
+    /// `es:*` on the domain's subresources). `""`: no policy at all.
+    pub access_policy: Option<serde_json::Value>,
+    /// Fine-grained access control, enabled with this master user.
+    pub fine_grained_access_control: Option<SeedFgac>,
+}
+
+/// Fine-grained access control of a seeded domain: one master user, an IAM ARN or an internal
+/// user (which turns the internal user database on).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedFgac {
+    pub master_user_arn: Option<String>,
+    pub master_user_name: Option<String>,
+    pub master_user_password: Option<String>,
+}
+
+impl SeedDomainSecurity {
+    fn check(&self, engine: &str) -> Result<(), String> {
+        if let Some(p) = &self.access_policy {
+            let text = match p {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            crate::access_policy::parse(&text)
+                .map_err(|e| format!("access_policy is not a policy document: {e}"))?;
+        }
+        if let Some(f) = &self.fine_grained_access_control {
+            match (
+                &f.master_user_arn,
+                &f.master_user_name,
+                &f.master_user_password,
+            ) {
+                (Some(_), None, None) => {}
+                (None, Some(_), Some(password)) => {
+                    if !crate::data_plane::security::api::strong_password(password) {
+                        return Err(format!(
+                            "master_user_password: {}",
+                            crate::data_plane::security::api::PASSWORD_RULE
+                        ));
+                    }
+                }
+                _ => {
+                    return Err("fine_grained_access_control needs either master_user_arn, or master_user_name and master_user_password".into());
+                }
+            }
+            if !crate::security_options::engine_supports_fgac(engine) {
+                return Err(format!(
+                    "fine-grained access control needs OpenSearch or Elasticsearch 6.7 or later, not {engine}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_engine_version() -> String {

@@ -6,6 +6,10 @@
 //! A VPC domain (seeded with `vpc: true`, or created with `VPCOptions`) is described as AWS
 //! describes one: no `Endpoint`, but `Endpoints: {"vpc": ...}` naming a host under
 //! [`VPC_DOMAIN_SUFFIX`] that no resolver knows, so only a proxy that maps the name reaches it.
+//!
+//! `AdvancedSecurityOptions` and `AccessPolicies` are checked by [`crate::security_options`]
+//! (fine-grained access control's prerequisites, the restrictive-policy rule); enabling FGAC
+//! turns on the domain's security plugin, and the master password is never kept in the options.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -49,6 +53,8 @@ pub struct Domain {
     pub port: u16,
     /// Reached through a VPC endpoint (`Endpoints["vpc"]`) instead of a public `Endpoint`.
     pub vpc: bool,
+    /// The domain's data plane (indices, snapshots, its security plugin).
+    pub data: Arc<data_plane::DomainData>,
 }
 
 impl Domain {
@@ -175,6 +181,20 @@ impl Domains {
             .map_or(1, |n| n.clamp(1, 1000) as u32)
     }
 
+    /// The domain's ARN and access policy (`Null` when it has none), as the gateway in front of
+    /// its endpoint evaluates them.
+    pub fn access_policy(&self, name: &str) -> Option<(String, Value)> {
+        let domains = self.inner.lock().expect("domains lock");
+        let d = domains.get(name)?;
+        let policy = d
+            .options
+            .get("AccessPolicies")
+            .and_then(Value::as_str)
+            .and_then(|p| crate::access_policy::parse(p).ok())
+            .unwrap_or(Value::Null);
+        Some((d.arn.clone(), policy))
+    }
+
     fn purge(&self, now: Instant) {
         self.inner
             .lock()
@@ -262,6 +282,7 @@ async fn create(
         tags,
         port,
         vpc,
+        data: data.clone(),
     };
     shared
         .domains
@@ -293,6 +314,52 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
         if seed.vpc {
             options.insert("VPCOptions".into(), json!({}));
         }
+        let security = shared
+            .config
+            .domain_security
+            .get(&seed.name)
+            .cloned()
+            .unwrap_or_default();
+        let policy = match &security.access_policy {
+            None => json!({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"AWS": format!("arn:aws:iam::{}:root", shared.config.account_id)},
+                "Action": "es:*",
+                "Resource": format!("arn:aws:es:{}:{}:domain/{}/*", shared.config.region, shared.config.account_id, seed.name),
+            }]})
+            .to_string(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        options.insert("AccessPolicies".into(), json!(policy));
+        let fgac = security.fine_grained_access_control.as_ref().map(|f| {
+            let master = match (
+                &f.master_user_arn,
+                &f.master_user_name,
+                &f.master_user_password,
+            ) {
+                (Some(arn), _, _) => data_plane::security::MasterUser::Arn(arn.clone()),
+                (None, name, password) => data_plane::security::MasterUser::Internal {
+                    name: name.clone().unwrap_or_default(),
+                    password: password.clone().unwrap_or_default(),
+                },
+            };
+            let internal_db = matches!(master, data_plane::security::MasterUser::Internal { .. });
+            options.insert("EncryptionAtRestOptions".into(), json!({"Enabled": true}));
+            options.insert(
+                "NodeToNodeEncryptionOptions".into(),
+                json!({"Enabled": true}),
+            );
+            options.insert(
+                "DomainEndpointOptions".into(),
+                json!({"EnforceHTTPS": true, "TLSSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"}),
+            );
+            options.insert(
+                "AdvancedSecurityOptions".into(),
+                crate::security_options::described(true, internal_db),
+            );
+            (internal_db, master)
+        });
         let data = create(
             shared,
             &seed.name,
@@ -304,6 +371,10 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
         )
         .await
         .map_err(|source| SandboxError::Bind { port: 0, source })?;
+        if let Some((internal_db, master)) = &fgac {
+            data.security
+                .enable(&seed.engine_version, *internal_db, master);
+        }
         data.seed(seed);
     }
     Ok(())
@@ -490,7 +561,12 @@ async fn operate(
                     &format!("domain {name} already exists"),
                 );
             }
-            let mut options = body.as_object().cloned().unwrap_or_default();
+            let fgac = match crate::security_options::on_create(&body, engine) {
+                Ok(f) => f,
+                Err(message) => return validation(&message),
+            };
+            let kept = crate::security_options::sanitized(&body, fgac.as_ref(), None);
+            let mut options = kept.as_object().cloned().unwrap_or_default();
             for k in ["DomainName", "EngineVersion", "TagList"] {
                 options.remove(k);
             }
@@ -503,8 +579,15 @@ async fn operate(
                     .config
                     .scaled(shared.config.latencies.domain_creation_secs);
             let tags = tags_from(&body["TagList"]);
-            if let Err(e) = create(shared, name, engine, options, tags, ready_at, failed).await {
-                return Protocol::RestJson.error(500, "InternalException", &e.to_string());
+            match create(shared, name, engine, options, tags, ready_at, failed).await {
+                Ok(data) => {
+                    if let Some(f) = &fgac {
+                        data.security.enable(engine, f.internal_db, &f.master);
+                    }
+                }
+                Err(e) => {
+                    return Protocol::RestJson.error(500, "InternalException", &e.to_string());
+                }
             }
             let status = domains.inner.lock().expect("domains lock")[name].status(now);
             json_resp(200, &json!({ "DomainStatus": status }))
@@ -588,6 +671,31 @@ async fn operate(
                         return validation(
                             "You can't change a domain with public access to VPC access. Create a new domain with VPC access instead.",
                         );
+                    }
+                    let already = d.data.security.is_enabled();
+                    let fgac = match crate::security_options::on_update(
+                        &d.options,
+                        &body,
+                        &d.engine_version,
+                        d.vpc,
+                        already,
+                    ) {
+                        Ok(f) => f,
+                        Err(message) => return validation(&message),
+                    };
+                    let internal_db_now = already.then(|| {
+                        d.options
+                            .get("AdvancedSecurityOptions")
+                            .and_then(|a| a["InternalUserDatabaseEnabled"].as_bool())
+                            .unwrap_or(false)
+                    });
+                    let body =
+                        crate::security_options::sanitized(&body, fgac.as_ref(), internal_db_now);
+                    let dry_run = body.get("DryRun").and_then(Value::as_bool) == Some(true);
+                    if let Some(f) = fgac.as_ref().filter(|_| !dry_run) {
+                        d.data
+                            .security
+                            .enable(&d.engine_version, f.internal_db, &f.master);
                     }
                     if let Some(obj) = body.as_object() {
                         for (k, v) in obj {

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod access_policy;
 mod auth;
 mod clock;
 mod config;
@@ -22,12 +23,14 @@ mod iam;
 mod log;
 mod router;
 mod s3;
+mod security_options;
 mod sts;
 mod tls;
 
 pub use config::{
     AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig,
-    SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedIndex, SeedWriter,
+    SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity, SeedFgac, SeedIndex,
+    SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;

@@ -2,6 +2,10 @@
 //! real JSON shapes and error envelope. Requests are routed here to [`indices`] (data in and out),
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
 //! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
+//!
+//! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
+//! is `anonymous`), the gateway's domain access policy ([`crate::access_policy`]), and on a domain
+//! with fine-grained access control the security plugin ([`security`]).
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
@@ -11,6 +15,7 @@ pub mod cluster;
 pub mod indices;
 pub mod params;
 pub mod restore;
+pub mod security;
 pub mod snapshot;
 pub mod version;
 
@@ -24,6 +29,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::access_policy::Caller;
 use crate::config::SeedData;
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
 use crate::{Shared, auth};
@@ -42,6 +48,8 @@ pub struct DomainData {
     /// When the domain's cluster came up: writers and automated snapshots count from here.
     pub started: Instant,
     pub state: Mutex<DataState>,
+    /// Fine-grained access control (the security plugin and its configuration).
+    pub security: security::Security,
 }
 
 #[derive(Default)]
@@ -109,6 +117,7 @@ impl DomainData {
             seed,
             started,
             state: Mutex::new(DataState::default()),
+            security: security::Security::default(),
         }
     }
 
@@ -235,6 +244,10 @@ pub async fn serve(
             return;
         }
         let (shared, data, acceptor) = (shared.clone(), data.clone(), acceptor.clone());
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
@@ -244,7 +257,7 @@ pub async fn serve(
                     let (shared, data) = (shared.clone(), data.clone());
                     let line = crate::http::request_line(&req);
                     crate::log::with_line(line.0, line.1, async move {
-                        handle(&shared, &data, req).await
+                        handle(&shared, &data, req, peer).await
                     })
                 });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
@@ -332,6 +345,7 @@ async fn handle(
     shared: &Shared,
     data: &DomainData,
     req: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
@@ -357,7 +371,14 @@ async fn handle(
         })
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (operation, target, mutating) = classify(&parts.method, &segs);
+    let (operation, target, mutating) = security::api::classify(&parts.method, &segs)
+        .unwrap_or_else(|| classify(&parts.method, &segs));
+    // An unsigned request (none, or HTTP basic auth) is `anonymous` to the gateway.
+    let signed = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-"));
     let verify = auth::verify(
         &shared.config.credentials,
         parts.method.as_str(),
@@ -397,7 +418,19 @@ async fn handle(
     let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
         .decode_utf8_lossy()
         .into_owned();
-    let resp = guarded(shared, call, Some(verify), async {
+    let caller = if signed {
+        // The one identity the sandbox signs for (see `sts`).
+        Caller::Principal(crate::sts::caller_arn(&shared.config.account_id))
+    } else {
+        Caller::Anonymous
+    };
+    let path = parts.uri.path().to_owned();
+    let resp = guarded(shared, call, signed.then_some(verify), async {
+        // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
+        // limit), its REST handler (parameters), and the security plugin with the action.
+        if let Err(denied) = gateway(shared, data, &caller, &parts.method, &path, peer) {
+            return denied;
+        }
         if line_len > MAX_INITIAL_LINE_LENGTH {
             return too_long_line(&data.engine);
         }
@@ -406,8 +439,13 @@ async fn handle(
         {
             return refused;
         }
+        if operation == "PutRepository"
+            && let Some(message) = crate::access_policy::unsigned_pass_role(&caller, &req.body)
+        {
+            return crate::access_policy::denied(&message);
+        }
         data.catch_up_writers(shared);
-        route(shared, data, operation, req).await
+        security::handle(shared, data, &caller, &parts.headers, operation, req).await
     })
     .await?;
     if head {
@@ -431,6 +469,26 @@ fn too_long_line(engine: &Engine) -> Resp {
         kind,
         &format!("An HTTP line is larger than {MAX_INITIAL_LINE_LENGTH} bytes."),
     )
+}
+
+/// The gateway in front of the domain: its access policy, then (for a signed caller whose policy
+/// does not name it) the caller's identity-based policies. The sandbox's one identity has no
+/// identity-based policy restricting it, so only the resource-based policy can refuse it.
+fn gateway(
+    shared: &Shared,
+    data: &DomainData,
+    caller: &Caller,
+    method: &Method,
+    path: &str,
+    peer: std::net::IpAddr,
+) -> Result<(), Resp> {
+    let (arn, policy) = shared
+        .domains
+        .access_policy(&data.name)
+        .unwrap_or_else(|| (String::new(), Value::Null));
+    let request = crate::access_policy::GatewayRequest::new(caller, method, &arn, path, peer);
+    crate::access_policy::verdict(&policy, &request, true)
+        .map_err(|message| crate::access_policy::denied(&message))
 }
 
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
