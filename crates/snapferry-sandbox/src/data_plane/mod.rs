@@ -252,14 +252,13 @@ pub async fn serve(
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let service =
-                hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (shared, data) = (shared.clone(), data.clone());
-                    let line = crate::http::request_line(&req);
-                    crate::log::with_line(line.0, line.1, async move {
-                        handle(&shared, &data, req, peer).await
-                    })
-                });
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (shared, data) = (shared.clone(), data.clone());
+                let line = crate::http::request_line(&req);
+                crate::log::with_line(line.0, line.1, async move {
+                    handle(&shared, &data, req, peer).await
+                })
+            });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;

@@ -175,7 +175,15 @@ mod tests {
     fn state(names: &[&str]) -> DataState {
         let mut s = DataState::default();
         for n in names {
-            s.indices.insert((*n).to_owned(), Index::new(n, None, None));
+            s.indices.insert(
+                (*n).to_owned(),
+                Index::new(
+                    n,
+                    &crate::data_plane::version::Engine::of_domain("OpenSearch_2.11"),
+                    None,
+                    None,
+                ),
+            );
         }
         s
     }
