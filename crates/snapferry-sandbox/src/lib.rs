@@ -20,6 +20,7 @@ mod faults;
 mod http;
 mod iam;
 mod log;
+pub mod model;
 mod router;
 mod s3;
 mod sts;
