@@ -29,6 +29,11 @@ pub struct SandboxConfig {
     /// Directory for the CA bundle; a temporary directory when absent.
     pub state_dir: Option<std::path::PathBuf>,
     pub domains: Vec<SeedDomain>,
+    /// Option blocks of seeded domains, keyed by domain name, written as a CreateDomain request
+    /// writes them (`ClusterConfig`, `EBSOptions`, `EncryptionAtRestOptions`, `VPCOptions`,
+    /// `AdvancedSecurityOptions`, `LogPublishingOptions`, `CognitoOptions`, ...). They are checked
+    /// against AWS's model as a CreateDomain is, and described with AWS's defaults filled in.
+    pub domain_config: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Buckets that exist at start-up (sandbox S3 only).
     pub buckets: Vec<String>,
     pub faults: FaultsConfig,
@@ -47,6 +52,7 @@ impl Default for SandboxConfig {
             concurrent_snapshot_status: 503,
             state_dir: None,
             domains: Vec::new(),
+            domain_config: BTreeMap::new(),
             buckets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
@@ -90,12 +96,22 @@ impl SandboxConfig {
             )));
         }
         for d in &self.domains {
-            if !crate::control_plane::valid_domain_name(&d.name) {
-                return Err(SandboxError::InvalidConfig(format!(
-                    "seeded domain name {:?} is not a valid OpenSearch Service domain name",
-                    d.name
-                )));
-            }
+            crate::control_plane::check_seed(
+                d,
+                self.domain_config.get(&d.name),
+                &self.region,
+                &self.account_id,
+            )
+            .map_err(SandboxError::InvalidConfig)?;
+        }
+        if let Some(name) = self
+            .domain_config
+            .keys()
+            .find(|name| !self.domains.iter().any(|d| &d.name == *name))
+        {
+            return Err(SandboxError::InvalidConfig(format!(
+                "domain_config names {name:?}, which is not a seeded domain; add it under `domains:` or remove its entry"
+            )));
         }
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
@@ -139,6 +155,13 @@ pub struct LatencyConfig {
     pub domain_deletion_secs: f64,
     /// UpdateDomainConfig keeps `Processing: true` this long.
     pub domain_update_secs: f64,
+    /// How long after a domain first reports its endpoint the endpoint's name resolves: until
+    /// then the sandbox's resolver answers NXDOMAIN, as a fresh DNS record is negatively cached.
+    pub dns_propagation_secs: f64,
+    /// How long a new IAM role (or a changed trust or inline policy) takes to reach the other
+    /// services: until then S3 refuses a bucket policy naming the role (`MalformedPolicy`) and a
+    /// domain cannot assume it (AWS: seconds, occasionally longer).
+    pub iam_propagation_secs: f64,
     /// Fixed part of a snapshot's duration.
     pub snapshot_secs: f64,
     /// Added per thousand documents in the snapshot.
@@ -156,6 +179,8 @@ impl Default for LatencyConfig {
             domain_creation_secs: 1200.0,
             domain_deletion_secs: 300.0,
             domain_update_secs: 60.0,
+            dns_propagation_secs: 60.0,
+            iam_propagation_secs: 10.0,
             snapshot_secs: 60.0,
             snapshot_secs_per_1000_docs: 1.0,
             restore_secs: 60.0,

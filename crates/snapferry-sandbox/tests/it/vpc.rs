@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sdk_opensearch::types::VpcOptions;
+use aws_sdk_opensearch::types::{ClusterConfig, OpenSearchPartitionInstanceType, VpcOptions};
 use common::*;
 use serde_json::{Value, json};
 use snapferry_sandbox::{SandboxConfig, SandboxHandle, SeedDomain, SeedIndex};
@@ -200,6 +200,14 @@ async fn a_domain_created_with_vpc_options_is_a_vpc_domain() {
         .create_domain()
         .domain_name("made-private")
         .engine_version("OpenSearch_2.11")
+        // Two subnets take a domain spread over two zones (AWS wants one subnet per zone).
+        .cluster_config(
+            ClusterConfig::builder()
+                .instance_type(OpenSearchPartitionInstanceType::R6gLargeSearch)
+                .instance_count(2)
+                .zone_awareness_enabled(true)
+                .build(),
+        )
         .vpc_options(
             VpcOptions::builder()
                 .subnet_ids("subnet-0aaa")
