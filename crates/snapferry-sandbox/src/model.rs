@@ -261,6 +261,35 @@ impl Model {
         self.operations.get(operation)?["output"]["resultWrapper"].as_str()
     }
 
+    /// The errors an operation may answer: each error's code (the shape's `error.code`, else its
+    /// name) and HTTP status, when the model gives one.
+    pub fn errors(&self, operation: &str) -> Vec<(String, Option<u16>)> {
+        let Some(op) = self.operations.get(operation) else {
+            return Vec::new();
+        };
+        op["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["shape"].as_str())
+            .map(|name| {
+                let def = self.shape(name).cloned().unwrap_or_default();
+                let code = def
+                    .get("error")
+                    .and_then(|e| e.get("code"))
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned();
+                let status = def
+                    .get("error")
+                    .and_then(|e| e.get("httpStatusCode"))
+                    .and_then(Value::as_u64)
+                    .map(|s| s as u16);
+                (code, status)
+            })
+            .collect()
+    }
+
     /// A shape's definition.
     pub fn shape(&self, name: &str) -> Option<&Map<String, Value>> {
         self.shapes.get(name)?.as_object()

@@ -2,10 +2,13 @@
 //! (a binary per file would link the whole dependency tree once per file).
 
 mod aws_clients;
+mod aws_models;
 mod common;
+mod control_plane;
 mod data_plane;
 mod external_moto;
 mod faults_and_config;
+mod iam_propagation;
 mod s3_conditional_put;
 mod stories;
 mod sts;
