@@ -864,13 +864,11 @@ impl Model {
                     self.scalar_constraints(shape, value, path, errors);
                 }
             }
-            "boolean" => {
-                if !value.is_boolean() {
-                    if mode == Mode::Input {
-                        return mismatch("a Boolean");
-                    }
-                    type_error(errors, "a boolean");
+            "boolean" if !value.is_boolean() => {
+                if mode == Mode::Input {
+                    return mismatch("a Boolean");
                 }
+                type_error(errors, "a boolean");
             }
             "timestamp" => {
                 // REST-JSON writes timestamps as epoch seconds; a string is read as ISO 8601.
@@ -882,13 +880,11 @@ impl Model {
                     type_error(errors, "epoch seconds");
                 }
             }
-            "blob" => {
-                if !value.is_string() {
-                    if mode == Mode::Input {
-                        return mismatch("a ByteBuffer");
-                    }
-                    type_error(errors, "base64 text");
+            "blob" if !value.is_string() => {
+                if mode == Mode::Input {
+                    return mismatch("a ByteBuffer");
                 }
+                type_error(errors, "base64 text");
             }
             _ => {}
         }
