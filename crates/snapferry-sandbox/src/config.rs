@@ -29,6 +29,11 @@ pub struct SandboxConfig {
     /// Directory for the CA bundle; a temporary directory when absent.
     pub state_dir: Option<std::path::PathBuf>,
     pub domains: Vec<SeedDomain>,
+    /// Option blocks of seeded domains, keyed by domain name, written as a CreateDomain request
+    /// writes them (`ClusterConfig`, `EBSOptions`, `EncryptionAtRestOptions`, `VPCOptions`,
+    /// `AdvancedSecurityOptions`, `LogPublishingOptions`, `CognitoOptions`, ...). They are checked
+    /// against AWS's model as a CreateDomain is, and described with AWS's defaults filled in.
+    pub domain_config: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Buckets that exist at start-up (sandbox S3 only).
     pub buckets: Vec<String>,
     pub faults: FaultsConfig,
@@ -37,7 +42,10 @@ pub struct SandboxConfig {
     /// show up — closed and UltraWarm indices, data streams, a source still being written to, a
     /// primary relocation, the automated snapshots of Elasticsearch before 7.9.
     pub seed_data: BTreeMap<String, SeedData>,
-    /// Access policy and fine-grained access control of seeded domains, by domain name.
+    /// Access policy and fine-grained access control of seeded domains, by domain name: a
+    /// shorthand for the `AccessPolicies` and `AdvancedSecurityOptions` (with the encryption and
+    /// HTTPS FGAC needs) of the domain's CreateDomain-shaped `domain_config`, into which it is
+    /// folded before the seed is checked and created. A block may be said in one of the two only.
     pub domain_security: BTreeMap<String, SeedDomainSecurity>,
 }
 
@@ -53,6 +61,7 @@ impl Default for SandboxConfig {
             concurrent_snapshot_status: 503,
             state_dir: None,
             domains: Vec::new(),
+            domain_config: BTreeMap::new(),
             buckets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
@@ -97,21 +106,6 @@ impl SandboxConfig {
                 self.time_scale
             )));
         }
-        for d in &self.domains {
-            if !crate::control_plane::valid_domain_name(&d.name) {
-                return Err(SandboxError::InvalidConfig(format!(
-                    "seeded domain name {:?} is not a valid OpenSearch Service domain name",
-                    d.name
-                )));
-            }
-        }
-        for (domain, seed) in &self.seed_data {
-            seed.check(domain, self.domains.iter().find(|d| &d.name == domain))
-                .map_err(SandboxError::InvalidConfig)?;
-        }
-        for rule in &self.faults.rules {
-            rule.check().map_err(SandboxError::InvalidConfig)?;
-        }
         for (name, security) in &self.domain_security {
             if !self.domains.iter().any(|d| &d.name == name) {
                 return Err(SandboxError::InvalidConfig(format!(
@@ -127,6 +121,25 @@ impl SandboxConfig {
             security.check(engine).map_err(|why| {
                 SandboxError::InvalidConfig(format!("domain_security.{name}: {why}"))
             })?;
+        }
+        for d in &self.domains {
+            crate::control_plane::check_seed(d, self).map_err(SandboxError::InvalidConfig)?;
+        }
+        if let Some(name) = self
+            .domain_config
+            .keys()
+            .find(|name| !self.domains.iter().any(|d| &d.name == *name))
+        {
+            return Err(SandboxError::InvalidConfig(format!(
+                "domain_config names {name:?}, which is not a seeded domain; add it under `domains:` or remove its entry"
+            )));
+        }
+        for (domain, seed) in &self.seed_data {
+            seed.check(domain, self.domains.iter().find(|d| &d.name == domain))
+                .map_err(SandboxError::InvalidConfig)?;
+        }
+        for rule in &self.faults.rules {
+            rule.check().map_err(SandboxError::InvalidConfig)?;
         }
         Ok(())
     }
@@ -167,6 +180,13 @@ pub struct LatencyConfig {
     pub domain_deletion_secs: f64,
     /// UpdateDomainConfig keeps `Processing: true` this long.
     pub domain_update_secs: f64,
+    /// How long after a domain first reports its endpoint the endpoint's name resolves: until
+    /// then the sandbox's resolver answers NXDOMAIN, as a fresh DNS record is negatively cached.
+    pub dns_propagation_secs: f64,
+    /// How long a new IAM role (or a changed trust or inline policy) takes to reach the other
+    /// services: until then S3 refuses a bucket policy naming the role (`MalformedPolicy`) and a
+    /// domain cannot assume it (AWS: seconds, occasionally longer).
+    pub iam_propagation_secs: f64,
     /// Fixed part of a snapshot's duration.
     pub snapshot_secs: f64,
     /// Added per thousand documents in the snapshot.
@@ -184,6 +204,8 @@ impl Default for LatencyConfig {
             domain_creation_secs: 1200.0,
             domain_deletion_secs: 300.0,
             domain_update_secs: 60.0,
+            dns_propagation_secs: 60.0,
+            iam_propagation_secs: 10.0,
             snapshot_secs: 60.0,
             snapshot_secs_per_1000_docs: 1.0,
             restore_secs: 60.0,

@@ -21,6 +21,7 @@ mod faults;
 mod http;
 mod iam;
 mod log;
+pub mod model;
 mod router;
 mod s3;
 mod security_options;
@@ -71,7 +72,7 @@ pub enum SandboxError {
 /// State every handler shares.
 pub(crate) struct Shared {
     pub config: SandboxConfig,
-    pub clock: clock::Clock,
+    pub clock: Arc<clock::Clock>,
     pub log: log::RequestLog,
     pub faults: faults::Faults,
     pub iam: Arc<iam::IamStore>,
@@ -108,7 +109,11 @@ impl Sandbox {
             }
         };
         let tls = tls::Authority::create(&state_dir)?;
-        let iam = Arc::new(iam::IamStore::default());
+        let clock = Arc::new(clock::Clock::default());
+        let iam = Arc::new(iam::IamStore::new(
+            clock.clone(),
+            config.scaled(config.latencies.iam_propagation_secs),
+        ));
         let s3 = Arc::new(s3::S3Store::default());
         for bucket in &config.buckets {
             s3.create_bucket(bucket);
@@ -117,6 +122,10 @@ impl Sandbox {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3::SandboxS3 {
             store: s3.clone(),
             region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            // Principals in bucket policies are resolved against the sandbox's IAM when it
+            // serves IAM itself; an external IAM's roles are not checked.
+            iam: config.external.iam_endpoint.is_none().then(|| iam.clone()),
         });
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
             config.credentials.access_key_id.clone(),
@@ -134,7 +143,7 @@ impl Sandbox {
         })?;
         let shared = Arc::new(Shared {
             faults: faults::Faults::new(config.faults.seed, config.faults.rules.clone()),
-            clock: clock::Clock::default(),
+            clock,
             log: log::RequestLog::default(),
             iam,
             roles,
@@ -254,6 +263,22 @@ impl SandboxHandle {
     /// domain's `vpc-<name>.sandbox.internal:<port>`, which only a proxy that maps it reaches.
     pub fn domain_endpoint(&self, domain: &str) -> Option<String> {
         self.shared.domains.endpoint(&self.shared, domain)
+    }
+
+    /// The sandbox's DNS for the names it hands out (a VPC domain's `vpc-<name>.sandbox.internal`):
+    /// the address, or `None` (NXDOMAIN) for an unknown name, a domain not ready, or a fresh
+    /// domain whose record has not propagated yet (`latencies.dns_propagation_secs`). A proxy
+    /// standing in for a bastion resolves through it (also `GET /_sandbox/resolve?name=HOST`).
+    pub fn resolve(&self, host: &str) -> Option<std::net::IpAddr> {
+        self.shared.domains.resolve(&self.shared, host)
+    }
+
+    /// Moves simulated time forward (as `POST /_sandbox/clock?advance_secs=N` does): domains,
+    /// snapshots, IAM propagation and DNS windows all see the later time.
+    pub fn advance_clock(&self, simulated_secs: f64) {
+        self.shared
+            .clock
+            .advance(self.shared.config.scaled(simulated_secs.max(0.0)));
     }
 
     /// Replaces the fault rules (as `POST /_sandbox/faults` does).

@@ -192,6 +192,19 @@ fn sandbox_endpoint(shared: &Shared, parts: &http::request::Parts, body: Bytes) 
                 ),
             }
         }
+        (&M::GET, "/_sandbox/resolve") => {
+            let name = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            match shared.domains.resolve(shared, &name) {
+                Some(address) => json(
+                    200,
+                    &serde_json::json!({"name": name, "address": address.to_string()}),
+                ),
+                None => json(404, &serde_json::json!({"name": name, "error": "NXDOMAIN"})),
+            }
+        }
         (&M::POST, "/_sandbox/clock") => {
             let secs = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "advance_secs")
@@ -209,7 +222,7 @@ fn sandbox_endpoint(shared: &Shared, parts: &http::request::Parts, body: Bytes) 
         }
         _ => json(
             404,
-            &serde_json::json!({"error": "unknown sandbox endpoint; see GET /_sandbox/log, GET|POST /_sandbox/faults, POST /_sandbox/reset-log, POST /_sandbox/clock?advance_secs=N"}),
+            &serde_json::json!({"error": "unknown sandbox endpoint; see GET /_sandbox/log, GET|POST /_sandbox/faults, POST /_sandbox/reset-log, POST /_sandbox/clock?advance_secs=N, GET /_sandbox/resolve?name=HOST"}),
         ),
     }
 }

@@ -60,7 +60,10 @@ fn fgac_of(
     let enabled = asked["Enabled"].as_bool().unwrap_or(false);
     if !enabled {
         if already && asked.get("Enabled").is_some() {
-            return Err("You can't disable fine-grained access control once it is enabled.".into());
+            return Err(
+                "Fine-grained access control can't be disabled once it's enabled for a domain."
+                    .into(),
+            );
         }
         return Ok(None);
     }

@@ -178,52 +178,54 @@ fn trust_allows_es(trust: &str) -> bool {
     })
 }
 
-/// What AWS checks when a domain registers or verifies an S3 repository.
-async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(), Resp> {
+/// Why a domain could not use a repository's bucket, as the repository plugin's AWS SDK (for
+/// Java, v1 on the managed service) reports it.
+enum AccessFailure {
+    /// STS refused to let the domain assume the role: it does not exist, its trust policy does
+    /// not name the service, or it has not propagated from IAM yet.
+    AssumeRole,
+    /// S3 answered with an error.
+    S3 {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// An external S3 or IAM could not be asked.
+    Other(String),
+}
+
+/// What AWS's repository plugin needs to verify an S3 repository: assume the role (which must
+/// exist as the other services see it, and trust `es.amazonaws.com`), find the bucket, and be
+/// allowed, by the bucket policy or the role's own policies, what a snapshot does there.
+async fn check_access(shared: &Shared, r: &Repository) -> Result<(), AccessFailure> {
     let role = match shared.roles.role_by_arn(&r.role_arn).await {
         Ok(Some(role)) => role,
-        Ok(None) => {
-            return Err(repository_exception(
-                repo,
-                &format!(
-                    "Unable to assume role {}: the role does not exist (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied)",
-                    r.role_arn
-                ),
-            ));
-        }
+        Ok(None) => return Err(AccessFailure::AssumeRole),
         Err(e) => {
-            return Err(repository_exception(
-                repo,
-                &format!("cannot read role {}: {e}", r.role_arn),
-            ));
+            return Err(AccessFailure::Other(format!(
+                "cannot read role {}: {e}",
+                r.role_arn
+            )));
         }
     };
     if !trust_allows_es(&role.trust_policy) {
-        return Err(repository_exception(
-            repo,
-            &format!(
-                "User: arn:aws:sts::{}:assumed-role/es.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied): the role's trust policy must allow the service principal es.amazonaws.com",
-                shared.config.account_id, r.role_arn
-            ),
-        ));
+        return Err(AccessFailure::AssumeRole);
     }
     match shared.blobs.bucket_exists(&r.bucket).await {
         Ok(true) => {}
         Ok(false) | Err(BlobError::NoSuchBucket) => {
-            return Err(repository_exception(
-                repo,
-                &format!(
-                    "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket; Bucket: {})",
-                    r.bucket
-                ),
-            ));
+            return Err(AccessFailure::S3 {
+                status: 404,
+                code: "NoSuchBucket",
+                message: "The specified bucket does not exist",
+            });
         }
-        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+        Err(BlobError::Other(e)) => return Err(AccessFailure::Other(e)),
     }
     let bucket_policy = match shared.blobs.bucket_policy(&r.bucket).await {
         Ok(p) => p,
         Err(BlobError::NoSuchBucket) => None,
-        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+        Err(BlobError::Other(e)) => return Err(AccessFailure::Other(e)),
     };
     let mut policies: Vec<(String, bool)> = role
         .inline_policies
@@ -244,24 +246,145 @@ async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(),
     for (action, resource) in needs {
         let resource = resource.replace('*', "snapferry-check");
         if !allowed(&policies, &r.role_arn, action, &resource) {
-            let body = json!({
-                "error": {
-                    "root_cause": [{"type": "repository_verification_exception", "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path)}],
-                    "type": "repository_verification_exception",
-                    "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path),
-                    "caused_by": {"type": "i_o_exception", "reason": format!(
-                        "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied): neither the bucket policy of {} nor the policies of role {} allow {action} on {resource}",
-                        r.bucket, r.role_arn)}
-                },
-                "status": 500
+            return Err(AccessFailure::S3 {
+                status: 403,
+                code: "AccessDenied",
+                message: "Access Denied",
             });
-            return Err(json_resp(500, &body));
         }
     }
     Ok(())
 }
 
+/// OpenSearch's answer to a failed verification (`BlobStoreRepository.startVerification`): a
+/// 500 whose top-level type and reason are generic — "[repo] path [base] is not accessible on
+/// master node" ("cluster-manager node" from OpenSearch 2) — with the S3 or STS cause only
+/// inside `caused_by`, under the `i_o_exception` of the test blob's upload.
+fn verification_failure(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    r: &Repository,
+    failure: AccessFailure,
+) -> Resp {
+    let node = if data.engine.at_least_os(2, 0) {
+        "cluster-manager"
+    } else {
+        "master"
+    };
+    // BlobPath prints each element in brackets: "" for no base path, "[a][b]" for "a/b".
+    let path: String = r
+        .base_path
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("[{p}]"))
+        .collect();
+    let reason = format!("[{repo}] path {path} is not accessible on {node} node");
+    let request_id = || uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..16].to_owned();
+    let account = &shared.config.account_id;
+    let cause = match failure {
+        AccessFailure::AssumeRole => json!({
+            "type": "a_w_s_security_token_service_exception",
+            "reason": format!(
+                "User: arn:aws:sts::{account}:assumed-role/cp-sts-grant-role/swift-{}-prod-{account} is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied; Request ID: {}; Proxy: null)",
+                shared.config.region,
+                r.role_arn,
+                uuid::Uuid::new_v4()
+            ),
+        }),
+        AccessFailure::S3 {
+            status,
+            code,
+            message,
+        } => json!({
+            "type": "amazon_s3_exception",
+            "reason": format!(
+                "{message} (Service: Amazon S3; Status Code: {status}; Error Code: {code}; Request ID: {}; S3 Extended Request ID: {}; Proxy: null)",
+                request_id(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, uuid::Uuid::new_v4().as_bytes())
+            ),
+        }),
+        AccessFailure::Other(e) => json!({"type": "sdk_client_exception", "reason": e}),
+    };
+    let readonly =
+        matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
+    let caused_by = if readonly {
+        // A read-only repository is verified by listing its index blobs, not by an upload.
+        cause
+    } else {
+        let seed = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            uuid::Uuid::new_v4().as_bytes(),
+        );
+        json!({
+            "type": "i_o_exception",
+            "reason": format!("Unable to upload object [{}tests-{seed}/master.dat] using a single upload", r.prefix()),
+            "caused_by": cause,
+        })
+    };
+    json_resp(
+        500,
+        &json!({
+            "error": {
+                "root_cause": [{"type": "repository_verification_exception", "reason": reason}],
+                "type": "repository_verification_exception",
+                "reason": reason,
+                "caused_by": caused_by,
+            },
+            "status": 500
+        }),
+    )
+}
+
+/// Verifies a registered repository as OpenSearch does: the access checks, then a test blob
+/// written (unless read-only) and deleted.
+async fn verify(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    r: &Repository,
+) -> Result<(), Resp> {
+    if let Err(failure) = check_access(shared, r).await {
+        return Err(verification_failure(shared, data, repo, r, failure));
+    }
+    let readonly =
+        matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
+    if readonly {
+        return Ok(());
+    }
+    let key = format!(
+        "{}tests-{}/master.dat",
+        r.prefix(),
+        uuid::Uuid::new_v4().simple()
+    );
+    if let Err(e) = shared
+        .blobs
+        .put(&r.bucket, &key, Bytes::from_static(b"verify"))
+        .await
+    {
+        let failure = match e {
+            BlobError::NoSuchBucket => AccessFailure::S3 {
+                status: 404,
+                code: "NoSuchBucket",
+                message: "The specified bucket does not exist",
+            },
+            BlobError::Other(e) => AccessFailure::Other(e),
+        };
+        return Err(verification_failure(shared, data, repo, r, failure));
+    }
+    let _ = shared.blobs.delete(&r.bucket, &key).await;
+    Ok(())
+}
+
 pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req: &Req) -> Resp {
+    // Amazon OpenSearch Service keeps `cs-` for its automated snapshots: registering such a
+    // repository is refused at the service's gateway, before OpenSearch sees it.
+    if repo.starts_with("cs-") {
+        return json_resp(
+            401,
+            &json!({"Message": format!("Your request: '/_snapshot/{repo}' is not allowed.")}),
+        );
+    }
     if let Some(why) = repository_name_problem(repo) {
         return repository_exception(repo, &format!("Invalid repository name [{repo}], {why}"));
     }
@@ -298,10 +421,13 @@ pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req:
         role_arn,
         settings,
     };
-    if let Err(resp) = check_access(shared, repo, &r).await {
+    // OpenSearch writes the repository into the cluster state first and verifies it after: a
+    // failed verification answers 500 but the repository stays registered.
+    data.lock().repos.insert(repo.to_owned(), r.clone());
+    let skip = req.query.get("verify").is_some_and(|v| v == "false");
+    if !skip && let Err(resp) = verify(shared, data, repo, &r).await {
         return resp;
     }
-    data.lock().repos.insert(repo.to_owned(), r);
     json_resp(200, &json!({"acknowledged": true}))
 }
 
@@ -368,22 +494,9 @@ pub async fn verify_repository(shared: &Shared, data: &DomainData, repo: &str) -
     let Some(r) = data.lock().repos.get(repo).cloned() else {
         return repository_missing(repo);
     };
-    if let Err(resp) = check_access(shared, repo, &r).await {
+    if let Err(resp) = verify(shared, data, repo, &r).await {
         return resp;
     }
-    let key = format!(
-        "{}tests-{}/master.dat",
-        r.prefix(),
-        uuid::Uuid::new_v4().simple()
-    );
-    if let Err(e) = shared
-        .blobs
-        .put(&r.bucket, &key, Bytes::from_static(b"verify"))
-        .await
-    {
-        return repository_exception(repo, &format!("cannot write to the bucket: {e:?}"));
-    }
-    let _ = shared.blobs.delete(&r.bucket, &key).await;
     json_resp(
         200,
         &json!({"nodes": {"sandbox-node-1": {"name": format!("{}-node-1", data.name)}}}),

@@ -1068,3 +1068,68 @@ fn seeded_security_settings_are_checked_with_the_domain_named() {
             .contains("domain_security.one: access_policy is not a policy document")
     );
 }
+
+/// `domain_security` is a shorthand folded into the seed's CreateDomain-shaped `domain_config`:
+/// FGAC written as CreateDomain writes it turns the security plugin on just the same, and a block
+/// said in both is refused naming both.
+#[tokio::test]
+async fn fgac_seeded_through_domain_config_runs_the_security_plugin() {
+    let yaml = format!(
+        r#"
+time_scale: 0.00001
+domains:
+  - name: secure
+    indices: [{{name: movies, generate: 3}}]
+domain_config:
+  secure:
+    AccessPolicies: '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"*"}},"Action":"es:ESHttp*","Resource":"arn:aws:es:us-east-1:{ACCOUNT}:domain/secure/*"}}]}}'
+    EncryptionAtRestOptions: {{Enabled: true}}
+    NodeToNodeEncryptionOptions: {{Enabled: true}}
+    DomainEndpointOptions: {{EnforceHTTPS: true}}
+    AdvancedSecurityOptions:
+      Enabled: true
+      InternalUserDatabaseEnabled: true
+      MasterUserOptions: {{MasterUserName: {}, MasterUserPassword: "{}"}}
+"#,
+        MASTER.0, MASTER.1
+    );
+    let t = Fgac::start(SandboxConfig::from_yaml_str(&yaml).expect("config")).await;
+    let (status, _, _) = t.http.send("GET", "/_cat/indices", None, None).await;
+    assert_eq!(status, 401, "the plugin asks who the caller is");
+    let (status, count) = t.master("GET", "/movies/_count", None).await;
+    assert_eq!((status, &count["count"]), (200, &json!(3)), "{count}");
+    let (_, mappings) = t.master("GET", &format!("{API}/rolesmapping"), None).await;
+    assert_eq!(mappings["all_access"]["users"], json!(["admin"]));
+    let (_, _, described) =
+        crate::aws_models::control_plane(&t.h, "GET", "/2021-01-01/opensearch/domain/secure", None)
+            .await;
+    assert_eq!(
+        described["DomainStatus"]["AdvancedSecurityOptions"],
+        json!({"Enabled": true, "InternalUserDatabaseEnabled": true, "AnonymousAuthEnabled": false})
+    );
+    assert!(!described.to_string().contains(MASTER.1));
+    t.h.shutdown().await;
+
+    let twice = SandboxConfig::from_yaml_str(&format!(
+        "domains: [{{name: one}}]\ndomain_config:\n  one: {{AccessPolicies: \"\"}}\ndomain_security:\n  one: {{access_policy: {}}}\n",
+        open_policy_yaml("one")
+    ))
+    .expect_err("said twice")
+    .to_string();
+    assert_eq!(
+        twice,
+        "invalid sandbox config: domain_security.one and domain_config.one both set AccessPolicies; say it in one of them"
+    );
+    // The shorthand's FGAC meets the restrictive-policy rule like CreateDomain: an open policy on
+    // a public domain without FGAC is refused, naming the seed.
+    let open = SandboxConfig::from_yaml_str(&format!(
+        "domains: [{{name: one}}]\ndomain_security:\n  one: {{access_policy: {}}}\n",
+        open_policy_yaml("one")
+    ))
+    .expect_err("open and public")
+    .to_string();
+    assert_eq!(
+        open,
+        "invalid sandbox config: seeded domain one: Enable fine-grained access control or apply a restrictive access policy to your domain"
+    );
+}

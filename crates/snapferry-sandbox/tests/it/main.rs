@@ -3,12 +3,15 @@
 
 mod access_policies;
 mod aws_clients;
+mod aws_models;
 mod common;
+mod control_plane;
 mod data_plane;
 mod data_realism;
 mod external_moto;
 mod faults_and_config;
 mod fgac;
+mod iam_propagation;
 mod s3_conditional_put;
 mod stories;
 mod sts;
