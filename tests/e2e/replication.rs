@@ -235,6 +235,7 @@ fn foreign_statements_in_the_bucket_policy_are_kept() {
             "Resource": "arn:aws:s3:::shared-snapshots/audit/*"
         }]
     });
+    world.existing_role("auditor");
     let s3 = world.s3();
     world.rt.block_on(async {
         s3.put_bucket_policy()

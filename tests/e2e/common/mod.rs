@@ -252,6 +252,35 @@ impl World {
         })
     }
 
+    /// Creates a role someone else owns (e.g. one a foreign bucket-policy statement names), then
+    /// lets simulated time pass beyond IAM's default propagation window, as for a role that has
+    /// long existed: S3 refuses a policy naming a role it cannot resolve yet, as real S3 does.
+    pub fn existing_role(&self, name: &str) -> String {
+        let iam = self.aws().iam;
+        let trust = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]});
+        let arn = self.rt.block_on(async {
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust.to_string())
+                .send()
+                .await
+                .unwrap()
+                .role
+                .unwrap()
+                .arn
+        });
+        self.sandbox().advance_clock(
+            snapferry_sandbox::SandboxConfig::default()
+                .latencies
+                .iam_propagation_secs,
+        );
+        arn
+    }
+
     /// The keys of every object in a bucket.
     pub fn bucket_keys(&self, bucket: &str) -> Vec<String> {
         let s3 = self.s3();
