@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
-use crate::{SandboxError, Shared, auth, data_plane};
+use crate::{SandboxError, Shared, data_plane};
 
 /// Parent of every VPC domain's hostname (`vpc-<name>.sandbox.internal`). It resolves nowhere, as a
 /// VPC endpoint does not from outside the VPC; the sandbox certificate carries `*.` of it.
@@ -154,6 +154,16 @@ impl Domains {
             .get(name)
             .filter(|d| d.ready(now))
             .map(Domain::endpoint)
+    }
+
+    /// The domain's access policy (JSON text), the resource-based policy of its HTTP API.
+    pub fn access_policy(&self, name: &str) -> Option<String> {
+        let domains = self.inner.lock().expect("domains lock");
+        match domains.get(name)?.options.get("AccessPolicies")? {
+            Value::String(text) if !text.is_empty() => Some(text.clone()),
+            Value::Object(_) => Some(domains[name].options["AccessPolicies"].to_string()),
+            _ => None,
+        }
     }
 
     /// Whether the domain's data plane answers now (`None`: the domain is gone).
@@ -343,14 +353,18 @@ pub async fn handle(
     body: Bytes,
 ) -> Result<Resp, Dropped> {
     let (operation, target, mutating) = classify(&parts.method, parts.uri.path());
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
         &parts.headers,
         &body,
     );
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key));
     let body_json: Value = if body.is_empty() {
         json!({})
     } else {
@@ -371,6 +385,13 @@ pub async fn handle(
         }),
         mutating,
         protocol: Protocol::RestJson,
+        checks: crate::identity::control_plane_checks(
+            shared,
+            operation,
+            target.as_deref(),
+            &body_json,
+            &query,
+        ),
     };
     guarded(shared, call, Some(verify), async {
         if body_json.is_null() {
@@ -382,7 +403,16 @@ pub async fn handle(
         }
         let now = shared.clock.now();
         shared.domains.purge(now);
-        operate(shared, operation, target, body_json, query, now).await
+        operate(
+            shared,
+            caller.as_deref(),
+            operation,
+            target,
+            body_json,
+            query,
+            now,
+        )
+        .await
     })
     .await
 }
@@ -429,6 +459,7 @@ fn tags_from(value: &Value) -> BTreeMap<String, String> {
 
 async fn operate(
     shared: &Arc<Shared>,
+    caller: Option<&crate::identity::Identity>,
     operation: &str,
     target: Option<String>,
     body: Value,
@@ -466,6 +497,9 @@ async fn operate(
                     "ResourceAlreadyExistsException",
                     &format!("domain {name} already exists"),
                 );
+            }
+            if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, &body, true) {
+                return resp;
             }
             let mut options = body.as_object().cloned().unwrap_or_default();
             for k in ["DomainName", "EngineVersion", "TagList"] {
@@ -557,6 +591,10 @@ async fn operate(
         }
         "UpdateDomainConfig" => {
             let name = target.unwrap_or_default();
+            if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, &body, false)
+            {
+                return resp;
+            }
             let mut domains = domains.inner.lock().expect("domains lock");
             match domains.get_mut(&name) {
                 Some(d) => {

@@ -19,15 +19,17 @@ mod data_plane;
 mod faults;
 mod http;
 mod iam;
+mod identity;
 mod log;
+mod policy_eval;
 mod router;
 mod s3;
 mod sts;
 mod tls;
 
 pub use config::{
-    CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig, SandboxConfig, SeedDomain,
-    SeedIndex,
+    CredentialsConfig, ExternalConfig, FaultsConfig, IdentityConfig, LatencyConfig, SandboxConfig,
+    SeedDomain, SeedIndex,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;
@@ -72,6 +74,7 @@ pub(crate) struct Shared {
     pub log: log::RequestLog,
     pub faults: faults::Faults,
     pub iam: Arc<iam::IamStore>,
+    pub identities: Arc<identity::Identities>,
     pub roles: iam::RoleDirectory,
     pub blobs: s3::BlobStore,
     pub s3_service: s3s::service::S3Service,
@@ -115,10 +118,26 @@ impl Sandbox {
             store: s3.clone(),
             region: config.region.clone(),
         });
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            config.credentials.access_key_id.clone(),
-            config.credentials.secret_access_key.clone(),
-        ));
+        let identities = Arc::new(identity::Identities::from_config(&config)?);
+        let mut auth = s3s::auth::SimpleAuth::new();
+        for identity in identities.all() {
+            auth.register(
+                identity.credentials.access_key_id.clone(),
+                identity.credentials.secret_access_key.clone().into(),
+            );
+        }
+        builder.set_auth(auth);
+        builder.set_access(identity::S3Access {
+            identities: identities.clone(),
+            store: s3.clone(),
+        });
+        if identities.service_linked_role_exists() {
+            iam.insert_service_linked_role(
+                &config.account_id,
+                identity::SERVICE_LINKED_ROLE,
+                "opensearchservice.amazonaws.com",
+            );
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|source| SandboxError::Bind {
@@ -134,6 +153,7 @@ impl Sandbox {
             clock: clock::Clock::default(),
             log: log::RequestLog::default(),
             iam,
+            identities,
             roles,
             blobs,
             s3_service: builder.build(),
@@ -235,6 +255,32 @@ impl SandboxHandle {
             env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
         }
         env
+    }
+
+    /// The environment a client needs to call this sandbox as the configured identity whose
+    /// access key this is (`None` for a key no identity has).
+    pub fn identity_env(&self, access_key_id: &str) -> Option<Vec<(String, String)>> {
+        let identity = self.shared.identities.get(access_key_id)?;
+        let mut env: Vec<(String, String)> = self
+            .env()
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN"
+                )
+            })
+            .collect();
+        let c = &identity.credentials;
+        env.push(("AWS_ACCESS_KEY_ID".to_owned(), c.access_key_id.clone()));
+        env.push((
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            c.secret_access_key.clone(),
+        ));
+        if let Some(token) = &c.session_token {
+            env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
+        }
+        Some(env)
     }
 
     /// Every request answered so far, in order.

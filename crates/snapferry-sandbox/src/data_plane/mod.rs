@@ -131,6 +131,8 @@ pub struct Req {
     pub segments: Vec<String>,
     pub query: BTreeMap<String, String>,
     pub body: Bytes,
+    /// The identity that signed the request (for the checks the gateway makes on its behalf).
+    pub caller: Option<Arc<crate::identity::Identity>>,
 }
 
 impl Req {
@@ -223,8 +225,8 @@ async fn handle(
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
     let (operation, target, mutating) = classify(&parts.method, &segs);
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -241,7 +243,12 @@ async fn handle(
             )))
         }
     });
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key));
     let req = Req {
+        caller,
         method: parts.method.clone(),
         query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -255,6 +262,12 @@ async fn handle(
         target,
         mutating,
         protocol: Protocol::OpenSearch,
+        checks: vec![crate::identity::data_plane_check(
+            shared,
+            &data.name,
+            &parts.method,
+            parts.uri.path(),
+        )],
     };
     let head = parts.method == Method::HEAD;
     let resp = guarded(
@@ -299,7 +312,12 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             &json!({"Message": "Your request: '/_recovery' is not allowed."}),
         ),
         "Recovery" => restore::recovery(shared, data, &seg(0)),
-        "PutRepository" => snapshot::put_repository(shared, data, &seg(1), &req).await,
+        "PutRepository" => {
+            match crate::identity::pass_role_for_repository(req.caller.as_deref(), &req.body) {
+                Some(denied) => denied,
+                None => snapshot::put_repository(shared, data, &seg(1), &req).await,
+            }
+        }
         "GetRepository" => snapshot::get_repository(data, req.segments.get(1).map(String::as_str)),
         "DeleteRepository" => snapshot::delete_repository(data, &seg(1)),
         "VerifyRepository" => snapshot::verify_repository(shared, data, &seg(1)).await,

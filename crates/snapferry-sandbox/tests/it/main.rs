@@ -6,6 +6,7 @@ mod common;
 mod data_plane;
 mod external_moto;
 mod faults_and_config;
+mod iam_policies;
 mod s3_conditional_put;
 mod stories;
 mod sts;
