@@ -132,8 +132,18 @@ pub enum AwsError {
     },
 }
 
+/// OpenSearch Service's answer when the account's service-linked role is missing names no
+/// permission; this says which one lets the service create it.
+const SERVICE_LINKED_ROLE_HINT: &str = " (the identity running snapferry needs \
+    iam:CreateServiceLinkedRole so that OpenSearch Service can create \
+    AWSServiceRoleForAmazonOpenSearchService for the account's first domain; or create it once: \
+    aws iam create-service-linked-role --aws-service-name opensearchservice.amazonaws.com)";
+
 fn describe(code: &Option<String>, message: &Option<String>) -> String {
     match (code, message) {
+        (Some(c), Some(m)) if m.contains("you must enable a service-linked role") => {
+            format!(": {c}: {m}{SERVICE_LINKED_ROLE_HINT}")
+        }
         (Some(c), Some(m)) => format!(": {c}: {m}"),
         (Some(c), None) => format!(": {c}"),
         (None, Some(m)) => format!(": {m}"),
@@ -293,6 +303,23 @@ mod tests {
     use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn a_missing_service_linked_role_is_explained_by_the_permission_that_creates_it() {
+        let text = describe(
+            &Some("ValidationException".into()),
+            &Some("Before you can proceed, you must enable a service-linked role to give Amazon OpenSearch Service permissions to access your VPC.".into()),
+        );
+        assert!(
+            text.starts_with(": ValidationException: Before you can proceed")
+                && text.contains("needs iam:CreateServiceLinkedRole"),
+            "{text}"
+        );
+        assert_eq!(
+            describe(&Some("AccessDenied".into()), &Some("m".into())),
+            ": AccessDenied: m"
+        );
+    }
 
     fn service_error(
         code: &str,
