@@ -5,7 +5,7 @@
 //! and the sandbox holds the operator to it as IAM would. *Sufficient*: every scenario (a
 //! replication and `destroy --include-target-domain`; a new bucket with encryption; a target
 //! with a customer-managed KMS key; a VPC domain through a bastion's proxy; a fresh account's
-//! first domain; a second apply that repairs a drifted role and resizes the target) runs to the
+//! first domain; a second apply that repairs a drifted role and resizes and tags the target) runs to the
 //! end with exactly that policy. *Necessary*: for each action of the policy, a fresh sandbox runs
 //! the scenario that needs it with that one action removed, and the run must stop (exit 1) with
 //! a message naming the action. An action the docs list that no scenario needs fails the test:
@@ -104,7 +104,7 @@ enum Scenario {
     /// The account's first domain: OpenSearch Service creates its service-linked role.
     FreshAccount,
     /// An applied replication whose role's trust policy drifted, applied again with
-    /// `--reconcile-drift` and a larger target.
+    /// `--reconcile-drift` and a larger, newly tagged target.
     Drift,
 }
 
@@ -140,9 +140,11 @@ fn needed_in(action: &str) -> Option<Scenario> {
         | "s3:DeleteObject" => S::Replicate,
         "s3:CreateBucket" | "s3:PutEncryptionConfiguration" => S::NewBucket,
         "es:ESHttpGet" | "es:ESHttpPut" | "es:ESHttpPost" | "es:ESHttpDelete" => S::Replicate,
-        "es:CreateDomain" | "es:DescribeDomain" | "es:AddTags" | "es:ListTags"
-        | "es:DeleteDomain" => S::Replicate,
-        "es:UpdateDomainConfig" => S::Drift,
+        "es:CreateDomain" | "es:DescribeDomain" | "es:ListTags" | "es:DeleteDomain" => {
+            S::Replicate
+        }
+        // CreateDomain carries its tags; AddTags is for changing those of an existing target.
+        "es:UpdateDomainConfig" | "es:AddTags" => S::Drift,
         "kms:DescribeKey" | "kms:CreateGrant" => S::CustomerManagedKey,
         "ec2:DescribeVpcs" | "ec2:DescribeSubnets" | "ec2:DescribeSecurityGroups" => S::Vpc,
         _ => return None,
@@ -174,9 +176,11 @@ fn plan(scenario: Scenario, proxy: Option<&str>) -> String {
     plan
 }
 
-/// The drifted scenario's second plan: the same, with a larger target.
+/// The drifted scenario's second plan: the same, with a larger, newly tagged target.
 fn resized(plan: &str) -> String {
-    format!("{plan}  overrides:\n    cluster_config:\n      instance_count: 2\n")
+    format!(
+        "{plan}  overrides:\n    cluster_config:\n      instance_count: 2\n    tags:\n      team: search\n"
+    )
 }
 
 fn start(scenario: Scenario, policy: &Value) -> World {

@@ -163,9 +163,21 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let resource = resource.into();
-        let code = error.code().map(str::to_owned);
-        let message = error.message().map(str::to_owned);
+        let mut code = error.code().map(str::to_owned);
+        let mut message = error.message().map(str::to_owned);
         let status = error.raw_response().map(|r| r.status().as_u16());
+        // S3 answers a refused HEAD with a bare 403: no code, no message naming the permission.
+        let head_permission = match operation {
+            "HeadBucket" => Some("s3:ListBucket"),
+            "HeadObject" => Some("s3:GetObject"),
+            _ => None,
+        };
+        if let (Some(permission), None, Some(403)) = (head_permission, &code, status) {
+            code = Some("AccessDenied".to_owned());
+            message = Some(format!(
+                "403 Forbidden (a {operation} answer has no body; S3 checks {permission} for it)"
+            ));
+        }
         if code.as_deref().is_some_and(|c| EXPIRED_CODES.contains(&c)) {
             return AwsError::ExpiredCredentials {
                 resource,
