@@ -124,12 +124,12 @@ fn needed_in(action: &str) -> Option<Scenario> {
         "iam:CreateRole"
         | "iam:GetRole"
         | "iam:PutRolePolicy"
-        | "iam:GetRolePolicy"
         | "iam:TagRole"
         | "iam:DeleteRolePolicy"
         | "iam:DeleteRole"
         | "iam:PassRole" => S::Replicate,
-        "iam:UpdateAssumeRolePolicy" => S::Drift,
+        // Read only once the role exists: on the run after the one that created it.
+        "iam:GetRolePolicy" | "iam:UpdateAssumeRolePolicy" => S::Drift,
         "iam:CreateServiceLinkedRole" => S::FreshAccount,
         "s3:GetBucketPolicy"
         | "s3:PutBucketPolicy"
@@ -140,9 +140,7 @@ fn needed_in(action: &str) -> Option<Scenario> {
         | "s3:DeleteObject" => S::Replicate,
         "s3:CreateBucket" | "s3:PutEncryptionConfiguration" => S::NewBucket,
         "es:ESHttpGet" | "es:ESHttpPut" | "es:ESHttpPost" | "es:ESHttpDelete" => S::Replicate,
-        "es:CreateDomain" | "es:DescribeDomain" | "es:ListTags" | "es:DeleteDomain" => {
-            S::Replicate
-        }
+        "es:CreateDomain" | "es:DescribeDomain" | "es:ListTags" | "es:DeleteDomain" => S::Replicate,
         // CreateDomain carries its tags; AddTags is for changing those of an existing target.
         "es:UpdateDomainConfig" | "es:AddTags" => S::Drift,
         "kms:DescribeKey" | "kms:CreateGrant" => S::CustomerManagedKey,
