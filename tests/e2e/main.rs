@@ -5,6 +5,7 @@ mod cli_json;
 mod common;
 mod destroy;
 mod json_output;
+mod least_privilege;
 mod moto;
 mod plan_output;
 mod reliability;

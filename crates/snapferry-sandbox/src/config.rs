@@ -1,7 +1,8 @@
 //! The sandbox's configuration file (YAML). Everything a test or a demo wants to vary lives here:
 //! credentials, the account and region, how fast simulated time runs, the latency of each slow
-//! operation, the domains that exist at start-up (with their data), the faults to inject, and
-//! whether IAM and S3 are served locally or by someone else's endpoint.
+//! operation, the domains that exist at start-up (with their data), the faults to inject,
+//! whether IAM and S3 are served locally or by someone else's endpoint, and the identities that
+//! may call it with their IAM policies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +18,16 @@ use crate::faults::FaultRule;
 pub struct SandboxConfig {
     /// Port of the single AWS-shaped listener on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// The default identity: an administrator (`arn:aws:iam::<account>:user/sandbox`) whose
+    /// requests no identity policy limits.
     pub credentials: CredentialsConfig,
+    /// More callers, each held to its own IAM policies (see [`IdentityConfig`]).
+    pub identities: Vec<IdentityConfig>,
+    /// Whether the account holds OpenSearch Service's service-linked role at start-up. Unset:
+    /// it does when any domain is seeded (a domain was created before). `false` makes the
+    /// account fresh: the first CreateDomain creates the role, which needs
+    /// `iam:CreateServiceLinkedRole`.
+    pub service_linked_role: Option<bool>,
     /// Twelve-digit account id used in ARNs.
     pub account_id: String,
     pub region: String,
@@ -54,6 +64,8 @@ impl Default for SandboxConfig {
         Self {
             port: 0,
             credentials: CredentialsConfig::default(),
+            identities: Vec::new(),
+            service_linked_role: None,
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             time_scale: 0.001,
@@ -141,6 +153,7 @@ impl SandboxConfig {
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
         }
+        crate::identity::Identities::from_config(self)?;
         Ok(())
     }
 
@@ -168,6 +181,25 @@ impl Default for CredentialsConfig {
             session_token: None,
         }
     }
+}
+
+/// A caller other than the default one: its keys, the principal it is, and its identity-based
+/// policies. Requests are signed with these keys like any AWS credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// When set, every request of this identity must carry this `X-Amz-Security-Token`.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// `arn:aws:iam::<account>:user/<name>` or `arn:aws:iam::<account>:role/<name>` (a role is
+    /// named in messages by its session, `arn:aws:sts::<account>:assumed-role/<name>/…`).
+    pub arn: String,
+    /// Identity-based policy documents (YAML mappings, or JSON text). Absent: no limits, as
+    /// the default identity; present: exactly these, so `[]` allows nothing.
+    #[serde(default)]
+    pub policies: Option<Vec<serde_json::Value>>,
 }
 
 /// Simulated durations in seconds (scaled by `time_scale`).

@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
 use crate::model::{self, Invalid};
-use crate::{SandboxError, Shared, auth, data_plane};
+use crate::{SandboxError, Shared, data_plane};
 
 /// Parent of every VPC domain's hostname (`vpc-<name>.sandbox.internal`). It resolves nowhere but
 /// through the sandbox ([`Domains::resolve`]), as a VPC endpoint does not from outside the VPC;
@@ -1112,14 +1112,18 @@ pub async fn handle(
     let operation = routed
         .as_ref()
         .map_or("Unknown".to_owned(), |(op, _)| op.clone());
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
         &parts.headers,
         &body,
     );
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key));
     let body_json: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Some(json!({}))
     } else {
@@ -1138,12 +1142,25 @@ pub async fn handle(
     let read_only = ["Describe", "List", "Get"]
         .iter()
         .any(|p| operation.starts_with(p));
+    let checks = if routed.is_some() {
+        let query: BTreeMap<String, String> = query.iter().cloned().collect();
+        crate::identity::control_plane_checks(
+            shared,
+            &operation,
+            target.as_deref(),
+            body_json.as_ref().unwrap_or(&Value::Null),
+            &query,
+        )
+    } else {
+        Vec::new()
+    };
     let call = Call {
         service: "es",
         operation: operation.clone(),
         target,
         mutating: routed.is_some() && !read_only,
         protocol: Protocol::RestJson,
+        checks,
     };
     guarded(shared, call, Some(verify), async {
         let Some((operation, labels)) = routed else {
@@ -1178,7 +1195,7 @@ pub async fn handle(
         }
         let now = shared.clock.now();
         shared.domains.purge(now);
-        operate(shared, &operation, input, now).await
+        operate(shared, caller.as_deref(), &operation, input, now).await
     })
     .await
 }
@@ -1214,7 +1231,13 @@ fn string_of<'a>(input: &'a Value, member: &str) -> &'a str {
     input.get(member).and_then(Value::as_str).unwrap_or("")
 }
 
-async fn operate(shared: &Arc<Shared>, operation: &str, input: Value, now: Instant) -> Resp {
+async fn operate(
+    shared: &Arc<Shared>,
+    caller: Option<&crate::identity::Identity>,
+    operation: &str,
+    input: Value,
+    now: Instant,
+) -> Resp {
     let domains = &shared.domains;
     let place = Place {
         region: &shared.config.region,
@@ -1246,6 +1269,12 @@ async fn operate(shared: &Arc<Shared>, operation: &str, input: Value, now: Insta
                 Ok(b) => b,
                 Err(refusal) => return validation(&refusal),
             };
+            // What AWS does with the caller's permissions besides es:CreateDomain (the
+            // service-linked role, a customer-managed key, a VPC), once the request is valid.
+            if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, &input, true)
+            {
+                return resp;
+            }
             let failed = shared
                 .faults
                 .fire("es", "CreateDomain", Some(&name), true)
@@ -1331,7 +1360,7 @@ async fn operate(shared: &Arc<Shared>, operation: &str, input: Value, now: Insta
                 None => not_found(name),
             }
         }
-        "UpdateDomainConfig" => update(shared, &input, now, &place),
+        "UpdateDomainConfig" => update(shared, caller, &input, now, &place),
         "AddTags" | "RemoveTags" | "ListTags" => {
             let arn = string_of(&input, "ARN");
             let mut domains = domains.inner.lock().expect("domains lock");
@@ -1371,7 +1400,13 @@ async fn operate(shared: &Arc<Shared>, operation: &str, input: Value, now: Insta
 }
 
 /// UpdateDomainConfig: merge, refuse what cannot change in place, apply over the update time.
-fn update(shared: &Arc<Shared>, input: &Value, now: Instant, place: &Place<'_>) -> Resp {
+fn update(
+    shared: &Arc<Shared>,
+    caller: Option<&crate::identity::Identity>,
+    input: &Value,
+    now: Instant,
+    place: &Place<'_>,
+) -> Resp {
     let name = string_of(input, "DomainName");
     let mut domains = shared.domains.inner.lock().expect("domains lock");
     let Some(d) = domains.get_mut(name) else {
@@ -1437,6 +1472,9 @@ fn update(shared: &Arc<Shared>, input: &Value, now: Instant, place: &Place<'_>) 
     }
     if let Some(refusal) = refuse_in_place(d, &next) {
         return validation(&refusal);
+    }
+    if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, input, false) {
+        return resp;
     }
     let changed: Vec<String> = next
         .iter()

@@ -1,6 +1,7 @@
 //! The HTTP side every emulated service shares: response builders, the error shape of each wire
 //! protocol (IAM's Query XML, S3's REST-XML, the control plane's REST-JSON, OpenSearch's
-//! envelope), and [`guarded`], which verifies, injects faults and latency, runs a handler and
+//! envelope), and [`guarded`], which verifies, authorizes (the IAM checks the service named in
+//! [`Call::checks`], see [`crate::identity`]), injects faults and latency, runs a handler and
 //! logs. The router and the services import this; it imports none of them.
 
 use std::future::Future;
@@ -166,9 +167,13 @@ pub struct Call<'a> {
     pub target: Option<String>,
     pub mutating: bool,
     pub protocol: Protocol,
+    /// What the caller needs IAM permission for (checked after the signature, in order; the
+    /// first refusal is the answer). Empty for S3, which checks in its own access hook.
+    pub checks: Vec<crate::identity::Check>,
 }
 
-/// Verifies the signature (non-S3 services), applies faults and latency, runs `handler`, logs.
+/// Verifies the signature (non-S3 services), checks the caller's IAM permissions, applies
+/// faults and latency, runs `handler`, logs.
 pub async fn guarded<F>(
     shared: &Shared,
     call: Call<'_>,
@@ -190,6 +195,14 @@ where
     };
     if let Some(Err(failure)) = &verify {
         let resp = call.protocol.auth_error(failure);
+        log(resp.status().as_u16(), None);
+        return Ok(resp);
+    }
+    if let Some(Ok(scope)) = &verify
+        && let Some(identity) = shared.identities.get(&scope.access_key)
+        && let Some(denial) = call.checks.iter().find_map(|c| identity.check(c).err())
+    {
+        let resp = call.protocol.access_denied(&denial);
         log(resp.status().as_u16(), None);
         return Ok(resp);
     }

@@ -227,6 +227,50 @@ impl IamStore {
         }
     }
 
+    /// Adds a service's service-linked role (`/aws-service-role/<service>/<name>`, trusted by
+    /// that service) unless it exists: what the service does for the account's first resource.
+    pub fn insert_service_linked_role(&self, account_id: &str, name: &str, service: &str) {
+        let path = format!("/aws-service-role/{service}/");
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+        })
+        .to_string();
+        // The service creates it for itself: nothing waits for it to propagate.
+        let now = self.clock.now();
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .entry(name.to_owned())
+            .or_insert_with(|| Role {
+                arn: format!("arn:aws:iam::{account_id}:role{path}{name}"),
+                id: format!(
+                    "AROA{}",
+                    &uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..17]
+                ),
+                name: name.to_owned(),
+                path,
+                created: chrono::Utc::now(),
+                trust_policy: trust.clone(),
+                description: None,
+                max_session_duration: 3600,
+                inline_policies: BTreeMap::new(),
+                tags: BTreeMap::new(),
+                visible_at: now,
+                trust_seen: vec![(now, trust)],
+                policies_seen: BTreeMap::new(),
+            });
+    }
+
+    /// The ARN of role `name` as IAM holds it now (with its path), if it exists.
+    pub fn role_arn(&self, name: &str) -> Option<String> {
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .get(name)
+            .map(|r| r.arn.clone())
+    }
+
     /// Executes one Query-protocol request; returns the `<Action>Result` inner XML.
     pub fn handle(
         &self,

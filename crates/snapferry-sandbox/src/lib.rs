@@ -20,8 +20,10 @@ mod data_plane;
 mod faults;
 mod http;
 mod iam;
+mod identity;
 mod log;
 pub mod model;
+mod policy_eval;
 mod router;
 mod s3;
 mod security_options;
@@ -29,9 +31,9 @@ mod sts;
 mod tls;
 
 pub use config::{
-    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig,
-    SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity, SeedFgac, SeedIndex,
-    SeedWriter,
+    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, IdentityConfig,
+    LatencyConfig, SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity,
+    SeedFgac, SeedIndex, SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;
@@ -76,6 +78,7 @@ pub(crate) struct Shared {
     pub log: log::RequestLog,
     pub faults: faults::Faults,
     pub iam: Arc<iam::IamStore>,
+    pub identities: Arc<identity::Identities>,
     pub roles: iam::RoleDirectory,
     pub blobs: s3::BlobStore,
     pub s3_service: s3s::service::S3Service,
@@ -127,10 +130,26 @@ impl Sandbox {
             // serves IAM itself; an external IAM's roles are not checked.
             iam: config.external.iam_endpoint.is_none().then(|| iam.clone()),
         });
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            config.credentials.access_key_id.clone(),
-            config.credentials.secret_access_key.clone(),
-        ));
+        let identities = Arc::new(identity::Identities::from_config(&config)?);
+        let mut auth = s3s::auth::SimpleAuth::new();
+        for identity in identities.all() {
+            auth.register(
+                identity.credentials.access_key_id.clone(),
+                identity.credentials.secret_access_key.clone().into(),
+            );
+        }
+        builder.set_auth(auth);
+        builder.set_access(identity::S3Access {
+            identities: identities.clone(),
+            store: s3.clone(),
+        });
+        if identities.service_linked_role_exists() {
+            iam.insert_service_linked_role(
+                &config.account_id,
+                identity::SERVICE_LINKED_ROLE,
+                "opensearchservice.amazonaws.com",
+            );
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|source| SandboxError::Bind {
@@ -146,6 +165,7 @@ impl Sandbox {
             clock,
             log: log::RequestLog::default(),
             iam,
+            identities,
             roles,
             blobs,
             s3_service: builder.build(),
@@ -247,6 +267,32 @@ impl SandboxHandle {
             env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
         }
         env
+    }
+
+    /// The environment a client needs to call this sandbox as the configured identity whose
+    /// access key this is (`None` for a key no identity has).
+    pub fn identity_env(&self, access_key_id: &str) -> Option<Vec<(String, String)>> {
+        let identity = self.shared.identities.get(access_key_id)?;
+        let mut env: Vec<(String, String)> = self
+            .env()
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN"
+                )
+            })
+            .collect();
+        let c = &identity.credentials;
+        env.push(("AWS_ACCESS_KEY_ID".to_owned(), c.access_key_id.clone()));
+        env.push((
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            c.secret_access_key.clone(),
+        ));
+        if let Some(token) = &c.session_token {
+            env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
+        }
+        Some(env)
     }
 
     /// Every request answered so far, in order.

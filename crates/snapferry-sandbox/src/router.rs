@@ -57,8 +57,8 @@ async fn query_request(
         ))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -93,6 +93,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 target,
                 mutating,
                 protocol: Protocol::Query,
+                checks: crate::identity::iam_checks(&shared, &params),
             };
             guarded(&shared, call, Some(verify), async {
                 let rid = request_id();
@@ -110,16 +111,22 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
         "sts" => {
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::sts::classify(&params);
+            // GetCallerIdentity needs no permission (not even an explicit deny stops it).
             let call = Call {
                 service: "sts",
                 operation,
                 target,
                 mutating,
                 protocol: Protocol::Query,
+                checks: Vec::new(),
             };
+            let caller = verify
+                .as_ref()
+                .ok()
+                .and_then(|scope| shared.identities.get(&scope.access_key))
+                .unwrap_or_else(|| shared.identities.default_identity());
             guarded(&shared, call, Some(verify), async {
-                let (status, xml) =
-                    crate::sts::handle(&shared.config.account_id, &params, &request_id());
+                let (status, xml) = crate::sts::handle(&caller, &params, &request_id());
                 respond(status, "text/xml", xml)
             })
             .await
@@ -151,6 +158,7 @@ async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dro
         target: bucket,
         mutating,
         protocol: Protocol::RestXml,
+        checks: Vec::new(),
     };
     guarded(shared, call, None, async {
         match shared.s3_service.call(req).await {

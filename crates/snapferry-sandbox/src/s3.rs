@@ -32,6 +32,8 @@ pub struct StoredBucket {
     pub created: SystemTime,
     pub objects: BTreeMap<String, StoredObject>,
     pub policy: Option<String>,
+    /// The default encryption set with PutBucketEncryption.
+    pub encryption: Option<ServerSideEncryptionConfiguration>,
 }
 
 /// The sandbox's own buckets.
@@ -52,6 +54,7 @@ impl S3Store {
                 created: SystemTime::now(),
                 objects: BTreeMap::new(),
                 policy: None,
+                encryption: None,
             },
         );
         true
@@ -457,6 +460,32 @@ impl S3 for SandboxS3 {
             PutBucketPolicyOutput::default(),
             http::StatusCode::NO_CONTENT,
         ))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let input = req.input;
+        let mut buckets = self.store.buckets.lock().expect("s3 lock");
+        let b = buckets
+            .get_mut(&input.bucket)
+            .ok_or_else(|| no_such_bucket(&input.bucket))?;
+        b.encryption = Some(input.server_side_encryption_configuration);
+        Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let buckets = self.store.buckets.lock().expect("s3 lock");
+        let b = buckets
+            .get(&req.input.bucket)
+            .ok_or_else(|| no_such_bucket(&req.input.bucket))?;
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: b.encryption.clone(),
+        }))
     }
 
     async fn get_bucket_policy(

@@ -105,6 +105,20 @@ impl World {
         cmd
     }
 
+    /// The `snapferry` command signing as the configured identity with this access key.
+    pub fn command_as(&self, access_key_id: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command(args);
+        let env = self
+            .sandbox()
+            .identity_env(access_key_id)
+            .unwrap_or_else(|| panic!("the sandbox has no identity with key {access_key_id}"));
+        cmd.env_remove("AWS_SESSION_TOKEN");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
     /// Runs `snapferry` and returns what it did.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()

@@ -272,6 +272,8 @@ pub struct Req {
     pub segments: Vec<String>,
     pub query: BTreeMap<String, String>,
     pub body: Bytes,
+    /// The identity that signed the request (for the checks the gateway makes on its behalf).
+    pub caller: Option<Arc<crate::identity::Identity>>,
 }
 
 impl Req {
@@ -378,8 +380,8 @@ async fn handle(
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("AWS4-"));
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -396,7 +398,12 @@ async fn handle(
             )))
         }
     });
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key));
     let req = Req {
+        caller,
         method: parts.method.clone(),
         query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -410,6 +417,12 @@ async fn handle(
         target,
         mutating,
         protocol: Protocol::OpenSearch,
+        checks: vec![crate::identity::data_plane_check(
+            shared,
+            &data.name,
+            &parts.method,
+            parts.uri.path(),
+        )],
     };
     let head = parts.method == Method::HEAD;
     let line = crate::http::request_line(&http::Request::from_parts(parts.clone(), ()));
@@ -417,11 +430,9 @@ async fn handle(
     let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
         .decode_utf8_lossy()
         .into_owned();
-    let caller = if signed {
-        // The one identity the sandbox signs for (see `sts`).
-        Caller::Principal(crate::sts::caller_arn(&shared.config.account_id))
-    } else {
-        Caller::Anonymous
+    let caller = match &req.caller {
+        Some(identity) if signed => Caller::Principal(identity.caller_arn()),
+        _ => Caller::Anonymous,
     };
     let path = parts.uri.path().to_owned();
     let resp = guarded(shared, call, signed.then_some(verify), async {
@@ -528,7 +539,12 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             &json!({"Message": "Your request: '/_recovery' is not allowed."}),
         ),
         "Recovery" => restore::recovery(shared, data, &seg(0), req.flag("active_only")),
-        "PutRepository" => snapshot::put_repository(shared, data, &seg(1), &req).await,
+        "PutRepository" => {
+            match crate::identity::pass_role_for_repository(req.caller.as_deref(), &req.body) {
+                Some(denied) => denied,
+                None => snapshot::put_repository(shared, data, &seg(1), &req).await,
+            }
+        }
         "GetRepository" => {
             snapshot::get_repository(shared, data, req.segments.get(1).map(String::as_str))
         }

@@ -11,6 +11,7 @@ mod data_realism;
 mod external_moto;
 mod faults_and_config;
 mod fgac;
+mod iam_policies;
 mod iam_propagation;
 mod s3_conditional_put;
 mod stories;

@@ -190,6 +190,7 @@ mod tests {
 
     fn req(method: http::Method, path: &str, query: &[(&str, &str)], body: &str) -> Req {
         Req {
+            caller: None,
             method,
             segments: path
                 .split('/')

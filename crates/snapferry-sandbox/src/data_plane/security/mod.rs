@@ -451,6 +451,7 @@ async fn bulk(shared: &Shared, data: &DomainData, user: &User, roles: &[Role], r
             }
         }
         let sub = Req {
+            caller: req.caller.clone(),
             method: req.method.clone(),
             segments: req.segments.clone(),
             query: req.query.clone(),

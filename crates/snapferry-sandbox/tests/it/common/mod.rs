@@ -66,6 +66,14 @@ pub struct DomainClient {
 }
 
 impl DomainClient {
+    /// A client that signs as another identity than the default one.
+    pub fn new_as(h: &SandboxHandle, endpoint: &str, creds: Credentials) -> Self {
+        Self {
+            creds,
+            ..Self::new(h, endpoint)
+        }
+    }
+
     pub fn new(h: &SandboxHandle, endpoint: &str) -> Self {
         let pem = std::fs::read(h.ca_bundle_path()).expect("CA bundle readable");
         let ca = reqwest::Certificate::from_pem(&pem).expect("CA bundle is PEM");
