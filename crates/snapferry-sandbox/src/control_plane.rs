@@ -381,17 +381,28 @@ impl Domains {
             .map_or(1, |n| n.clamp(1, 1000) as u32)
     }
 
-    /// The domain's ARN and access policy (`Null` when it has none: AWS's default `""`), as the
-    /// gateway in front of its endpoint evaluates them.
-    pub fn access_policy(&self, name: &str) -> Option<(String, Value)> {
+    /// The domain's ARN and access policy (`None` when it has none: AWS's default `""`), as
+    /// the gateway in front of its endpoint evaluates them. Every stored policy was parsed with
+    /// the same grammar when it was set.
+    pub fn access_policy(
+        &self,
+        name: &str,
+    ) -> Option<(String, Option<crate::policy_eval::Policy>)> {
         let domains = self.inner.lock().expect("domains lock");
         let d = domains.get(name)?;
-        let policy = d
+        let text = d
             .blocks
             .get("AccessPolicies")
             .and_then(Value::as_str)
-            .and_then(|p| crate::access_policy::parse(p).ok())
-            .unwrap_or(Value::Null);
+            .unwrap_or("");
+        // Never lenient: were a stored policy unreadable, it would let no one in.
+        let policy = crate::access_policy::parse(text).unwrap_or_else(|e| {
+            tracing::error!(domain = name, error = %e, "unreadable access policy; denying all");
+            crate::access_policy::parse(
+                r#"{"Statement": {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*"}}"#,
+            )
+            .expect("a constant policy")
+        });
         Some((d.arn.clone(), policy))
     }
 
@@ -1161,6 +1172,7 @@ pub async fn handle(
         mutating: routed.is_some() && !read_only,
         protocol: Protocol::RestJson,
         checks,
+        source_ip: crate::http::source_ip(&parts.extensions),
     };
     guarded(shared, call, Some(verify), async {
         let Some((operation, labels)) = routed else {

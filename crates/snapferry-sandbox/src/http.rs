@@ -160,6 +160,17 @@ impl Protocol {
     }
 }
 
+/// The address a request came from (the peer of its connection), as `aws:SourceIp` sees it.
+/// The listeners put it into each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceIp(pub std::net::IpAddr);
+
+/// The request's [`SourceIp`]; `None` for a request no listener accepted, whose checks then
+/// have no `aws:SourceIp` (as a request without one has none in AWS).
+pub fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<SourceIp>().map(|s| s.0)
+}
+
 /// What a request is, for the log, the fault rules and the latency table.
 pub struct Call<'a> {
     pub service: &'a str,
@@ -168,8 +179,11 @@ pub struct Call<'a> {
     pub mutating: bool,
     pub protocol: Protocol,
     /// What the caller needs IAM permission for (checked after the signature, in order; the
-    /// first refusal is the answer). Empty for S3, which checks in its own access hook.
+    /// first refusal is the answer). Empty for S3 and a domain's endpoint, which decide with
+    /// their resource-based policies (S3's access hook, [`crate::access_policy`]).
     pub checks: Vec<crate::identity::Check>,
+    /// Where the request came from (`aws:SourceIp` of the checks).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
 /// Verifies the signature (non-S3 services), checks the caller's IAM permissions, applies
@@ -200,7 +214,10 @@ where
     }
     if let Some(Ok(scope)) = &verify
         && let Some(identity) = shared.identities.get(&scope.access_key)
-        && let Some(denial) = call.checks.iter().find_map(|c| identity.check(c).err())
+        && let Some(denial) = call
+            .checks
+            .iter()
+            .find_map(|c| identity.check(c, call.source_ip).err())
     {
         let resp = call.protocol.access_denied(&denial);
         log(resp.status().as_u16(), None);

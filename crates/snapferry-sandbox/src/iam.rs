@@ -173,6 +173,9 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
             return Err(malformed("Policy document should not specify a principal."));
         }
     }
+    // What IAM keeps, the other services evaluate (a domain assuming the role, writing to the
+    // bucket): it must read in the sandbox evaluator's grammar.
+    crate::policy_eval::Policy::from_value(&value, trust).map_err(|e| malformed(&e.0))?;
     Ok(())
 }
 

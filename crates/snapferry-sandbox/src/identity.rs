@@ -2,23 +2,35 @@
 //! identities (an access key, its secret, an optional session token, the principal's ARN and
 //! its identity-based policies); the configuration's `credentials:` block is the default one,
 //! an administrator with no policy limits. Every signed request is matched to its identity by
-//! access key; then:
+//! access key, and is then a [`Caller`] — `Signed`, or `Anonymous` when it carries no SigV4
+//! signature — the one notion of the caller every service uses:
 //!
-//! - the services say which IAM action on which resource ARN each operation is (the
-//!   `*_checks` functions here, one per service, handed to [`crate::http::guarded`] in
-//!   [`crate::http::Call::checks`]; S3 is checked in [`S3Access`], the `s3s` access hook);
-//! - [`crate::policy_eval`] decides, with the bucket policy or the domain access policy as
-//!   the resource-based policy where the service has one;
-//! - a denial is answered in each protocol's own `AccessDenied` shape with AWS's message.
+//! - IAM and the control plane name the IAM action and resource ARN of each operation (the
+//!   `*_checks` functions here), which [`crate::http::guarded`] checks from [`crate::http::Call::checks`];
+//!   S3 decides in [`S3Access`], the `s3s` access hook, with the bucket policy; a domain's
+//!   gateway ([`crate::access_policy`]) with the domain access policy; an FGAC domain's
+//!   security plugin maps the same caller (its user ARN, or its role as backend role);
+//! - [`Caller::authorize`] decides, through [`crate::policy_eval::evaluate`]: identity policies
+//!   and the resource-based policy together, an explicit deny anywhere winning, with the
+//!   request's `aws:SourceIp` (the connection's peer) and the principal's own condition keys;
+//! - a denial is answered in each protocol's own `AccessDenied` shape with AWS's message
+//!   ("because no identity-based policy allows …" for a signer, "because no resource-based
+//!   policy allows …" for `anonymous`, "with an explicit deny in a(n) … policy").
 //!
 //! The checks a service makes *for* the caller while carrying out a request are here too:
 //! `iam:PassRole` when a domain registers a snapshot repository with a `role_arn`, and, for
 //! `CreateDomain`, `iam:CreateServiceLinkedRole` for the account's first domain, `kms:DescribeKey`
-//! and `kms:CreateGrant` for a customer-managed key, and the EC2 describes for a VPC domain.
+//! and `kms:CreateGrant` for a customer-managed key, and the EC2 describes for a VPC domain
+//! (made through the service: `aws:ViaAWSService`, no `aws:SourceIp`).
 //!
 //! One account for now; [`Identity`] carries its own account so several fit later.
 
+// Refusals are the response itself as `Err`, built once per refused request and sent as is
+// (as in the data plane).
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -93,65 +105,65 @@ impl Identity {
         if self.is_role() {
             arns.push(self.caller_arn());
         }
-        Principal {
-            account: self.account.clone(),
-            arns,
-        }
+        Principal::iam(&self.account, arns)
+    }
+
+    /// An identity with no policy limits and no keys, for the unit tests of what reads callers.
+    #[cfg(test)]
+    pub fn unlimited(arn: &str) -> Arc<Self> {
+        Arc::new(Self {
+            credentials: CredentialsConfig::default(),
+            arn: arn.to_owned(),
+            account: arn.split(':').nth(4).unwrap_or_default().to_owned(),
+            region: "us-east-1".to_owned(),
+            policies: None,
+            user_id: DEFAULT_USER_ID.to_owned(),
+        })
+    }
+
+    /// The IAM role an FGAC domain's security plugin sees as the caller's backend role (the
+    /// role's ARN, path included); `None` for a user.
+    pub fn backend_role(&self) -> Option<&str> {
+        self.is_role().then_some(self.arn.as_str())
     }
 
     /// Whether this identity may do `action` on `resource`, given the request's own condition
-    /// keys and the resource-based policy (bucket or domain access policy) if there is one.
+    /// keys (`aws:SourceIp` among them when the request has one) and the resource-based policy
+    /// (bucket policy, domain access policy) if there is one.
     pub fn authorize(
         &self,
         action: &str,
         resource: &str,
         context: Context,
-        resource_policies: &[&Policy],
+        resource_policy: Option<&Policy>,
     ) -> Result<(), Denial> {
-        let principal = self.principal();
         let mut context = context
             .with("aws:PrincipalArn", self.arn.clone())
             .with("aws:PrincipalAccount", self.account.clone())
             .with("aws:SecureTransport", "true")
-            .with("aws:SourceIp", "127.0.0.1")
             .with("aws:RequestedRegion", self.region.clone())
             .with("aws:CurrentTime", chrono::Utc::now().to_rfc3339());
         if !self.is_role() {
             context = context.with("aws:username", self.name().to_owned());
         }
-        let decision = policy_eval::evaluate(
+        decide(
+            self.caller_arn(),
+            &self.principal(),
             self.policies.as_deref(),
-            resource_policies,
-            &policy_eval::Request {
-                principal: &principal,
-                action,
-                resource,
-                context,
-            },
-        );
-        match decision {
-            Decision::Allow => Ok(()),
-            denied => Err(Denial {
-                caller: self.caller_arn(),
-                action: action.to_owned(),
-                resource: resource.to_owned(),
-                decision: denied,
-            }),
-        }
+            action,
+            resource,
+            context,
+            resource_policy,
+        )
     }
 
-    /// Runs one service-supplied check, reading its resource policy if it has one.
-    pub fn check(&self, check: &Check) -> Result<(), Denial> {
-        let policy = check
-            .resource_policy
-            .as_deref()
-            .and_then(|text| Policy::parse(text, true).ok());
-        self.authorize(
-            &check.action,
-            &check.resource,
-            check.context.clone(),
-            &policy.iter().collect::<Vec<_>>(),
-        )
+    /// Runs one service-supplied check of a request that came from `source_ip`.
+    pub fn check(&self, check: &Check, source_ip: Option<IpAddr>) -> Result<(), Denial> {
+        let mut context = check.context.clone();
+        if let Some(ip) = source_ip {
+            context = context.with("aws:SourceIp", ip.to_string());
+        }
+        self.authorize(&check.action, &check.resource, context, None)
     }
 
     fn from_config(
@@ -226,6 +238,88 @@ impl Identity {
             policies,
             user_id: format!("{prefix}{}", &digest[..17]),
         })
+    }
+}
+
+/// Who sent a request, as every service sees it: the gateway in front of a domain, S3, the
+/// security plugin of an FGAC domain.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// An unsigned request (no SigV4 `Authorization`), including HTTP basic auth: AWS names it
+    /// `anonymous`, and only a resource-based policy for principal `*` lets it in.
+    Anonymous,
+    /// The identity whose keys signed the request.
+    Signed(Arc<Identity>),
+}
+
+impl Caller {
+    /// The name AWS puts in its denial messages: the caller's ARN (a role's session), or
+    /// `anonymous`.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Anonymous => "anonymous".to_owned(),
+            Self::Signed(identity) => identity.caller_arn(),
+        }
+    }
+
+    /// Whether the caller may do `action` on `resource`: its identity policies together with
+    /// the resource-based policy, decided by [`policy_eval::evaluate`].
+    pub fn authorize(
+        &self,
+        action: &str,
+        resource: &str,
+        context: Context,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), Denial> {
+        match self {
+            Self::Signed(identity) => {
+                identity.authorize(action, resource, context, resource_policy)
+            }
+            Self::Anonymous => decide(
+                self.name(),
+                &Principal::anonymous(),
+                Some(&[]),
+                action,
+                resource,
+                context
+                    .with("aws:SecureTransport", "true")
+                    .with("aws:CurrentTime", chrono::Utc::now().to_rfc3339()),
+                resource_policy,
+            ),
+        }
+    }
+}
+
+/// The one place a caller's request is decided: [`policy_eval::evaluate`] over its identity
+/// policies (`None`: no limits) and the resource-based policy, and the denial AWS words.
+fn decide(
+    caller: String,
+    principal: &Principal,
+    identity_policies: Option<&[Policy]>,
+    action: &str,
+    resource: &str,
+    context: Context,
+    resource_policy: Option<&Policy>,
+) -> Result<(), Denial> {
+    let decision = policy_eval::evaluate(
+        identity_policies,
+        &resource_policy.into_iter().collect::<Vec<_>>(),
+        &policy_eval::Request {
+            principal,
+            action,
+            resource,
+            context,
+        },
+    );
+    match decision {
+        Decision::Allow => Ok(()),
+        denied => Err(Denial {
+            anonymous: principal.account.is_none(),
+            caller,
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+            decision: denied,
+        }),
     }
 }
 
@@ -318,14 +412,13 @@ pub fn verify(
     )
 }
 
-/// One thing a request needs permission for.
+/// One thing a request needs permission for (IAM and the control plane, which have no
+/// resource-based policies; S3 and the domain gateway decide with theirs, through [`Caller`]).
 #[derive(Debug, Clone)]
 pub struct Check {
     pub action: String,
     pub resource: String,
     pub context: Context,
-    /// The resource-based policy that may also grant it (a domain's access policy).
-    pub resource_policy: Option<String>,
 }
 
 impl Check {
@@ -334,7 +427,6 @@ impl Check {
             action: action.into(),
             resource: resource.into(),
             context: Context::default(),
-            resource_policy: None,
         }
     }
 }
@@ -343,6 +435,8 @@ impl Check {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Denial {
     pub caller: String,
+    /// An unsigned caller, whom only a resource-based policy could have let in.
+    pub anonymous: bool,
     pub action: String,
     pub resource: String,
     pub decision: Decision,
@@ -357,6 +451,12 @@ impl Denial {
             Decision::ExplicitDeny {
                 in_resource_policy: false,
             } => "with an explicit deny in an identity-based policy".to_owned(),
+            // An anonymous caller has no identity-based policies: what failed it is the
+            // resource's policy (the gateway's words for an unsigned request).
+            _ if self.anonymous => format!(
+                "because no resource-based policy allows the {} action",
+                self.action
+            ),
             _ => format!(
                 "because no identity-based policy allows the {} action",
                 self.action
@@ -499,54 +599,23 @@ pub fn control_plane_checks(
     }
 }
 
-/// A domain's HTTP API: `es:ESHttp<Method>` on `…:domain/<name>/<path>`, which the domain's
-/// access policy may also grant.
-pub fn data_plane_check(shared: &Shared, domain: &str, method: &http::Method, path: &str) -> Check {
-    let verb = match *method {
-        http::Method::GET => "Get",
-        http::Method::PUT => "Put",
-        http::Method::POST => "Post",
-        http::Method::DELETE => "Delete",
-        http::Method::HEAD => "Head",
-        http::Method::PATCH => "Patch",
-        _ => "Get",
-    };
-    Check {
-        resource_policy: shared
-            .domains
-            .access_policy(domain)
-            .and_then(|(_, policy)| (!policy.is_null()).then(|| policy.to_string())),
-        ..Check::new(
-            format!("es:ESHttp{verb}"),
-            format!(
-                "{}/{}",
-                domain_arn(shared, domain),
-                path.trim_start_matches('/')
-            ),
-        )
-    }
-}
-
 /// What OpenSearch Service's gateway checks before a repository registration reaches the
-/// domain: that the signer may pass the snapshot role to the service. `None`: allowed (or
-/// there is no `role_arn` to pass).
-pub fn pass_role_for_repository(identity: Option<&Identity>, body: &[u8]) -> Option<Resp> {
-    let identity = identity?;
+/// domain: that the caller may pass the snapshot role to the service (an anonymous caller never
+/// may: "User: anonymous is not authorized to perform: iam:PassRole", the `fgac` page's
+/// manual-snapshot section). `None`: allowed, or there is no `role_arn` to pass.
+pub fn pass_role_for_repository(caller: &Caller, body: &[u8], source_ip: IpAddr) -> Option<Resp> {
     let settings: Value = serde_json::from_slice(body).ok()?;
     let role_arn = settings.get("settings")?.get("role_arn")?.as_str()?;
-    let context = Context::default().with("iam:PassedToService", "es.amazonaws.com");
-    let denial = identity
-        .authorize("iam:PassRole", role_arn, context, &[])
+    let context = Context::default()
+        .with("iam:PassedToService", "es.amazonaws.com")
+        .with("aws:SourceIp", source_ip.to_string());
+    let denial = caller
+        .authorize("iam:PassRole", role_arn, context, None)
         .err()?;
-    Some(crate::http::json(
-        403,
-        &serde_json::json!({
-            "Message": format!(
-                "User: {} is not authorized to perform: iam:PassRole on resource: {}",
-                denial.caller, role_arn
-            )
-        }),
-    ))
+    Some(crate::access_policy::denied(&format!(
+        "User: {} is not authorized to perform: iam:PassRole on resource: {role_arn}",
+        denial.caller
+    )))
 }
 
 /// What `CreateDomain` (and `UpdateDomainConfig` for the options it names) does with the
@@ -564,14 +633,17 @@ pub fn domain_implied_checks(
     };
     let validation =
         |message: String| Protocol::RestJson.error(400, "ValidationException", &message);
+    // The service makes these calls with the caller's credentials (forward access sessions):
+    // `aws:ViaAWSService` is true and the caller's own address is not in the request.
+    let via_service = || Context::default().with("aws:ViaAWSService", "true");
     if creating && !shared.identities.service_linked_role_exists() {
         let slr_arn = format!(
             "arn:aws:iam::{}:role/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/{SERVICE_LINKED_ROLE}",
             shared.config.account_id
         );
-        let context = Context::default().with("iam:AWSServiceName", SERVICE_LINKED_ROLE_SERVICE);
+        let context = via_service().with("iam:AWSServiceName", SERVICE_LINKED_ROLE_SERVICE);
         if identity
-            .authorize("iam:CreateServiceLinkedRole", &slr_arn, context, &[])
+            .authorize("iam:CreateServiceLinkedRole", &slr_arn, context, None)
             .is_err()
         {
             return Err(validation(
@@ -612,7 +684,7 @@ pub fn domain_implied_checks(
                 }
             )
         };
-        let via = Context::default()
+        let via = via_service()
             .with(
                 "kms:ViaService",
                 format!("es.{}.amazonaws.com", shared.config.region),
@@ -625,7 +697,7 @@ pub fn domain_implied_checks(
                 via.with("kms:GrantIsForAWSResource", "true"),
             ),
         ] {
-            if let Err(denial) = identity.authorize(action, &key_arn, context, &[]) {
+            if let Err(denial) = identity.authorize(action, &key_arn, context, None) {
                 return Err(validation(format!(
                     "Error in Accessing KmsKeyID with details:{} (Service: AWSKMS; Status Code: 400; \
                      Error Code: AccessDeniedException; Request ID: {}; Proxy: null)",
@@ -641,7 +713,7 @@ pub fn domain_implied_checks(
             "ec2:DescribeSubnets",
             "ec2:DescribeSecurityGroups",
         ] {
-            if let Err(denial) = identity.authorize(action, "*", Context::default(), &[]) {
+            if let Err(denial) = identity.authorize(action, "*", via_service(), None) {
                 // EC2's UnauthorizedOperation text: its describes have no resource-level
                 // permissions, so the message names none.
                 return Err(validation(format!(
@@ -692,7 +764,9 @@ fn s3_action(operation: &str) -> Option<(&'static str, bool)> {
     })
 }
 
-/// The `s3s` access hook: the caller's identity policies and the bucket policy decide.
+/// The `s3s` access hook: the caller's identity policies and the bucket policy decide
+/// ([`Caller::authorize`]); an unsigned request is `anonymous`, whom only the bucket policy can
+/// let in.
 pub struct S3Access {
     pub identities: Arc<Identities>,
     pub store: Arc<crate::s3::S3Store>,
@@ -701,27 +775,31 @@ pub struct S3Access {
 #[async_trait::async_trait]
 impl s3s::access::S3Access for S3Access {
     async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> s3s::S3Result<()> {
-        let Some(credentials) = cx.credentials() else {
-            return Err(s3s::s3_error!(AccessDenied, "Access Denied"));
-        };
-        let Some(identity) = self.identities.get(&credentials.access_key) else {
-            return Err(s3s::s3_error!(
-                InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records."
-            ));
-        };
-        if let Some(token) = &identity.credentials.session_token {
-            let sent = cx
-                .headers()
-                .get("x-amz-security-token")
-                .and_then(|v| v.to_str().ok());
-            if sent != Some(token.as_str()) {
-                return Err(s3s::s3_error!(
-                    InvalidToken,
-                    "The provided token is malformed or otherwise invalid."
-                ));
+        let caller = match cx.credentials() {
+            None => Caller::Anonymous,
+            Some(credentials) => {
+                let Some(identity) = self.identities.get(&credentials.access_key) else {
+                    return Err(s3s::s3_error!(
+                        InvalidAccessKeyId,
+                        "The AWS Access Key Id you provided does not exist in our records."
+                    ));
+                };
+                if let Some(token) = &identity.credentials.session_token {
+                    let sent = cx
+                        .headers()
+                        .get("x-amz-security-token")
+                        .and_then(|v| v.to_str().ok());
+                    if sent != Some(token.as_str()) {
+                        return Err(s3s::s3_error!(
+                            InvalidToken,
+                            "The provided token is malformed or otherwise invalid."
+                        ));
+                    }
+                }
+                Caller::Signed(identity)
             }
-        }
+        };
+        let source_ip = crate::http::source_ip(cx.extensions_mut());
         let operation = cx.s3_op().name().to_owned();
         let (bucket, key) = match cx.s3_path() {
             s3s::path::S3Path::Root => (None, None),
@@ -740,6 +818,9 @@ impl s3s::access::S3Access for S3Access {
             (None, _) => "*".to_owned(),
         };
         let mut context = Context::default();
+        if let Some(ip) = source_ip {
+            context = context.with("aws:SourceIp", ip.to_string());
+        }
         if action == "s3:ListBucket" {
             let prefix = form_urlencoded::parse(cx.uri().query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "prefix")
@@ -748,19 +829,22 @@ impl s3s::access::S3Access for S3Access {
                 context = context.with("s3:prefix", prefix);
             }
         }
+        // Bucket policies are checked with this evaluator when they are put, so they parse.
         let policy = bucket
             .as_deref()
             .and_then(|b| self.store.policy(b))
             .flatten()
             .and_then(|text| Policy::parse(&text, true).ok());
-        identity
-            .authorize(
-                action,
-                &resource,
-                context,
-                &policy.iter().collect::<Vec<_>>(),
-            )
-            .map_err(|denial| s3s::s3_error!(AccessDenied, "{}", denial.s3_message()))
+        caller
+            .authorize(action, &resource, context, policy.as_ref())
+            .map_err(|denial| {
+                if denial.anonymous {
+                    // S3 names no one to an anonymous caller.
+                    s3s::s3_error!(AccessDenied, "Access Denied")
+                } else {
+                    s3s::s3_error!(AccessDenied, "{}", denial.s3_message())
+                }
+            })
     }
 }
 
@@ -789,7 +873,7 @@ mod tests {
         );
         assert!(ci.user_id().starts_with("AROA") && ci.user_id().ends_with(":sandbox-session"));
         assert!(
-            ci.authorize("es:CreateDomain", "x", Context::default(), &[])
+            ci.authorize("es:CreateDomain", "x", Context::default(), None)
                 .is_ok()
         );
         let denied = ci
@@ -797,7 +881,7 @@ mod tests {
                 "iam:CreateRole",
                 "arn:aws:iam::111111111111:role/x",
                 Context::default(),
-                &[],
+                None,
             )
             .unwrap_err();
         assert_eq!(
@@ -810,7 +894,7 @@ mod tests {
         assert_eq!(admin.caller_arn(), "arn:aws:iam::111111111111:user/sandbox");
         assert!(
             admin
-                .authorize("iam:DeleteRole", "*", Context::default(), &[])
+                .authorize("iam:DeleteRole", "*", Context::default(), None)
                 .is_ok()
         );
 
@@ -835,6 +919,48 @@ mod tests {
             let err = config(yaml).expect_err(yaml).to_string();
             assert!(err.contains(words), "{yaml}\n{err}");
         }
+    }
+
+    #[test]
+    fn denials_say_which_kind_of_policy_failed_the_caller() {
+        const DOMAIN: &str = "arn:aws:es:us-east-1:123456789012:domain/logs";
+        const USER: &str = "arn:aws:iam::123456789012:user/ci";
+        let resource = format!("{DOMAIN}/_search");
+        let ask = |caller: &Caller, policy: Option<&Policy>| {
+            caller
+                .authorize("es:ESHttpPost", &resource, Context::default(), policy)
+                .map_err(|d| d.es_http_message())
+        };
+        // Anonymous: only a resource-based policy could have let it in.
+        assert_eq!(
+            ask(&Caller::Anonymous, None),
+            Err("User: anonymous is not authorized to perform: es:ESHttpPost because no resource-based policy allows the es:ESHttpPost action".into())
+        );
+        // A signer of the account: its identity policies could have.
+        let limited = Identity {
+            policies: Some(Vec::new()),
+            ..Arc::try_unwrap(Identity::unlimited(USER)).unwrap()
+        };
+        let ci = Caller::Signed(Arc::new(limited));
+        assert_eq!(
+            ask(&ci, None),
+            Err(format!(
+                "User: {USER} is not authorized to perform: es:ESHttpPost because no identity-based policy allows the es:ESHttpPost action"
+            ))
+        );
+        let deny = Policy::parse(
+            &serde_json::json!({"Statement": [{"Effect": "Deny", "Principal": {"AWS": USER}, "Action": "es:ESHttpPost", "Resource": format!("{DOMAIN}/*")}]}).to_string(),
+            true,
+        )
+        .unwrap();
+        let admin = Caller::Signed(Identity::unlimited(USER));
+        assert_eq!(ask(&admin, None), Ok(()));
+        assert_eq!(
+            ask(&admin, Some(&deny)),
+            Err(format!(
+                "User: {USER} is not authorized to perform: es:ESHttpPost with an explicit deny in a resource-based policy"
+            ))
+        );
     }
 
     #[test]

@@ -1,16 +1,25 @@
 //! IAM policy evaluation, as AWS does it for one account: an explicit `Deny` in any applicable
 //! policy wins; otherwise an `Allow` in an identity-based policy or in a resource-based policy
 //! that names the caller allows; otherwise the request is implicitly denied. This is the one
-//! evaluator of the sandbox: identity policies from the configuration ([`crate::identity`]),
-//! bucket policies and domain access policies are all read with it.
+//! evaluator of the sandbox, and [`evaluate`] its one decision ("resource-based ∪
+//! identity-based, explicit deny anywhere wins"): identity policies from the configuration
+//! ([`crate::identity`]), bucket policies (S3's access hook, and a domain writing snapshots),
+//! domain access policies (the gateway, [`crate::access_policy`]) and role trust policies (a
+//! domain assuming the snapshot role) are all read and decided with it.
 //!
 //! What a statement may say: `Effect`, `Action`/`NotAction` and `Resource`/`NotResource` with
 //! `*` and `?` wildcards (actions case-insensitively, resources case-sensitively),
-//! `Principal`/`NotPrincipal` in resource-based policies, and `Condition` with the operators
-//! IAM documents for strings, ARNs, booleans, numbers, IP addresses and `Null`, their
-//! `…IfExists` forms and the `ForAnyValue:`/`ForAllValues:` set qualifiers. A policy that uses
-//! anything else is refused when it is loaded ([`Policy::parse`]), as IAM refuses it, rather
-//! than silently evaluated to something. Policy variables (`${aws:username}`) are not expanded.
+//! `Principal`/`NotPrincipal` in resource-based policies (`*`, `AWS` accounts, users and roles,
+//! `Service`), and `Condition` with the operators IAM documents for strings, ARNs, booleans,
+//! numbers, dates, IP addresses and `Null`, their `…IfExists` forms and the
+//! `ForAnyValue:`/`ForAllValues:` set qualifiers; a key the request does not carry matches as
+//! in IAM (only `…IfExists` and negated operators hold without it). A policy that uses anything
+//! else is refused when it is loaded ([`Policy::parse`]), as IAM refuses it, rather than
+//! silently evaluated to something. Policy variables (`${aws:username}`) are not expanded.
+//!
+//! A resource-based policy that names an account (`123456789012`, `arn:aws:iam::…:root`)
+//! rather than a principal only delegates to that account: its `Allow` lets nobody in by
+//! itself (the caller's identity policies must allow), its `Deny` applies to everyone in it.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -55,6 +64,8 @@ struct PrincipalMatcher {
     anyone: bool,
     /// Values of the `AWS` key: account ids, account root ARNs, user and role ARNs, `*`.
     aws: Vec<String>,
+    /// Values of the `Service` key (`es.amazonaws.com`).
+    services: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +105,12 @@ enum Operator {
     NumericLessThanEquals,
     NumericGreaterThan,
     NumericGreaterThanEquals,
+    DateEquals,
+    DateNotEquals,
+    DateLessThan,
+    DateLessThanEquals,
+    DateGreaterThan,
+    DateGreaterThanEquals,
     Null,
 }
 
@@ -119,6 +136,12 @@ impl Operator {
             "NumericLessThanEquals" => Self::NumericLessThanEquals,
             "NumericGreaterThan" => Self::NumericGreaterThan,
             "NumericGreaterThanEquals" => Self::NumericGreaterThanEquals,
+            "DateEquals" => Self::DateEquals,
+            "DateNotEquals" => Self::DateNotEquals,
+            "DateLessThan" => Self::DateLessThan,
+            "DateLessThanEquals" => Self::DateLessThanEquals,
+            "DateGreaterThan" => Self::DateGreaterThan,
+            "DateGreaterThanEquals" => Self::DateGreaterThanEquals,
             "Null" => Self::Null,
             _ => return None,
         })
@@ -135,6 +158,7 @@ impl Operator {
                 | Self::ArnNotLike
                 | Self::NotIpAddress
                 | Self::NumericNotEquals
+                | Self::DateNotEquals
         )
     }
 
@@ -143,6 +167,10 @@ impl Operator {
         use Operator as O;
         let number = |s: &str| s.trim().parse::<f64>().ok();
         let numeric = |cmp: fn(f64, f64) -> bool| match (number(request), number(policy)) {
+            (Some(r), Some(p)) => cmp(r, p),
+            _ => false,
+        };
+        let date = |cmp: fn(i64, i64) -> bool| match (epoch_millis(request), epoch_millis(policy)) {
             (Some(r), Some(p)) => cmp(r, p),
             _ => false,
         };
@@ -162,9 +190,29 @@ impl Operator {
             O::NumericLessThanEquals => numeric(|r, p| r <= p),
             O::NumericGreaterThan => numeric(|r, p| r > p),
             O::NumericGreaterThanEquals => numeric(|r, p| r >= p),
+            O::DateEquals | O::DateNotEquals => date(|r, p| r == p),
+            O::DateLessThan => date(|r, p| r < p),
+            O::DateLessThanEquals => date(|r, p| r <= p),
+            O::DateGreaterThan => date(|r, p| r > p),
+            O::DateGreaterThanEquals => date(|r, p| r >= p),
             O::Null => false,
         }
     }
+}
+
+/// A date condition value: ISO 8601 (`2026-01-01T00:00:00Z`, or a date alone) or epoch seconds.
+fn epoch_millis(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Some(seconds * 1000);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.timestamp_millis());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_millis())
 }
 
 /// A string or an array of strings (booleans and numbers are read as their JSON text, as IAM
@@ -206,6 +254,22 @@ impl Policy {
             .collect::<Result<_, _>>()?;
         Ok(Self { statements })
     }
+
+    /// Whether the policy lets anyone in from anywhere: an `Allow` for principal `*` without an
+    /// `IpAddress` condition on `aws:SourceIp`. OpenSearch Service refuses such a domain access
+    /// policy on a public domain without fine-grained access control.
+    pub fn is_open(&self) -> bool {
+        self.statements.iter().any(|s| {
+            s.allow
+                && s.principals
+                    .as_ref()
+                    .is_some_and(|p| !p.negated && (p.anyone || p.aws.iter().any(|a| a == "*")))
+                && !s
+                    .conditions
+                    .iter()
+                    .any(|c| c.operator == Operator::IpAddress && c.key == "aws:sourceip")
+        })
+    }
 }
 
 fn matcher(s: &Value, key: &str, not_key: &str) -> Result<Option<Matcher>, PolicyError> {
@@ -231,12 +295,17 @@ fn principal(value: &Value, negated: bool) -> Result<PrincipalMatcher, PolicyErr
             negated,
             anyone: true,
             aws: Vec::new(),
+            services: Vec::new(),
         }),
         Value::Object(o) => Ok(PrincipalMatcher {
             negated,
             anyone: false,
             aws: match o.get("AWS") {
                 Some(v) => strings(v, "Principal.AWS")?,
+                None => Vec::new(),
+            },
+            services: match o.get("Service") {
+                Some(v) => strings(v, "Principal.Service")?,
                 None => Vec::new(),
             },
         }),
@@ -339,24 +408,53 @@ impl Statement {
                 return false;
             }
         }
-        if let Some(p) = &self.principals
-            && p.names(request.principal) == p.negated
-        {
-            return false;
+        if let Some(p) = &self.principals {
+            let named = p.names(request.principal);
+            let hit = if p.negated {
+                named == PrincipalMatch::No
+            } else if self.allow {
+                // Naming the caller's account only delegates to its identity policies.
+                named == PrincipalMatch::Named
+            } else {
+                named != PrincipalMatch::No
+            };
+            if !hit {
+                return false;
+            }
         }
         self.conditions.iter().all(|c| c.holds(&request.context))
     }
 }
 
+/// How a statement's principal relates to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PrincipalMatch {
+    /// The caller itself (or everyone).
+    Named,
+    /// The caller's account.
+    Account,
+    No,
+}
+
 impl PrincipalMatcher {
-    fn names(&self, caller: &Principal) -> bool {
-        self.anyone
-            || self.aws.iter().any(|p| {
-                p == "*"
-                    || *p == caller.account
-                    || *p == format!("arn:aws:iam::{}:root", caller.account)
-                    || caller.arns.iter().any(|a| a == p)
-            })
+    fn names(&self, caller: &Principal) -> PrincipalMatch {
+        if self.anyone
+            || self.aws.iter().any(|p| p == "*")
+            || self.aws.iter().any(|p| caller.arns.contains(p))
+            || self.services.iter().any(|s| caller.services.contains(s))
+        {
+            return PrincipalMatch::Named;
+        }
+        let account = caller.account.as_deref().is_some_and(|account| {
+            self.aws
+                .iter()
+                .any(|p| p == account || *p == format!("arn:aws:iam::{account}:root"))
+        });
+        if account {
+            PrincipalMatch::Account
+        } else {
+            PrincipalMatch::No
+        }
     }
 }
 
@@ -485,12 +583,39 @@ impl Context {
 }
 
 /// Who is asking, as resource-based policies name them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Principal {
-    pub account: String,
+    /// The caller's account; `None` for an anonymous caller or a service.
+    pub account: Option<String>,
     /// Every ARN a `Principal` may use for the caller: a user's ARN, or for a role session
     /// both the role's ARN and the session's `assumed-role` ARN.
     pub arns: Vec<String>,
+    /// The service principal names of a service calling for itself (`es.amazonaws.com`).
+    pub services: Vec<String>,
+}
+
+impl Principal {
+    /// An IAM user or role session of `account`.
+    pub fn iam(account: &str, arns: Vec<String>) -> Self {
+        Self {
+            account: Some(account.to_owned()),
+            arns,
+            services: Vec::new(),
+        }
+    }
+
+    /// An unsigned caller: only `"*"` names it.
+    pub fn anonymous() -> Self {
+        Self::default()
+    }
+
+    /// A service acting for itself (assuming a role it is trusted with).
+    pub fn service(names: &[&str]) -> Self {
+        Self {
+            services: names.iter().map(|n| (*n).to_owned()).collect(),
+            ..Self::default()
+        }
+    }
 }
 
 /// One authorization question: may `principal` do `action` on `resource`?
@@ -559,10 +684,10 @@ mod tests {
     use super::*;
 
     fn user() -> Principal {
-        Principal {
-            account: "111111111111".into(),
-            arns: vec!["arn:aws:iam::111111111111:user/ci".into()],
-        }
+        Principal::iam(
+            "111111111111",
+            vec!["arn:aws:iam::111111111111:user/ci".into()],
+        )
     }
 
     fn decide(policy: &str, action: &str, resource: &str, context: Context) -> Decision {
@@ -873,5 +998,281 @@ mod tests {
             let err = Policy::parse(doc, false).expect_err(doc);
             assert!(err.0.contains(words), "{doc}: {err}");
         }
+    }
+
+    // The domain access policy at the gateway: a resource-based policy over `es:ESHttp*`.
+
+    const DOMAIN: &str = "arn:aws:es:us-east-1:123456789012:domain/logs";
+    const USER: &str = "arn:aws:iam::123456789012:user/ci";
+
+    /// The gateway's question: `principal` (with identity policies `identity`) sends `action`
+    /// on `path` from `ip`, under `policy`.
+    fn at_gateway(
+        policy: &Value,
+        principal: &Principal,
+        identity: Option<&[Policy]>,
+        action: &str,
+        path: &str,
+        ip: &str,
+    ) -> Decision {
+        let policy = Policy::from_value(policy, true).expect("a resource-based policy");
+        evaluate(
+            identity,
+            &[&policy],
+            &Request {
+                principal,
+                action,
+                resource: &format!("{DOMAIN}/{path}"),
+                context: Context::default().with("aws:SourceIp", ip),
+            },
+        )
+    }
+
+    fn one(statement: Value) -> Value {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [statement]})
+    }
+
+    fn iam(arns: &[&str]) -> Principal {
+        Principal::iam(
+            "123456789012",
+            arns.iter().map(|a| (*a).to_owned()).collect(),
+        )
+    }
+
+    const NONE: Option<&[Policy]> = Some(&[]);
+
+    #[test]
+    fn named_principals_roles_and_wildcards() {
+        let allow_user = one(
+            serde_json::json!({"Effect": "Allow", "Principal": {"AWS": [USER]}, "Action": "es:ESHttp*", "Resource": format!("{DOMAIN}/*")}),
+        );
+        let get =
+            |p: &Principal| at_gateway(&allow_user, p, NONE, "es:ESHttpGet", "x", "127.0.0.1");
+        assert_eq!(get(&iam(&[USER])), Decision::Allow);
+        assert_eq!(
+            get(&iam(&["arn:aws:iam::123456789012:user/other"])),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(get(&Principal::anonymous()), Decision::ImplicitDeny);
+
+        // A role is named by its ARN (path included); its sessions are that role.
+        let allow_role = one(
+            serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/path/ops"}, "Action": "es:*", "Resource": format!("{DOMAIN}/*")}),
+        );
+        let ops = iam(&[
+            "arn:aws:iam::123456789012:role/path/ops",
+            "arn:aws:sts::123456789012:assumed-role/ops/alice",
+        ]);
+        let dev = iam(&[
+            "arn:aws:iam::123456789012:role/dev",
+            "arn:aws:sts::123456789012:assumed-role/dev/alice",
+        ]);
+        let put = |p: &Principal| {
+            at_gateway(
+                &allow_role,
+                p,
+                NONE,
+                "es:ESHttpPut",
+                "_snapshot/r",
+                "127.0.0.1",
+            )
+        };
+        assert_eq!(put(&ops), Decision::Allow);
+        assert_eq!(put(&dev), Decision::ImplicitDeny);
+
+        // The trailing `/*` matters: the domain ARN alone covers no subresource.
+        let no_star = one(
+            serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "es:*", "Resource": DOMAIN}),
+        );
+        assert_eq!(
+            at_gateway(
+                &no_star,
+                &iam(&[USER]),
+                NONE,
+                "es:ESHttpGet",
+                "x",
+                "127.0.0.1"
+            ),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn the_account_principal_delegates_to_identity_policies() {
+        let account = one(
+            serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "es:*", "Resource": format!("{DOMAIN}/*")}),
+        );
+        let me = iam(&[USER]);
+        let ask = |identity: Option<&[Policy]>, p: &Principal| {
+            at_gateway(
+                &account,
+                p,
+                identity,
+                "es:ESHttpGet",
+                "_cat/indices",
+                "127.0.0.1",
+            )
+        };
+        assert_eq!(ask(NONE, &me), Decision::ImplicitDeny, "no identity policy");
+        assert_eq!(
+            ask(None, &me),
+            Decision::Allow,
+            "an identity without limits"
+        );
+        let allows = Policy::parse(
+            r#"{"Statement": {"Effect": "Allow", "Action": "es:ESHttpGet", "Resource": "*"}}"#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            ask(Some(std::slice::from_ref(&allows)), &me),
+            Decision::Allow
+        );
+        let stranger = Principal::iam(
+            "210987654321",
+            vec!["arn:aws:iam::210987654321:user/x".into()],
+        );
+        assert_eq!(ask(NONE, &stranger), Decision::ImplicitDeny);
+        assert_eq!(ask(NONE, &Principal::anonymous()), Decision::ImplicitDeny);
+        // A Deny naming the account applies to everyone in it.
+        let deny_account = one(
+            serde_json::json!({"Effect": "Deny", "Principal": {"AWS": "123456789012"}, "Action": "es:*", "Resource": format!("{DOMAIN}/*")}),
+        );
+        assert_eq!(
+            at_gateway(&deny_account, &me, None, "es:ESHttpGet", "x", "127.0.0.1"),
+            Decision::ExplicitDeny {
+                in_resource_policy: true
+            }
+        );
+    }
+
+    #[test]
+    fn deny_wins_and_source_ip_conditions_apply() {
+        let p = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "es:ESHttp*", "Resource": format!("{DOMAIN}/*"),
+             "Condition": {"IpAddress": {"aws:SourceIp": ["127.0.0.0/8", "2001:db8::/32"]}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "es:ESHttpDelete", "Resource": format!("{DOMAIN}/*")}
+        ]});
+        let anon = Principal::anonymous();
+        let ask = |action: &str, ip: &str| at_gateway(&p, &anon, NONE, action, "x", ip);
+        assert_eq!(ask("es:ESHttpGet", "127.0.0.1"), Decision::Allow);
+        assert_eq!(ask("es:ESHttpGet", "2001:db8::7"), Decision::Allow);
+        assert_eq!(ask("es:ESHttpGet", "192.0.2.1"), Decision::ImplicitDeny);
+        assert_eq!(
+            ask("es:ESHttpDelete", "127.0.0.1"),
+            Decision::ExplicitDeny {
+                in_resource_policy: true
+            }
+        );
+        let not_ip = one(
+            serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "es:*", "Resource": format!("{DOMAIN}/*"),
+            "Condition": {"NotIpAddress": {"aws:SourceIp": "127.0.0.1"}}}),
+        );
+        assert_eq!(
+            at_gateway(&not_ip, &anon, NONE, "es:ESHttpGet", "", "127.0.0.1"),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn a_condition_on_a_key_the_request_lacks_matches_as_in_iam() {
+        // The sandbox has no organizations: `aws:PrincipalOrgID` is absent from every request.
+        let allow_org = one(
+            serde_json::json!({"Effect": "Allow", "Principal": "*", "Action": "es:*", "Resource": format!("{DOMAIN}/*"),
+             "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-1"}}}),
+        );
+        let anon = Principal::anonymous();
+        assert_eq!(
+            at_gateway(&allow_org, &anon, NONE, "es:ESHttpGet", "", "127.0.0.1"),
+            Decision::ImplicitDeny,
+            "an Allow whose condition cannot hold never widens access"
+        );
+        let deny = |operator: &str| {
+            serde_json::json!({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "es:*", "Resource": format!("{DOMAIN}/*")},
+                {"Effect": "Deny", "Principal": "*", "Action": "es:*", "Resource": format!("{DOMAIN}/*"),
+                 "Condition": {operator: {"aws:PrincipalOrgID": "o-1"}}}
+            ]})
+        };
+        assert_eq!(
+            at_gateway(
+                &deny("StringNotEquals"),
+                &anon,
+                NONE,
+                "es:ESHttpGet",
+                "",
+                "127.0.0.1"
+            ),
+            Decision::ExplicitDeny {
+                in_resource_policy: true
+            },
+            "deny everyone outside the organization: a caller without one is outside"
+        );
+        assert_eq!(
+            at_gateway(
+                &deny("StringEquals"),
+                &anon,
+                NONE,
+                "es:ESHttpGet",
+                "",
+                "127.0.0.1"
+            ),
+            Decision::Allow,
+            "a Deny for the organization's members does not touch a caller without one"
+        );
+    }
+
+    #[test]
+    fn resource_based_actions_match_case_insensitively_and_not_action_inverts() {
+        let p = one(
+            serde_json::json!({"Effect": "Allow", "Principal": "*", "NotAction": "ES:eshttpdelete", "Resource": format!("{DOMAIN}/*")}),
+        );
+        let anon = Principal::anonymous();
+        assert_eq!(
+            at_gateway(&p, &anon, NONE, "es:ESHttpGet", "", "127.0.0.1"),
+            Decision::Allow
+        );
+        assert_eq!(
+            at_gateway(&p, &anon, NONE, "es:ESHttpDelete", "i", "127.0.0.1"),
+            Decision::ImplicitDeny
+        );
+    }
+
+    #[test]
+    fn service_principals_and_dates() {
+        let trust = Policy::parse(
+            r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": "es.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"DateLessThan": {"aws:CurrentTime": "2100-01-01T00:00:00Z"}}}]}"#,
+            true,
+        )
+        .unwrap();
+        let assume = |principal: &Principal, now: &str| {
+            evaluate(
+                NONE,
+                &[&trust],
+                &Request {
+                    principal,
+                    action: "sts:AssumeRole",
+                    resource: "arn:aws:iam::123456789012:role/snap",
+                    context: Context::default().with("aws:CurrentTime", now),
+                },
+            )
+        };
+        let es = Principal::service(&["es.amazonaws.com"]);
+        assert_eq!(assume(&es, "2026-05-01T12:00:00Z"), Decision::Allow);
+        assert_eq!(assume(&es, "2101-01-01T00:00:00Z"), Decision::ImplicitDeny);
+        assert_eq!(
+            assume(
+                &Principal::service(&["ec2.amazonaws.com"]),
+                "2026-05-01T12:00:00Z"
+            ),
+            Decision::ImplicitDeny
+        );
+        assert_eq!(
+            assume(&iam(&[USER]), "2026-05-01T12:00:00Z"),
+            Decision::ImplicitDeny,
+            "a service principal names no user"
+        );
     }
 }

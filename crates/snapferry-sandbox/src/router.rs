@@ -20,16 +20,17 @@ use crate::http::{Call, Dropped, Protocol, Resp, guarded, json, read_body, reque
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
             },
             _ = shutdown.changed() => return,
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(crate::http::SourceIp(peer));
                 let line = crate::http::request_line(&req);
                 crate::log::with_line(line.0, line.1, handle(shared.clone(), req))
             });
@@ -85,6 +86,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
     match service.as_str() {
         "s3" => s3_request(&shared, req).await,
         "iam" => {
+            let source_ip = crate::http::source_ip(req.extensions());
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::iam::classify(&params);
             let call = Call {
@@ -94,6 +96,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 mutating,
                 protocol: Protocol::Query,
                 checks: crate::identity::iam_checks(&shared, &params),
+                source_ip,
             };
             guarded(&shared, call, Some(verify), async {
                 let rid = request_id();
@@ -109,6 +112,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             .await
         }
         "sts" => {
+            let source_ip = crate::http::source_ip(req.extensions());
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::sts::classify(&params);
             // GetCallerIdentity needs no permission (not even an explicit deny stops it).
@@ -119,6 +123,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 mutating,
                 protocol: Protocol::Query,
                 checks: Vec::new(),
+                source_ip,
             };
             let caller = verify
                 .as_ref()
@@ -151,6 +156,8 @@ async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dro
         crate::s3::classify(req.method(), req.uri().path(), req.uri().query());
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
+    let source_ip = crate::http::source_ip(&parts.extensions);
+    // The request keeps its extensions ([`crate::http::SourceIp`]) for S3's access hook.
     let req = Request::from_parts(parts, s3s::Body::from(body));
     let call = Call {
         service: "s3",
@@ -159,6 +166,7 @@ async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dro
         mutating,
         protocol: Protocol::RestXml,
         checks: Vec::new(),
+        source_ip,
     };
     guarded(shared, call, None, async {
         match shared.s3_service.call(req).await {

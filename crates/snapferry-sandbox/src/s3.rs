@@ -451,6 +451,11 @@ impl S3 for SandboxS3 {
             return Err(no_such_bucket(&input.bucket));
         }
         self.check_policy(&input.bucket, &document)?;
+        // What S3 keeps, the access hook and the domains evaluate: it must read in their
+        // grammar (the sandbox's evaluator refuses what it cannot evaluate rather than guess).
+        if let Err(e) = crate::policy_eval::Policy::from_value(&document, true) {
+            return Err(s3_error!(MalformedPolicy, "{}", e));
+        }
         let mut buckets = self.store.buckets.lock().expect("s3 lock");
         let b = buckets
             .get_mut(&input.bucket)

@@ -18,6 +18,7 @@ use serde_json::{Map, Value, json};
 use crate::access_policy;
 use crate::data_plane::security::MasterUser;
 use crate::data_plane::security::api::{PASSWORD_RULE, strong_password};
+use crate::policy_eval::Policy;
 
 /// Fine-grained access control asked for by a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,10 +141,11 @@ fn fgac_of(
     }))
 }
 
-/// The policy in `AccessPolicies` (`Null` when absent or blank), or AWS's complaint.
-fn policy_of(text: Option<&Value>) -> Result<Value, String> {
+/// The policy in `AccessPolicies` (`None` when absent or blank), or AWS's complaint. Read with
+/// the gateway's grammar, so a policy the domain keeps is one the gateway can evaluate.
+fn policy_of(text: Option<&Value>) -> Result<Option<Policy>, String> {
     match text {
-        None | Some(Value::Null) => Ok(Value::Null),
+        None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             access_policy::parse(s).map_err(|_| format!("Error setting policy: [{s}]"))
         }
@@ -157,7 +159,7 @@ pub fn on_create(body: &Value, engine: &str) -> Result<Option<Fgac>, String> {
     let vpc = options.get("VPCOptions").is_some_and(|v| !v.is_null());
     let fgac = fgac_of(&body["AdvancedSecurityOptions"], &options, engine, false)?;
     let policy = policy_of(options.get("AccessPolicies"))?;
-    if !vpc && fgac.is_none() && access_policy::is_open(&policy) {
+    if !vpc && fgac.is_none() && access_policy::is_open(policy.as_ref()) {
         return Err(
             "Enable fine-grained access control or apply a restrictive access policy to your domain"
                 .into(),
@@ -190,7 +192,7 @@ pub fn on_update(
         && !vpc
         && !already
         && fgac.is_none()
-        && access_policy::is_open(&policy)
+        && access_policy::is_open(policy.as_ref())
     {
         return Err("Apply a restrictive access policy to your domain".into());
     }

@@ -34,8 +34,8 @@ pub fn handle(
             200,
             format!(
                 "<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-                escape(&caller.caller_arn()),
-                escape(&caller.user_id()),
+                escape(caller.caller_arn()),
+                escape(caller.user_id()),
                 escape(&caller.account),
             ),
         ),

@@ -4,8 +4,10 @@
 //! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
 //!
 //! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
-//! is `anonymous`), the gateway's domain access policy ([`crate::access_policy`]), and on a domain
-//! with fine-grained access control the security plugin ([`security`]).
+//! is `anonymous`), the gateway ([`crate::access_policy`]: the domain access policy together
+//! with the caller's identity policies, and `iam:PassRole` for a repository's role), and on a
+//! domain with fine-grained access control the security plugin ([`security`]), which maps the
+//! same [`Caller`].
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
@@ -29,9 +31,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::access_policy::Caller;
 use crate::config::SeedData;
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
+use crate::identity::Caller;
 use crate::{Shared, auth};
 use version::Engine;
 
@@ -272,8 +274,8 @@ pub struct Req {
     pub segments: Vec<String>,
     pub query: BTreeMap<String, String>,
     pub body: Bytes,
-    /// The identity that signed the request (for the checks the gateway makes on its behalf).
-    pub caller: Option<Arc<crate::identity::Identity>>,
+    /// Who sent the request: the signing identity, or `anonymous`.
+    pub caller: Caller,
 }
 
 impl Req {
@@ -398,10 +400,15 @@ async fn handle(
             )))
         }
     });
-    let caller = verify
-        .as_ref()
-        .ok()
-        .and_then(|scope| shared.identities.get(&scope.access_key));
+    // An unsigned request (none, or HTTP basic auth) is `anonymous`; a signed one that fails
+    // verification never reaches the handler.
+    let caller = match verify.as_ref() {
+        Ok(scope) if signed => shared
+            .identities
+            .get(&scope.access_key)
+            .map_or(Caller::Anonymous, Caller::Signed),
+        _ => Caller::Anonymous,
+    };
     let req = Req {
         caller,
         method: parts.method.clone(),
@@ -417,12 +424,9 @@ async fn handle(
         target,
         mutating,
         protocol: Protocol::OpenSearch,
-        checks: vec![crate::identity::data_plane_check(
-            shared,
-            &data.name,
-            &parts.method,
-            parts.uri.path(),
-        )],
+        // The gateway decides with the domain's access policy, inside the handler.
+        checks: Vec::new(),
+        source_ip: Some(peer),
     };
     let head = parts.method == Method::HEAD;
     let line = crate::http::request_line(&http::Request::from_parts(parts.clone(), ()));
@@ -430,15 +434,13 @@ async fn handle(
     let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
         .decode_utf8_lossy()
         .into_owned();
-    let caller = match &req.caller {
-        Some(identity) if signed => Caller::Principal(identity.caller_arn()),
-        _ => Caller::Anonymous,
-    };
     let path = parts.uri.path().to_owned();
     let resp = guarded(shared, call, signed.then_some(verify), async {
         // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
         // limit), its REST handler (parameters), and the security plugin with the action.
-        if let Err(denied) = gateway(shared, data, &caller, &parts.method, &path, peer) {
+        if let Err(denied) =
+            crate::access_policy::check(shared, &data.name, &req.caller, &parts.method, &path, peer)
+        {
             return denied;
         }
         if line_len > MAX_INITIAL_LINE_LENGTH {
@@ -450,11 +452,13 @@ async fn handle(
             return refused;
         }
         if operation == "PutRepository"
-            && let Some(message) = crate::access_policy::unsigned_pass_role(&caller, &req.body)
+            && let Some(denied) =
+                crate::identity::pass_role_for_repository(&req.caller, &req.body, peer)
         {
-            return crate::access_policy::denied(&message);
+            return denied;
         }
         data.catch_up_writers(shared);
+        let caller = req.caller.clone();
         security::handle(shared, data, &caller, &parts.headers, operation, req).await
     })
     .await?;
@@ -479,26 +483,6 @@ fn too_long_line(engine: &Engine) -> Resp {
         kind,
         &format!("An HTTP line is larger than {MAX_INITIAL_LINE_LENGTH} bytes."),
     )
-}
-
-/// The gateway in front of the domain: its access policy, then (for a signed caller whose policy
-/// does not name it) the caller's identity-based policies. The sandbox's one identity has no
-/// identity-based policy restricting it, so only the resource-based policy can refuse it.
-fn gateway(
-    shared: &Shared,
-    data: &DomainData,
-    caller: &Caller,
-    method: &Method,
-    path: &str,
-    peer: std::net::IpAddr,
-) -> Result<(), Resp> {
-    let (arn, policy) = shared
-        .domains
-        .access_policy(&data.name)
-        .unwrap_or_else(|| (String::new(), Value::Null));
-    let request = crate::access_policy::GatewayRequest::new(caller, method, &arn, path, peer);
-    crate::access_policy::verdict(&policy, &request, true)
-        .map_err(|message| crate::access_policy::denied(&message))
 }
 
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
@@ -539,12 +523,7 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             &json!({"Message": "Your request: '/_recovery' is not allowed."}),
         ),
         "Recovery" => restore::recovery(shared, data, &seg(0), req.flag("active_only")),
-        "PutRepository" => {
-            match crate::identity::pass_role_for_repository(req.caller.as_deref(), &req.body) {
-                Some(denied) => denied,
-                None => snapshot::put_repository(shared, data, &seg(1), &req).await,
-            }
-        }
+        "PutRepository" => snapshot::put_repository(shared, data, &seg(1), &req).await,
         "GetRepository" => {
             snapshot::get_repository(shared, data, req.segments.get(1).map(String::as_str))
         }

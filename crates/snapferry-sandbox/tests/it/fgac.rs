@@ -1133,3 +1133,70 @@ domain_config:
         "invalid sandbox config: seeded domain one: Enable fine-grained access control or apply a restrictive access policy to your domain"
     );
 }
+
+/// One caller from the gateway to the plugin: an identity that is an IAM role (with a path)
+/// signs; the gateway lets it in through its identity policy (the domain's policy names only
+/// the account), and the security plugin sees its role session as the user and the role's ARN,
+/// path included, as its backend role — which a mapping then grants.
+#[tokio::test]
+async fn a_role_identity_is_mapped_by_its_role_arn_as_backend_role() {
+    const ROLE: &str = "arn:aws:iam::123456789012:role/team/snapshots";
+    const SESSION: &str = "arn:aws:sts::123456789012:assumed-role/snapshots/sandbox-session";
+    let yaml = format!(
+        r#"
+time_scale: 0.00001
+domains:
+  - name: secure
+    indices: [{{name: movies, generate: 4}}]
+domain_security:
+  secure:
+    access_policy: {{Version: "2012-10-17", Statement: [{{Effect: Allow, Principal: {{AWS: "arn:aws:iam::{ACCOUNT}:root"}}, Action: "es:*", Resource: "arn:aws:es:us-east-1:{ACCOUNT}:domain/secure/*"}}]}}
+    fine_grained_access_control: {{master_user_arn: "{SANDBOX_USER}"}}
+identities:
+  - access_key_id: AKIAROLEEXAMPLE00001
+    secret_access_key: role/secret
+    arn: "{ROLE}"
+    policies:
+      - {{Version: "2012-10-17", Statement: [{{Effect: Allow, Action: ["es:ESHttpGet", "es:ESHttpPost"], Resource: "arn:aws:es:us-east-1:{ACCOUNT}:domain/secure/*"}}]}}
+"#
+    );
+    let h = start(SandboxConfig::from_yaml_str(&yaml).expect("config")).await;
+    let endpoint = h.domain_endpoint("secure").expect("ready");
+    let role = DomainClient::new_as(
+        &h,
+        &endpoint,
+        aws_credential_types::Credentials::new(
+            "AKIAROLEEXAMPLE00001",
+            "role/secret",
+            None,
+            None,
+            "role",
+        ),
+    );
+    // The gateway: allowed by the identity policy, refused where it allows nothing.
+    let (status, body) = role.call("DELETE", "/movies", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body,
+        json!({"Message": format!("User: {SESSION} is not authorized to perform: es:ESHttpDelete because no identity-based policy allows the es:ESHttpDelete action")})
+    );
+    // The plugin: the session is the user, the role (with its path) the backend role.
+    let (status, body) = role.call("GET", "/movies/_count", None).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["error"]["reason"],
+        security_exception("indices:data/read/search", SESSION, ROLE)
+    );
+    let master = DomainClient::new(&h, &endpoint);
+    let (status, body) = master
+        .call(
+            "PUT",
+            &format!("{API}/rolesmapping/readall"),
+            Some(json!({"backend_roles": [ROLE]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = role.call("GET", "/movies/_count", None).await;
+    assert_eq!((status, &body["count"]), (200, &json!(4)), "{body}");
+    h.shutdown().await;
+}

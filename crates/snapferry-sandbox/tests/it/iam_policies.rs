@@ -376,10 +376,17 @@ async fn a_domain_refuses_es_http_methods_outside_the_policy_and_checks_pass_rol
         body,
         json!({"Message": format!("User: {CI} is not authorized to perform: iam:PassRole on resource: {other_role}")})
     );
-    // With PassRole on the role, the request reaches the domain (which finds no such role).
+    // With PassRole on the role, the request reaches the domain, whose verification cannot
+    // assume a role that does not exist (the STS cause inside `caused_by`).
     let (code, body) = logs.call("PUT", "/_snapshot/r", Some(settings(role))).await;
     assert_eq!(code, 500, "{body}");
-    assert!(body.to_string().contains("Unable to assume role"), "{body}");
+    assert_eq!(body["error"]["type"], "repository_verification_exception");
+    assert!(
+        body.to_string().contains(&format!(
+            "not authorized to perform: sts:AssumeRole on resource: {role}"
+        )),
+        "{body}"
+    );
 
     // A domain access policy that names the user grants what its identity policy does not
     // (same account: either kind of policy may allow).
@@ -562,5 +569,88 @@ async fn get_caller_identity_needs_no_permission_and_names_a_role_by_its_session
             .is_some_and(|u| u.starts_with("AROA") && u.ends_with(":sandbox-session"))
     );
     assert_eq!(who.account(), Some(ACCOUNT));
+    h.shutdown().await;
+}
+
+/// `aws:SourceIp` is the address the request came from (the sandbox's clients are on
+/// 127.0.0.1), in every service's checks: IAM, the control plane, S3.
+#[tokio::test]
+async fn source_ip_conditions_see_the_callers_address() {
+    let from = |action: &str, cidr: &str| {
+        json!({"Effect": "Allow", "Action": action, "Resource": "*",
+               "Condition": {"IpAddress": {"aws:SourceIp": cidr}}})
+    };
+    let h = sandbox(
+        ci(json!([
+            from("iam:GetRole", "127.0.0.0/8"),
+            from("es:ListDomainNames", "10.0.0.0/8"),
+            from("s3:ListAllMyBuckets", "127.0.0.1/32"),
+        ])),
+        |_| {},
+    )
+    .await;
+    let config = as_ci(&h).await;
+    let err = aws_sdk_iam::Client::new(&config)
+        .get_role()
+        .role_name("nobody")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(
+        err.is_no_such_entity_exception(),
+        "allowed from 127.0.0.1, so IAM looked: {err:?}"
+    );
+    let err = aws_sdk_opensearch::Client::new(&config)
+        .list_domain_names()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&err), Some(403), "only from 10.0.0.0/8: {err:?}");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&config)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.list_buckets()
+        .send()
+        .await
+        .expect("allowed from 127.0.0.1");
+    h.shutdown().await;
+}
+
+/// What IAM and S3 keep is what the other services evaluate: a policy in IAM's grammar is
+/// accepted (date conditions included), one the evaluator cannot read is refused when it is put,
+/// never stored to be misread later.
+#[tokio::test]
+async fn stored_policies_are_read_by_the_evaluator_that_decides_with_them() {
+    let h = start(fast_config()).await;
+    let config = sdk_config(&h).await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "es.amazonaws.com"}, "Action": "sts:AssumeRole",
+        "Condition": {"DateLessThan": {"aws:CurrentTime": "2100-01-01T00:00:00Z"}}}]});
+    iam.create_role()
+        .role_name("snapshots")
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .expect("a date condition is IAM's grammar");
+    let odd = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*",
+        "Resource": "*", "Condition": {"StringSort": {"aws:username": "a"}}}]});
+    let err = iam
+        .put_role_policy()
+        .role_name("snapshots")
+        .policy_name("odd")
+        .policy_document(odd.to_string())
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_malformed_policy_document_exception(), "{err:?}");
+    assert_eq!(
+        err.meta().message(),
+        Some("Syntax errors in policy: unknown condition operator StringSort")
+    );
     h.shutdown().await;
 }

@@ -190,7 +190,7 @@ mod tests {
 
     fn req(method: http::Method, path: &str, query: &[(&str, &str)], body: &str) -> Req {
         Req {
-            caller: None,
+            caller: crate::identity::Caller::Anonymous,
             method,
             segments: path
                 .split('/')

@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 
 use super::roles::Role;
 use super::{Plugin, hash_password};
-use crate::access_policy::Caller;
 use crate::data_plane::{DomainData, Req};
 use crate::http::{Resp, json as json_resp};
+use crate::identity::Caller;
 
 /// The entity types of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,8 +35,8 @@ use sha2::{Digest, Sha256};
 
 use super::{DomainData, Req};
 use crate::Shared;
-use crate::access_policy::Caller;
 use crate::http::{Resp, os_error, respond};
+use crate::identity::Caller;
 use actions::Check;
 use roles::Role;
 
@@ -152,10 +152,16 @@ impl Plugin {
 
     /// Who the caller is, or the 401 the plugin answers.
     fn authenticate(&self, caller: &Caller, headers: &HeaderMap) -> Result<User, Resp> {
-        if let Caller::Principal(arn) = caller {
+        // An IAM caller is its user ARN, or its role session's ARN with the role (path
+        // included) as its backend role.
+        if let Caller::Signed(identity) = caller {
             return Ok(User {
-                name: arn.clone(),
-                backend_roles: role_of_session(arn).into_iter().collect(),
+                name: identity.caller_arn(),
+                backend_roles: identity
+                    .backend_role()
+                    .map(str::to_owned)
+                    .into_iter()
+                    .collect(),
                 security_roles: Vec::new(),
             });
         }
@@ -262,14 +268,6 @@ impl Plugin {
             .map(api::role_of_json)
             .collect()
     }
-}
-
-/// `arn:aws:sts::<acct>:assumed-role/<role>/<session>` → `arn:aws:iam::<acct>:role/<role>`.
-fn role_of_session(arn: &str) -> Option<String> {
-    let rest = arn.strip_prefix("arn:aws:sts::")?;
-    let (account, rest) = rest.split_once(':')?;
-    let (role, _session) = rest.strip_prefix("assumed-role/")?.split_once('/')?;
-    Some(format!("arn:aws:iam::{account}:role/{role}"))
 }
 
 /// A salted SHA-256 (`<salt>$<hex>`): the sandbox never keeps a password, and never shows its
@@ -622,7 +620,9 @@ mod tests {
         p.set_master(&MasterUser::Arn(
             "arn:aws:iam::123456789012:role/admin".into(),
         ));
-        let session = Caller::Principal("arn:aws:sts::123456789012:assumed-role/admin/me".into());
+        let session = Caller::Signed(crate::identity::Identity::unlimited(
+            "arn:aws:iam::123456789012:role/admin",
+        ));
         let user = p.authenticate(&session, &headers(None)).unwrap();
         assert_eq!(
             user.backend_roles,
@@ -633,7 +633,9 @@ mod tests {
             mapped.contains("all_access") && mapped.contains("security_manager"),
             "{mapped:?}"
         );
-        let someone = Caller::Principal("arn:aws:iam::123456789012:user/someone".into());
+        let someone = Caller::Signed(crate::identity::Identity::unlimited(
+            "arn:aws:iam::123456789012:user/someone",
+        ));
         let user = p.authenticate(&someone, &headers(None)).unwrap();
         assert!(p.mapped_roles(&user).is_empty());
     }
