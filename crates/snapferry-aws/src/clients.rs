@@ -91,7 +91,8 @@ pub struct ServiceClients {
     pub credentials: SharedCredentialsProvider,
 }
 
-type CacheKey = (String, Option<String>);
+/// (region, role to assume, external id).
+type CacheKey = (String, Option<String>, Option<String>);
 
 /// The loaded AWS configuration and the client sets made from it.
 #[derive(Debug, Clone)]
@@ -253,13 +254,20 @@ impl AwsContext {
     }
 
     /// The clients for `region`, signing as the chain's identity or, with `assume_role_arn`, as
-    /// that role (cross-account copies). Built once per (region, role) and cached.
-    pub async fn clients(
+    /// that role (cross-account copies), assumed with `external_id` when the role's trust
+    /// policy asks for one (`sts:ExternalId`). Built once per (region, role, external id) and
+    /// cached.
+    pub async fn clients_as(
         &self,
         region: &str,
         assume_role_arn: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<ServiceClients, AwsError> {
-        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        let key = (
+            region.to_owned(),
+            assume_role_arn.map(str::to_owned),
+            external_id.map(str::to_owned),
+        );
         let mut cache = self.cache.lock().await;
         if let Some(found) = cache.get(&key) {
             return Ok(found.clone());
@@ -272,12 +280,14 @@ impl AwsContext {
         let config = match assume_role_arn {
             None => regional,
             Some(role_arn) => {
-                let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
                     .session_name("snapferry")
                     .region(Region::new(region.to_owned()))
-                    .configure(&regional)
-                    .build()
-                    .await;
+                    .configure(&regional);
+                if let Some(id) = external_id {
+                    builder = builder.external_id(id);
+                }
+                let provider = builder.build().await;
                 regional
                     .into_builder()
                     .credentials_provider(SharedCredentialsProvider::new(provider))
@@ -307,18 +317,43 @@ impl AwsContext {
         Ok(clients)
     }
 
-    /// The account id of the identity used in `region` (with `assume_role_arn`, the role's
-    /// account), from STS `GetCallerIdentity`; cached.
+    /// [`AwsContext::clients_as`] without an external id.
+    pub async fn clients(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+    ) -> Result<ServiceClients, AwsError> {
+        self.clients_as(region, assume_role_arn, None).await
+    }
+
+    /// [`AwsContext::account_id_as`] without an external id.
     pub async fn account_id(
         &self,
         region: &str,
         assume_role_arn: Option<&str>,
     ) -> Result<String, AwsError> {
-        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        self.account_id_as(region, assume_role_arn, None).await
+    }
+
+    /// The account id of the identity used in `region` (with `assume_role_arn`, the role's
+    /// account), from STS `GetCallerIdentity`; cached.
+    pub async fn account_id_as(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let key = (
+            region.to_owned(),
+            assume_role_arn.map(str::to_owned),
+            external_id.map(str::to_owned),
+        );
         if let Some(found) = self.accounts.lock().await.get(&key) {
             return Ok(found.clone());
         }
-        let clients = self.clients(region, assume_role_arn).await?;
+        let clients = self
+            .clients_as(region, assume_role_arn, external_id)
+            .await?;
         let identity = clients
             .sts
             .get_caller_identity()

@@ -43,6 +43,8 @@ pub const MAX_INITIAL_LINE_LENGTH: usize = 4096;
 /// The documents, repositories, snapshots in flight and recoveries of one domain.
 pub struct DomainData {
     pub name: String,
+    /// Where the domain is (account, Region, name): how the control plane knows it.
+    pub key: crate::control_plane::DomainKey,
     /// The parsed engine version: what the REST API accepts and how the server behaves.
     pub engine: Engine,
     /// This domain's `seed_data` (empty when the configuration has none).
@@ -112,9 +114,15 @@ impl DataState {
 }
 
 impl DomainData {
-    pub fn new(name: &str, engine_version: &str, seed: SeedData, started: Instant) -> Self {
+    pub fn new(
+        key: crate::control_plane::DomainKey,
+        engine_version: &str,
+        seed: SeedData,
+        started: Instant,
+    ) -> Self {
         Self {
-            name: name.to_owned(),
+            name: key.name.clone(),
+            key,
             engine: Engine::of_domain(engine_version),
             seed,
             started,
@@ -228,7 +236,7 @@ impl DomainData {
 /// Accepts TLS connections for one domain until shutdown.
 pub async fn serve(
     shared: Arc<Shared>,
-    domain: String,
+    domain: crate::control_plane::DomainKey,
     data: Arc<DomainData>,
     listener: tokio::net::TcpListener,
 ) {
@@ -352,7 +360,7 @@ async fn handle(
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
-    match shared.domains.serving(shared, &data.name) {
+    match shared.domains.serving(shared, &data.key) {
         None => return Err(Dropped),
         Some(false) => {
             return Ok(json_resp(
@@ -439,7 +447,7 @@ async fn handle(
         // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
         // limit), its REST handler (parameters), and the security plugin with the action.
         if let Err(denied) =
-            crate::access_policy::check(shared, &data.name, &req.caller, &parts.method, &path, peer)
+            crate::access_policy::check(shared, &data.key, &req.caller, &parts.method, &path, peer)
         {
             return denied;
         }
