@@ -11,6 +11,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
+use crate::credentials::{CredentialsProblem, problem_in};
 use crate::domain_http::DomainHttpError;
 use crate::policy::PolicyError;
 
@@ -103,6 +104,14 @@ pub enum AwsError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// No credentials to sign with, or the chain failed to give them: the problem says which
+    /// and what to do (a missing identity is about the run, not the resource, so it is not
+    /// prefixed with one).
+    #[error("{problem}")]
+    Credentials {
+        /// What is wrong, in the tool's words.
+        problem: CredentialsProblem,
+    },
     /// A call to a domain's REST API failed.
     #[error("{resource}: domain request failed")]
     Domain {
@@ -152,6 +161,13 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        // The SDK reports a credential failure as a dispatch failure wrapping the provider's
+        // error: say what the provider found, never the dispatch failure's debug form.
+        if let Some(problem) = problem_in(&error) {
+            return AwsError::Credentials {
+                problem: problem.clone(),
+            };
+        }
         let resource = resource.into();
         let code = error.code().map(str::to_owned);
         let message = error.message().map(str::to_owned);
@@ -193,8 +209,24 @@ impl AwsError {
         }
     }
 
-    /// Wraps a domain data-plane error with the resource it was for.
+    /// A credential provider's failure, described as a [`CredentialsProblem`].
+    pub fn credentials(error: &(dyn StdError + 'static)) -> AwsError {
+        let problem = problem_in(error)
+            .cloned()
+            .unwrap_or_else(|| CredentialsProblem::Failed {
+                message: crate::resources::chain(error),
+            });
+        AwsError::Credentials { problem }
+    }
+
+    /// Wraps a domain data-plane error with the resource it was for (a request that could not be
+    /// signed for want of credentials becomes [`AwsError::Credentials`]).
     pub fn domain(resource: impl Into<String>, source: DomainHttpError) -> AwsError {
+        if let Some(problem) = problem_in(&source) {
+            return AwsError::Credentials {
+                problem: problem.clone(),
+            };
+        }
         AwsError::Domain {
             resource: resource.into(),
             source: Box::new(source),

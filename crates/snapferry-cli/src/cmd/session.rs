@@ -84,6 +84,14 @@ impl Session {
             .await
             .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
             .wrap_err("cannot set up the AWS clients")?;
+        // Credentials first: none (or a profile that is not there) stops here, within the
+        // instance-metadata timeouts, saying how to provide them.
+        context.check_credentials().await.map_err(|e| match e {
+            snapferry_aws::error::AwsError::Credentials { problem } => {
+                miette::miette!(help = problem.help(), "{}", problem.message())
+            }
+            other => miette::miette!("{}", snapferry_aws::resources::chain(&other)),
+        })?;
         let now = aws.now.unwrap_or_else(Utc::now);
         let store: Arc<dyn StateStore> = match &plan.state {
             StateLocation::Local { .. } => {
