@@ -3,6 +3,7 @@
 
 mod cli_json;
 mod common;
+mod credentials;
 mod destroy;
 mod json_output;
 mod moto;

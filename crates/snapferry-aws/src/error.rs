@@ -170,8 +170,23 @@ impl AwsError {
         }
         let resource = resource.into();
         let code = error.code().map(str::to_owned);
-        let message = error.message().map(str::to_owned);
         let status = error.raw_response().map(|r| r.status().as_u16());
+        // A response without an error document (every HEAD, some gateways) would otherwise be
+        // described by the SDK's debug form of its empty metadata: say what the status means.
+        let message =
+            error
+                .message()
+                .map(str::to_owned)
+                .or_else(|| match (&error, &code, status) {
+                    (SdkError::ServiceError(_), None, Some(403)) => Some(
+                        "HTTP 403 with no error details: access denied, or the credentials expired"
+                            .to_owned(),
+                    ),
+                    (SdkError::ServiceError(_), None, Some(status)) => {
+                        Some(format!("HTTP {status} with no error details"))
+                    }
+                    _ => None,
+                });
         if code.as_deref().is_some_and(|c| EXPIRED_CODES.contains(&c)) {
             return AwsError::ExpiredCredentials {
                 resource,
@@ -387,6 +402,37 @@ mod tests {
         assert_eq!(err.code(), Some("MalformedPolicyDocument"));
         assert!(!err.is_not_found());
         assert!(mapped("NoSuchEntity", 404).is_not_found());
+    }
+
+    #[test]
+    fn a_response_without_error_details_is_described_by_its_status_not_the_sdk_debug_form() {
+        let err = GetRoleError::generic(ErrorMetadata::builder().build());
+        let raw = HttpResponse::new(403.try_into().unwrap(), SdkBody::empty());
+        let err = AwsError::from_sdk(
+            "bucket b",
+            "s3",
+            "HeadBucket",
+            SdkError::service_error(err, raw),
+        );
+        assert_eq!(
+            err.to_string(),
+            "bucket b: s3 HeadBucket failed: HTTP 403 with no error details: access denied, or \
+             the credentials expired"
+        );
+        assert!(!err.is_transient());
+        let err = GetRoleError::generic(ErrorMetadata::builder().build());
+        let raw = HttpResponse::new(404.try_into().unwrap(), SdkBody::empty());
+        let err = AwsError::from_sdk(
+            "bucket b",
+            "s3",
+            "HeadBucket",
+            SdkError::service_error(err, raw),
+        );
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.to_string(),
+            "bucket b: s3 HeadBucket failed: HTTP 404 with no error details"
+        );
     }
 
     #[test]
