@@ -259,7 +259,7 @@ fn a_session_that_expires_mid_apply_stops_it_and_the_next_apply_resumes_without_
         "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  \
          create: true\nsource:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n",
     );
-    let mut child = world
+    let child = world
         .command(&["apply", "--auto-approve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

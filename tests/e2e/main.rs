@@ -7,6 +7,7 @@ mod credentials;
 mod destroy;
 mod json_output;
 mod moto;
+mod plan_markdown;
 mod plan_output;
 mod reliability;
 mod remote_state;

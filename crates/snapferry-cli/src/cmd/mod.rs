@@ -14,6 +14,7 @@ mod demo;
 mod destroy;
 mod display;
 mod graph;
+mod markdown;
 mod plan;
 mod render;
 mod sandbox;
