@@ -169,6 +169,20 @@ fn no_credentials_and_silent_instance_metadata_fail_plan_and_apply_with_the_ways
         !dir.path().join(".snapferry").exists(),
         "nothing was written"
     );
+    // Reading a local state needs no AWS: status and unlock still work.
+    for (args, says) in [
+        (&["status"][..], "no state yet"),
+        (&["unlock"][..], "is not locked"),
+    ] {
+        let (out, _) = bare(
+            dir.path(),
+            args,
+            &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata.clone())],
+        );
+        let text = crate::common::output_text(&out);
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains(says), "{text}");
+    }
 }
 
 #[test]
