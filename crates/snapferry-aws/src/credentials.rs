@@ -304,9 +304,32 @@ async fn diagnose(settings: &ChainSettings, error: &CredentialsError) -> Credent
             },
         },
         other => CredentialsProblem::Failed {
-            message: crate::resources::chain(other),
+            message: words(other),
         },
     }
+}
+
+/// An error and its causes on one line, as `resources::chain` does, except that AWS's error
+/// metadata (which displays as `Error { code: .., message: .., aws_request_id: .. }`) is given
+/// as `code: message`.
+pub fn words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(e) = next {
+        let text = match e.downcast_ref::<aws_smithy_types::error::ErrorMetadata>() {
+            Some(meta) => match (meta.code(), meta.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(only), None) | (None, Some(only)) => only.to_owned(),
+                (None, None) => String::new(),
+            },
+            None => e.to_string(),
+        };
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
 }
 
 /// The profiles the shared config and credentials files define, or `None` when they cannot be
@@ -373,6 +396,21 @@ mod tests {
             unknown.to_string(),
             "profile `x` (from AWS_PROFILE) is not in ~/.aws/config or ~/.aws/credentials; \
              they define default, prod"
+        );
+    }
+
+    #[test]
+    fn aws_error_metadata_is_told_as_code_and_message() {
+        let meta = aws_smithy_types::error::ErrorMetadata::builder()
+            .code("AccessDenied")
+            .message("not authorized to perform: sts:AssumeRole")
+            .custom("aws_request_id", "r-1")
+            .build();
+        let error = CredentialsError::provider_error(meta);
+        assert_eq!(
+            words(&error),
+            "an error occurred while loading credentials: AccessDenied: not authorized to \
+             perform: sts:AssumeRole"
         );
     }
 

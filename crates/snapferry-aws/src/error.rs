@@ -229,7 +229,7 @@ impl AwsError {
         let problem = problem_in(error)
             .cloned()
             .unwrap_or_else(|| CredentialsProblem::Failed {
-                message: crate::resources::chain(error),
+                message: crate::credentials::words(error),
             });
         AwsError::Credentials { problem }
     }
