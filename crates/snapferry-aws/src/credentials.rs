@@ -240,7 +240,7 @@ impl RememberedChain {
                 if settled_by_sdk || problem.is_settled() {
                     *last = Some(Remembered::Problem(problem.clone()));
                 }
-                tracing::debug!(error = %crate::resources::chain(&e), "the credential chain failed");
+                tracing::debug!(error = %words(&e), "the credential chain failed");
                 Err(problem.to_error())
             }
         }
