@@ -64,6 +64,7 @@ fn apply_json_streams_the_plan_every_event_and_a_summary() {
     assert_eq!(last["outcome"], "complete");
     assert_eq!(last["applied"].as_array().unwrap().len(), 8);
     assert_eq!(last["failed"], serde_json::json!([]));
+    assert_eq!(last["stale"], serde_json::json!([]));
 
     let events = &lines[1..lines.len() - 1];
     assert!(!events.is_empty());

@@ -46,8 +46,11 @@ fn a_saved_plan_is_applied_as_reviewed_without_a_prompt() {
         assert_eq!(mode, 0o600, "the saved plan is private");
     }
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
-    assert_eq!(doc["format_version"], 1);
-    assert_eq!(doc["nodes"].as_array().unwrap().len(), 8);
+    assert_eq!(doc["format_version"], 2);
+    // The reviewed proposal itself: every step with its change.
+    let nodes = doc["proposal"]["nodes"].as_object().unwrap();
+    assert_eq!(nodes.len(), 8);
+    assert_eq!(nodes["domain/shop-copy"]["change"]["action"], "create");
     assert!(world.mutating_calls().is_empty());
 
     // Standard input is not a terminal and there is no --auto-approve: a saved plan needs none.
@@ -77,6 +80,11 @@ fn a_saved_plan_is_refused_when_the_plan_file_was_edited() {
         out.contains("the plan file snapferry.yaml changed since the plan was saved"),
         "{out}"
     );
+    // What moved, field by field.
+    assert!(
+        out.contains(r#"restore/shop: on_conflict: "fail" → "replace""#),
+        "{out}"
+    );
     assert!(out.contains("run `snapferry plan -o FILE` again"), "{out}");
     assert_eq!(world.mutating_calls(), vec![]);
 }
@@ -97,7 +105,9 @@ fn a_saved_plan_is_refused_when_the_live_state_moved() {
     world.sandbox().reset_log();
     let out = world.run_ok(&["apply", "reviewed.json"], 1);
     assert!(
-        out.contains("bucket_policy/shop-snapshots: the change is now `update` (saved: `create`)"),
+        common::flat(&out).contains(
+            "bucket_policy/shop-snapshots: the change was `create` when planned, it is `update` now"
+        ),
         "{out}"
     );
     assert_eq!(world.mutating_calls(), vec![]);
@@ -113,7 +123,7 @@ fn something_that_is_not_a_saved_plan_is_refused_by_name() {
     .unwrap();
     let out = world.run_ok(&["apply", "bogus.json"], 1);
     assert!(
-        out.contains("bogus.json has saved-plan format 9, this snapferry reads format 1"),
+        out.contains("bogus.json has saved-plan format 9, this snapferry reads format 2"),
         "{out}"
     );
     assert_eq!(world.mutating_calls(), vec![]);

@@ -39,8 +39,24 @@ use crate::error::AwsError;
 
 /// `tracing` filter directives to append to any filter the CLI builds: the SDK's signer
 /// (`aws-sigv4`) traces canonical requests, which hold the session token, so its target is
-/// switched off whatever the verbosity (tested in `tests/sdk_secrets.rs`).
+/// switched off whatever the verbosity (tested in `tests/sdk_secrets.rs`). A more specific
+/// directive (`aws_sigv4::http_request=trace`) still wins over it in an `EnvFilter`, so a
+/// subscriber must also drop [`traces_secrets`] targets in a filter no directive reaches.
 pub const SECRET_SAFE_LOG_DIRECTIVES: &str = "aws_sigv4=off";
+
+/// The crates whose traces hold secrets (the signer: canonical requests with the session
+/// token, strings to sign); every directive of [`SECRET_SAFE_LOG_DIRECTIVES`] names one.
+pub const SECRET_TRACING_CRATES: &[&str] = &["aws_sigv4"];
+
+/// Whether events and spans of this `tracing` target may hold secrets and must never be
+/// recorded, whatever the log filter asks for.
+pub fn traces_secrets(target: &str) -> bool {
+    SECRET_TRACING_CRATES.iter().any(|krate| {
+        target
+            .strip_prefix(krate)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
 
 /// What to load the AWS configuration with; `from_env` reads the standard variables and
 /// everything else is left to `aws-config`'s default chain.
@@ -426,6 +442,32 @@ mod tests {
             None
         );
         assert_eq!(s3_endpoint_override(&SdkConfig::builder().build()), None);
+    }
+
+    #[test]
+    fn the_signer_and_its_modules_trace_secrets_and_its_neighbours_do_not() {
+        for target in [
+            "aws_sigv4",
+            "aws_sigv4::http_request",
+            "aws_sigv4::sign::v4",
+        ] {
+            assert!(traces_secrets(target), "{target}");
+        }
+        for target in [
+            "aws_sigv4a",
+            "aws_smithy_runtime",
+            "snapferry_aws::aws_sigv4",
+        ] {
+            assert!(!traces_secrets(target), "{target}");
+        }
+        for krate in SECRET_TRACING_CRATES {
+            assert!(
+                SECRET_SAFE_LOG_DIRECTIVES
+                    .split(',')
+                    .any(|d| d == format!("{krate}=off")),
+                "{krate} is not switched off by the directives"
+            );
+        }
     }
 
     #[test]

@@ -141,8 +141,18 @@ pub enum AwsError {
     },
 }
 
+/// OpenSearch Service's answer when the account's service-linked role is missing names no
+/// permission; this says which one lets the service create it.
+const SERVICE_LINKED_ROLE_HINT: &str = " (the identity running snapferry needs \
+    iam:CreateServiceLinkedRole so that OpenSearch Service can create \
+    AWSServiceRoleForAmazonOpenSearchService for the account's first domain; or create it once: \
+    aws iam create-service-linked-role --aws-service-name opensearchservice.amazonaws.com)";
+
 fn describe(code: &Option<String>, message: &Option<String>) -> String {
     match (code, message) {
+        (Some(c), Some(m)) if m.contains("you must enable a service-linked role") => {
+            format!(": {c}: {m}{SERVICE_LINKED_ROLE_HINT}")
+        }
         (Some(c), Some(m)) => format!(": {c}: {m}"),
         (Some(c), None) => format!(": {c}"),
         (None, Some(m)) => format!(": {m}"),
@@ -169,24 +179,35 @@ impl AwsError {
             };
         }
         let resource = resource.into();
-        let code = error.code().map(str::to_owned);
+        let mut code = error.code().map(str::to_owned);
+        let mut message = error.message().map(str::to_owned);
         let status = error.raw_response().map(|r| r.status().as_u16());
-        // A response without an error document (every HEAD, some gateways) would otherwise be
+        // S3 answers a refused HEAD with a bare 403: no code, no message naming the permission.
+        let head_permission = match operation {
+            "HeadBucket" => Some("s3:ListBucket"),
+            "HeadObject" => Some("s3:GetObject"),
+            _ => None,
+        };
+        if let (Some(permission), None, Some(403)) = (head_permission, &code, status) {
+            code = Some("AccessDenied".to_owned());
+            message = Some(format!(
+                "403 Forbidden (a {operation} answer has no body; S3 checks {permission} for it)"
+            ));
+        }
+        // Any other response without an error document (some gateways) would otherwise be
         // described by the SDK's debug form of its empty metadata: say what the status means.
-        let message =
-            error
-                .message()
-                .map(str::to_owned)
-                .or_else(|| match (&error, &code, status) {
-                    (SdkError::ServiceError(_), None, Some(403)) => Some(
-                        "HTTP 403 with no error details: access denied, or the credentials expired"
-                            .to_owned(),
-                    ),
-                    (SdkError::ServiceError(_), None, Some(status)) => {
-                        Some(format!("HTTP {status} with no error details"))
-                    }
-                    _ => None,
-                });
+        if message.is_none() {
+            message = match (&error, &code, status) {
+                (SdkError::ServiceError(_), None, Some(403)) => Some(
+                    "HTTP 403 with no error details: access denied, or the credentials expired"
+                        .to_owned(),
+                ),
+                (SdkError::ServiceError(_), None, Some(status)) => {
+                    Some(format!("HTTP {status} with no error details"))
+                }
+                _ => None,
+            };
+        }
         if code.as_deref().is_some_and(|c| EXPIRED_CODES.contains(&c)) {
             return AwsError::ExpiredCredentials {
                 resource,
@@ -341,6 +362,23 @@ mod tests {
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
 
+    #[test]
+    fn a_missing_service_linked_role_is_explained_by_the_permission_that_creates_it() {
+        let text = describe(
+            &Some("ValidationException".into()),
+            &Some("Before you can proceed, you must enable a service-linked role to give Amazon OpenSearch Service permissions to access your VPC.".into()),
+        );
+        assert!(
+            text.starts_with(": ValidationException: Before you can proceed")
+                && text.contains("needs iam:CreateServiceLinkedRole"),
+            "{text}"
+        );
+        assert_eq!(
+            describe(&Some("AccessDenied".into()), &Some("m".into())),
+            ": AccessDenied: m"
+        );
+    }
+
     fn service_error(
         code: &str,
         message: &str,
@@ -411,13 +449,13 @@ mod tests {
         let err = AwsError::from_sdk(
             "bucket b",
             "s3",
-            "HeadBucket",
+            "GetBucketPolicy",
             SdkError::service_error(err, raw),
         );
         assert_eq!(
             err.to_string(),
-            "bucket b: s3 HeadBucket failed: HTTP 403 with no error details: access denied, or \
-             the credentials expired"
+            "bucket b: s3 GetBucketPolicy failed: HTTP 403 with no error details: access denied, \
+             or the credentials expired"
         );
         assert!(!err.is_transient());
         let err = GetRoleError::generic(ErrorMetadata::builder().build());

@@ -2,7 +2,8 @@
 //! up to `parallelism` run at once) whose read/apply/wait cost nothing, against the memory
 //! store and the file store (temp file + fsync + rename + directory fsync per transition).
 //! Prints wall time, time per node and state writes per applied node; then a second,
-//! no-op apply (every node re-read and skipped). Run: `cargo bench -p snapferry-engine`.
+//! no-op apply (every node re-read and skipped). Each apply executes a proposal planned just
+//! before it (planning is not timed). Run: `cargo bench -p snapferry-engine`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +12,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use snapferry_engine::{
     ApplyOptions, Change, Context, ExecGraph, FieldValue, FileStore, Inputs, MemoryStore, NodeId,
-    Observed, Outcome, Outputs, Progress, Resource, ResourceError, StateStore,
+    Observed, Outcome, Outputs, PlanOptions, Progress, Resource, ResourceError, StateStore, plan,
 };
 
 const NODES: usize = 1_000;
@@ -89,10 +90,13 @@ fn graph() -> Arc<ExecGraph> {
 
 async fn run(label: &str, store: Arc<dyn StateStore>, saves: impl Fn() -> Option<u64>) {
     let graph = graph();
-    let executor = snapferry_engine::Executor::new(graph, store);
-    let options = ApplyOptions::new("bench", "fp");
+    let executor = snapferry_engine::Executor::new(graph.clone(), store.clone());
+    let options = ApplyOptions::new("bench");
+    let proposal = plan(&graph, None, &PlanOptions::new("fp"))
+        .await
+        .expect("plan");
     let started = Instant::now();
-    let summary = executor.apply(&options).await.expect("apply");
+    let summary = executor.apply(&proposal, &options).await.expect("apply");
     let elapsed = started.elapsed();
     assert_eq!(summary.outcome, Outcome::Complete);
     assert_eq!(summary.applied.len(), NODES);
@@ -103,8 +107,12 @@ async fn run(label: &str, store: Arc<dyn StateStore>, saves: impl Fn() -> Option
         elapsed.as_secs_f64() * 1e6 / NODES as f64,
         writes as f64 / NODES as f64,
     );
+    let state = store.load().await.expect("state");
+    let proposal = plan(&graph, state.as_ref(), &PlanOptions::new("fp"))
+        .await
+        .expect("plan");
     let started = Instant::now();
-    let summary = executor.apply(&options).await.expect("re-apply");
+    let summary = executor.apply(&proposal, &options).await.expect("re-apply");
     let elapsed = started.elapsed();
     assert_eq!(summary.unchanged.len(), NODES);
     println!(

@@ -1,15 +1,12 @@
-//! Errors of the engine. `ResourceError` is what a resource reports and is persisted in the
-//! state (so it is `Serialize`); `EngineError` is what the planner and executor return.
-//! Ids of what failed live in the variants; causes sit behind `#[source]`.
+//! What a resource reports when one of its operations fails: `ResourceError`, with the node and
+//! whether retrying can help. It is persisted in the state (so it is `Serialize`) and depends on
+//! nothing else of the engine, so the state, the events and the retry policy can all use it.
+//! Why a whole plan or apply could not run is `EngineError`, in `engine_error.rs`, above this.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use snapferry_plan::NodeId;
-
-use crate::graph::GraphError;
-use crate::state::TransitionError;
-use crate::store::StoreError;
 
 /// Whether trying again can help. Decides between retrying with backoff and failing at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,26 +92,4 @@ impl ResourceError {
             ErrorClass::Permanent | ErrorClass::Interrupted => None,
         }
     }
-}
-
-/// Why a plan or an apply could not run at all (as opposed to a node failing, which is
-/// reported in the summary).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("state store error")]
-    Store(#[from] StoreError),
-    #[error("the graph is invalid")]
-    Graph(#[from] GraphError),
-    #[error("refused state transition")]
-    Transition(#[from] TransitionError),
-    #[error(
-        "the state at {location} belongs to plan `{found}`, not `{expected}`; point the plan at its own state"
-    )]
-    WrongPlan {
-        location: String,
-        expected: String,
-        found: String,
-    },
-    #[error("could not read {}", .0.node)]
-    Read(#[source] ResourceError),
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use snapferry_plan::NodeId;
 
 use crate::error::ResourceError;
+use crate::staleness::Moved;
 
 /// One thing that happened to a node.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,11 @@ pub enum Event {
     Interrupted {
         node: NodeId,
     },
+    /// Its change moved since the proposal was made; nothing was done to it.
+    Stale {
+        node: NodeId,
+        moved: Vec<Moved>,
+    },
 }
 
 impl Event {
@@ -52,7 +58,8 @@ impl Event {
             | Event::Failed { node, .. }
             | Event::Retrying { node, .. }
             | Event::Skipped { node }
-            | Event::Interrupted { node } => node,
+            | Event::Interrupted { node }
+            | Event::Stale { node, .. } => node,
         }
     }
 }

@@ -1,9 +1,12 @@
-//! `apply`: walks the graph, starting a node as soon as its dependencies are done, up to
-//! `parallelism` at once, so independent branches (the target domain's creation and the
-//! snapshot) overlap. Per node: read → diff → apply if needed → wait → record outputs, with a
-//! checkpoint at every transition. A failed node stops its dependents and halts the run at
-//! the next safe point of every other node; cancellation stops new work, leaves remote
-//! operations running and returns `Interrupted`, so `apply` again resumes.
+//! `apply`: executes an approved [`Proposal`]. It walks the graph, starting a node as soon as
+//! its dependencies are done, up to `parallelism` at once, so independent branches (the target
+//! domain's creation and the snapshot) overlap. Per node: a fresh read (with the outputs its
+//! upstreams just recorded) → diff → the fresh change checked against the proposed one (a
+//! change that moved stops the node as stale, naming the fields; moving forward is fine) →
+//! apply if needed → wait → record outputs, with a checkpoint at every transition. A failed or
+//! stale node stops its dependents and halts the run at the next safe point of every other
+//! node; cancellation stops new work, leaves remote operations running and returns
+//! `Interrupted`, so `apply` again (a new plan) resumes.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -15,13 +18,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::change::Change;
-use crate::error::{EngineError, ResourceError};
+use crate::engine_error::EngineError;
+use crate::error::ResourceError;
 use crate::events::{Event, EventSink, NullSink};
 use crate::graph::ExecGraph;
 use crate::journal::Journal;
 use crate::poll::PollSchedule;
-use crate::resource::{Context, Inputs, Pins, Progress, Resource, Slot, Upstream};
+use crate::proposal::{Proposal, ProposedNode};
+use crate::resource::{Context, Inputs, Progress, Resource, Slot, Upstream};
 use crate::retry::RetryPolicy;
+use crate::staleness::{Moved, Verdict, compare};
 use crate::state::{NodeStatus, StateDoc};
 use crate::store::{LockGuard, LockInfo, StateStore};
 
@@ -29,7 +35,6 @@ use crate::store::{LockGuard, LockInfo, StateStore};
 #[derive(Clone)]
 pub struct ApplyOptions {
     pub plan_name: String,
-    pub plan_fingerprint: String,
     /// Recorded in the state (`CARGO_PKG_VERSION` of the binary).
     pub tool_version: String,
     /// Nodes in flight at once (`--parallelism`, default 10).
@@ -43,16 +48,12 @@ pub struct ApplyOptions {
     pub lock_timeout: Duration,
     /// The command line, recorded in the lock for whoever is refused.
     pub command: String,
-    /// A node recorded done whose live state no longer matches is reported, not changed,
-    /// unless this is set (`apply --reconcile-drift`).
-    pub reconcile_drift: bool,
 }
 
 impl ApplyOptions {
-    pub fn new(plan_name: &str, plan_fingerprint: &str) -> Self {
+    pub fn new(plan_name: &str) -> Self {
         ApplyOptions {
             plan_name: plan_name.to_owned(),
-            plan_fingerprint: plan_fingerprint.to_owned(),
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             parallelism: 10,
             retry: RetryPolicy::default(),
@@ -61,7 +62,6 @@ impl ApplyOptions {
             cancel: CancellationToken::new(),
             lock_timeout: Duration::ZERO,
             command: "snapferry apply".to_owned(),
-            reconcile_drift: false,
         }
     }
 }
@@ -71,7 +71,7 @@ impl ApplyOptions {
 pub enum Outcome {
     /// Every node is done.
     Complete,
-    /// At least one node failed.
+    /// At least one node failed or was found stale.
     Failed,
     /// Cancelled before everything was done; `apply` again resumes.
     Interrupted,
@@ -85,10 +85,11 @@ pub struct ApplySummary {
     pub applied: Vec<NodeId>,
     /// Already done and still true.
     pub unchanged: Vec<NodeId>,
-    /// Done in the state but changed outside snapferry; reported, not changed.
-    pub drifted: Vec<(NodeId, Change)>,
+    /// Its change moved since the proposal was made: not applied, what moved named.
+    pub stale: Vec<(NodeId, Vec<Moved>)>,
     pub failed: Vec<ResourceError>,
-    /// Stopped at a safe point; still `applying` in the state, resumed by the next apply.
+    /// Stopped at a safe point (still `applying` in the state when its operation started);
+    /// the next apply resumes it.
     pub interrupted: Vec<NodeId>,
     pub not_started: Vec<NodeId>,
     /// The state's generation after the last write.
@@ -104,7 +105,7 @@ pub struct Executor {
 enum NodeOutcome {
     Applied,
     Unchanged,
-    Drifted(Change),
+    Stale(Vec<Moved>),
     Failed(ResourceError),
     Interrupted,
     /// Stopped (Ctrl-C, or another node failed) before it got a parallelism share.
@@ -117,20 +118,75 @@ impl Executor {
         Executor { graph, store }
     }
 
-    /// Takes the lock, runs every node that is not done, releases the lock. An `Err` means
-    /// the run could not proceed at all (lock held, state unreadable, a checkpoint failed);
-    /// node failures are in the summary.
-    pub async fn apply(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError> {
+    /// The graph this executor runs (what a proposal for it is planned from).
+    pub fn graph(&self) -> &Arc<ExecGraph> {
+        &self.graph
+    }
+
+    /// The store of the state it checkpoints to.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// Executes `proposal` (the one the user approved): takes the lock, runs every node,
+    /// releases the lock. Each node is read again at its turn and applied only if its fresh
+    /// change is the proposed one or moved forward from it. An `Err` means the run could not
+    /// proceed at all (the proposal is for another graph, lock held, state unreadable, a
+    /// checkpoint failed); node failures and stale nodes are in the summary.
+    pub async fn apply(
+        &self,
+        proposal: &Proposal,
+        options: &ApplyOptions,
+    ) -> Result<ApplySummary, EngineError> {
+        self.check(proposal)?;
         let info = LockInfo::for_this_process(&options.command);
         let guard = LockGuard::acquire(self.store.clone(), info, options.lock_timeout).await?;
-        let result = self.run_locked(options).await;
+        self.apply_locked(guard, proposal, options).await
+    }
+
+    /// Runs every node that is not done under a lock the caller took on this executor's store
+    /// (so it can say first whose dead lock it took over), then releases it. The state is
+    /// written through the guard's store, and the run stops at its next safe point if the
+    /// lock's lease is lost: then the error is `LeaseLost`.
+    pub async fn apply_locked(
+        &self,
+        guard: LockGuard,
+        proposal: &Proposal,
+        options: &ApplyOptions,
+    ) -> Result<ApplySummary, EngineError> {
+        self.check(proposal)?;
+        let mut locked = options.clone();
+        locked.cancel = guard.cancel_token(&options.cancel);
+        let fenced = Executor::new(self.graph.clone(), guard.store());
+        let result = fenced.run_locked(proposal, &locked).await;
         let released = guard.release().await;
         let summary = result?;
         released?;
         Ok(summary)
     }
 
-    async fn run_locked(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError> {
+    /// The proposal must cover exactly the graph's nodes.
+    fn check(&self, proposal: &Proposal) -> Result<(), EngineError> {
+        let graph: BTreeSet<&NodeId> = self.graph.topological().iter().collect();
+        let proposed: BTreeSet<&NodeId> = proposal.nodes.keys().collect();
+        if let Some(missing) = graph.difference(&proposed).next() {
+            return Err(EngineError::ProposalMismatch {
+                detail: format!("it has no change for {missing}"),
+            });
+        }
+        if let Some(extra) = proposed.difference(&graph).next() {
+            return Err(EngineError::ProposalMismatch {
+                detail: format!("{extra} is not a step of this plan"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn run_locked(
+        &self,
+        proposal: &Proposal,
+        options: &ApplyOptions,
+    ) -> Result<ApplySummary, EngineError> {
         let mut doc = match self.store.load().await? {
             Some(doc) if doc.plan_name != options.plan_name => {
                 return Err(EngineError::WrongPlan {
@@ -142,21 +198,26 @@ impl Executor {
             Some(doc) => doc,
             None => StateDoc::new(
                 &options.plan_name,
-                &options.plan_fingerprint,
+                &proposal.plan_fingerprint,
                 &options.tool_version,
             ),
         };
         // The last run finished: this one is a new cycle, so templated names (a snapshot
-        // named `{date}`) are resolved afresh instead of reused.
+        // named `{date}`) are resolved afresh (to the values the proposal showed).
         let new_cycle = doc.is_complete(self.graph.topological().iter());
-        doc.plan_fingerprint.clone_from(&options.plan_fingerprint);
+        doc.plan_fingerprint.clone_from(&proposal.plan_fingerprint);
         doc.tool_version.clone_from(&options.tool_version);
         for id in self.graph.topological() {
             doc.nodes
                 .entry(id.clone())
                 .or_insert_with(crate::state::NodeState::pending);
         }
-        let journal = Arc::new(Journal::new(self.store.clone(), doc, new_cycle));
+        let journal = Arc::new(Journal::new(
+            self.store.clone(),
+            doc,
+            new_cycle,
+            proposal.live.pinned.clone(),
+        ));
         journal.checkpoint().await?;
 
         let halt = CancellationToken::new();
@@ -186,6 +247,7 @@ impl Executor {
                 let inputs = self.inputs_for(&journal, &id).await;
                 let task = NodeTask {
                     resource,
+                    proposed: proposal.nodes[&id].clone(),
                     inputs,
                     journal: journal.clone(),
                     options: options.clone(),
@@ -200,7 +262,7 @@ impl Executor {
             };
             let (id, outcome) = joined.expect("node task panicked");
             match &outcome {
-                NodeOutcome::Applied | NodeOutcome::Unchanged | NodeOutcome::Drifted(_) => {
+                NodeOutcome::Applied | NodeOutcome::Unchanged => {
                     for dependent in self.graph.dependents(&id) {
                         let left = waiting.get_mut(dependent).expect("dependent is waiting");
                         *left -= 1;
@@ -210,7 +272,9 @@ impl Executor {
                         }
                     }
                 }
-                NodeOutcome::Failed(_) | NodeOutcome::Fatal(_) => halt.cancel(),
+                NodeOutcome::Failed(_) | NodeOutcome::Stale(_) | NodeOutcome::Fatal(_) => {
+                    halt.cancel();
+                }
                 NodeOutcome::Interrupted | NodeOutcome::NotStarted => {}
             }
             finished.insert(id, outcome);
@@ -220,7 +284,7 @@ impl Executor {
             outcome: Outcome::Complete,
             applied: vec![],
             unchanged: vec![],
-            drifted: vec![],
+            stale: vec![],
             failed: vec![],
             interrupted: vec![],
             not_started: vec![],
@@ -231,7 +295,7 @@ impl Executor {
             match finished.remove(id) {
                 Some(NodeOutcome::Applied) => summary.applied.push(id.clone()),
                 Some(NodeOutcome::Unchanged) => summary.unchanged.push(id.clone()),
-                Some(NodeOutcome::Drifted(change)) => summary.drifted.push((id.clone(), change)),
+                Some(NodeOutcome::Stale(moved)) => summary.stale.push((id.clone(), moved)),
                 Some(NodeOutcome::Failed(e)) => summary.failed.push(e),
                 Some(NodeOutcome::Interrupted) => summary.interrupted.push(id.clone()),
                 Some(NodeOutcome::NotStarted) => summary.not_started.push(id.clone()),
@@ -242,7 +306,7 @@ impl Executor {
         if let Some(e) = fatal {
             return Err(e);
         }
-        summary.outcome = if !summary.failed.is_empty() {
+        summary.outcome = if !summary.failed.is_empty() || !summary.stale.is_empty() {
             Outcome::Failed
         } else if summary.interrupted.is_empty() && summary.not_started.is_empty() {
             Outcome::Complete
@@ -272,6 +336,8 @@ impl Executor {
 
 struct NodeTask {
     resource: Arc<dyn Resource>,
+    /// What the approved proposal says for this node.
+    proposed: ProposedNode,
     inputs: Inputs,
     journal: Arc<Journal>,
     options: ApplyOptions,
@@ -319,9 +385,11 @@ impl NodeTask {
         };
         match &outcome {
             NodeOutcome::Applied => events.emit(Event::Finished { node: id }),
-            NodeOutcome::Unchanged | NodeOutcome::Drifted(_) => {
-                events.emit(Event::Skipped { node: id })
-            }
+            NodeOutcome::Unchanged => events.emit(Event::Skipped { node: id }),
+            NodeOutcome::Stale(moved) => events.emit(Event::Stale {
+                node: id,
+                moved: moved.clone(),
+            }),
             NodeOutcome::Failed(error) => events.emit(Event::Failed {
                 node: id,
                 error: error.clone(),
@@ -335,13 +403,17 @@ impl NodeTask {
 
     async fn steps(&self, id: &NodeId) -> Result<NodeOutcome, Step> {
         let resource = &*self.resource;
+        // A blocked step is never applied: the proposal said why.
+        if let Change::Blocked { reason } = &self.proposed.change {
+            return Err(Step::Failed(ResourceError::permanent(id, reason.clone())));
+        }
         let cx = Context::new(
             id.clone(),
             self.options.cancel.clone(),
             self.options.retry.clone(),
             self.options.poll.clone(),
             self.options.events.clone(),
-            Pins::Applying(self.journal.clone()),
+            self.journal.clone(),
         )
         .with_slot(self.slot.clone());
         let inputs = &self.inputs;
@@ -352,15 +424,27 @@ impl NodeTask {
             .unwrap_or_else(crate::state::NodeState::pending);
         let desired = resource.desired_fingerprint();
         let was_done = prior.status == NodeStatus::Done;
-        if !was_done {
-            self.journal
-                .transition(id, NodeStatus::Applying, |_| {})
-                .await?;
-        }
 
-        let observed = cx.retry(|| resource.read(&cx, inputs)).await?;
+        // Read again at this node's turn, with the outputs the upstreams just recorded, and
+        // check that the change is still the one the user approved.
+        let mut read_inputs = inputs.clone();
+        read_inputs.insert(id.clone(), Upstream::Known(prior.outputs.clone()));
+        let observed = cx.retry(|| resource.read(&cx, &read_inputs)).await?;
         let change = resource.diff(inputs, &observed);
-        tracing::debug!(change = change.verb(), "diffed");
+        tracing::debug!(
+            change = change.verb(),
+            proposed = self.proposed.change.verb(),
+            "diffed"
+        );
+        if let Verdict::Stale(moved) =
+            compare(&self.proposed.change, &change, self.proposed.volatile)
+        {
+            tracing::warn!(
+                change = change.verb(),
+                "stale: changed since the plan was made"
+            );
+            return Ok(NodeOutcome::Stale(moved));
+        }
         let fingerprint = crate::resource::effective_fingerprint(
             &desired,
             &self.journal.snapshot().await.pinned,
@@ -368,53 +452,41 @@ impl NodeTask {
             inputs,
         );
 
-        if was_done {
+        // A volatile node's fresh read is not trusted to say it is settled: the change the
+        // proposal showed for it is carried out (a verification shown as running runs).
+        let carried_out = self.proposed.volatile && self.proposed.change.has_changes();
+        if was_done && !change.has_changes() && !carried_out {
             let plan_changed = prior.desired_fingerprint.as_deref() != Some(fingerprint.as_str());
-            if !change.has_changes() {
-                let outputs = if plan_changed || prior.outputs.values().any(|v| v.is_redacted()) {
-                    resource
-                        .wait(
-                            &cx,
-                            inputs,
-                            &Progress::new(id.clone(), self.options.events.clone()),
-                        )
-                        .await?
-                } else {
-                    prior.outputs
-                };
-                if plan_changed {
-                    self.journal
-                        .transition(id, NodeStatus::Done, |n| {
-                            n.outputs = outputs;
-                            n.desired_fingerprint = Some(fingerprint.clone());
-                        })
-                        .await?;
-                }
-                return Ok(NodeOutcome::Unchanged);
+            let outputs = if plan_changed || prior.outputs.values().any(|v| v.is_redacted()) {
+                resource
+                    .wait(
+                        &cx,
+                        inputs,
+                        &Progress::new(id.clone(), self.options.events.clone()),
+                    )
+                    .await?
+            } else {
+                prior.outputs
+            };
+            if plan_changed {
+                self.journal
+                    .transition(id, NodeStatus::Done, |n| {
+                        n.outputs = outputs;
+                        n.desired_fingerprint = Some(fingerprint.clone());
+                    })
+                    .await?;
             }
-            if !plan_changed && !self.options.reconcile_drift {
-                tracing::warn!(
-                    change = change.verb(),
-                    "changed outside snapferry; not touched"
-                );
-                return Ok(NodeOutcome::Drifted(change));
-            }
-            self.journal
-                .transition(id, NodeStatus::Applying, |_| {})
-                .await?;
+            return Ok(NodeOutcome::Unchanged);
         }
         if self.stopping() {
             return Ok(NodeOutcome::Interrupted);
         }
-        match &change {
-            Change::Blocked { reason } => {
-                return Err(Step::Failed(ResourceError::permanent(id, reason.clone())));
-            }
-            c if c.needs_apply() => {
-                tracing::info!(change = c.verb(), "applying");
-                cx.retry(|| resource.apply(&cx, inputs, c)).await?;
-            }
-            _ => {}
+        self.journal
+            .transition(id, NodeStatus::Applying, |_| {})
+            .await?;
+        if change.needs_apply() || (carried_out && self.proposed.change.needs_apply()) {
+            tracing::info!(change = change.verb(), "applying");
+            cx.retry(|| resource.apply(&cx, inputs, &change)).await?;
         }
         if self.stopping() {
             return Ok(NodeOutcome::Interrupted);

@@ -1,14 +1,20 @@
-//! The executor's in-memory state document plus the store it is checkpointed to. Every
-//! transition and every new pin goes through here and is saved before the caller continues,
-//! one write at a time, each with the next generation number.
+//! The one writer of the state: the executor's in-memory state document plus the store it is
+//! checkpointed to. Every transition (apply's and destroy's), every removal of a destroyed
+//! node and every new pin goes through here and is saved before the caller continues, one
+//! write at a time, each with the next generation number.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::Utc;
+use serde_json::Value;
 use snapferry_plan::NodeId;
 use tokio::sync::Mutex;
 
-use crate::error::{EngineError, ResourceError};
+use crate::engine_error::EngineError;
+use crate::error::ResourceError;
+use crate::pins::{Compute, PinStore};
 use crate::state::{NodeState, NodeStatus, StateDoc};
 use crate::store::StateStore;
 
@@ -18,16 +24,26 @@ pub(crate) struct Journal {
     /// The previous run completed: pins recorded by it are recomputed on first use.
     new_cycle: bool,
     /// Keys pinned (or confirmed) during this run.
-    settled: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    settled: std::sync::Mutex<BTreeSet<String>>,
+    /// The values the proposal was made with: a pin recomputed in this run takes the value
+    /// the user saw, so execution has no choice left (a template resolved at another instant
+    /// cannot give another name).
+    proposed: BTreeMap<String, Value>,
 }
 
 impl Journal {
-    pub(crate) fn new(store: Arc<dyn StateStore>, doc: StateDoc, new_cycle: bool) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn StateStore>,
+        doc: StateDoc,
+        new_cycle: bool,
+        proposed: BTreeMap<String, Value>,
+    ) -> Self {
         Journal {
             store,
             doc: Mutex::new(doc),
             new_cycle,
-            settled: Default::default(),
+            settled: std::sync::Mutex::default(),
+            proposed,
         }
     }
 
@@ -54,6 +70,33 @@ impl Journal {
         Ok(())
     }
 
+    /// Removes destroyed (or released) nodes and their pins, and saves. Each must be
+    /// `destroying`: nothing leaves the state without going through the state machine.
+    pub(crate) async fn forget(&self, nodes: &[NodeId]) -> Result<(), EngineError> {
+        let mut doc = self.doc.lock().await;
+        let mut next = doc.clone();
+        for node in nodes {
+            next.forget(node)?;
+        }
+        Self::commit(&*self.store, &mut next).await?;
+        *doc = next;
+        Ok(())
+    }
+
+    /// Moves each node to `destroying` and drops it, in one write: for nodes that are left
+    /// in place but no longer looked after (released), or own nothing outside the state.
+    pub(crate) async fn release(&self, nodes: &[NodeId]) -> Result<(), EngineError> {
+        let mut doc = self.doc.lock().await;
+        let mut next = doc.clone();
+        for node in nodes {
+            next.transition(node, NodeStatus::Destroying)?;
+            next.forget(node)?;
+        }
+        Self::commit(&*self.store, &mut next).await?;
+        *doc = next;
+        Ok(())
+    }
+
     /// Saves the document as it is (with a new generation).
     pub(crate) async fn checkpoint(&self) -> Result<(), EngineError> {
         let mut doc = self.doc.lock().await;
@@ -69,19 +112,25 @@ impl Journal {
         store.save(next).await?;
         Ok(())
     }
+}
 
-    pub(crate) async fn pin(
+#[async_trait]
+impl PinStore for Journal {
+    async fn pin(
         &self,
         node: &NodeId,
         key: &str,
-        f: impl FnOnce() -> serde_json::Value,
-    ) -> Result<serde_json::Value, ResourceError> {
+        compute: Compute<'_>,
+    ) -> Result<Value, ResourceError> {
         let mut doc = self.doc.lock().await;
         let settled = !self.new_cycle || self.settled.lock().expect("pins poisoned").contains(key);
         if settled && let Some(v) = doc.pinned.get(key) {
             return Ok(v.clone());
         }
-        let value = f();
+        let value = match self.proposed.get(key) {
+            Some(proposed) => proposed.clone(),
+            None => compute(),
+        };
         self.settled
             .lock()
             .expect("pins poisoned")

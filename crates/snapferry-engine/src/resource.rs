@@ -1,8 +1,15 @@
 //! The contract every resource kind implements: `read` live state (never mutating), `diff`
 //! desired against observed (pure, synchronous), `apply` the change (idempotent: safe to
 //! repeat after a crash), `wait` until ready and return the outputs. Also the values that
-//! flow through it: `Inputs` (upstream outputs, possibly "known after apply"), `Observed`,
-//! and the `Context` that carries cancellation, retry, polling, events and pinned values.
+//! flow through it: `Inputs` (upstream outputs, possibly "known after apply"), `Observed`
+//! (serializable, so a whole live state can be recorded and planned from again), and the
+//! `Context` that carries cancellation, retry, polling, events and pinned values.
+//!
+//! Planning calls `read` for every node first (with what is known before apply: the state's
+//! recorded outputs and the upstream nodes' observed outputs, never a guess about a change),
+//! then `diff` for every node (with `Unknown` inputs from upstreams that will change). Apply
+//! calls `read` and `diff` again at each node's turn, with the real upstream outputs, and
+//! compares the result with the proposal before calling `apply`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -15,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::change::{Change, FieldValue};
 use crate::error::ResourceError;
 use crate::events::{Event, EventSink};
-use crate::journal::Journal;
+use crate::pins::{MemoryPins, PinStore};
 use crate::poll::{Expected, PollSchedule};
 use crate::retry::RetryPolicy;
 use crate::state::Outputs;
@@ -33,11 +40,29 @@ pub trait Resource: Send + Sync {
     /// state, the plan changed for this node since it was applied.
     fn desired_fingerprint(&self) -> String;
 
-    /// Reads live state. Must never mutate anything.
+    /// True when the live state this kind observes moves on its own (document counts of a
+    /// source in use): a fresh read differing from the proposal does not make it stale, and
+    /// apply carries out the change the proposal showed for it even when the fresh read sees
+    /// none (a verification shown as running again runs again).
+    fn volatile(&self) -> bool {
+        false
+    }
+
+    /// Reads live state. Must never mutate anything. `inputs` hold what is known before
+    /// apply (never `Unknown`): while planning, each upstream's recorded outputs overlaid with
+    /// its observed ones (a key may be missing when the upstream does not exist yet); while
+    /// applying, the outputs the upstreams just recorded. Under the node's own id they also
+    /// hold what the state recorded for the node itself (what a verification last verified).
+    /// Whatever `diff` needs beyond its inputs must go into the observed value, so that
+    /// `diff` stays a function of its arguments.
     async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError>;
 
     /// Compares desired with observed. Pure: no I/O, same answer for the same arguments.
-    /// Inputs may be `Unknown` during planning; the change must then say so, not guess.
+    /// Inputs may be `Unknown` during planning (the upstream will change); the change must
+    /// then say so (`(known after apply)`), not guess, and must not be `NoOp` when the result
+    /// depends on them. The same fields must come out whether a value is unknown or known
+    /// (an unknown `indices` may become `indices.<name>` fields), so that apply can check the
+    /// fresh change against the proposal field by field.
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change;
 
     /// Makes the change. Idempotent: called again after a crash it must not duplicate
@@ -122,8 +147,9 @@ impl Inputs {
     }
 }
 
-/// What `read` found.
-#[derive(Debug, Clone, PartialEq)]
+/// What `read` found. Serializable: a recorded live state is a map of these, and planning
+/// from it needs no network.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Observed {
     pub exists: bool,
     /// Something started earlier is still running (an `IN_PROGRESS` snapshot, a domain still
@@ -132,7 +158,9 @@ pub struct Observed {
     /// The live state, for diff and for rendering.
     pub value: serde_json::Value,
     /// What dependents would get if this node needed no change (the plan uses it so a
-    /// dependent of an unchanged node sees real values, not `Unknown`).
+    /// dependent of an unchanged node sees real values, not `Unknown`, and dependents' reads
+    /// use it as what is known before apply).
+    #[serde(default)]
     pub outputs: Outputs,
 }
 
@@ -203,22 +231,6 @@ impl Progress {
     }
 }
 
-/// Pins while planning: the state's, recomputed on first use when the last run completed
-/// (the same rule the journal applies while applying).
-#[derive(Default)]
-pub(crate) struct PlanningPins {
-    pub(crate) values: BTreeMap<String, serde_json::Value>,
-    pub(crate) new_cycle: bool,
-    pub(crate) settled: std::collections::BTreeSet<String>,
-}
-
-/// Where pinned values live: only in memory while planning, in the state while applying.
-#[derive(Clone)]
-pub(crate) enum Pins {
-    Planning(Arc<Mutex<PlanningPins>>),
-    Applying(Arc<Journal>),
-}
-
 /// What a resource operation may use besides its inputs.
 #[derive(Clone)]
 pub struct Context {
@@ -227,7 +239,7 @@ pub struct Context {
     retry: RetryPolicy,
     poll: PollSchedule,
     events: Arc<dyn EventSink>,
-    pins: Pins,
+    pins: Arc<dyn PinStore>,
     slot: Option<Arc<Slot>>,
 }
 
@@ -271,7 +283,7 @@ impl Context {
         retry: RetryPolicy,
         poll: PollSchedule,
         events: Arc<dyn EventSink>,
-        pins: Pins,
+        pins: Arc<dyn PinStore>,
     ) -> Self {
         Context {
             node,
@@ -299,7 +311,7 @@ impl Context {
             RetryPolicy::default(),
             PollSchedule::default(),
             Arc::new(crate::events::NullSink),
-            Pins::Planning(Arc::default()),
+            Arc::new(MemoryPins::default()),
         )
     }
 
@@ -416,21 +428,8 @@ impl Context {
         key: &str,
         f: impl FnOnce() -> serde_json::Value + Send,
     ) -> Result<serde_json::Value, ResourceError> {
-        let key = &format!("{}:{key}", self.node);
-        match &self.pins {
-            Pins::Planning(pins) => {
-                let mut pins = pins.lock().expect("pins poisoned");
-                let settled = !pins.new_cycle || pins.settled.contains(key);
-                if settled && let Some(v) = pins.values.get(key) {
-                    return Ok(v.clone());
-                }
-                let value = f();
-                pins.settled.insert(key.clone());
-                pins.values.insert(key.clone(), value.clone());
-                Ok(value)
-            }
-            Pins::Applying(journal) => journal.pin(&self.node, key, f).await,
-        }
+        let key = format!("{}:{key}", self.node);
+        self.pins.pin(&self.node, &key, Box::new(f)).await
     }
 }
 

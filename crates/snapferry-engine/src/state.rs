@@ -2,7 +2,8 @@
 //! pinned on the first run (names resolved from time templates). It is rewritten at every
 //! node transition with a new `generation`, and a small state machine
 //! (`NodeStatus::transition`) refuses transitions that cannot happen, so a bug cannot
-//! quietly record a node as done that never ran.
+//! quietly record a node as done that never ran, or drop a node from the state that was
+//! never destroyed. Apply and destroy both move nodes only through it (via the journal).
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,9 @@ pub enum NodeStatus {
     Applying,
     Done,
     Failed,
+    /// A destroy started on it and did not record an end: the deletion may be under way. It
+    /// leaves the state only from here (destroyed, or released to be kept outside snapferry).
+    Destroying,
 }
 
 /// A transition the state machine refuses.
@@ -43,13 +47,16 @@ pub struct TransitionError {
 impl NodeStatus {
     /// The status after moving to `to`, or an error when that transition is impossible.
     /// `Applying → Applying` is a resume; `Done → Applying` a re-apply after drift or a plan
-    /// change; `Done → Done` a refresh of a node found still true.
+    /// change; `Done → Done` a refresh of a node found still true; `Destroying → Applying` an
+    /// apply after an interrupted destroy; `Destroying → Destroying` a resumed destroy (or one
+    /// recording its failure). Nothing that never started can be destroyed.
     pub fn transition(self, node: &NodeId, to: NodeStatus) -> Result<NodeStatus, TransitionError> {
-        use NodeStatus::{Applying, Done, Failed, Pending};
+        use NodeStatus::{Applying, Destroying, Done, Failed, Pending};
         match (self, to) {
-            (Pending | Applying | Failed | Done, Applying)
+            (Pending | Applying | Failed | Done | Destroying, Applying)
             | (Applying, Done | Failed)
-            | (Done, Done) => Ok(to),
+            | (Done, Done)
+            | (Applying | Done | Failed | Destroying, Destroying) => Ok(to),
             _ => Err(TransitionError {
                 node: node.clone(),
                 from: self,
@@ -164,10 +171,33 @@ impl StateDoc {
                 entry.finished_at = None;
                 entry.attempts += 1;
             }
+            NodeStatus::Destroying => {
+                if entry.status != NodeStatus::Destroying || entry.finished_at.is_some() {
+                    entry.started_at = Some(now);
+                }
+                entry.finished_at = None;
+            }
             NodeStatus::Done | NodeStatus::Failed => entry.finished_at = Some(now),
             NodeStatus::Pending => {}
         }
         Ok(entry)
+    }
+
+    /// Drops a destroyed (or released) node and its pins: only a `destroying` node may leave
+    /// the state, so a bug cannot forget something that was never destroyed.
+    pub fn forget(&mut self, node: &NodeId) -> Result<(), TransitionError> {
+        let status = self.status(node);
+        if status != NodeStatus::Destroying {
+            return Err(TransitionError {
+                node: node.clone(),
+                from: status,
+                to: NodeStatus::Pending,
+            });
+        }
+        self.nodes.remove(node);
+        let prefix = format!("{node}:");
+        self.pinned.retain(|k, _| !k.starts_with(&prefix));
+        Ok(())
     }
 }
 
@@ -179,15 +209,20 @@ mod tests {
     #[test]
     fn the_state_machine_allows_exactly_the_possible_transitions() {
         let n = NodeId::new("role", "r");
-        let all = [Pending, Applying, Done, Failed];
+        let all = [Pending, Applying, Done, Failed, Destroying];
         let allowed = [
             (Pending, Applying),
             (Applying, Applying),
             (Failed, Applying),
             (Done, Applying),
+            (Destroying, Applying),
             (Applying, Done),
             (Applying, Failed),
             (Done, Done),
+            (Applying, Destroying),
+            (Done, Destroying),
+            (Failed, Destroying),
+            (Destroying, Destroying),
         ];
         for from in all {
             for to in all {
@@ -216,5 +251,27 @@ mod tests {
         assert_eq!(doc.nodes[&n].attempts, 1);
         assert_eq!(doc.status(&n), Done);
         assert_eq!(doc.status(&NodeId::new("role", "other")), Pending);
+    }
+
+    #[test]
+    fn only_a_destroying_node_leaves_the_state_and_its_pins_go_with_it() {
+        let n = NodeId::new("snapshot", "s");
+        let mut doc = StateDoc::new("p", "fp", "0.1.0");
+        doc.pinned.insert("snapshot/s:name".into(), "s-1".into());
+        doc.pinned.insert("snapshot/t:name".into(), "t-1".into());
+        doc.transition(&n, Applying).unwrap();
+        doc.transition(&n, Done).unwrap();
+        assert_eq!(
+            doc.forget(&n).unwrap_err().to_string(),
+            "snapshot/s: cannot go from Done to Pending"
+        );
+        doc.transition(&n, Destroying).unwrap();
+        doc.forget(&n).unwrap();
+        assert!(!doc.nodes.contains_key(&n));
+        assert_eq!(doc.pinned.keys().collect::<Vec<_>>(), ["snapshot/t:name"]);
+        assert!(
+            doc.forget(&n).is_err(),
+            "a node not in the state is pending"
+        );
     }
 }

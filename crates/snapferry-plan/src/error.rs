@@ -8,13 +8,31 @@ use std::sync::Arc;
 
 use miette::{Diagnostic, NamedSource, SourceSpan};
 
-use crate::location::{ByteSpan, line_col};
+use crate::location::{ByteSpan, LineIndex};
 
 /// One broken rule of the plan file, with the names involved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
     #[error("{message}")]
     Syntax { message: String },
+    #[error("the plan is not UTF-8 text: byte {bytes}")]
+    InvalidUtf8 { bytes: String },
+    #[error("control character U+{code:04X}{} in the plan", control_name(*code).map(|n| format!(" ({n})")).unwrap_or_default())]
+    ControlCharacter { code: u32 },
+    #[error("values are nested more than {limit} levels deep")]
+    TooDeep { limit: usize },
+    #[error("aliases copy more than {} values into the plan", thousands(*limit))]
+    AliasExpansion { limit: usize },
+    #[error("an alias refers to the mapping or list that contains it")]
+    RecursiveAlias,
+    #[error("`{key}` is written twice in this mapping (first on line {first_line})")]
+    DuplicateKey { key: String, first_line: usize },
+    #[error("a key must be a name, not a list or mapping")]
+    ComplexKey,
+    #[error("a YAML tag (`{tag}`) has no meaning in a plan")]
+    Tag { tag: String },
+    #[error("a plan file holds one YAML document; a second one starts here")]
+    SecondDocument,
     #[error("unknown key `{key}` in {}", if parent.is_empty() { "the top level".to_owned() } else { format!("`{parent}`") })]
     UnknownKey {
         key: String,
@@ -123,6 +141,15 @@ impl Problem {
         use Problem::*;
         match self {
             Syntax { message } => syntax_help(message).into(),
+            InvalidUtf8 { .. } => "save the plan as UTF-8 (it looks like another encoding, such as Latin-1, or a binary file)".into(),
+            ControlCharacter { .. } => "delete it: an invisible character, often pasted from a terminal; YAML allows no control character but tab and line breaks".into(),
+            TooDeep { .. } => "a plan nests a few levels; look for brackets opened and never closed, or a generated value gone wrong".into(),
+            AliasExpansion { .. } => "write the repeated values out, or alias smaller blocks: aliases that multiply like this are refused".into(),
+            RecursiveAlias => "point the alias at an anchor outside the value it is in".into(),
+            DuplicateKey { .. } => "keep one of the two: YAML does not allow a key twice, and snapferry will not guess which one you meant".into(),
+            ComplexKey => "write the key as a plain name, such as `domain:`".into(),
+            Tag { .. } => "remove the tag and write the value itself (quote it to make it a string)".into(),
+            SecondDocument => "remove the `---` and what follows it, or put each plan in its own file".into(),
             UnknownKey { suggestion: Some(near), allowed, .. } => {
                 format!("did you mean `{near}`? Keys allowed here: {}", allowed.join(", "))
             }
@@ -171,32 +198,114 @@ impl Problem {
         }
     }
 
+    /// Whether the rule compares this value with others, or reads a value derived from
+    /// others (a snapshot name from the replication's name). Such findings are only trusted
+    /// when every value of the plan had the right shape: one removed for a wrong type (and
+    /// replaced by a neutral stand-in) would make them say something the plan does not.
+    pub fn involves_other_values(&self) -> bool {
+        use Problem::*;
+        match self {
+            SameSourceAndTarget { .. }
+            | DuplicateReplicationName { .. }
+            | DuplicateTargetDomain { .. }
+            | TargetIsSource { .. }
+            | RepositoryConflict { .. }
+            | SnapshotNameCollision { .. }
+            | EngineIncompatible { .. }
+            | InvalidSnapshotName { .. }
+            | RenameWithoutPattern
+            | ReplacementWithoutPattern
+            | TargetConfigConflict { .. }
+            | KmsKeyWithoutKms
+            | StateLocationCount { .. }
+            | MixedLayout { .. }
+            | NoReplication
+            | ArnWithRoleFields { .. }
+            | MissingField { .. } => true,
+            Syntax { .. }
+            | InvalidUtf8 { .. }
+            | ControlCharacter { .. }
+            | TooDeep { .. }
+            | AliasExpansion { .. }
+            | RecursiveAlias
+            | DuplicateKey { .. }
+            | ComplexKey
+            | Tag { .. }
+            | SecondDocument
+            | UnknownKey { .. }
+            | UnsupportedVersion { .. }
+            | InvalidName { .. }
+            | InvalidDomainName { .. }
+            | InvalidBucketName { .. }
+            | InvalidRepositoryName { .. }
+            | InvalidRoleName { .. }
+            | InvalidRolePath { .. }
+            | InvalidRoleArn { .. }
+            | InvalidPolicyArn { .. }
+            | InvalidTrustedService { .. }
+            | InvalidRegion { .. }
+            | InvalidIndexPattern { .. }
+            | EmptyList { .. }
+            | InvalidEngineVersion { .. }
+            | InvalidTemplate { .. }
+            | InvalidRenamePattern { .. }
+            | ReservedRepositorySetting { .. }
+            | WrongValue { .. }
+            | KmsKeyAlias { .. }
+            | InvalidProxy { .. }
+            | InvalidEndpoint { .. } => false,
+        }
+    }
+
     /// Short text under the snippet.
     fn label(&self) -> &'static str {
         match self {
-            Problem::Syntax { .. } => "here",
+            Problem::DuplicateKey { .. } => "written again here",
+            Problem::Syntax { .. }
+            | Problem::InvalidUtf8 { .. }
+            | Problem::ControlCharacter { .. }
+            | Problem::TooDeep { .. }
+            | Problem::AliasExpansion { .. }
+            | Problem::RecursiveAlias
+            | Problem::Tag { .. }
+            | Problem::SecondDocument => "here",
             Problem::MissingField { .. } | Problem::NoReplication => "here",
             _ => "this value",
         }
     }
 }
 
-/// Help for a YAML or type error, from serde_yaml's message.
+/// Help for a YAML syntax error, from the parser's message.
 fn syntax_help(message: &str) -> &'static str {
-    if message.contains("unknown field") {
-        "check the spelling: the keys allowed here are listed above (a misspelt key is never ignored)"
-    } else if message.contains("missing field") {
-        "add the missing key to this mapping (`snapferry schema` lists every key)"
-    } else if message.contains("duplicate") {
-        "remove one of the two entries with this key"
-    } else if message.contains("unknown variant") {
-        "use one of the values listed above"
-    } else if message.contains("invalid type") || message.contains("invalid value") {
-        "write a value of the expected type here (`snapferry schema` describes every key)"
-    } else if message.contains("cannot start any token") {
-        "YAML does not allow tabs for indentation or this character at the start of a value: indent with spaces, quote the value"
+    if message.contains("tab") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if message.contains("quoted scalar") {
+        "close the quote: a quoted value ends with the same quote it starts with"
+    } else if message.contains("flow mapping") || message.contains("flow sequence") {
+        "close the bracket: every `{` needs a `}` and every `[` a `]`"
+    } else if message.contains("anchor") || message.contains("alias") {
+        "define the anchor (`&name`) before the alias (`*name`) that uses it"
+    } else if message.contains("indentation") || message.contains("mapping values are not allowed")
+    {
+        "line the keys of one mapping up at the same indentation, with spaces"
+    } else if message.contains("cannot start any token") || message.contains("character") {
+        "quote the value: this character cannot start an unquoted value"
     } else {
         "fix the YAML syntax here (indentation, quotes, brackets)"
+    }
+}
+
+/// The short name of a C0 control character or DEL.
+fn control_name(code: u32) -> Option<&'static str> {
+    const C0: [&str; 32] = [
+        "NUL", "SOH", "STX", "ETX", "EOT", "ENQ", "ACK", "BEL", "BS", "TAB", "LF", "VT", "FF",
+        "CR", "SO", "SI", "DLE", "DC1", "DC2", "DC3", "DC4", "NAK", "SYN", "ETB", "CAN", "EM",
+        "SUB", "ESC", "FS", "GS", "RS", "US",
+    ];
+    match code {
+        0..=31 => Some(C0[code as usize]),
+        0x7F => Some("DEL"),
+        _ => None,
     }
 }
 
@@ -230,11 +339,16 @@ impl PlanDiagnostic {
         span: ByteSpan,
         file: &str,
         text: &Arc<str>,
+        lines: &LineIndex<'_>,
     ) -> Self {
-        let (line, column) = line_col(text, span.offset);
+        let (line, column) = lines.line_col(span.offset);
         PlanDiagnostic {
             help: problem.help(),
-            label: if at_key { "this key" } else { problem.label() },
+            label: match (&problem, at_key) {
+                (Problem::DuplicateKey { .. }, _) => problem.label(),
+                (_, true) => "this key",
+                _ => problem.label(),
+            },
             problem,
             path,
             line,
@@ -255,24 +369,106 @@ impl PlanDiagnostic {
     }
 }
 
-/// Every problem found in one plan file.
-#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
-#[error("{file}: the plan has {}", count(errors.len()))]
-#[diagnostic(help("fix the problems below and run `snapferry validate` again"))]
+/// Most problems one report lists; the rest are counted. A plan with thousands of problems is
+/// not a plan with a typo, and listing them all would bury the first ones and take time.
+pub const MAX_REPORTED: usize = 20;
+
+/// Every problem found in one plan file: the first [`MAX_REPORTED`] in the file's order, and
+/// how many more there are.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}: the plan has {}", count(self.errors.len() + self.omitted))]
 pub struct PlanErrors {
     /// The plan file as named by the user.
     pub file: String,
-    #[related]
+    /// The problems listed, in the file's order.
     pub errors: Vec<PlanDiagnostic>,
+    /// Problems found but not listed.
+    pub omitted: usize,
+    more: Option<MoreProblems>,
 }
 
-/// `1 problem`, `2 problems`.
+impl PlanErrors {
+    /// The report of `errors` (already capped) and `omitted` more.
+    pub fn new(file: String, errors: Vec<PlanDiagnostic>, omitted: usize) -> Self {
+        PlanErrors {
+            file,
+            errors,
+            omitted,
+            more: (omitted > 0).then_some(MoreProblems {
+                omitted,
+                listed: MAX_REPORTED,
+            }),
+        }
+    }
+}
+
+impl Diagnostic for PlanErrors {
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        Some(Box::new(
+            "fix the problems below and run `snapferry validate` again",
+        ))
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        let listed = self.errors.iter().map(|d| d as &dyn Diagnostic);
+        let more = self.more.iter().map(|m| m as &dyn Diagnostic);
+        Some(Box::new(listed.chain(more)))
+    }
+}
+
+/// The last line of a capped report.
+#[derive(Debug, Clone, thiserror::Error, Diagnostic)]
+#[error("… and {} more", thousands(*omitted))]
+#[diagnostic(help(
+    "the first {listed} are listed; fix them and run `snapferry validate` again to see the rest"
+))]
+struct MoreProblems {
+    omitted: usize,
+    listed: usize,
+}
+
+/// `1 problem`, `2 problems`, `100,000 problems`.
 fn count(n: usize) -> String {
     if n == 1 {
         "1 problem".to_owned()
     } else {
-        format!("{n} problems")
+        format!("{} problems", thousands(n))
     }
+}
+
+/// `99980` as `99,980`.
+pub(crate) fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// What was found before it is placed: a problem ready to show, or an unknown key whose
+/// suggestion is only worked out if it is among the problems listed.
+#[derive(Debug, Clone)]
+pub(crate) enum Finding {
+    Ready(Problem),
+    UnknownKey {
+        key: String,
+        parent: String,
+        allowed: std::sync::Arc<[String]>,
+    },
+}
+
+/// A finding, the dotted path of what it is about and its span in the text; `at_key` when
+/// the key's presence is the problem.
+#[derive(Debug, Clone)]
+pub(crate) struct Located {
+    pub finding: Finding,
+    pub path: String,
+    pub span: ByteSpan,
+    pub at_key: bool,
 }
 
 /// Why a plan file could not be loaded.

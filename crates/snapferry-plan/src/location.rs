@@ -1,11 +1,11 @@
 //! Where each key and value of the YAML document is, so that a rule broken by
-//! a value (found after serde has already turned the text into structs) can
-//! still point at its line and column. Built from the marker-carrying events of
-//! `saphyr-parser`; paths look like `replications[1].target.domain`.
+//! a value (found after the text has become structs) can still point at its line
+//! and column. Paths look like `replications[1].target.domain` and are followed
+//! through the tree [`crate::document`] reads, a hash lookup per mapping, so
+//! nothing is built per key of a large file. [`LineIndex`] turns byte offsets into
+//! lines and columns in logarithmic time.
 
-use std::collections::HashMap;
-
-use saphyr_parser::{Event, Parser};
+use crate::document::{self, Node, Value};
 
 /// A byte range in the plan text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,211 +14,140 @@ pub struct ByteSpan {
     pub len: usize,
 }
 
-/// Map from a dotted path to the spans of its key and value.
+/// Finds the spans of the key and value at a dotted path.
 #[derive(Debug, Default)]
 pub struct LocationIndex {
-    values: HashMap<String, ByteSpan>,
-    keys: HashMap<String, ByteSpan>,
-    /// Every mapping key in document order: (path of its mapping, key, span).
-    key_list: Vec<(String, String, ByteSpan)>,
+    root: Option<Node>,
 }
 
-enum Frame {
-    Map { path: String, key: Option<String> },
-    Seq { path: String, index: usize },
-}
-
-fn child(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
+/// How far a path was followed: the deepest node reached, its key's span when it is the
+/// value of a mapping entry, and whether the whole path was found.
+struct Reached<'a> {
+    node: &'a Node,
+    key: Option<ByteSpan>,
+    whole: bool,
 }
 
 impl LocationIndex {
-    /// Indexes `text`. A document that does not parse yields what was seen
-    /// before the error (serde reports the syntax error itself).
+    /// Indexes `text`. A document that does not read yields no positions.
     pub fn build(text: &str) -> Self {
-        let to_byte: Option<Vec<usize>> = if text.is_ascii() {
-            None
-        } else {
-            let mut v: Vec<usize> = text.char_indices().map(|(b, _)| b).collect();
-            v.push(text.len());
-            Some(v)
-        };
-        let byte = |chars: usize| match &to_byte {
-            None => chars.min(text.len()),
-            Some(v) => v.get(chars).copied().unwrap_or(text.len()),
-        };
-        let mut index = LocationIndex::default();
-        let mut stack: Vec<Frame> = Vec::new();
-        let mut open: Vec<(String, usize)> = Vec::new();
+        LocationIndex {
+            root: document::read(text).root,
+        }
+    }
 
-        // The path of the value about to be read, and whether it is a mapping key.
-        fn next_path(stack: &[Frame]) -> (String, bool) {
-            match stack.last() {
-                None => (String::new(), false),
-                Some(Frame::Map { path, key: None }) => (path.clone(), true),
-                Some(Frame::Map { path, key: Some(k) }) => (child(path, k), false),
-                Some(Frame::Seq { path, index }) => (format!("{path}[{index}]"), false),
-            }
-        }
-        fn advance(stack: &mut [Frame]) {
-            match stack.last_mut() {
-                Some(Frame::Map { key, .. }) => *key = None,
-                Some(Frame::Seq { index, .. }) => *index += 1,
-                None => {}
-            }
-        }
+    /// Indexes a document already read.
+    pub(crate) fn of(root: Node) -> Self {
+        LocationIndex { root: Some(root) }
+    }
 
-        for item in Parser::new_from_str(text) {
-            let Ok((event, span)) = item else { break };
-            let start = byte(span.start.index());
-            let end = byte(span.end.index()).max(start);
-            match event {
-                Event::Scalar(value, ..) => {
-                    let (path, is_key) = next_path(&stack);
-                    if is_key {
-                        let key_path = child(&path, &value);
-                        let key_span = ByteSpan {
-                            offset: start,
-                            len: end - start,
-                        };
-                        index.keys.insert(key_path, key_span);
-                        index
-                            .key_list
-                            .push((path.clone(), value.to_string(), key_span));
-                        if let Some(Frame::Map { key, .. }) = stack.last_mut() {
-                            *key = Some(value.into_owned());
-                        }
-                    } else {
-                        index.values.insert(
-                            path,
-                            ByteSpan {
-                                offset: start,
-                                len: end - start,
-                            },
-                        );
-                        advance(&mut stack);
-                    }
+    fn follow(&self, path: &str) -> Option<Reached<'_>> {
+        let mut at = Reached {
+            node: self.root.as_ref()?,
+            key: None,
+            whole: true,
+        };
+        let mut rest = path;
+        while !rest.is_empty() {
+            let next = if let Some(after) = rest.strip_prefix('[') {
+                let Value::Seq(items) = &at.node.value else {
+                    break;
+                };
+                let close = after.find(']').unwrap_or(after.len());
+                let item = after[..close]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get(i));
+                item.map(|node| {
+                    let tail = after.get(close + 1..).unwrap_or("");
+                    (node, None, tail)
+                })
+            } else {
+                let Value::Map(mapping) = &at.node.value else {
+                    break;
+                };
+                let rest_key = rest.strip_prefix('.').unwrap_or(rest);
+                // A key may hold dots (`rest.action.multi.allow_explicit_index`): the
+                // longest written key that the path continues with wins.
+                let mut ends: Vec<usize> =
+                    rest_key.match_indices(['.', '[']).map(|(i, _)| i).collect();
+                ends.push(rest_key.len());
+                ends.iter().rev().find_map(|&end| {
+                    mapping
+                        .get(&rest_key[..end])
+                        .map(|e| (&e.value, Some(e.key_span), &rest_key[end..]))
+                })
+            };
+            match next {
+                Some((node, key, tail)) => {
+                    at = Reached {
+                        node,
+                        key,
+                        whole: true,
+                    };
+                    rest = tail;
                 }
-                Event::Alias(_) => {
-                    let (path, is_key) = next_path(&stack);
-                    if is_key {
-                        if let Some(Frame::Map { key, .. }) = stack.last_mut() {
-                            *key = Some("*".into());
-                        }
-                    } else {
-                        index.values.insert(
-                            path,
-                            ByteSpan {
-                                offset: start,
-                                len: end - start,
-                            },
-                        );
-                        advance(&mut stack);
-                    }
-                }
-                Event::MappingStart(..) | Event::SequenceStart(..) => {
-                    let (path, is_key) = next_path(&stack);
-                    let path = if is_key { child(&path, "?") } else { path };
-                    open.push((path.clone(), start));
-                    if matches!(event, Event::MappingStart(..)) {
-                        stack.push(Frame::Map { path, key: None });
-                    } else {
-                        stack.push(Frame::Seq { path, index: 0 });
-                    }
-                }
-                Event::MappingEnd | Event::SequenceEnd => {
-                    stack.pop();
-                    if let Some((path, begin)) = open.pop() {
-                        index.values.insert(
-                            path,
-                            ByteSpan {
-                                offset: begin,
-                                len: end.max(begin) - begin,
-                            },
-                        );
-                    }
-                    advance(&mut stack);
-                }
-                _ => {}
+                None => break,
             }
         }
-        index
+        at.whole = rest.is_empty();
+        Some(at)
     }
 
     /// The span of the value at `path`, or of the nearest ancestor that is written.
     pub fn value(&self, path: &str) -> ByteSpan {
-        let mut path = path;
-        loop {
-            if let Some(span) = self.values.get(path) {
-                return *span;
-            }
-            if let Some(span) = self.keys.get(path) {
-                return *span;
-            }
-            match parent(path) {
-                Some(p) => path = p,
-                None => return ByteSpan { offset: 0, len: 0 },
-            }
-        }
+        self.follow(path)
+            .map_or(ByteSpan { offset: 0, len: 0 }, |r| r.node.span)
     }
 
     /// The span of the key at `path` (falls back to its value).
     pub fn key(&self, path: &str) -> ByteSpan {
-        self.keys
-            .get(path)
-            .copied()
-            .unwrap_or_else(|| self.value(path))
-    }
-
-    /// Every mapping key in document order: (path of its mapping, key, span of the key).
-    pub fn keys(&self) -> impl Iterator<Item = (&str, &str, ByteSpan)> {
-        self.key_list
-            .iter()
-            .map(|(parent, key, span)| (parent.as_str(), key.as_str(), *span))
+        match self.follow(path) {
+            Some(Reached {
+                key: Some(key),
+                whole: true,
+                ..
+            }) => key,
+            Some(r) => r.node.span,
+            None => ByteSpan { offset: 0, len: 0 },
+        }
     }
 
     /// Whether `path` is written in the document.
     pub fn contains(&self, path: &str) -> bool {
-        self.values.contains_key(path) || self.keys.contains_key(path)
+        self.follow(path).is_some_and(|r| r.whole)
     }
-}
-
-fn parent(path: &str) -> Option<&str> {
-    if path.is_empty() {
-        return None;
-    }
-    let cut = path.rfind(['.', '[']).unwrap_or(0);
-    Some(&path[..cut])
 }
 
 /// 1-based line and column (in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    LineIndex::new(text).line_col(offset)
 }
 
-/// Byte offset of a 1-based line and column (in characters).
-pub fn offset_of(text: &str, line: usize, column: usize) -> usize {
-    let mut start = 0;
-    for _ in 1..line {
-        match text[start..].find('\n') {
-            Some(i) => start += i + 1,
-            None => return text.len(),
-        }
+/// The start of every line of a text, for turning many offsets into lines and columns.
+#[derive(Debug, Clone)]
+pub struct LineIndex<'t> {
+    text: &'t str,
+    starts: Vec<usize>,
+}
+
+impl<'t> LineIndex<'t> {
+    pub fn new(text: &'t str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
     }
-    let line_text = &text[start..];
-    let within = line_text
-        .char_indices()
-        .nth(column.saturating_sub(1))
-        .map_or(line_text.len(), |(b, _)| b);
-    start + within
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&s| s <= offset);
+        let start = self.starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
+    }
 }
 
 #[cfg(test)]
@@ -243,6 +172,17 @@ mod tests {
     }
 
     #[test]
+    fn keys_may_hold_dots() {
+        let doc = "advanced_options:\n  rest.action.multi.allow_explicit_index: x\n  rest: { action: y }\n";
+        let idx = LocationIndex::build(doc);
+        let span = idx.value("advanced_options.rest.action.multi.allow_explicit_index");
+        assert_eq!(&doc[span.offset..span.offset + span.len], "x");
+        let span = idx.value("advanced_options.rest.action");
+        assert_eq!(&doc[span.offset..span.offset + span.len], "y");
+        assert!(!idx.contains("advanced_options.rest.other"));
+    }
+
+    #[test]
     fn handles_non_ascii() {
         let doc = "name: é\nregion: x\n";
         let idx = LocationIndex::build(doc);
@@ -251,9 +191,13 @@ mod tests {
     }
 
     #[test]
-    fn offsets_round_trip() {
-        let off = offset_of(DOC, 3, 11);
-        assert_eq!(&DOC[off..off + 2], "ab");
-        assert_eq!(line_col(DOC, off), (3, 11));
+    fn lines_and_columns_count_characters() {
+        let text = "a: é\nbé: x\n";
+        let lines = LineIndex::new(text);
+        assert_eq!(lines.line_col(0), (1, 1));
+        assert_eq!(lines.line_col(text.find('x').unwrap()), (2, 5));
+        assert_eq!(lines.line_col(text.len()), (3, 1));
+        // Inside a character: the character's own column.
+        assert_eq!(lines.line_col(4), (1, 4));
     }
 }

@@ -119,7 +119,7 @@ impl Resource for BucketPolicyResource {
     }
 
     fn kind(&self) -> &'static str {
-        "bucket_policy"
+        super::BUCKET_POLICY.name
     }
 
     fn desired_fingerprint(&self) -> String {

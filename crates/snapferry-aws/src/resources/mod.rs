@@ -1,239 +1,123 @@
-//! The six AWS resource kinds (plus `verify`) on the engine's [`Resource`] contract, and
-//! [`build_graph`], which turns a checked plan's step graph into the engine's graph.
+//! The resource kinds on the engine's [`Resource`] contract, and their registry: the one place
+//! that knows every kind — its name, whether its live state is volatile, how its resource is
+//! built from a node of the plan's step graph, and what `destroy` does with it. A new kind is a
+//! new `NodeSpec` variant in the plan crate, its own file here, and its entries in this file;
+//! the matches below are exhaustive, so forgetting one does not compile.
 //!
 //! Every resource holds its node's complete desired configuration (from the plan) and an
 //! [`Env`]: the SDK clients, the domain data-plane clients (found through `DescribeDomain`,
 //! cached), the caller's account and the clock used to resolve snapshot-name templates.
 //! `read` never mutates; `diff` is pure and, where it needs more than the live object
 //! (the configuration of the source domain, the indices a selection matches), `read` puts
-//! that into the observed value so `diff` stays a function of its arguments.
+//! that into the observed value so `diff` stays a function of its arguments — and a recorded
+//! live state can be planned from without a network (`tests/it/planner_golden.rs`).
 
 mod bucket_policy;
 mod domain;
+mod env;
 mod repository;
 mod restore;
 mod role;
 mod snapshot;
 mod verify;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
-use serde_json::Value;
-use snapferry_engine::{
-    ExecGraph, FieldChange, FieldValue, GraphError, NodeId, Resource, ResourceError,
+use snapferry_engine::{DestroyAction, ExecGraph, GraphError, Inputs, NodeId, Resource};
+use snapferry_plan::{NodeSpec, Plan, RoleSpec};
+
+pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff};
+pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
+pub(crate) use env::{changed, created, created_unknown, missing_source, outputs};
+
+/// What snapferry knows about a kind besides its code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind {
+    /// The kind part of its node ids (`role/...`), in the state and in every message.
+    pub name: &'static str,
+    /// Its live state moves on its own (document counts of a source in use): a fresh read at
+    /// apply time is not compared field by field with the approved plan.
+    pub volatile: bool,
+}
+
+pub const ROLE: Kind = Kind {
+    name: "role",
+    volatile: false,
 };
-use snapferry_plan::{DomainRef, NodeSpec, Plan};
-use tokio::sync::Mutex;
+pub const BUCKET_POLICY: Kind = Kind {
+    name: "bucket_policy",
+    volatile: false,
+};
+pub const REPOSITORY: Kind = Kind {
+    name: "repository",
+    volatile: false,
+};
+pub const SNAPSHOT: Kind = Kind {
+    name: "snapshot",
+    volatile: false,
+};
+pub const DOMAIN: Kind = Kind {
+    name: "domain",
+    volatile: false,
+};
+pub const RESTORE: Kind = Kind {
+    name: "restore",
+    volatile: false,
+};
+pub const VERIFY: Kind = Kind {
+    name: "verify",
+    volatile: true,
+};
 
-use crate::clients::{AwsContext, ServiceClients};
-use crate::domain_http::{DomainHttp, DomainHttpConfig, ProxyChoice};
-use crate::error::AwsError;
-use crate::opensearch::OpenSearch;
-use crate::policy::Partition;
+/// Every kind, in graph order.
+pub const KINDS: [Kind; 7] = [
+    ROLE,
+    BUCKET_POLICY,
+    REPOSITORY,
+    SNAPSHOT,
+    DOMAIN,
+    RESTORE,
+    VERIFY,
+];
 
-pub use domain::DomainShape;
-
-/// What every resource shares: clients, the plan's identity, the clock.
-pub struct Env {
-    pub aws: AwsContext,
-    /// The plan's `name` (owns bucket-policy statements, tags).
-    pub plan_name: String,
-    /// The plan's region: where the role and bucket are managed from.
-    pub plan_region: String,
-    /// The time snapshot-name templates resolve against (pinned per run by the engine).
-    pub now: DateTime<Utc>,
-    /// Extra CA bundle for the domains' HTTPS endpoints (`AWS_CA_BUNDLE`).
-    pub ca_bundle: Option<PathBuf>,
-    data_planes: Mutex<HashMap<String, Arc<OpenSearch>>>,
-    /// Requests per second allowed per API: the OpenSearch control plane (per account and
-    /// region, where `DescribeDomain` polling lands) and each domain's REST API.
-    rate: f64,
-    control_planes: Mutex<HashMap<String, Arc<snapferry_engine::RateLimiter>>>,
-}
-
-/// The default request rate per API: well under what OpenSearch Service allows, so a fleet
-/// never trips throttling in the first place (throttling is still retried when it happens).
-pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
-
-impl Env {
-    pub fn new(
-        aws: AwsContext,
-        plan: &Plan,
-        now: DateTime<Utc>,
-        ca_bundle: Option<PathBuf>,
-    ) -> Self {
-        Env {
-            aws,
-            plan_name: plan.name.clone(),
-            plan_region: plan.region.clone(),
-            now,
-            ca_bundle,
-            data_planes: Mutex::default(),
-            rate: DEFAULT_RATE_PER_SECOND,
-            control_planes: Mutex::default(),
-        }
-    }
-
-    /// Sets the requests per second allowed per API (`--max-rate`).
-    #[must_use]
-    pub fn with_rate(mut self, per_second: f64) -> Self {
-        if per_second.is_finite() && per_second > 0.0 {
-            self.rate = per_second;
-        }
-        self
-    }
-
-    fn limiter(&self) -> Arc<snapferry_engine::RateLimiter> {
-        let burst = (self.rate.ceil() as u32).max(1);
-        Arc::new(snapferry_engine::RateLimiter::new(self.rate, burst))
-    }
-
-    /// Waits for a turn at the OpenSearch control plane of `domain`'s region and account.
-    async fn control_plane_turn(&self, domain: &DomainRef) {
-        let key = format!(
-            "{}|{}",
-            domain.region,
-            domain.assume_role_arn.as_deref().unwrap_or("")
-        );
-        let limiter = self
-            .control_planes
-            .lock()
-            .await
-            .entry(key)
-            .or_insert_with(|| self.limiter())
-            .clone();
-        limiter.acquire().await;
-    }
-
-    /// The clients for the plan's own region and identity (IAM, the bucket).
-    pub async fn home(&self) -> Result<ServiceClients, AwsError> {
-        self.aws.clients(&self.plan_region, None).await
-    }
-
-    /// The clients that manage `domain` (its region, its assumed role).
-    pub async fn for_domain(&self, domain: &DomainRef) -> Result<ServiceClients, AwsError> {
-        self.aws
-            .clients(&domain.region, domain.assume_role_arn.as_deref())
-            .await
-    }
-
-    /// The account the plan's identity belongs to (roles are created there).
-    pub async fn account_id(&self) -> Result<String, AwsError> {
-        self.aws.account_id(&self.plan_region, None).await
-    }
-
-    pub fn partition(&self) -> Partition {
-        Partition::from_region(&self.plan_region)
-    }
-
-    /// `DescribeDomain`; `None` when the domain does not exist.
-    pub async fn describe_domain(
-        &self,
-        domain: &DomainRef,
-    ) -> Result<Option<aws_sdk_opensearch::types::DomainStatus>, AwsError> {
-        let clients = self.for_domain(domain).await?;
-        self.control_plane_turn(domain).await;
-        match clients
-            .opensearch
-            .describe_domain()
-            .domain_name(&domain.name)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.domain_status().cloned()),
-            Err(e) => {
-                let e = AwsError::from_sdk(
-                    format!("domain {}", domain.name),
-                    "opensearch",
-                    "DescribeDomain",
-                    e,
-                );
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
-    }
-
-    /// The REST client of `domain`, or `None` while it has no endpoint (absent or still
-    /// being created). The plan's `endpoint` wins over the one AWS reports; a VPC domain's
-    /// endpoint is its `vpc` endpoint, reached through the plan's `proxy`.
-    pub async fn data_plane(
-        &self,
-        domain: &DomainRef,
-    ) -> Result<Option<Arc<OpenSearch>>, AwsError> {
-        let key = format!(
-            "{}|{}|{}",
-            domain.name,
-            domain.region,
-            domain.assume_role_arn.as_deref().unwrap_or("")
-        );
-        if let Some(found) = self.data_planes.lock().await.get(&key) {
-            return Ok(Some(found.clone()));
-        }
-        let endpoint = match &domain.endpoint {
-            Some(endpoint) => endpoint.clone(),
-            None => match self.describe_domain(domain).await? {
-                Some(status) => match endpoint_of(&status) {
-                    Some(endpoint) => endpoint,
-                    None => return Ok(None),
-                },
-                None => return Ok(None),
-            },
-        };
-        let clients = self.for_domain(domain).await?;
-        let mut config = DomainHttpConfig::new(&domain.name, &endpoint, &domain.region);
-        if let Some(proxy) = &domain.proxy {
-            config.proxy = ProxyChoice::Explicit(proxy.clone());
-        }
-        if self.ca_bundle.is_some() {
-            config.ca_bundle.clone_from(&self.ca_bundle);
-        }
-        let http = DomainHttp::new(&config, clients.credentials.clone())
-            .map_err(|e| AwsError::domain(format!("domain {}", domain.name), e))?
-            .with_rate_limiter(self.limiter());
-        let client = Arc::new(OpenSearch::new(http));
-        self.data_planes.lock().await.insert(key, client.clone());
-        Ok(Some(client))
-    }
-
-    /// The data plane of a domain that must exist (the source).
-    pub async fn require_data_plane(
-        &self,
-        node: &NodeId,
-        domain: &DomainRef,
-    ) -> Result<Arc<OpenSearch>, ResourceError> {
-        match self.data_plane(domain).await.map_err(|e| fail(node, e))? {
-            Some(client) => Ok(client),
-            None => Err(ResourceError::permanent(
-                node,
-                format!(
-                    "domain {} in {} does not exist or has no endpoint yet; check the name and \
-                     region in the plan (or set `endpoint:`)",
-                    domain.name, domain.region
-                ),
-            )),
-        }
+/// The kind of a node of the plan's step graph.
+pub fn kind_of(spec: &NodeSpec) -> Kind {
+    match spec {
+        NodeSpec::Role(_) => ROLE,
+        NodeSpec::BucketPolicy(_) => BUCKET_POLICY,
+        NodeSpec::Repository(_) => REPOSITORY,
+        NodeSpec::Snapshot(_) => SNAPSHOT,
+        NodeSpec::Domain(_) => DOMAIN,
+        NodeSpec::Restore(_) => RESTORE,
+        NodeSpec::Verify(_) => VERIFY,
     }
 }
 
-/// Why a step that needs the source cannot proceed when it is missing (shown as blocked).
-pub(crate) fn missing_source(domain: &DomainRef) -> String {
-    format!(
-        "source domain {} in {} does not exist or has no endpoint; check `source.domain` and \
-         the region",
-        domain.name, domain.region
-    )
-}
-
-/// A domain's endpoint: the public one, else the VPC one.
-pub fn endpoint_of(status: &aws_sdk_opensearch::types::DomainStatus) -> Option<String> {
-    status
-        .endpoint()
-        .map(str::to_owned)
-        .or_else(|| status.endpoints().and_then(|e| e.get("vpc").cloned()))
-        .filter(|e| !e.is_empty())
+/// The live resource of one node.
+fn resource(id: NodeId, fingerprint: String, spec: &NodeSpec, env: &Arc<Env>) -> Arc<dyn Resource> {
+    match spec {
+        NodeSpec::Role(spec) => Arc::new(role::RoleResource::new(id, fingerprint, spec, env)),
+        NodeSpec::BucketPolicy(spec) => Arc::new(bucket_policy::BucketPolicyResource::new(
+            id,
+            fingerprint,
+            spec,
+            env,
+        )),
+        NodeSpec::Repository(spec) => Arc::new(repository::RepositoryResource::new(
+            id,
+            fingerprint,
+            spec,
+            env,
+        )),
+        NodeSpec::Snapshot(spec) => {
+            Arc::new(snapshot::SnapshotResource::new(id, fingerprint, spec, env))
+        }
+        NodeSpec::Domain(spec) => Arc::new(domain::DomainResource::new(id, fingerprint, spec, env)),
+        NodeSpec::Restore(spec) => {
+            Arc::new(restore::RestoreResource::new(id, fingerprint, spec, env))
+        }
+        NodeSpec::Verify(spec) => Arc::new(verify::VerifyResource::new(id, fingerprint, spec, env)),
+    }
 }
 
 /// Turns the plan's step graph into the engine's graph of live resources.
@@ -241,36 +125,12 @@ pub fn build_graph(plan: &Plan, env: Arc<Env>) -> Result<ExecGraph, GraphError> 
     let steps = plan.graph();
     let mut builder = ExecGraph::builder();
     for node in steps.nodes() {
-        let id = node.id.clone();
-        let fingerprint = node.fingerprint();
-        let resource: Arc<dyn Resource> = match &node.spec {
-            NodeSpec::Role(spec) => Arc::new(role::RoleResource::new(id, fingerprint, spec, &env)),
-            NodeSpec::BucketPolicy(spec) => Arc::new(bucket_policy::BucketPolicyResource::new(
-                id,
-                fingerprint,
-                spec,
-                &env,
-            )),
-            NodeSpec::Repository(spec) => Arc::new(repository::RepositoryResource::new(
-                id,
-                fingerprint,
-                spec,
-                &env,
-            )),
-            NodeSpec::Snapshot(spec) => {
-                Arc::new(snapshot::SnapshotResource::new(id, fingerprint, spec, &env))
-            }
-            NodeSpec::Domain(spec) => {
-                Arc::new(domain::DomainResource::new(id, fingerprint, spec, &env))
-            }
-            NodeSpec::Restore(spec) => {
-                Arc::new(restore::RestoreResource::new(id, fingerprint, spec, &env))
-            }
-            NodeSpec::Verify(spec) => {
-                Arc::new(verify::VerifyResource::new(id, fingerprint, spec, &env))
-            }
-        };
-        builder.add(resource);
+        builder.add(resource(
+            node.id.clone(),
+            node.fingerprint(),
+            &node.spec,
+            &env,
+        ));
     }
     for (from, to) in steps.edges() {
         builder.depend(&to, &from);
@@ -278,83 +138,95 @@ pub fn build_graph(plan: &Plan, env: Arc<Env>) -> Result<ExecGraph, GraphError> 
     builder.build()
 }
 
-/// An AWS failure as the engine sees it: retried when transient, with the whole cause chain
-/// as the message (AWS's code and text included, never credentials).
-pub fn fail(node: &NodeId, error: AwsError) -> ResourceError {
-    // When AWS answered, its code and message say it all; the SDK's error chain below them
-    // only repeats them in debug form.
-    let message = match &error {
-        AwsError::Sdk { code, message, .. } if code.is_some() || message.is_some() => {
-            error.to_string()
+/// The choices `snapferry destroy` offers on top of each kind's policy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DestroyFlags {
+    /// `--keep-snapshot`: the snapshot stays in the bucket.
+    pub keep_snapshot: bool,
+    /// `--include-target-domain`: the target domain goes too.
+    pub include_target_domain: bool,
+}
+
+/// What `destroy` does with a node the state records, and the line that says so (empty for
+/// [`DestroyAction::Forget`]). `recorded` holds, under the node's own id, the outputs and pins
+/// the state recorded for it (the snapshot's name cannot be resolved again). Each kind's
+/// resource checks ownership again when it destroys (tags, `Sid` prefix): this only decides.
+pub fn destroy_policy(
+    plan: &Plan,
+    id: &NodeId,
+    spec: &NodeSpec,
+    recorded: &Inputs,
+    flags: DestroyFlags,
+) -> (DestroyAction, String) {
+    match spec {
+        NodeSpec::Role(spec) => match &spec.role {
+            RoleSpec::Managed { name, .. } => (
+                DestroyAction::Destroy,
+                format!(
+                    "inline policy {} and role {name} (only while tagged managed-by: snapferry, \
+                     snapferry-plan: {})",
+                    role::INLINE_POLICY_NAME,
+                    plan.name
+                ),
+            ),
+            RoleSpec::Existing { arn, .. } => (
+                DestroyAction::Release,
+                format!("role {arn} was given by ARN; snapferry did not create it"),
+            ),
+        },
+        NodeSpec::BucketPolicy(spec) => (
+            DestroyAction::Destroy,
+            format!(
+                "the statements with Sid {}* in the policy of bucket {}; the bucket and its \
+                 other statements stay",
+                crate::policy::owned_sid_prefix(&plan.name),
+                spec.bucket.name
+            ),
+        ),
+        NodeSpec::Repository(spec) => (
+            DestroyAction::Destroy,
+            format!(
+                "registration of repository {} on domain {} (the files in the bucket stay)",
+                spec.repository.name, spec.domain.name
+            ),
+        ),
+        NodeSpec::Snapshot(spec) => {
+            let name = recorded
+                .get(id, "name")
+                .and_then(|v| v.as_known().and_then(|v| v.as_str().map(str::to_owned)));
+            match name {
+                None => (DestroyAction::Forget, String::new()),
+                Some(name) if flags.keep_snapshot => (
+                    DestroyAction::Release,
+                    format!(
+                        "--keep-snapshot: snapshot {name} stays in bucket {}",
+                        plan.bucket.name
+                    ),
+                ),
+                Some(name) => (
+                    DestroyAction::Destroy,
+                    format!(
+                        "snapshot {name} in repository {} on domain {}",
+                        spec.repository, spec.domain.name
+                    ),
+                ),
+            }
         }
-        AwsError::ExpiredCredentials { .. } => error.to_string(),
-        _ => chain(&error),
-    };
-    if error.is_transient() {
-        match error.retry_after() {
-            Some(after) => ResourceError::transient_after(node, after, message),
-            None => ResourceError::transient(node, message),
-        }
-    } else {
-        ResourceError::permanent(node, message)
+        NodeSpec::Domain(spec) if flags.include_target_domain => (
+            DestroyAction::Destroy,
+            format!(
+                "target domain {} in {}, with every index in it (AWS takes minutes to delete \
+                 it; this does not wait)",
+                spec.domain.name, spec.domain.region
+            ),
+        ),
+        NodeSpec::Domain(spec) => (
+            DestroyAction::Keep,
+            format!(
+                "target domain {} stays; --include-target-domain deletes it",
+                spec.domain.name
+            ),
+        ),
+        NodeSpec::Restore(_) | NodeSpec::Verify(_) => (DestroyAction::Forget, String::new()),
     }
-}
-
-/// A data-plane failure of `what` on `node`.
-pub fn fail_domain(
-    node: &NodeId,
-    what: &str,
-    error: crate::domain_http::DomainHttpError,
-) -> ResourceError {
-    fail(node, AwsError::domain(what, error))
-}
-
-/// The error and its causes on one line.
-pub fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let next = s.to_string();
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// A field that will be set on creation.
-pub(crate) fn created(path: &str, value: impl Into<Value>) -> FieldChange {
-    FieldChange {
-        path: path.to_owned(),
-        before: None,
-        after: FieldValue::Known(value.into()),
-    }
-}
-
-/// A field whose value is only known after an upstream applies.
-pub(crate) fn created_unknown(path: &str) -> FieldChange {
-    FieldChange {
-        path: path.to_owned(),
-        before: None,
-        after: FieldValue::Unknown,
-    }
-}
-
-/// A field changing from `before` to `after`.
-pub(crate) fn changed(path: &str, before: Value, after: Value) -> FieldChange {
-    FieldChange {
-        path: path.to_owned(),
-        before: Some(FieldValue::Known(before)),
-        after: FieldValue::Known(after),
-    }
-}
-
-/// The outputs map from `(key, value)` pairs.
-pub(crate) fn outputs<const N: usize>(pairs: [(&str, Value); N]) -> snapferry_engine::Outputs {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), FieldValue::Known(v)))
-        .collect()
 }

@@ -83,7 +83,7 @@ impl Resource for RepositoryResource {
     }
 
     fn kind(&self) -> &'static str {
-        "repository"
+        super::REPOSITORY.name
     }
 
     fn desired_fingerprint(&self) -> String {

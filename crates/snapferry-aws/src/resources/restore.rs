@@ -2,6 +2,12 @@
 //! renamed and with index settings as the plan says; `on_conflict` decides what happens to
 //! indices that already exist. Whether an index was already restored from *this* snapshot is
 //! read from its shards' recovery source, so a restore done (or under way) is never repeated.
+//!
+//! The change is a `create` while the target holds no index of its own yet and an `update`
+//! once it does (a refresh, a repair after an index was deleted), so the kind of change does
+//! not depend on whether the snapshot to restore is known yet: while it is still to be taken
+//! the plan shows `snapshot` and `indices` as known after apply, and apply's fresh change
+//! (with `indices.<name>` per index) matches it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -116,6 +122,21 @@ impl RestoreResource {
         }
     }
 
+    /// Every index on the target.
+    async fn target_indices(
+        &self,
+        client: &OpenSearch,
+        what: &str,
+    ) -> Result<Vec<String>, ResourceError> {
+        Ok(client
+            .cat_indices()
+            .await
+            .map_err(|e| fail_domain(&self.id, what, e))?
+            .into_iter()
+            .map(|i| i.index)
+            .collect())
+    }
+
     /// Compares the snapshot's selected indices with what the target has.
     async fn survey(
         &self,
@@ -124,14 +145,21 @@ impl RestoreResource {
         snapshot_indices: &[String],
     ) -> Result<Survey, ResourceError> {
         let what = self.what(snapshot);
-        let selected = select_indices(snapshot_indices, &self.spec.restore.indices);
-        let existing: Vec<String> = client
-            .cat_indices()
+        let existing = self.target_indices(client, &what).await?;
+        self.survey_with(client, snapshot, snapshot_indices, &existing)
             .await
-            .map_err(|e| fail_domain(&self.id, &what, e))?
-            .into_iter()
-            .map(|i| i.index)
-            .collect();
+    }
+
+    /// [`Self::survey`] against a list of the target's indices already read.
+    async fn survey_with(
+        &self,
+        client: &OpenSearch,
+        snapshot: &str,
+        snapshot_indices: &[String],
+        existing: &[String],
+    ) -> Result<Survey, ResourceError> {
+        let what = self.what(snapshot);
+        let selected = select_indices(snapshot_indices, &self.spec.restore.indices);
         let mut mappings = Vec::new();
         let mut present = Vec::new();
         for source in selected {
@@ -171,6 +199,24 @@ impl RestoreResource {
         })
     }
 
+    /// Indices in the way that `on_conflict` does not allow to touch.
+    fn blocked_by_conflicts(&self, survey: &Survey) -> Option<Change> {
+        let conflicts: Vec<&str> = survey.conflicts().map(|m| m.target.as_str()).collect();
+        let refused = matches!(
+            self.spec.restore.on_conflict,
+            OnConflict::Fail | OnConflict::Rename
+        );
+        (refused && !conflicts.is_empty()).then(|| Change::Blocked {
+            reason: format!(
+                "indices {} already exist on domain {}; set `restore.on_conflict` to `replace` \
+                 (delete and restore them), `skip` (leave them) or `rename` with a \
+                 `rename_pattern` that avoids them",
+                conflicts.join(", "),
+                self.spec.target.name
+            ),
+        })
+    }
+
     /// The snapshot (name, indices) given by the snapshot node, if known yet.
     fn snapshot_of(&self, inputs: &Inputs) -> Option<(String, Vec<String>)> {
         let name = inputs.get(&self.spec.snapshot, "name")?;
@@ -200,7 +246,7 @@ impl Resource for RestoreResource {
     }
 
     fn kind(&self) -> &'static str {
-        "restore"
+        super::RESTORE.name
     }
 
     fn desired_fingerprint(&self) -> String {
@@ -208,7 +254,6 @@ impl Resource for RestoreResource {
     }
 
     async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let snapshot = self.snapshot_of(inputs);
         // `None` while the target domain is still to be created: nothing to look at.
         let client = self
             .env
@@ -218,30 +263,26 @@ impl Resource for RestoreResource {
         let Some(client) = client else {
             return Ok(Observed::absent());
         };
+        let snapshot = self.snapshot_of(inputs);
+        let what = self.what(snapshot.as_ref().map_or("(new)", |(name, _)| name.as_str()));
+        let all = self.target_indices(&client, &what).await?;
+        // The target's own indices (system indices are never restored).
+        let existing: Vec<&String> = all.iter().filter(|i| !i.starts_with('.')).collect();
+        let mut value = json!({ "existing": existing });
+        let present = !existing.is_empty();
+        // The snapshot is known before apply (it exists, or the state recorded it): survey what
+        // restoring it means. The diff decides whether that is the snapshot to restore.
         let Some((snapshot, indices)) = snapshot else {
-            // A new snapshot is still to be taken (a refresh): its indices will replace
-            // or join the target's.
-            let existing: Vec<String> = client
-                .cat_indices()
-                .await
-                .map_err(|e| fail_domain(&self.id, &self.what("(new)"), e))?
-                .into_iter()
-                .map(|i| i.index)
-                .filter(|i| !i.starts_with('.'))
-                .collect();
-            return Ok(Observed::present(
-                json!({"pending_snapshot": true, "existing": existing}),
-            ));
+            return Ok(Observed {
+                exists: present,
+                ..Observed::present(value)
+            });
         };
-        let survey = self.survey(&client, &snapshot, &indices).await?;
-        let value = serde_json::to_value(&survey).expect("a survey is JSON");
-        let observed = if survey.mappings.iter().any(|m| m.exists) {
-            Observed::present(value)
-        } else {
-            Observed {
-                value,
-                ..Observed::absent()
-            }
+        let survey = self.survey_with(&client, &snapshot, &indices, &all).await?;
+        value["survey"] = serde_json::to_value(&survey).expect("a survey is JSON");
+        let observed = Observed {
+            exists: present,
+            ..Observed::present(value)
         };
         Ok(if survey.restored() {
             observed.with_outputs(self.outputs(&survey))
@@ -252,33 +293,47 @@ impl Resource for RestoreResource {
         })
     }
 
-    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
-        if observed.value["pending_snapshot"] == json!(true) {
-            return Change::Update {
-                fields: vec![
-                    FieldChange {
-                        path: "snapshot".into(),
-                        before: None,
-                        after: FieldValue::Unknown,
-                    },
-                    FieldChange {
-                        path: "indices".into(),
-                        before: Some(FieldValue::Known(observed.value["existing"].clone())),
-                        after: FieldValue::Unknown,
-                    },
-                    created("on_conflict", json!(self.spec.restore.on_conflict)),
-                ],
-            };
-        }
-        let Ok(survey) = serde_json::from_value::<Survey>(observed.value.clone()) else {
-            // Snapshot or target not there yet: all of it happens during apply.
-            return Change::Create {
-                fields: vec![
-                    created_unknown("snapshot"),
-                    created_unknown("indices"),
-                    created("on_conflict", json!(self.spec.restore.on_conflict)),
-                ],
-            };
+    fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        let on_conflict = self.spec.restore.on_conflict;
+        let on_conflict_field = created("on_conflict", json!(on_conflict));
+        let change = |fields: Vec<FieldChange>| {
+            if observed.exists {
+                Change::Update { fields }
+            } else {
+                Change::Create { fields }
+            }
+        };
+        let snapshot = match inputs.get(&self.spec.snapshot, "name") {
+            Some(FieldValue::Known(Value::String(name))) => Some(name),
+            _ => None,
+        };
+        let survey = serde_json::from_value::<Survey>(observed.value["survey"].clone())
+            .ok()
+            .filter(|s| Some(&s.snapshot) == snapshot.as_ref());
+        let Some(survey) = survey else {
+            // The snapshot is still to be taken (or the target to be created): all of the
+            // restore happens during apply. What is already certain is shown now: indices of
+            // the selection that exist on the target stop the restore unless `on_conflict`
+            // says what to do with them.
+            if let Ok(prospective) =
+                serde_json::from_value::<Survey>(observed.value["survey"].clone())
+                && let Some(blocked) = self.blocked_by_conflicts(&prospective)
+            {
+                return blocked;
+            }
+            let existing = observed.value["existing"]
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .map(|a| FieldValue::Known(Value::Array(a.clone())));
+            return change(vec![
+                created_unknown("snapshot"),
+                FieldChange {
+                    path: "indices".into(),
+                    before: existing,
+                    after: FieldValue::Unknown,
+                },
+                on_conflict_field,
+            ]);
         };
         if survey.mappings.is_empty() {
             return Change::Blocked {
@@ -294,21 +349,10 @@ impl Resource for RestoreResource {
         if let Some(what) = &observed.in_progress {
             return Change::InProgress { what: what.clone() };
         }
-        let conflicts: Vec<&Mapping> = survey.conflicts().collect();
-        let on_conflict = self.spec.restore.on_conflict;
-        if !conflicts.is_empty() && matches!(on_conflict, OnConflict::Fail | OnConflict::Rename) {
-            let names: Vec<&str> = conflicts.iter().map(|m| m.target.as_str()).collect();
-            return Change::Blocked {
-                reason: format!(
-                    "indices {} already exist on domain {}; set `restore.on_conflict` to \
-                     `replace` (delete and restore them), `skip` (leave them) or `rename` with \
-                     a `rename_pattern` that avoids them",
-                    names.join(", "),
-                    self.spec.target.name
-                ),
-            };
+        if let Some(blocked) = self.blocked_by_conflicts(&survey) {
+            return blocked;
         }
-        let mut fields = vec![created("snapshot", json!(survey.snapshot))];
+        let mut indices = Vec::new();
         for m in &survey.mappings {
             if m.from_this_snapshot {
                 continue;
@@ -319,23 +363,22 @@ impl Resource for RestoreResource {
                 after: FieldValue::known(after),
             };
             if !m.exists {
-                fields.push(field(None, &format!("restored from {}", m.source)));
+                indices.push(field(None, &format!("restored from {}", m.source)));
             } else if on_conflict == OnConflict::Replace {
-                fields.push(field(
+                indices.push(field(
                     Some("existing index"),
                     &format!("replaced from {}", m.source),
                 ));
             }
         }
-        if fields.len() == 1 {
+        if indices.is_empty() {
             // Everything left is a conflict to skip.
             return Change::NoOp;
         }
-        if observed.exists {
-            Change::Update { fields }
-        } else {
-            Change::Create { fields }
-        }
+        let mut fields = vec![created("snapshot", json!(survey.snapshot))];
+        fields.extend(indices);
+        fields.push(on_conflict_field);
+        change(fields)
     }
 
     async fn apply(

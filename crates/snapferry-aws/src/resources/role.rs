@@ -131,7 +131,7 @@ impl Resource for RoleResource {
     }
 
     fn kind(&self) -> &'static str {
-        "role"
+        super::ROLE.name
     }
 
     fn desired_fingerprint(&self) -> String {

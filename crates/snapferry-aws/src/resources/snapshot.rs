@@ -104,7 +104,7 @@ impl Resource for SnapshotResource {
     }
 
     fn kind(&self) -> &'static str {
-        "snapshot"
+        super::SNAPSHOT.name
     }
 
     fn desired_fingerprint(&self) -> String {
@@ -164,8 +164,18 @@ impl Resource for SnapshotResource {
             "system_left_out": selection.system_left_out,
         });
         let Some(info) = found else {
+            // What dependents' reads may use before apply: the pinned name and the indices the
+            // selection matches now (the restore checks its conflicts against them). Their diffs
+            // see the snapshot as known after apply, since it is still to be taken.
+            let mut selected = selection.indices.clone();
+            selected.sort();
             return Ok(Observed {
                 value,
+                outputs: outputs([
+                    ("name", json!(name)),
+                    ("repository", json!(self.spec.repository)),
+                    ("indices", json!(selected)),
+                ]),
                 ..Observed::absent()
             });
         };

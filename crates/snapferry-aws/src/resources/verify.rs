@@ -1,15 +1,23 @@
 //! `verify`: after the restore, every restored index must hold as many documents on the target
 //! as its source index holds; a mismatch fails the apply, naming each index and both counts.
 //! (A source written to during the copy will differ: the snapshot is a point in time.)
+//!
+//! Counts move on their own, so the kind is volatile: apply does not hold a fresh count against
+//! the approved plan, and runs the verification whenever the plan showed it running. It runs
+//! again whenever the restore changes (its documents are known after apply). Once a restore is
+//! verified, what was verified (the snapshot and the index mapping) is recorded, and later plans
+//! show the verification unchanged without counting: a source that keeps being written to after
+//! the copy is not a change of the copy. Counts that differ before a verification passed block
+//! the step with what to do; a restored index deleted by hand counts as missing, not as an error.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::json;
+use serde_json::{Value, json};
 use snapferry_engine::{
-    Change, Context, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs, Progress,
-    Resource, ResourceError,
+    Change, Context, FieldValue, Inputs, NodeId, Observed, Outputs, Progress, Resource,
+    ResourceError,
 };
 use snapferry_plan::VerifyNode;
 
@@ -22,8 +30,9 @@ pub(crate) struct VerifyResource {
     env: Arc<Env>,
 }
 
-/// Per target index: (source index, source count, target count).
-type Counts = BTreeMap<String, (String, u64, u64)>;
+/// Per target index: (source index, source count, target count — `None` when the index is
+/// missing on the target).
+type Counts = BTreeMap<String, (String, u64, Option<u64>)>;
 
 impl VerifyResource {
     pub(crate) fn new(id: NodeId, fingerprint: String, spec: &VerifyNode, env: &Arc<Env>) -> Self {
@@ -71,13 +80,15 @@ impl VerifyResource {
                 .await?;
             let t = cx
                 .retry(|| async {
-                    target.count(to).await.map_err(|e| {
-                        fail_domain(
+                    match target.count(to).await {
+                        Ok(n) => Ok(Some(n)),
+                        Err(e) if e.error_type() == Some("index_not_found_exception") => Ok(None),
+                        Err(e) => Err(fail_domain(
                             &self.id,
                             &format!("count of {to} on {}", self.spec.target.name),
                             e,
-                        )
-                    })
+                        )),
+                    }
                 })
                 .await?;
             counts.insert(to.clone(), (from.clone(), s, t));
@@ -86,12 +97,32 @@ impl VerifyResource {
     }
 }
 
+impl VerifyResource {
+    /// Why the copy does not hold what the source holds, and what to do.
+    fn differ(&self, wrong: &[String]) -> String {
+        format!(
+            "document counts differ between {} and {}: {}; if the source was written to during \
+             the copy, take a new snapshot (a new snapshot name) and apply again",
+            self.spec.source.name,
+            self.spec.target.name,
+            wrong.join("; ")
+        )
+    }
+}
+
 fn mismatches(counts: &Counts) -> Vec<String> {
     counts
         .iter()
-        .filter(|(_, (_, s, t))| s != t)
-        .map(|(to, (from, s, t))| format!("{to}: {t} documents, source {from} has {s}"))
+        .filter(|(_, (_, s, t))| Some(*s) != *t)
+        .map(|(to, (from, s, t))| match t {
+            Some(t) => format!("{to}: {t} documents, source {from} has {s}"),
+            None => format!("{to}: missing, source {from} has {s} documents"),
+        })
         .collect()
+}
+
+fn total(counts: &Counts) -> u64 {
+    counts.values().filter_map(|(_, _, t)| *t).sum()
 }
 
 #[async_trait]
@@ -101,7 +132,11 @@ impl Resource for VerifyResource {
     }
 
     fn kind(&self) -> &'static str {
-        "verify"
+        super::VERIFY.name
+    }
+
+    fn volatile(&self) -> bool {
+        super::VERIFY.volatile
     }
 
     fn desired_fingerprint(&self) -> String {
@@ -112,34 +147,52 @@ impl Resource for VerifyResource {
         let Some(mapping) = self.mapping(inputs) else {
             return Ok(Observed::absent());
         };
+        // Verified already, for this very restore: nothing to count again.
+        let restored = (
+            inputs.get(&self.spec.restore, "snapshot"),
+            inputs.get(&self.spec.restore, "indices"),
+        );
+        let verified = (
+            inputs.get(&self.id, "snapshot"),
+            inputs.get(&self.id, "restored"),
+        );
+        if restored.0.is_some() && restored == verified {
+            let recorded = ["indices", "documents", "snapshot", "restored"]
+                .into_iter()
+                .filter_map(|k| Some((k.to_owned(), inputs.get(&self.id, k)?)))
+                .collect();
+            return Ok(Observed::present(json!({ "verified": restored.0 })).with_outputs(recorded));
+        }
         let counts = self.count(cx, &mapping).await?;
-        let total: u64 = counts.values().map(|(_, _, t)| t).sum();
-        Ok(Observed::present(json!(counts)).with_outputs(outputs([
-            ("indices", json!(counts.len())),
-            ("documents", json!(total)),
-        ])))
+        Ok(Observed::present(json!({ "counts": counts })))
     }
 
-    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
-        if !observed.exists {
-            return Change::Create {
-                fields: vec![created_unknown("documents")],
+    fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        let restored = matches!(
+            inputs.get(&self.spec.restore, "indices"),
+            Some(FieldValue::Known(Value::Object(_)))
+        );
+        if !restored || !observed.exists {
+            // The restore runs (again) first: what there is to count is known after it.
+            let fields = vec![created_unknown("documents")];
+            return if observed.exists {
+                Change::Update { fields }
+            } else {
+                Change::Create { fields }
             };
         }
-        let counts: Counts = serde_json::from_value(observed.value.clone()).unwrap_or_default();
-        let fields: Vec<FieldChange> = counts
-            .iter()
-            .filter(|(_, (_, s, t))| s != t)
-            .map(|(to, (_, s, t))| FieldChange {
-                path: format!("documents.{to}"),
-                before: Some(FieldValue::known(*t)),
-                after: FieldValue::known(*s),
-            })
-            .collect();
-        if fields.is_empty() {
+        if observed.value.get("verified").is_some() {
+            return Change::NoOp;
+        }
+        let counts: Counts =
+            serde_json::from_value(observed.value["counts"].clone()).unwrap_or_default();
+        let wrong = mismatches(&counts);
+        if wrong.is_empty() {
             Change::NoOp
         } else {
-            Change::Update { fields }
+            Change::Blocked {
+                reason: self.differ(&wrong),
+            }
         }
     }
 
@@ -168,21 +221,17 @@ impl Resource for VerifyResource {
         let counts = self.count(cx, &mapping).await?;
         let wrong = mismatches(&counts);
         if !wrong.is_empty() {
-            return Err(ResourceError::permanent(
-                &self.id,
-                format!(
-                    "document counts differ between {} and {}: {}; if the source was written to \
-                     during the copy, take a new snapshot (a new snapshot name) and apply again",
-                    self.spec.source.name,
-                    self.spec.target.name,
-                    wrong.join("; ")
-                ),
-            ));
+            return Err(ResourceError::permanent(&self.id, self.differ(&wrong)));
         }
-        let total: u64 = counts.values().map(|(_, _, t)| t).sum();
-        Ok(outputs([
+        let mut verified = outputs([
             ("indices", json!(counts.len())),
-            ("documents", json!(total)),
-        ]))
+            ("documents", json!(total(&counts))),
+        ]);
+        for (key, from) in [("snapshot", "snapshot"), ("restored", "indices")] {
+            if let Some(value) = inputs.get(&self.spec.restore, from) {
+                verified.insert(key.to_owned(), value);
+            }
+        }
+        Ok(verified)
     }
 }

@@ -3,7 +3,9 @@
 
 mod clients;
 mod domain_http;
+mod domain_update;
 mod opensearch_ops;
+mod planner_golden;
 mod s3_state_store;
 mod sdk_secrets;
 mod support;

@@ -1,6 +1,8 @@
 //! `snapferry apply`: plans, shows the plan, asks for confirmation on a terminal
-//! (`--auto-approve` skips it; with no terminal and no `--auto-approve` it refuses), then runs
-//! the graph with a live display and ends with a summary. Ctrl-C stops at the next safe point
+//! (`--auto-approve` skips it; with no terminal and no `--auto-approve` it refuses), then
+//! executes exactly that proposal with a live display and ends with a summary. A step whose
+//! change moved since the plan was shown is not applied: it is reported stale, naming what
+//! moved. Drift shown by the plan is brought back like any other change. Ctrl-C stops at the next safe point
 //! (operations already started continue on AWS and the next apply resumes them); a second
 //! Ctrl-C exits at once. Exit codes: 0 complete, 1 failed or refused, 130 interrupted.
 
@@ -8,7 +10,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use snapferry_engine::{ApplyOptions, ApplySummary, Executor, Outcome};
+use snapferry_engine::{
+    ApplyOptions, ApplySummary, Executor, LockGuard, LockInfo, Outcome, Proposal, StateDoc,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::display::{Display, JSON_FORMAT_VERSION, JsonLines};
@@ -36,8 +40,9 @@ pub struct Args {
     /// not count, so long waits overlap).
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub parallelism: usize,
-    /// Bring steps changed outside snapferry back to the plan instead of only reporting them.
-    #[arg(long)]
+    /// Accepted and ignored, for one release: apply now brings steps changed outside
+    /// snapferry back to the plan without it (plan shows them as changes).
+    #[arg(long, hide = true)]
     pub reconcile_drift: bool,
     /// Stream the run as JSON lines on stdout instead of text: the plan (`type: "plan"`), one
     /// object per step event (`type: "event"`), then the summary (`type: "summary"`), each
@@ -47,6 +52,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
+    if args.reconcile_drift {
+        eprintln!(
+            "note: --reconcile-drift is no longer needed and does nothing: apply brings steps \
+             changed outside snapferry back to the plan, as `snapferry plan` shows; it will be \
+             removed in a later release"
+        );
+    }
     runtime()?.block_on(async {
         if let Some(saved) = &args.saved_plan {
             return apply_saved(saved, &args).await;
@@ -63,14 +75,8 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
     aws.now = Some(saved.resolved_at);
     aws.targets.clone_from(&saved.targets);
     let session = Session::open(&saved.plan_file, &aws).await?;
-    let (proposal, state) = propose(&session).await?;
-    let fresh = super::saved::SavedPlan::new(
-        &proposal,
-        &session.plan.name,
-        &saved.plan_file,
-        &session.plan.fingerprint(),
-        saved.resolved_at,
-    );
+    // The same check apply makes at each step, made for every step before anything runs.
+    let (fresh, state) = propose(&session).await?;
     let moved = saved.staleness(&fresh);
     if !moved.is_empty() {
         return Err(miette::miette!(
@@ -84,8 +90,8 @@ async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<Exit
         auto_approve: true,
         ..args.clone()
     };
-    // The proposal just checked against the saved plan is the one shown and applied.
-    execute_proposal(&session, &approved, false, proposal, state).await
+    // The saved proposal is the one shown and executed (and checked again step by step).
+    execute_proposal(&session, &approved, false, saved.proposal, state).await
 }
 
 /// Plans, confirms and applies one session (also used by `demo`).
@@ -99,8 +105,8 @@ async fn execute_proposal(
     session: &Session,
     args: &Args,
     terminal: bool,
-    proposal: snapferry_engine::Plan,
-    state: Option<snapferry_engine::StateDoc>,
+    proposal: Proposal,
+    state: Option<StateDoc>,
 ) -> miette::Result<ExitCode> {
     if args.json {
         let mut plan = render::json(&proposal, &session.plan.name);
@@ -117,10 +123,10 @@ async fn execute_proposal(
         }
         return Ok(ExitCode::from(1));
     }
-    let fingerprint = session.plan.fingerprint();
     let up_to_date = !tally.changes()
         && state.as_ref().is_some_and(|s| {
-            s.plan_fingerprint == fingerprint && s.is_complete(session.graph.topological().iter())
+            s.plan_fingerprint == proposal.plan_fingerprint
+                && s.is_complete(session.graph.topological().iter())
         })
         && proposal
             .state
@@ -175,7 +181,7 @@ async fn execute_proposal(
     }
     let cancel = CancellationToken::new();
     let watcher = tokio::spawn(watch_ctrl_c(cancel.clone()));
-    let mut options = ApplyOptions::new(&session.plan.name, &fingerprint);
+    let mut options = ApplyOptions::new(&session.plan.name);
     options.parallelism = args.parallelism.max(1);
     options.poll = session.poll.clone();
     options.events = Arc::new(if args.json {
@@ -186,12 +192,27 @@ async fn execute_proposal(
     options.cancel = cancel;
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
-    options.reconcile_drift = args.reconcile_drift;
-    let result = Executor::new(session.graph.clone(), session.store.clone())
-        .apply(&options)
-        .await;
+    let guard = LockGuard::acquire(
+        session.store.clone(),
+        LockInfo::for_this_process(&options.command),
+        options.lock_timeout,
+    )
+    .await
+    .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)));
+    let result = match guard {
+        Ok(guard) => {
+            if let Some(takeover) = guard.took_over() {
+                eprintln!("Notice: {takeover}.");
+            }
+            Executor::new(session.graph.clone(), session.store.clone())
+                .apply_locked(guard, &proposal, &options)
+                .await
+                .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
+        }
+        Err(e) => Err(e),
+    };
     watcher.abort();
-    let summary = result.map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
+    let summary = result?;
     if args.json {
         return Ok(report_json(&summary, session));
     }
@@ -200,7 +221,8 @@ async fn execute_proposal(
 
 /// The last line of `apply --json` when nothing ran: `outcome` is `blocked` (a step cannot be
 /// applied; exit 1), `cancelled` (the prompt was not answered `yes`; exit 1) or `up_to_date`
-/// (nothing to do; exit 0).
+/// (nothing to do; exit 0). `stale` lists the steps whose change moved since the plan was
+/// shown, each with what moved (not applied).
 fn json_outcome(session: &Session, outcome: &str) -> serde_json::Value {
     serde_json::json!({
         "type": "summary",
@@ -209,7 +231,7 @@ fn json_outcome(session: &Session, outcome: &str) -> serde_json::Value {
         "outcome": outcome,
         "applied": [],
         "unchanged": [],
-        "drifted": [],
+        "stale": [],
         "failed": [],
         "interrupted": [],
         "not_started": [],
@@ -231,10 +253,15 @@ fn report_json(summary: &ApplySummary, session: &Session) -> ExitCode {
     let mut line = json_outcome(session, outcome);
     line["applied"] = ids(&summary.applied).into();
     line["unchanged"] = ids(&summary.unchanged).into();
-    line["drifted"] = summary
-        .drifted
+    line["stale"] = summary
+        .stale
         .iter()
-        .map(|(id, change)| serde_json::json!({"node": id.to_string(), "change": change.verb()}))
+        .map(|(id, moved)| {
+            serde_json::json!({
+                "node": id.to_string(),
+                "moved": moved.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            })
+        })
         .collect::<Vec<_>>()
         .into();
     line["failed"] = summary
@@ -267,20 +294,20 @@ async fn watch_ctrl_c(cancel: CancellationToken) {
 /// Prints the summary and picks the exit code.
 fn report(summary: &ApplySummary, session: &Session) -> ExitCode {
     println!();
-    for (id, change) in &summary.drifted {
+    for (id, moved) in &summary.stale {
         println!(
-            "! {id} changed outside snapferry ({}); left as it is (--reconcile-drift brings it back)",
-            change.verb()
+            "✗ {id} changed since the plan was shown, so it was not applied: {}",
+            super::display::moved_text(moved)
         );
     }
     for error in &summary.failed {
         println!("✗ {}: {}", error.node, error.message);
     }
     let counts = format!(
-        "{} applied, {} unchanged, {} drifted, {} failed, {} not started",
+        "{} applied, {} unchanged, {} stale, {} failed, {} not started",
         summary.applied.len(),
         summary.unchanged.len(),
-        summary.drifted.len(),
+        summary.stale.len(),
         summary.failed.len(),
         summary.not_started.len() + summary.interrupted.len()
     );
@@ -291,6 +318,13 @@ fn report(summary: &ApplySummary, session: &Session) -> ExitCode {
                 session.store.location()
             );
             ExitCode::SUCCESS
+        }
+        Outcome::Failed if summary.failed.is_empty() => {
+            println!(
+                "Apply stopped: {counts}. Run `snapferry plan` to review what changed, then \
+                 `snapferry apply` again: finished steps are not repeated."
+            );
+            ExitCode::from(1)
         }
         Outcome::Failed => {
             println!(

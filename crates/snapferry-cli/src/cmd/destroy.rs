@@ -5,16 +5,19 @@
 //! a statement or a role snapferry did not create.
 //!
 //! Design: the state is the list of what was created. A node the state records as started
-//! (applying, done or failed) is a candidate; a node never started created nothing. Each
-//! resource's `destroy` is idempotent (gone already is fine) and checks ownership itself
-//! (tags, `Sid` prefix). A value apply resolved once — the snapshot's name, from a date
-//! template — cannot be resolved again, so each node's `destroy` gets, as its inputs under
-//! its own id, the outputs and pins the state recorded for it.
+//! (applying, done, failed or destroying) is a candidate; a node never started created
+//! nothing. What happens to each is its kind's destroy policy, from the registry in
+//! `snapferry-aws` (`resources::destroy_policy`); each resource's `destroy` is idempotent (gone
+//! already is fine) and checks ownership itself (tags, `Sid` prefix). A value apply resolved
+//! once — the snapshot's name, from a date template — cannot be resolved again, so each node's
+//! `destroy` gets, as its inputs under its own id, the outputs and pins the state recorded for
+//! it.
 //!
-//! Nodes go one at a time in reverse dependency order (the snapshot before the repository it
-//! lives in, the repositories before the bucket policy and the role), under the state lock.
-//! Each destroyed node is removed from the state (with its pins) as soon as it is gone, so an
-//! interrupted destroy resumes where it stopped; the first failure stops the run, leaving
+//! The engine runs it (`Executor::destroy`), as it runs apply: one node at a time in reverse
+//! dependency order (the snapshot before the repository it lives in, the repositories before
+//! the bucket policy and the role), under the state lock, each moved to `destroying` before its
+//! call and removed from the state (with its pins) once it is gone, so an interrupted destroy
+//! resumes where it stopped; the first failure stops the run, recorded on the node, leaving
 //! what it depends on in place. Restore and verify own nothing outside the target domain and
 //! are dropped from the state at the end. The state document itself stays (possibly with no
 //! node): it records a kept target domain for a later `--include-target-domain`, and the
@@ -25,12 +28,13 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use snapferry_aws::resources::{DestroyFlags, destroy_policy};
 use snapferry_engine::{
-    Context, FieldValue, Inputs, LockGuard, LockInfo, NodeId, NodeStatus, Outputs, StateDoc,
-    Upstream,
+    DestroyAction, DestroyOptions, DestroyStep, Event, EventSink, Executor, FieldValue, Inputs,
+    LockGuard, LockInfo, NodeId, NodeStatus, Outputs, StateDoc, Upstream,
 };
-use snapferry_plan::{NodeSpec, RoleSpec, StepGraph};
 
 use super::session::{AwsArgs, Session, runtime};
 
@@ -54,25 +58,11 @@ pub struct Args {
     pub lock_timeout: Option<u64>,
 }
 
-/// What destroy does with one node the state records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Decision {
-    /// Remove it; the text says what goes.
-    Destroy(String),
-    /// Leave it in place and in the state (a later destroy may remove it); the text says why.
-    Keep(String),
-    /// Leave it in place but drop it from the state: snapferry no longer looks after it.
-    Release(String),
-    /// Nothing of its own to remove (restore, verify): dropped from the state at the end.
-    Forget,
-}
-
 /// One line of the destroy plan.
 struct Item {
-    node: NodeId,
-    decision: Decision,
-    /// The recorded outputs and pins, handed to `destroy` under the node's own id.
-    inputs: Inputs,
+    step: DestroyStep,
+    /// What the line says (empty for a node only dropped from the state).
+    text: String,
 }
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
@@ -105,11 +95,14 @@ async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Resu
         println!("Nothing to destroy: no state at {location}, so snapferry created nothing here.");
         return Ok(ExitCode::SUCCESS);
     };
-    let steps = session.plan.graph();
-    let items = plan_destroy(session, &steps, &state, args);
+    let flags = DestroyFlags {
+        keep_snapshot: args.keep_snapshot,
+        include_target_domain: args.include_target_domain,
+    };
+    let items = plan_destroy(session, &state, flags);
     let to_destroy = items
         .iter()
-        .filter(|i| matches!(i.decision, Decision::Destroy(_)))
+        .filter(|i| i.step.action == DestroyAction::Destroy)
         .count();
     print!("{}", render(session, &state, &items));
     if to_destroy == 0 {
@@ -133,105 +126,65 @@ async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Resu
         }
     }
     println!();
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let mut options = DestroyOptions::new(state.generation);
+    options.events = Arc::new(Lines);
+    options.lock_timeout = Session::lock_timeout(args.lock_timeout);
+    options.command = std::env::args().collect::<Vec<_>>().join(" ");
+    let steps: Vec<DestroyStep> = items.into_iter().map(|i| i.step).collect();
     let lock = LockGuard::acquire(
         session.store.clone(),
-        LockInfo::for_this_process(&command),
-        Session::lock_timeout(args.lock_timeout),
+        LockInfo::for_this_process(&options.command),
+        options.lock_timeout,
     )
     .await
     .map_err(|e| chain(&e))?;
-    let result = run_locked(session, &items, state.generation).await;
-    let released = lock.release().await.map_err(|e| chain(&e));
-    let code = result?;
-    released?;
-    Ok(code)
-}
-
-/// Destroys the planned nodes one by one under the lock, saving the state after each.
-async fn run_locked(
-    session: &Session,
-    items: &[Item],
-    planned_generation: u64,
-) -> miette::Result<ExitCode> {
-    let Some(mut state) = session.load_state().await? else {
-        return Err(miette::miette!(
-            "the state at {} disappeared since the plan was shown; nothing was changed",
-            session.store.location()
-        ));
-    };
-    if state.generation != planned_generation {
-        return Err(miette::miette!(
-            help = "run `snapferry destroy` again to see the current plan",
-            "the state at {} changed since the plan was shown (another run wrote it); nothing was changed",
-            session.store.location()
-        ));
+    if let Some(takeover) = lock.took_over() {
+        eprintln!("Notice: {takeover}.");
     }
-    let mut destroyed = 0usize;
-    for item in items {
-        let Decision::Destroy(_) = &item.decision else {
-            continue;
-        };
-        let Some(resource) = session.graph.resource(&item.node) else {
-            continue;
-        };
-        println!("{} {}: destroying", now(), item.node);
-        let cx = Context::detached(item.node.clone());
-        let outcome = cx.retry(|| resource.destroy(&cx, &item.inputs)).await;
-        match outcome {
-            Ok(()) => {
-                println!("{} {}: destroyed", now(), item.node);
-                forget(&mut state, &item.node);
-                save(session, &mut state).await?;
-                destroyed += 1;
-            }
-            Err(error) => {
-                println!("✗ {}: {}", item.node, error.message);
-                println!(
-                    "\nDestroy stopped: {destroyed} destroyed, 1 failed. What it depends on was \
-                     left in place; fix the cause and run `snapferry destroy` again: what is gone \
-                     stays gone."
-                );
-                return Ok(ExitCode::from(1));
-            }
-        }
+    let summary = Executor::new(session.graph.clone(), session.store.clone())
+        .destroy_locked(lock, &steps, &options)
+        .await
+        .map_err(|e| chain(&e))?;
+    if let Some(error) = &summary.failed {
+        println!("✗ {}: {}", error.node, error.message);
+        println!(
+            "\nDestroy stopped: {} destroyed, 1 failed. What it depends on was left in place; fix \
+             the cause and run `snapferry destroy` again: what is gone stays gone.",
+            summary.destroyed.len()
+        );
+        return Ok(ExitCode::from(1));
     }
-    let mut kept = 0usize;
-    for item in items {
-        match &item.decision {
-            Decision::Forget => forget(&mut state, &item.node),
-            Decision::Release(_) => {
-                forget(&mut state, &item.node);
-                kept += 1;
-            }
-            Decision::Keep(_) => kept += 1,
-            Decision::Destroy(_) => {}
-        }
-    }
-    save(session, &mut state).await?;
     println!(
-        "\nDestroy complete: {destroyed} destroyed, {kept} kept. State: {}",
+        "\nDestroy complete: {} destroyed, {} kept. State: {}",
+        summary.destroyed.len(),
+        summary.kept.len(),
         session.store.location()
     );
     Ok(ExitCode::SUCCESS)
 }
 
-fn now() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
+/// The live lines of a destroy: when each node starts and is gone.
+struct Lines;
 
-/// Drops a node and its pins from the state (a later apply creates it afresh).
-fn forget(state: &mut StateDoc, node: &NodeId) {
-    state.nodes.remove(node);
-    let prefix = format!("{node}:");
-    state.pinned.retain(|k, _| !k.starts_with(&prefix));
-}
-
-async fn save(session: &Session, state: &mut StateDoc) -> miette::Result<()> {
-    state.generation += 1;
-    state.updated_at = chrono::Utc::now();
-    env!("CARGO_PKG_VERSION").clone_into(&mut state.tool_version);
-    session.store.save(state).await.map_err(|e| chain(&e))
+impl EventSink for Lines {
+    fn emit(&self, event: Event) {
+        let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
+        match event {
+            Event::Started { node } => println!("{now} {node}: destroying"),
+            Event::Finished { node } => println!("{now} {node}: destroyed"),
+            Event::Retrying {
+                node,
+                attempt,
+                delay,
+                error,
+            } => println!(
+                "{now} {node}: retrying in {:.1}s (attempt {attempt}): {}",
+                delay.as_secs_f64(),
+                error.message
+            ),
+            _ => {}
+        }
+    }
 }
 
 /// The recorded outputs and pins of `node` (pins without their `<node>:` prefix; outputs win).
@@ -248,16 +201,10 @@ fn recorded(state: &StateDoc, node: &NodeId) -> Inputs {
     inputs
 }
 
-fn recorded_name(inputs: &Inputs, node: &NodeId) -> Option<String> {
-    inputs
-        .get(node, "name")
-        .and_then(|v| v.as_known().and_then(|v| v.as_str().map(str::to_owned)))
-}
-
-/// Every node the state records as started, in reverse dependency order, with what happens
-/// to it.
-fn plan_destroy(session: &Session, steps: &StepGraph, state: &StateDoc, args: &Args) -> Vec<Item> {
-    let prefix = snapferry_aws::policy::owned_sid_prefix(&session.plan.name);
+/// Every node the state records as started, in reverse dependency order, with what its kind's
+/// destroy policy does with it.
+fn plan_destroy(session: &Session, state: &StateDoc, flags: DestroyFlags) -> Vec<Item> {
+    let steps = session.plan.graph();
     session
         .graph
         .topological()
@@ -267,52 +214,14 @@ fn plan_destroy(session: &Session, steps: &StepGraph, state: &StateDoc, args: &A
         .filter_map(|id| {
             let node = steps.node(id)?;
             let inputs = recorded(state, id);
-            let decision = match &node.spec {
-                NodeSpec::Role(spec) => match &spec.role {
-                    RoleSpec::Managed { name, .. } => Decision::Destroy(format!(
-                        "inline policy snapferry-snapshots and role {name} (only while tagged \
-                         managed-by: snapferry, snapferry-plan: {})",
-                        session.plan.name
-                    )),
-                    RoleSpec::Existing { arn, .. } => Decision::Release(format!(
-                        "role {arn} was given by ARN; snapferry did not create it"
-                    )),
-                },
-                NodeSpec::BucketPolicy(spec) => Decision::Destroy(format!(
-                    "the statements with Sid {prefix}* in the policy of bucket {}; the bucket \
-                     and its other statements stay",
-                    spec.bucket.name
-                )),
-                NodeSpec::Repository(spec) => Decision::Destroy(format!(
-                    "registration of repository {} on domain {} (the files in the bucket stay)",
-                    spec.repository.name, spec.domain.name
-                )),
-                NodeSpec::Snapshot(spec) => match recorded_name(&inputs, id) {
-                    None => Decision::Forget,
-                    Some(name) if args.keep_snapshot => Decision::Release(format!(
-                        "--keep-snapshot: snapshot {name} stays in bucket {}",
-                        session.plan.bucket.name
-                    )),
-                    Some(name) => Decision::Destroy(format!(
-                        "snapshot {name} in repository {} on domain {}",
-                        spec.repository, spec.domain.name
-                    )),
-                },
-                NodeSpec::Domain(spec) if args.include_target_domain => Decision::Destroy(format!(
-                    "target domain {} in {}, with every index in it (AWS takes minutes to \
-                         delete it; this does not wait)",
-                    spec.domain.name, spec.domain.region
-                )),
-                NodeSpec::Domain(spec) => Decision::Keep(format!(
-                    "target domain {} stays; --include-target-domain deletes it",
-                    spec.domain.name
-                )),
-                NodeSpec::Restore(_) | NodeSpec::Verify(_) => Decision::Forget,
-            };
+            let (action, text) = destroy_policy(&session.plan, id, &node.spec, &inputs, flags);
             Some(Item {
-                node: id.clone(),
-                decision,
-                inputs,
+                step: DestroyStep {
+                    node: id.clone(),
+                    action,
+                    inputs,
+                },
+                text,
             })
         })
         .collect()
@@ -323,18 +232,21 @@ fn render(session: &Session, state: &StateDoc, items: &[Item]) -> String {
     let mut out = String::new();
     let (mut destroy, mut kept) = (0, 0);
     for item in items {
-        let (mark, verb, text) = match &item.decision {
-            Decision::Destroy(text) => {
+        let (mark, verb) = match item.step.action {
+            DestroyAction::Destroy => {
                 destroy += 1;
-                ("-", "destroy", text)
+                ("-", "destroy")
             }
-            Decision::Keep(text) | Decision::Release(text) => {
+            DestroyAction::Keep | DestroyAction::Release => {
                 kept += 1;
-                ("=", "kept", text)
+                ("=", "kept")
             }
-            Decision::Forget => continue,
+            DestroyAction::Forget => continue,
         };
-        out.push_str(&format!("  {mark} {} ({verb})\n      {text}\n", item.node));
+        out.push_str(&format!(
+            "  {mark} {} ({verb})\n      {}\n",
+            item.step.node, item.text
+        ));
     }
     for id in state.nodes.keys() {
         if session.graph.resource(id).is_none() {

@@ -120,6 +120,12 @@ impl Plain {
                     "interrupted; still running on AWS, `apply` again resumes",
                 );
             }
+            Event::Stale { node, moved } => {
+                self.line(
+                    &node,
+                    &format!("STALE, not applied: {}", moved_text(&moved)),
+                );
+            }
         }
     }
 }
@@ -205,8 +211,26 @@ impl Terminal {
                     pb.abandon_with_message("⏸ interrupted (still running on AWS)");
                 }
             }
+            Event::Stale { node, moved } => {
+                if let Some(pb) = bars.get(&node) {
+                    pb.set_style(done);
+                    pb.abandon_with_message(format!(
+                        "✗ stale, not applied: {}",
+                        moved_text(&moved)
+                    ));
+                }
+            }
         }
     }
+}
+
+/// What moved since the plan was made, on one line.
+pub fn moved_text(moved: &[snapferry_engine::Moved]) -> String {
+    moved
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The `format_version` of the JSON lines `apply --json` prints (plan, events, summary).
@@ -283,6 +307,15 @@ pub fn event_json(event: &Event, at: chrono::DateTime<chrono::Utc>) -> serde_jso
             v
         }
         Event::Interrupted { node } => base("interrupted", node),
+        Event::Stale { node, moved } => {
+            let mut v = base("stale", node);
+            v["moved"] = moved
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .into();
+            v
+        }
     }
 }
 

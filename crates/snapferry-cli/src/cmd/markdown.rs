@@ -8,13 +8,14 @@
 //! dropped from the end (then table rows, for a plan so large that even those do not fit), and
 //! a note says what was left out and where the full plan is.
 //!
-//! Written against the proposal `render.rs` consumes (`snapferry_engine::Plan`), in its own
-//! module so a change of that type touches one place.
+//! Written against the engine's [`Proposal`] (what `plan` computes and `apply` executes), the
+//! same value `render.rs` prints as text and JSON, in its own module so a change of that type
+//! touches one place.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
-use snapferry_engine::{Change, FieldChange, FieldValue, Plan as Proposal};
+use snapferry_engine::{Change, FieldChange, FieldValue, Proposal};
 
 use super::render::Tally;
 
@@ -91,9 +92,14 @@ pub fn markdown(proposal: &Proposal, heading: &Heading, limit: usize) -> String 
             notes.push(format!("- `{}`: {}\n", code(&id.to_string()), text(how)));
         }
         for id in &drift.drifted {
+            // The same words as the text form (`snapferry_engine::render::text`).
+            let how = if matches!(proposal.nodes[id].change, Change::Blocked { .. }) {
+                "in a way apply cannot undo (see the blocked steps)"
+            } else {
+                "apply brings it back to the plan"
+            };
             notes.push(format!(
-                "- `{}`: changed outside snapferry since it was applied; apply reports it and \
-                 leaves it (`--reconcile-drift` brings it back)\n",
+                "- `{}`: changed outside snapferry since it was applied; {how}\n",
                 code(&id.to_string())
             ));
         }
@@ -388,16 +394,16 @@ fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use snapferry_engine::{NodeId, Observed, PlannedNode};
+    use snapferry_engine::{LiveState, NodeId, ProposedNode};
     use std::collections::BTreeMap;
 
-    fn node(change: Change) -> PlannedNode {
-        PlannedNode {
-            kind: "domain",
+    fn node(change: Change) -> ProposedNode {
+        ProposedNode {
+            kind: "domain".to_owned(),
             change,
-            observed: Observed::absent(),
             recorded: None,
             fingerprint: String::new(),
+            volatile: false,
         }
     }
 
@@ -427,10 +433,11 @@ mod tests {
             order.push(id);
         }
         Proposal {
+            plan_fingerprint: String::new(),
             order,
             nodes,
             state: None,
-            pinned: BTreeMap::new(),
+            live: LiveState::default(),
         }
     }
 

@@ -14,6 +14,7 @@ mod demo;
 mod destroy;
 mod display;
 mod graph;
+mod logging;
 mod markdown;
 mod plan;
 mod render;
@@ -50,39 +51,6 @@ pub struct Cli {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// Sends `tracing` output to stderr at the chosen verbosity. The SDK signer's target is
-/// always switched off: it traces canonical requests, which hold the session token.
-pub fn init_logging(verbose: u8, format: LogFormat) {
-    let level = match verbose {
-        0 => "error",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let base = std::env::var("SNAPFERRY_LOG")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| level.to_owned());
-    let filter = tracing_subscriber::EnvFilter::try_new(format!(
-        "{base},{}",
-        snapferry_aws::clients::SECRET_SAFE_LOG_DIRECTIVES
-    ))
-    .unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{level},{}",
-            snapferry_aws::clients::SECRET_SAFE_LOG_DIRECTIVES
-        ))
-    });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
 }
 
 /// Where the plan file is; shared by every command that reads one.
@@ -129,7 +97,7 @@ pub enum Command {
 }
 
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
-    init_logging(cli.verbose, cli.log_format);
+    logging::init_logging(cli.verbose, cli.log_format);
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Plan(args) => plan::run(args),

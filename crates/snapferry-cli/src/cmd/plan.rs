@@ -1,10 +1,10 @@
-//! `snapferry plan`: reads live AWS state through every step and shows what `apply` would do,
-//! changing nothing. Exit codes: 0 fine, 1 error or a blocked step, and with
+//! `snapferry plan`: reads live AWS state through every step into one value, computes from it
+//! (purely) what `apply` would do, and shows it, changing nothing. Exit codes: 0 fine, 1 error or a blocked step, and with
 //! `--detailed-exitcode` 2 when there are changes (as Terraform does, for CI).
 
 use std::process::ExitCode;
 
-use snapferry_engine::{Plan as Proposal, PlanOptions, StateDoc};
+use snapferry_engine::{PlanOptions, Proposal, StateDoc};
 
 use super::render::{self, Tally};
 use super::session::{AwsArgs, Session, runtime};
@@ -65,7 +65,6 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
                 &proposal,
                 &session.plan.name,
                 &args.plan.file,
-                &session.plan.fingerprint(),
                 session.now,
             );
             saved.targets.clone_from(&args.aws.targets);

@@ -1,28 +1,21 @@
 //! Saved plans: `plan -o FILE` records what was reviewed, `apply FILE` applies exactly that or
-//! nothing. The file holds the plan file's path and fingerprint, the time templates were
-//! resolved at, the names pinned while planning, and per node the proposed change with a digest
-//! of the live state it was computed from. Applying re-plans at the same time and refuses, naming
-//! what moved, if the plan file or any node's change or live state differs: a stale plan never
-//! applies.
+//! nothing. The file holds the plan file's path, the time templates were resolved at, the
+//! `--target`s, and the proposal itself (the engine's serialized [`Proposal`]: per node the
+//! change, the live state it was computed from, the pinned names). Applying plans again at the
+//! same time and refuses, naming what moved field by field, if the plan file or any node's
+//! change moved (the engine's staleness rules: moving forward is fine); then it executes the
+//! saved proposal, which the executor checks again node by node. A stale plan never applies.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use miette::{IntoDiagnostic, WrapErr};
 use serde::{Deserialize, Serialize};
-use snapferry_engine::{Change, Plan as Proposal};
+use snapferry_engine::{Proposal, Staleness};
 
-/// The format of saved plans this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-
-/// One node of a saved plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SavedNode {
-    pub id: String,
-    pub change: Change,
-    /// Digest of the live state the change was computed from.
-    pub observed: String,
-}
+/// The format of saved plans this build writes and reads (1 held digests instead of the
+/// proposal).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A reviewed plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,29 +25,14 @@ pub struct SavedPlan {
     pub plan_name: String,
     /// The plan file, as given to `plan` (relative to where `plan` ran, or absolute).
     pub plan_file: PathBuf,
-    pub plan_fingerprint: String,
     /// When templates were resolved; `apply` resolves them at the same time.
     pub resolved_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     /// The `--target` steps the plan was restricted to (empty: the whole plan).
     #[serde(default)]
     pub targets: Vec<String>,
-    pub nodes: Vec<SavedNode>,
-}
-
-/// Kinds whose observed value moves on its own without meaning the plan is stale (document
-/// counts of a live source): only their change is compared.
-const VOLATILE_KINDS: &[&str] = &["verify"];
-
-fn digest(kind: &str, observed: &snapferry_engine::Observed) -> String {
-    if VOLATILE_KINDS.contains(&kind) {
-        return String::new();
-    }
-    snapferry_plan::fingerprint(&serde_json::json!({
-        "exists": observed.exists,
-        "in_progress": observed.in_progress,
-        "value": observed.value,
-    }))
+    /// What was reviewed, and what `apply FILE` executes.
+    pub proposal: Proposal,
 }
 
 impl SavedPlan {
@@ -62,7 +40,6 @@ impl SavedPlan {
         proposal: &Proposal,
         plan_name: &str,
         plan_file: &Path,
-        plan_fingerprint: &str,
         resolved_at: DateTime<Utc>,
     ) -> Self {
         SavedPlan {
@@ -70,22 +47,10 @@ impl SavedPlan {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             plan_name: plan_name.to_owned(),
             plan_file: plan_file.to_owned(),
-            plan_fingerprint: plan_fingerprint.to_owned(),
             resolved_at,
             created_at: Utc::now(),
             targets: Vec::new(),
-            nodes: proposal
-                .order
-                .iter()
-                .map(|id| {
-                    let node = &proposal.nodes[id];
-                    SavedNode {
-                        id: id.to_string(),
-                        change: node.change.clone(),
-                        observed: digest(node.kind, &node.observed),
-                    }
-                })
-                .collect(),
+            proposal: proposal.clone(),
         }
     }
 
@@ -139,36 +104,19 @@ impl SavedPlan {
         })
     }
 
-    /// What differs between this saved plan and a fresh one; empty when it may be applied.
-    pub fn staleness(&self, fresh: &SavedPlan) -> Vec<String> {
-        let mut moved = Vec::new();
-        if self.plan_fingerprint != fresh.plan_fingerprint {
-            moved.push(format!(
-                "the plan file {} changed since the plan was saved",
-                self.plan_file.display()
-            ));
-        }
-        let old: std::collections::BTreeMap<&str, &SavedNode> =
-            self.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-        let new: std::collections::BTreeMap<&str, &SavedNode> =
-            fresh.nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-        for (id, then) in &old {
-            match new.get(id) {
-                None => moved.push(format!("{id} is no longer in the plan")),
-                Some(now) if now.change != then.change => moved.push(format!(
-                    "{id}: the change is now `{}` (saved: `{}`)",
-                    now.change.verb(),
-                    then.change.verb()
-                )),
-                Some(now) if now.observed != then.observed => moved.push(format!(
-                    "{id}: its live state changed since the plan was saved"
-                )),
-                Some(_) => {}
-            }
-        }
-        for id in new.keys().filter(|id| !old.contains_key(*id)) {
-            moved.push(format!("{id} is new in the plan"));
-        }
-        moved
+    /// What moved between this saved plan and a `fresh` proposal made now, one line each;
+    /// empty when it may be applied.
+    pub fn staleness(&self, fresh: &Proposal) -> Vec<String> {
+        self.proposal
+            .stale_against(fresh)
+            .into_iter()
+            .map(|moved| match moved {
+                Staleness::PlanChanged => format!(
+                    "the plan file {} changed since the plan was saved",
+                    self.plan_file.display()
+                ),
+                other => other.to_string(),
+            })
+            .collect()
     }
 }

@@ -107,7 +107,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         let order = order.unwrap_or_else(|| state.nodes.keys().cloned().collect());
         for id in &order {
             let Some(node) = state.nodes.get(id) else {
-                println!("  pending   {id} (new in the plan)");
+                println!("  pending    {id} (new in the plan)");
                 continue;
             };
             let status = match node.status {
@@ -115,18 +115,19 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
                 NodeStatus::Applying => "applying",
                 NodeStatus::Done => "done",
                 NodeStatus::Failed => "failed",
+                NodeStatus::Destroying => "destroying",
             };
             let when = node
                 .finished_at
                 .or(node.started_at)
                 .map(|t| t.to_rfc3339())
                 .unwrap_or_default();
-            println!("  {status:<9} {id} {when}");
+            println!("  {status:<10} {id} {when}");
             for (key, value) in &node.outputs {
-                println!("              {key}: {value}");
+                println!("               {key}: {value}");
             }
             if let Some(error) = &node.last_error {
-                println!("              last error: {}", error.message);
+                println!("               last error: {}", error.message);
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -12,7 +12,8 @@ use snapferry_plan::{LoadError, load};
 pub struct Args {
     #[command(flatten)]
     pub plan: super::PlanArg,
-    /// Print the result as JSON on stdout: {"format_version":1,"valid":bool,"errors":[...]}.
+    /// Print the result as JSON on stdout: {"format_version":1,"valid":bool,"errors":[...]},
+    /// with "omitted":N when more problems were found than listed.
     #[arg(long)]
     pub json: bool,
 }
@@ -47,6 +48,10 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
 
 /// The `--json` document for a plan that failed to load.
 fn errors_json(error: &LoadError) -> serde_json::Value {
+    let omitted = match error {
+        LoadError::Invalid(all) => all.omitted,
+        LoadError::Read { .. } => 0,
+    };
     let errors: Vec<serde_json::Value> = match error {
         LoadError::Read { path, source } => vec![json!({
             "file": path.display().to_string(),
@@ -69,7 +74,12 @@ fn errors_json(error: &LoadError) -> serde_json::Value {
             })
             .collect(),
     };
-    json!({"format_version": 1, "valid": false, "errors": errors})
+    let mut doc = json!({"format_version": 1, "valid": false, "errors": errors});
+    if omitted > 0 {
+        // `errors` lists the first problems in the file's order; this many more were found.
+        doc["omitted"] = json!(omitted);
+    }
+    doc
 }
 
 /// Installs the miette report handler used by `main`: graphical, without ANSI

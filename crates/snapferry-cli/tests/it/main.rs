@@ -4,5 +4,7 @@
 mod docs_graph;
 mod graph_cli;
 mod schema_cli;
+mod usage;
 mod validate;
+mod validate_large;
 mod validate_malformed;

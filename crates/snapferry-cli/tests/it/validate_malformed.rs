@@ -56,6 +56,18 @@ fn every_malformed_plan_fails_with_position_and_help() {
             "{rel}: no file:line:col in\n{stderr}"
         );
         assert!(stderr.contains("help:"), "{rel}: no help in\n{stderr}");
+        // The plan's words, never the parser's or serde's.
+        for foreign in [
+            "invalid type",
+            "expected struct",
+            "a YAML tag starting with",
+            "untagged",
+            "variant",
+            "deserializ",
+            "cannot be read",
+        ] {
+            assert!(!stderr.contains(foreign), "{rel}: {foreign:?} in\n{stderr}");
+        }
 
         let (json_code, json_out, _) = run(&root, &["validate", "--json", "-f", &rel]);
         assert_eq!(json_code, 1, "{rel}: --json exit code");

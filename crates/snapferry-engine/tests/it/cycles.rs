@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::support::PlanThenApply;
+
 use async_trait::async_trait;
 use serde_json::json;
 use snapferry_engine::{
@@ -148,16 +150,16 @@ async fn a_later_run_takes_a_new_snapshot_and_restores_it_and_a_same_day_run_doe
     let graph = graph(&world);
     let store = MemoryStore::new();
     let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
-    let options = ApplyOptions::new("p", "fp");
+    let options = ApplyOptions::new("p");
 
-    let first = executor.apply(&options).await.unwrap();
+    let first = executor.plan_then_apply(&options).await.unwrap();
     assert_eq!(first.applied.len(), 2);
     assert_eq!(world.lock().unwrap().mutating_calls, 2);
 
     // The same day: the pinned name is re-resolved to the same value; nothing to do.
-    let again = executor.apply(&options).await.unwrap();
+    let again = executor.plan_then_apply(&options).await.unwrap();
     assert_eq!(again.unchanged.len(), 2, "{again:?}");
-    assert!(again.drifted.is_empty());
+    assert!(again.stale.is_empty());
     assert_eq!(world.lock().unwrap().mutating_calls, 2);
 
     // A week later: the plan shows both nodes changing, not drifting...
@@ -176,14 +178,19 @@ async fn a_later_run_takes_a_new_snapshot_and_restores_it_and_a_same_day_run_doe
     assert_eq!(proposal.nodes[&restore].change.verb(), "create");
     let drift = proposal.state.unwrap();
     assert!(drift.drifted.is_empty(), "{drift:?}");
-    assert_eq!(drift.changed.len(), 2, "{drift:?}");
+    // The snapshot's pinned name changed; the restore waits on it (known after apply).
     assert_eq!(
-        proposal.pinned["snapshot/daily:name"],
+        drift.changed.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+        [&snap],
+        "{drift:?}"
+    );
+    assert_eq!(
+        proposal.live.pinned["snapshot/daily:name"],
         json!("snap-2026-11-08")
     );
 
     // ...and apply takes the new snapshot and restores it.
-    let refresh = executor.apply(&options).await.unwrap();
+    let refresh = executor.plan_then_apply(&options).await.unwrap();
     assert_eq!(refresh.applied.len(), 2, "{refresh:?}");
     let w = world.lock().unwrap();
     assert_eq!(w.snapshots, ["snap-2026-11-01", "snap-2026-11-08"]);
@@ -205,10 +212,45 @@ async fn an_unfinished_run_keeps_its_pinned_name_across_midnight() {
         .insert("snapshot/daily:name".into(), json!("snap-2026-10-31"));
     store.save(&state).await.unwrap();
     world.lock().unwrap().today = "2026-11-02".into();
-    executor.apply(&ApplyOptions::new("p", "fp")).await.unwrap();
+    executor
+        .plan_then_apply(&ApplyOptions::new("p"))
+        .await
+        .unwrap();
     let w = world.lock().unwrap();
     assert_eq!(w.snapshots, ["snap-2026-10-31"]);
     assert_eq!(w.restored_from.as_deref(), Some("snap-2026-10-31"));
+}
+
+#[tokio::test]
+async fn a_plan_made_before_midnight_is_applied_with_the_name_it_showed() {
+    let world: Shared = Arc::default();
+    world.lock().unwrap().today = "2026-11-01".into();
+    let graph = graph(&world);
+    let store = MemoryStore::new();
+    let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
+    executor
+        .plan_then_apply(&ApplyOptions::new("p"))
+        .await
+        .unwrap();
+    // The next cycle is planned on the 8th, reviewed, and applied after midnight.
+    world.lock().unwrap().today = "2026-11-08".into();
+    let state = store.load().await.unwrap().unwrap();
+    let proposal = plan(
+        &graph,
+        Some(&state),
+        &snapferry_engine::PlanOptions::new("fp"),
+    )
+    .await
+    .unwrap();
+    world.lock().unwrap().today = "2026-11-09".into();
+    let summary = executor
+        .apply(&proposal, &ApplyOptions::new("p"))
+        .await
+        .unwrap();
+    assert_eq!(summary.applied.len(), 2, "{summary:?}");
+    let w = world.lock().unwrap();
+    assert_eq!(w.snapshots, ["snap-2026-11-01", "snap-2026-11-08"]);
+    assert_eq!(w.restored_from.as_deref(), Some("snap-2026-11-08"));
 }
 
 #[test]

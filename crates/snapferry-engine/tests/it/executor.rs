@@ -15,7 +15,7 @@ use snapferry_engine::{
     MemoryStore, NodeId, NodeStatus, Outcome, PlanOptions, PollSchedule, RetryPolicy, StateStore,
     StoreError, plan,
 };
-use support::{Fake, World, build};
+use support::{Fake, PlanThenApply, World, build};
 
 fn fast_options() -> ApplyOptions {
     ApplyOptions {
@@ -29,7 +29,7 @@ fn fast_options() -> ApplyOptions {
             cap: Duration::from_millis(4),
             ..PollSchedule::default()
         },
-        ..ApplyOptions::new("prod-copy", "plan-fp-1")
+        ..ApplyOptions::new("prod-copy")
     }
 }
 
@@ -73,7 +73,7 @@ proptest! {
             let store = MemoryStore::new();
             let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
 
-            let first = executor.apply(&fast_options()).await.unwrap();
+            let first = executor.plan_then_apply(&fast_options()).await.unwrap();
             let failed: BTreeSet<NodeId> = first.failed.iter().map(|e| e.node.clone()).collect();
             if failing.is_empty() {
                 prop_assert_eq!(first.outcome, Outcome::Complete);
@@ -105,7 +105,7 @@ proptest! {
                     let s = store.load().await.unwrap().unwrap();
                     graph.topological().iter().filter(|id| s.status(id) == NodeStatus::Done).cloned().collect()
                 };
-                last = executor.apply(&fast_options()).await.unwrap();
+                last = executor.plan_then_apply(&fast_options()).await.unwrap();
                 runs += 1;
                 let unchanged: BTreeSet<NodeId> = last.unchanged.iter().cloned().collect();
                 prop_assert_eq!(unchanged, done_before);
@@ -129,7 +129,7 @@ proptest! {
             let raw = String::from_utf8(store.raw().unwrap()).unwrap();
             prop_assert!(!raw.contains("hunter2"));
             // A third run changes nothing.
-            let third = executor.apply(&fast_options()).await.unwrap();
+            let third = executor.plan_then_apply(&fast_options()).await.unwrap();
             prop_assert_eq!(third.outcome, Outcome::Complete);
             prop_assert_eq!(third.unchanged.len(), n);
             prop_assert_eq!(world.data().apply_calls, data.apply_calls);
@@ -146,10 +146,10 @@ async fn independent_branches_overlap_within_parallelism() {
     let executor = Executor::new(graph, Arc::new(MemoryStore::new()));
     let options = ApplyOptions {
         parallelism: 4,
-        ..ApplyOptions::new("p", "fp")
+        ..ApplyOptions::new("p")
     };
     let started = tokio::time::Instant::now();
-    let summary = executor.apply(&options).await.unwrap();
+    let summary = executor.plan_then_apply(&options).await.unwrap();
     let all = started.elapsed();
     assert_eq!(summary.outcome, Outcome::Complete);
     // At most four steps work at once...
@@ -168,7 +168,7 @@ async fn independent_branches_overlap_within_parallelism() {
         Arc::new(MemoryStore::new()),
     );
     let started = tokio::time::Instant::now();
-    single.apply(&options).await.unwrap();
+    single.plan_then_apply(&options).await.unwrap();
     let alone = started.elapsed();
     assert!(
         all <= alone.mul_f64(1.2),
@@ -184,10 +184,10 @@ async fn a_chain_runs_one_at_a_time_in_order() {
     let sink = Arc::new(CollectingSink::default());
     let options = ApplyOptions {
         events: sink.clone(),
-        ..ApplyOptions::new("p", "fp")
+        ..ApplyOptions::new("p")
     };
     let summary = Executor::new(graph, Arc::new(MemoryStore::new()))
-        .apply(&options)
+        .plan_then_apply(&options)
         .await
         .unwrap();
     assert_eq!(summary.applied.len(), 6);
@@ -213,7 +213,7 @@ async fn cancellation_interrupts_and_resume_waits_instead_of_reapplying() {
     let graph = Arc::new(build(&world, 3, &edges, 1000));
     let store = MemoryStore::new();
     let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
-    let options = ApplyOptions::new("p", "fp");
+    let options = ApplyOptions::new("p");
     let cancel = options.cancel.clone();
     let w = world.clone();
     tokio::spawn(async move {
@@ -226,7 +226,7 @@ async fn cancellation_interrupts_and_resume_waits_instead_of_reapplying() {
             }
         }
     });
-    let summary = executor.apply(&options).await.unwrap();
+    let summary = executor.plan_then_apply(&options).await.unwrap();
     assert_eq!(summary.outcome, Outcome::Interrupted);
     let n0 = NodeId::new("fake", "n00");
     assert_eq!(summary.interrupted, vec![n0.clone()]);
@@ -239,7 +239,10 @@ async fn cancellation_interrupts_and_resume_waits_instead_of_reapplying() {
         "the lock is released"
     );
 
-    let summary = executor.apply(&ApplyOptions::new("p", "fp")).await.unwrap();
+    let summary = executor
+        .plan_then_apply(&ApplyOptions::new("p"))
+        .await
+        .unwrap();
     assert_eq!(summary.outcome, Outcome::Complete);
     assert_eq!(
         world.data().apply_calls[n0.as_str()],
@@ -252,17 +255,19 @@ async fn cancellation_interrupts_and_resume_waits_instead_of_reapplying() {
 #[tokio::test(start_paused = true)]
 async fn transient_read_errors_are_retried_and_reported() {
     let world = World::new();
+    let graph = Arc::new(build(&world, 1, &BTreeSet::new(), 1));
+    let proposal = plan(&graph, None, &PlanOptions::new("fp")).await.unwrap();
+    // The read at the node's turn (after planning) meets two 503s.
     world.update(|w| {
         w.flaky_read.insert("fake/n00".into(), 2);
     });
-    let graph = Arc::new(build(&world, 1, &BTreeSet::new(), 1));
     let sink = Arc::new(CollectingSink::default());
     let options = ApplyOptions {
         events: sink.clone(),
-        ..ApplyOptions::new("p", "fp")
+        ..ApplyOptions::new("p")
     };
     let summary = Executor::new(graph, Arc::new(MemoryStore::new()))
-        .apply(&options)
+        .apply(&proposal, &options)
         .await
         .unwrap();
     assert_eq!(summary.outcome, Outcome::Complete);
@@ -283,14 +288,14 @@ async fn two_executors_on_one_state_one_wins_the_other_names_the_holder() {
     let second = Executor::new(graph, Arc::new(store.clone()));
     let first_options = ApplyOptions {
         command: "snapferry apply first.yaml".into(),
-        ..ApplyOptions::new("p", "fp")
+        ..ApplyOptions::new("p")
     };
-    let running = tokio::spawn(async move { first.apply(&first_options).await });
+    let running = tokio::spawn(async move { first.plan_then_apply(&first_options).await });
     while store.lock_holder().await.unwrap().is_none() {
         tokio::task::yield_now().await;
     }
     let err = second
-        .apply(&ApplyOptions::new("p", "fp"))
+        .plan_then_apply(&ApplyOptions::new("p"))
         .await
         .unwrap_err();
     match &err {
@@ -311,9 +316,12 @@ async fn state_of_another_plan_is_refused() {
     let graph = Arc::new(build(&world, 1, &BTreeSet::new(), 1));
     let store = MemoryStore::new();
     let executor = Executor::new(graph, Arc::new(store.clone()));
-    executor.apply(&ApplyOptions::new("a", "fp")).await.unwrap();
+    executor
+        .plan_then_apply(&ApplyOptions::new("a"))
+        .await
+        .unwrap();
     let err = executor
-        .apply(&ApplyOptions::new("b", "fp"))
+        .plan_then_apply(&ApplyOptions::new("b"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -330,7 +338,7 @@ async fn corrupted_state_stops_the_run_and_is_kept() {
     let store = MemoryStore::new();
     store.put_raw(b"not json".to_vec());
     let err = Executor::new(graph, Arc::new(store.clone()))
-        .apply(&ApplyOptions::new("p", "fp"))
+        .plan_then_apply(&ApplyOptions::new("p"))
         .await
         .unwrap_err();
     assert!(
@@ -399,7 +407,7 @@ async fn plan_marks_dependents_of_changes_known_after_apply_and_reports_plan_cha
     let store = MemoryStore::new();
     let graph = Arc::new(graph);
     Executor::new(graph.clone(), Arc::new(store.clone()))
-        .apply(&ApplyOptions::new("p", "fp"))
+        .plan_then_apply(&ApplyOptions::new("p"))
         .await
         .unwrap();
     let state = store.load().await.unwrap().unwrap();
@@ -433,7 +441,7 @@ async fn plan_marks_dependents_of_changes_known_after_apply_and_reports_plan_cha
     let proposal = plan(&changed, Some(&state), &PlanOptions::new("fp2"))
         .await
         .unwrap();
-    let drift = proposal.state.unwrap();
+    let drift = proposal.state.clone().unwrap();
     assert!(drift.plan_fingerprint_changed);
     assert_eq!(
         drift.changed,
@@ -449,9 +457,9 @@ async fn plan_marks_dependents_of_changes_known_after_apply_and_reports_plan_cha
     assert_eq!(fields[0].after.to_string(), "\"v2\"");
     assert_eq!(proposal.nodes[&n0].change, Change::NoOp);
 
-    // Apply reconciles it: only node 1 is applied again.
+    // Apply carries out that proposal: only node 1 is applied again.
     let summary = Executor::new(Arc::new(changed), Arc::new(store.clone()))
-        .apply(&ApplyOptions::new("p", "fp2"))
+        .apply(&proposal, &ApplyOptions::new("p"))
         .await
         .unwrap();
     assert_eq!(summary.applied, vec![n1.clone()]);
@@ -460,35 +468,12 @@ async fn plan_marks_dependents_of_changes_known_after_apply_and_reports_plan_cha
 }
 
 #[tokio::test(start_paused = true)]
-async fn drift_on_a_done_node_is_reported_not_clobbered() {
-    let world = World::new();
-    let graph = Arc::new(build(&world, 1, &BTreeSet::new(), 1));
-    let store = MemoryStore::new();
-    let executor = Executor::new(graph, Arc::new(store.clone()));
-    executor.apply(&ApplyOptions::new("p", "fp")).await.unwrap();
-    world.update(|w| w.things.get_mut("fake/n00").unwrap().desired = "edited-by-hand".into());
-    let summary = executor.apply(&ApplyOptions::new("p", "fp")).await.unwrap();
-    assert_eq!(summary.drifted.len(), 1);
-    assert_eq!(summary.drifted[0].1.verb(), "update");
-    assert_eq!(world.data().things["fake/n00"].desired, "edited-by-hand");
-    let summary = executor
-        .apply(&ApplyOptions {
-            reconcile_drift: true,
-            ..ApplyOptions::new("p", "fp")
-        })
-        .await
-        .unwrap();
-    assert_eq!(summary.applied.len(), 1);
-    assert_eq!(world.data().things["fake/n00"].desired, "v1");
-}
-
-#[tokio::test(start_paused = true)]
 async fn every_transition_is_checkpointed_with_a_new_generation() {
     let world = World::new();
     let graph = Arc::new(build(&world, 3, &BTreeSet::new(), 1));
     let store = MemoryStore::new();
     let summary = Executor::new(graph, Arc::new(store.clone()))
-        .apply(&ApplyOptions::new("p", "fp"))
+        .plan_then_apply(&ApplyOptions::new("p"))
         .await
         .unwrap();
     // One initial write, applying + done per node, one pin (node 0).

@@ -379,15 +379,16 @@ fn graph_order_critical_path_and_rendering() {
 
 #[test]
 fn syntax_and_type_errors_point_at_the_offending_place() {
+    // An unclosed bracket: the parser stops at the end; the message says where it opened.
     let all = found("version: 1\nname: shop\nregion: [us-east-1\n");
     assert_eq!(
         all,
         [(
             Problem::Syntax {
-                message: "region: invalid type: sequence, expected a string".into()
+                message: "while parsing a flow sequence, expected ',' or ']' (inside the `[` opened on line 3, column 9)".into()
             },
-            3,
-            9
+            4,
+            1
         )]
     );
     let all = found("version: 1\nname: shop\n  region: x\n");
@@ -495,10 +496,50 @@ restore: { on_conflict: merge }
                 39
             ),
             (
-                "`restore.on_conflict` must be `fail`, `skip`, `rename` or `replace`, found \"merge\"".to_owned(),
+                "`restore.on_conflict` must be one of fail, skip, rename, replace, found \"merge\"".to_owned(),
                 10,
                 25
             ),
         ]
+    );
+}
+
+#[test]
+fn the_s3_lock_lease_defaults_to_a_minute_is_bounded_and_leaves_the_fingerprint_alone() {
+    let with = |extra: &str| {
+        format!("{MINIMAL}state:\n  s3:\n    bucket: team-state\n    key: shop.json\n{extra}")
+    };
+    let default = ok(&with(""));
+    assert_eq!(
+        default.state,
+        StateLocation::S3 {
+            bucket: "team-state".into(),
+            key: "shop.json".into(),
+            region: "us-east-1".into(),
+            lock_lease_seconds: 60,
+        }
+    );
+    let longer = ok(&with("    lock_lease_seconds: 300\n"));
+    assert!(matches!(
+        longer.state,
+        StateLocation::S3 {
+            lock_lease_seconds: 300,
+            ..
+        }
+    ));
+    // How runs take turns is not what they build: the plan's fingerprint is the same.
+    assert_eq!(longer.fingerprint(), default.fingerprint());
+    let all: Vec<(String, usize, usize)> = found(&with("    lock_lease_seconds: 2\n"))
+        .into_iter()
+        .map(|(p, line, col)| (p.to_string(), line, col))
+        .collect();
+    assert_eq!(
+        all,
+        [(
+            "`state.s3.lock_lease_seconds` must be a number of seconds from 5 to 86400, found 2"
+                .to_owned(),
+            14,
+            25
+        )]
     );
 }

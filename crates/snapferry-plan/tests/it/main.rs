@@ -4,5 +4,6 @@
 mod check;
 mod examples;
 mod graph_props;
+mod problems;
 mod reference;
 mod schema;

@@ -6,17 +6,24 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::version::Engine;
 use super::{DataState, DomainData, Req};
 use crate::Shared;
 use crate::http::{Resp, json as json_resp, os_error};
 
-/// One index: flat settings, mappings, documents by id.
+/// One index: flat settings, mappings, documents by id, and where it lives.
 #[derive(Debug, Clone)]
 pub struct Index {
     pub settings: BTreeMap<String, String>,
     pub mappings: Value,
     pub docs: BTreeMap<String, Value>,
     pub aliases: std::collections::BTreeSet<String>,
+    /// Closed (`POST <index>/_close`): listed as `close`, not searchable, not in health.
+    pub closed: bool,
+    /// On UltraWarm nodes (read-only, no replicas on hot nodes).
+    pub warm: bool,
+    /// The data stream this index backs (`.ds-<stream>-<generation>`).
+    pub data_stream: Option<String>,
 }
 
 /// Flattens `{"index":{"number_of_shards":1}}` / `{"number_of_shards":1}` into `index.*` keys.
@@ -56,10 +63,21 @@ pub fn flatten_settings(value: &Value) -> BTreeMap<String, String> {
 }
 
 impl Index {
-    pub fn new(name: &str, settings: Option<&Value>, mappings: Option<Value>) -> Self {
+    /// A new index as `engine` creates it: its default number of primaries, one replica, and
+    /// `index.version.created` of the engine unless the settings say otherwise.
+    pub fn new(
+        name: &str,
+        engine: &Engine,
+        settings: Option<&Value>,
+        mappings: Option<Value>,
+    ) -> Self {
         let mut flat = BTreeMap::from([
-            ("index.number_of_shards".to_owned(), "1".to_owned()),
+            (
+                "index.number_of_shards".to_owned(),
+                engine.default_shards().to_string(),
+            ),
             ("index.number_of_replicas".to_owned(), "1".to_owned()),
+            ("index.version.created".to_owned(), engine.id().to_string()),
         ]);
         if let Some(s) = settings {
             flat.extend(flatten_settings(s));
@@ -78,7 +96,24 @@ impl Index {
             mappings: mappings.unwrap_or_else(|| json!({})),
             docs: BTreeMap::new(),
             aliases: std::collections::BTreeSet::new(),
+            closed: false,
+            warm: false,
+            data_stream: None,
         }
+    }
+
+    pub fn replicas(&self) -> u64 {
+        self.settings
+            .get("index.number_of_replicas")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1)
+    }
+
+    pub fn creation_millis(&self) -> i64 {
+        self.settings
+            .get("index.creation_date")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn shards(&self) -> u64 {
@@ -170,28 +205,18 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     p[pi..].iter().all(|c| *c == '*')
 }
 
-fn version_of(engine: &str) -> (bool, String) {
-    let es = engine.starts_with("Elasticsearch_");
-    let v = engine.split('_').nth(1).unwrap_or("2.11");
-    let full = if es && v == "7.10" {
-        "7.10.2".to_owned()
-    } else {
-        format!("{v}.0")
-    };
-    (es, full)
-}
-
 pub fn info(shared: &Shared, data: &DomainData) -> Resp {
-    let (es, number) = version_of(&data.engine_version);
+    let e = &data.engine;
+    let es = !e.is_opensearch();
     let mut version = json!({
-        "number": number,
+        "number": e.number(),
         "build_type": "tar",
         "build_hash": "unknown",
         "build_date": "2024-01-01T00:00:00.000Z",
         "build_snapshot": false,
-        "lucene_version": if es { "8.7.0" } else { "9.7.0" },
-        "minimum_wire_compatibility_version": if es { "6.8.0" } else { "7.10.0" },
-        "minimum_index_compatibility_version": if es { "6.0.0-beta1" } else { "7.0.0" },
+        "lucene_version": e.lucene(),
+        "minimum_wire_compatibility_version": e.minimum_wire_compatibility(),
+        "minimum_index_compatibility_version": e.minimum_index_compatibility().1,
     });
     if es {
         version["build_flavor"] = json!("oss");
@@ -211,64 +236,56 @@ pub fn info(shared: &Shared, data: &DomainData) -> Resp {
 }
 
 pub fn health(shared: &Shared, data: &DomainData) -> Resp {
-    let state = data.lock();
-    let now = shared.clock.now();
-    let shards: u64 = state.indices.values().map(Index::shards).sum();
-    let initializing: u64 = state
-        .recoveries
-        .iter()
-        .filter(|(_, r)| now < r.ends_at)
-        .filter_map(|(name, _)| state.indices.get(name).map(Index::shards))
-        .sum();
-    let active = shards - initializing;
-    json_resp(
-        200,
-        &json!({
-            "cluster_name": format!("{}:{}", shared.config.account_id, data.name),
-            "status": if initializing > 0 { "yellow" } else { "green" },
-            "timed_out": false,
-            "number_of_nodes": 1,
-            "number_of_data_nodes": 1,
-            "discovered_master": true,
-            "discovered_cluster_manager": true,
-            "active_primary_shards": active,
-            "active_shards": active,
-            "relocating_shards": 0,
-            "initializing_shards": initializing,
-            "unassigned_shards": 0,
-            "delayed_unassigned_shards": 0,
-            "number_of_pending_tasks": 0,
-            "number_of_in_flight_fetch": 0,
-            "task_max_waiting_in_queue_millis": 0,
-            "active_shards_percent_as_number": if shards == 0 { 100.0 } else { active as f64 * 100.0 / shards as f64 },
-        }),
-    )
+    json_resp(200, &super::cluster::health(shared, data))
 }
 
+/// `GET _cat/indices[/<expr>]`; Amazon OpenSearch Service's `_cat/indices/_hot` and
+/// `_cat/indices/_warm` list the indices of one tier.
 pub fn cat_indices(shared: &Shared, data: &DomainData, req: &Req) -> Resp {
+    let copies = super::cluster::all_copies(shared, data);
     let state = data.lock();
-    let now = shared.clock.now();
     let names: Vec<String> = state.indices.keys().cloned().collect();
-    let selected = match req.segments.get(2) {
+    let selected = match req.segments.get(2).map(String::as_str) {
+        Some("_warm") => names
+            .into_iter()
+            .filter(|n| state.indices[n].warm)
+            .collect(),
+        Some("_hot") => names
+            .into_iter()
+            .filter(|n| !state.indices[n].warm)
+            .collect(),
         Some(expr) => match resolve(&names, expr) {
             Ok(v) => v,
             Err(missing) => return index_not_found(&missing),
         },
         None => names,
     };
+    let replicated_closed = data.engine.at_least_es(7, 2);
     let rows: Vec<Value> = selected
         .iter()
         .filter_map(|n| state.indices.get(n).map(|i| (n, i)))
         .map(|(name, i)| {
-            let recovering = state.recoveries.get(name).is_some_and(|r| now < r.ends_at);
             let size = i.size_in_bytes();
+            let health = match copies.get(name) {
+                Some(c) => super::cluster::health_of(c),
+                None if replicated_closed => "green",
+                None => "",
+            };
+            let rep = if i.warm { "0".to_owned() } else { i.replicas().to_string() };
+            if i.closed {
+                return json!({
+                    "health": health, "status": "close", "index": name, "uuid": i.uuid(),
+                    "pri": i.shards().to_string(), "rep": rep,
+                    "docs.count": null, "docs.deleted": null, "store.size": null, "pri.store.size": null,
+                });
+            }
             json!({
-                "health": if recovering { "yellow" } else { "green" },
+                "health": health,
                 "status": "open",
                 "index": name,
                 "uuid": i.uuid(),
                 "pri": i.shards().to_string(),
-                "rep": i.settings.get("index.number_of_replicas").cloned().unwrap_or_else(|| "1".into()),
+                "rep": rep,
                 "docs.count": i.docs.len().to_string(),
                 "docs.deleted": "0",
                 "store.size": format!("{size}b"),
@@ -279,25 +296,92 @@ pub fn cat_indices(shared: &Shared, data: &DomainData, req: &Req) -> Resp {
     if req.query.get("format").map(String::as_str) == Some("json") {
         json_resp(200, &Value::Array(rows))
     } else {
+        let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_owned();
         let text: String = rows
             .iter()
             .map(|r| {
-                format!(
-                    "{} {} {} {} {} {} {} {} {} {}\n",
-                    r["health"].as_str().unwrap_or(""),
-                    r["status"].as_str().unwrap_or(""),
-                    r["index"].as_str().unwrap_or(""),
-                    r["uuid"].as_str().unwrap_or(""),
-                    r["pri"].as_str().unwrap_or(""),
-                    r["rep"].as_str().unwrap_or(""),
-                    r["docs.count"].as_str().unwrap_or(""),
-                    r["docs.deleted"].as_str().unwrap_or(""),
-                    r["store.size"].as_str().unwrap_or(""),
-                    r["pri.store.size"].as_str().unwrap_or(""),
-                )
+                let cells: Vec<String> = [
+                    "health",
+                    "status",
+                    "index",
+                    "uuid",
+                    "pri",
+                    "rep",
+                    "docs.count",
+                    "docs.deleted",
+                    "store.size",
+                    "pri.store.size",
+                ]
+                .iter()
+                .map(|k| cell(r, k))
+                .collect();
+                format!("{}\n", cells.join(" "))
             })
             .collect();
         crate::http::respond(200, "text/plain; charset=UTF-8", text)
+    }
+}
+
+/// 400 `index_closed_exception`, as a closed index answers searches and writes.
+pub fn index_closed(name: &str, uuid: &str) -> Resp {
+    let cause = json!({"type": "index_closed_exception", "reason": "closed", "index_uuid": uuid, "index": name});
+    json_resp(
+        400,
+        &json!({"error": {"root_cause": [cause.clone()], "type": "index_closed_exception", "reason": "closed", "index_uuid": uuid, "index": name}, "status": 400}),
+    )
+}
+
+/// 403 `cluster_block_exception`: UltraWarm indices are read-only.
+fn warm_block(name: &str) -> Resp {
+    os_error(
+        403,
+        "cluster_block_exception",
+        &format!("index [{name}] blocked by: [FORBIDDEN/8/index write (api)];"),
+    )
+}
+
+/// `POST <index>/_close` and `POST <index>/_open`.
+pub fn open_close(data: &DomainData, expr: &str, close: bool) -> Resp {
+    let mut state = data.lock();
+    let names: Vec<String> = state.indices.keys().cloned().collect();
+    let found = match resolve(&names, expr) {
+        Ok(found) => found,
+        Err(missing) => return index_not_found(&missing),
+    };
+    if close
+        && let Some(ds) = found
+            .iter()
+            .find_map(|n| state.indices[n].data_stream.clone())
+        && state.data_streams.get(&ds).and_then(|d| d.indices.last()) == found.first()
+    {
+        return os_error(
+            400,
+            "illegal_argument_exception",
+            &format!(
+                "cannot close the following data stream write indices [{}]",
+                found[0]
+            ),
+        );
+    }
+    for n in &found {
+        if let Some(i) = state.indices.get_mut(n) {
+            i.closed = close;
+        }
+    }
+    if close {
+        let indices: serde_json::Map<String, Value> = found
+            .iter()
+            .map(|n| (n.clone(), json!({"closed": true})))
+            .collect();
+        json_resp(
+            200,
+            &json!({"acknowledged": true, "shards_acknowledged": true, "indices": indices}),
+        )
+    } else {
+        json_resp(
+            200,
+            &json!({"acknowledged": true, "shards_acknowledged": true}),
+        )
     }
 }
 
@@ -336,7 +420,12 @@ pub fn create(data: &DomainData, name: &str, req: &Req) -> Resp {
     }
     state.indices.insert(
         name.to_owned(),
-        Index::new(name, body.get("settings"), body.get("mappings").cloned()),
+        Index::new(
+            name,
+            &data.engine,
+            body.get("settings"),
+            body.get("mappings").cloned(),
+        ),
     );
     json_resp(
         200,
@@ -435,7 +524,13 @@ pub fn update_aliases(data: &DomainData, req: &Req) -> Resp {
     json_resp(200, &json!({"acknowledged": true}))
 }
 
-fn put_doc(state: &mut DataState, index: &str, id: String, source: Value) -> Result<bool, Resp> {
+fn put_doc(
+    state: &mut DataState,
+    engine: &Engine,
+    index: &str,
+    id: String,
+    source: Value,
+) -> Result<bool, Resp> {
     if let Err(why) = valid_index_name(index) {
         return Err(os_error(
             400,
@@ -446,7 +541,13 @@ fn put_doc(state: &mut DataState, index: &str, id: String, source: Value) -> Res
     let i = state
         .indices
         .entry(index.to_owned())
-        .or_insert_with(|| Index::new(index, None, None));
+        .or_insert_with(|| Index::new(index, engine, None, None));
+    if i.closed {
+        return Err(index_closed(index, &i.uuid()));
+    }
+    if i.warm {
+        return Err(warm_block(index));
+    }
     Ok(i.docs.insert(id, source).is_none())
 }
 
@@ -457,7 +558,7 @@ pub fn index_document(data: &DomainData, index: &str, id: Option<String>, req: &
     };
     let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
     let mut state = data.lock();
-    match put_doc(&mut state, index, id.clone(), source) {
+    match put_doc(&mut state, &data.engine, index, id.clone(), source) {
         Ok(created) => json_resp(
             if created { 201 } else { 200 },
             &json!({
@@ -549,15 +650,21 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
                     json!({"_index": index, "_id": id, "status": 409,
                         "error": {"type": "version_conflict_engine_exception", "reason": reason, "index": index}})
                 } else {
-                    match put_doc(&mut state, &index, id.clone(), source) {
+                    match put_doc(&mut state, &data.engine, &index, id.clone(), source) {
                         Ok(created) => json!({"_index": index, "_id": id, "_version": 1,
                             "result": if created { "created" } else { "updated" },
                             "_shards": {"total": 2, "successful": 1, "failed": 0},
                             "_seq_no": seq, "_primary_term": 1, "status": if created { 201 } else { 200 }}),
-                        Err(_) => {
+                        Err(resp) => {
                             errors = true;
-                            json!({"_index": index, "_id": id, "status": 400,
-                                "error": {"type": "invalid_index_name_exception", "reason": format!("Invalid index name [{index}]"), "index": index}})
+                            let status = resp.status().as_u16();
+                            let error = resp
+                                .into_body()
+                                .bytes()
+                                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                                .map(|v| v["error"].clone())
+                                .unwrap_or_default();
+                            json!({"_index": index, "_id": id, "status": status, "error": error})
                         }
                     }
                 }
@@ -577,13 +684,26 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
     json_resp(200, &json!({"took": 1, "errors": errors, "items": items}))
 }
 
+/// The indices a search or count reads: closed ones are left out of wildcards and refused by name.
 fn selected(state: &DataState, req: &Req) -> Result<Vec<String>, Resp> {
     let names: Vec<String> = state.indices.keys().cloned().collect();
     let expr = match req.segments.first() {
         Some(s) if !s.starts_with('_') => s.as_str(),
         _ => "_all",
     };
-    resolve(&names, expr).map_err(|missing| index_not_found(&missing))
+    let (expanded, _) = state.expand_streams(expr);
+    let found = resolve(&names, &expanded).map_err(|missing| index_not_found(&missing))?;
+    let wildcard = expr == "_all" || expr.contains('*');
+    let mut out = Vec::new();
+    for n in found {
+        let i = &state.indices[&n];
+        match (i.closed, wildcard) {
+            (false, _) => out.push(n),
+            (true, true) => {}
+            (true, false) => return Err(index_closed(&n, &i.uuid())),
+        }
+    }
+    Ok(out)
 }
 
 fn check_query(req: &Req) -> Result<(), Resp> {

@@ -2,14 +2,24 @@
 //! real JSON shapes and error envelope. Requests are routed here to [`indices`] (data in and out),
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
 //! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
+//!
+//! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
+//! is `anonymous`), the gateway ([`crate::access_policy`]: the domain access policy together
+//! with the caller's identity policies, and `iam:PassRole` for a repository's role), and on a
+//! domain with fine-grained access control the security plugin ([`security`]), which maps the
+//! same [`Caller`].
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod cluster;
 pub mod indices;
+pub mod params;
 pub mod restore;
+pub mod security;
 pub mod snapshot;
+pub mod version;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -19,15 +29,29 @@ use http::{Method, Request};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
+use crate::config::SeedData;
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
+use crate::identity::Caller;
 use crate::{Shared, auth};
+use version::Engine;
+
+/// `http.max_initial_line_length`, which Amazon OpenSearch Service does not let anyone change.
+pub const MAX_INITIAL_LINE_LENGTH: usize = 4096;
 
 /// The documents, repositories, snapshots in flight and recoveries of one domain.
 pub struct DomainData {
     pub name: String,
-    pub engine_version: String,
+    /// The parsed engine version: what the REST API accepts and how the server behaves.
+    pub engine: Engine,
+    /// This domain's `seed_data` (empty when the configuration has none).
+    pub seed: SeedData,
+    /// When the domain's cluster came up: writers and automated snapshots count from here.
+    pub started: Instant,
     pub state: Mutex<DataState>,
+    /// Fine-grained access control (the security plugin and its configuration).
+    pub security: security::Security,
 }
 
 #[derive(Default)]
@@ -37,14 +61,65 @@ pub struct DataState {
     /// Snapshots this domain took, with when they finish: (repository, snapshot) → run.
     pub runs: BTreeMap<(String, String), snapshot::Run>,
     pub recoveries: BTreeMap<String, restore::Recovery>,
+    pub data_streams: BTreeMap<String, DataStream>,
+    /// Documents each writer (by index) has written so far.
+    pub written: BTreeMap<String, u64>,
+}
+
+/// A data stream: its backing indices, oldest first (the last is the write index).
+#[derive(Debug, Clone)]
+pub struct DataStream {
+    pub name: String,
+    pub timestamp_field: String,
+    pub generation: u32,
+    pub indices: Vec<String>,
+}
+
+/// The name OpenSearch gives generation `generation` of `stream`'s backing indices.
+pub fn backing_index(stream: &str, generation: u32) -> String {
+    format!(".ds-{stream}-{generation:06}")
+}
+
+impl DataState {
+    /// An index expression with every data-stream name replaced by its backing indices
+    /// (wildcards match streams too), as OpenSearch resolves expressions for searches and snapshots.
+    pub fn expand_streams(&self, expr: &str) -> (String, Vec<String>) {
+        let mut parts = Vec::new();
+        let mut streams = Vec::new();
+        for part in expr.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let pattern = if part == "_all" { "*" } else { part };
+            let matched: Vec<&DataStream> = self
+                .data_streams
+                .values()
+                .filter(|d| indices::glob(pattern.trim_start_matches('-'), &d.name))
+                .collect();
+            if matched.is_empty() || part.starts_with('-') {
+                parts.push(part.to_owned());
+                continue;
+            }
+            if pattern.contains('*') {
+                parts.push(part.to_owned());
+            }
+            for d in matched {
+                streams.push(d.name.clone());
+                parts.extend(d.indices.iter().cloned());
+            }
+        }
+        streams.sort();
+        streams.dedup();
+        (parts.join(","), streams)
+    }
 }
 
 impl DomainData {
-    pub fn new(name: &str, engine_version: &str) -> Self {
+    pub fn new(name: &str, engine_version: &str, seed: SeedData, started: Instant) -> Self {
         Self {
             name: name.to_owned(),
-            engine_version: engine_version.to_owned(),
+            engine: Engine::of_domain(engine_version),
+            seed,
+            started,
             state: Mutex::new(DataState::default()),
+            security: security::Security::default(),
         }
     }
 
@@ -52,11 +127,11 @@ impl DomainData {
         self.state.lock().expect("domain data lock")
     }
 
-    /// Loads a seed domain's indices (and `.kibana`).
+    /// Loads a seed domain's indices (and `.kibana`), data streams, closed and warm indices.
     pub fn seed(&self, seed: &crate::config::SeedDomain) {
         let mut state = self.lock();
         if seed.kibana {
-            let mut kibana = indices::Index::new(".kibana_1", None, None);
+            let mut kibana = indices::Index::new(".kibana_1", &self.engine, None, None);
             kibana.docs.insert(
                 "config:2.11.0".into(),
                 json!({"type": "config", "config": {"buildNum": 1}}),
@@ -64,8 +139,12 @@ impl DomainData {
             state.indices.insert(".kibana_1".into(), kibana);
         }
         for index in &seed.indices {
-            let mut i =
-                indices::Index::new(&index.name, index.settings.as_ref(), index.mappings.clone());
+            let mut i = indices::Index::new(
+                &index.name,
+                &self.engine,
+                index.settings.as_ref(),
+                index.mappings.clone(),
+            );
             for (n, doc) in index.documents.iter().enumerate() {
                 let id = doc
                     .get("_id")
@@ -84,7 +163,64 @@ impl DomainData {
                     json!({"n": n, "title": format!("document {n}")}),
                 );
             }
+            i.closed = self.seed.closed.contains(&index.name);
+            i.warm = self.seed.warm.contains(&index.name);
             state.indices.insert(index.name.clone(), i);
+        }
+        for ds in &self.seed.data_streams {
+            let mut backing = Vec::new();
+            for generation in 1..=ds.generations {
+                let name = backing_index(&ds.name, generation);
+                let settings = json!({"index": {"hidden": "true"}});
+                let mut i = indices::Index::new(&name, &self.engine, Some(&settings), None);
+                i.data_stream = Some(ds.name.clone());
+                for n in 0..ds.generate {
+                    i.docs.insert(
+                        format!("{generation}-{n}"),
+                        json!({"@timestamp": format!("2026-01-{:02}T00:00:{:02}Z", generation.min(28), n % 60), "n": n}),
+                    );
+                }
+                state.indices.insert(name.clone(), i);
+                backing.push(name);
+            }
+            state.data_streams.insert(
+                ds.name.clone(),
+                DataStream {
+                    name: ds.name.clone(),
+                    timestamp_field: "@timestamp".into(),
+                    generation: ds.generations,
+                    indices: backing,
+                },
+            );
+        }
+    }
+
+    /// Brings every writer of a source in use up to now: `docs_per_minute` of simulated time
+    /// since the domain came up, with ids `live-<n>`. Called before each request is answered, so a
+    /// snapshot sees what was written before it started and nothing after.
+    pub fn catch_up_writers(&self, shared: &Shared) {
+        if self.seed.writers.is_empty() || shared.config.time_scale <= 0.0 {
+            return;
+        }
+        let simulated =
+            (shared.clock.now() - self.started).as_secs_f64() / shared.config.time_scale;
+        let mut state = self.lock();
+        for w in &self.seed.writers {
+            let due = (w.docs_per_minute * simulated / 60.0).floor() as u64;
+            let done = state.written.get(&w.index).copied().unwrap_or(0);
+            let Some(index) = state.indices.get_mut(&w.index) else {
+                continue;
+            };
+            if index.closed || index.warm {
+                continue;
+            }
+            for n in done..due {
+                index.docs.insert(
+                    format!("live-{n}"),
+                    json!({"n": n, "title": format!("live document {n}")}),
+                );
+            }
+            state.written.insert(w.index.clone(), due.max(done));
         }
     }
 }
@@ -110,13 +246,20 @@ pub async fn serve(
             return;
         }
         let (shared, data, acceptor) = (shared.clone(), data.clone(), acceptor.clone());
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let service = hyper::service::service_fn(move |req| {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                 let (shared, data) = (shared.clone(), data.clone());
-                async move { handle(&shared, &data, req).await }
+                let line = crate::http::request_line(&req);
+                crate::log::with_line(line.0, line.1, async move {
+                    handle(&shared, &data, req, peer).await
+                })
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
@@ -131,6 +274,8 @@ pub struct Req {
     pub segments: Vec<String>,
     pub query: BTreeMap<String, String>,
     pub body: Bytes,
+    /// Who sent the request: the signing identity, or `anonymous`.
+    pub caller: Caller,
 }
 
 impl Req {
@@ -185,6 +330,12 @@ fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bo
         (&M::DELETE, ["_snapshot", repo, _]) => ("DeleteSnapshot", t(repo), true),
         (&M::GET, ["_snapshot", repo, _, "_status"]) => ("SnapshotStatus", t(repo), false),
         (&M::POST, ["_snapshot", repo, _, "_restore"]) => ("RestoreSnapshot", t(repo), true),
+        (&M::GET | &M::POST, ["_cluster", "allocation", "explain"]) => {
+            ("AllocationExplain", None, false)
+        }
+        (&M::GET, ["_data_stream", ..]) => ("GetDataStream", None, false),
+        (&M::POST, [index, "_close"]) => ("CloseIndex", t(index), true),
+        (&M::POST, [index, "_open"]) => ("OpenIndex", t(index), true),
         (&M::PUT, [index]) => ("CreateIndex", t(index), true),
         (&M::DELETE, [index]) => ("DeleteIndex", t(index), true),
         (&M::HEAD, [index]) => ("IndexExists", t(index), false),
@@ -197,6 +348,7 @@ async fn handle(
     shared: &Shared,
     data: &DomainData,
     req: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
@@ -222,9 +374,16 @@ async fn handle(
         })
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (operation, target, mutating) = classify(&parts.method, &segs);
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let (operation, target, mutating) = security::api::classify(&parts.method, &segs)
+        .unwrap_or_else(|| classify(&parts.method, &segs));
+    // An unsigned request (none, or HTTP basic auth) is `anonymous` to the gateway.
+    let signed = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-"));
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -241,7 +400,17 @@ async fn handle(
             )))
         }
     });
+    // An unsigned request (none, or HTTP basic auth) is `anonymous`; a signed one that fails
+    // verification never reaches the handler.
+    let caller = match verify.as_ref() {
+        Ok(scope) if signed => shared
+            .identities
+            .get(&scope.access_key)
+            .map_or(Caller::Anonymous, Caller::Signed),
+        _ => Caller::Anonymous,
+    };
     let req = Req {
+        caller,
         method: parts.method.clone(),
         query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -255,20 +424,65 @@ async fn handle(
         target,
         mutating,
         protocol: Protocol::OpenSearch,
+        // The gateway decides with the domain's access policy, inside the handler.
+        checks: Vec::new(),
+        source_ip: Some(peer),
     };
     let head = parts.method == Method::HEAD;
-    let resp = guarded(
-        shared,
-        call,
-        Some(verify),
-        route(shared, data, operation, req),
-    )
+    let line = crate::http::request_line(&http::Request::from_parts(parts.clone(), ()));
+    let line_len = line.0.len() + 1 + line.1.len() + " HTTP/1.1".len();
+    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let path = parts.uri.path().to_owned();
+    let resp = guarded(shared, call, signed.then_some(verify), async {
+        // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
+        // limit), its REST handler (parameters), and the security plugin with the action.
+        if let Err(denied) =
+            crate::access_policy::check(shared, &data.name, &req.caller, &parts.method, &path, peer)
+        {
+            return denied;
+        }
+        if line_len > MAX_INITIAL_LINE_LENGTH {
+            return too_long_line(&data.engine);
+        }
+        if let Err(refused) =
+            params::check(&data.engine, operation, &decoded_path, req.query.keys())
+        {
+            return refused;
+        }
+        if operation == "PutRepository"
+            && let Some(denied) =
+                crate::identity::pass_role_for_repository(&req.caller, &req.body, peer)
+        {
+            return denied;
+        }
+        data.catch_up_writers(shared);
+        let caller = req.caller.clone();
+        security::handle(shared, data, &caller, &parts.headers, operation, req).await
+    })
     .await?;
     if head {
         let (parts, _) = resp.into_parts();
         return Ok(Resp::from_parts(parts, s3s::Body::empty()));
     }
     Ok(resp)
+}
+
+/// 400 for a request line over [`MAX_INITIAL_LINE_LENGTH`], as Netty's decoder refuses it: a
+/// `TooLongFrameException` in the Netty the Elasticsearch versions shipped with, the
+/// `TooLongHttpLineException` subclass (netty/netty#12084) in OpenSearch's.
+fn too_long_line(engine: &Engine) -> Resp {
+    let kind = if engine.is_opensearch() {
+        "too_long_http_line_exception"
+    } else {
+        "too_long_frame_exception"
+    };
+    crate::http::os_error(
+        400,
+        kind,
+        &format!("An HTTP line is larger than {MAX_INITIAL_LINE_LENGTH} bytes."),
+    )
 }
 
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
@@ -278,6 +492,16 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "ClusterHealth" => indices::health(shared, data),
         "CatIndices" => indices::cat_indices(shared, data, &req),
         "CreateIndex" => indices::create(data, &seg(0), &req),
+        "CloseIndex" => indices::open_close(data, &seg(0), true),
+        "OpenIndex" => indices::open_close(data, &seg(0), false),
+        "AllocationExplain" => match req.json_body() {
+            Ok(body) => match cluster::explain(shared, data, &body) {
+                Ok(v) => json_resp(200, &v),
+                Err((status, kind, reason)) => crate::http::os_error(status, &kind, &reason),
+            },
+            Err(r) => r,
+        },
+        "GetDataStream" => get_data_stream(shared, data, req.segments.get(1).map(String::as_str)),
         "DeleteIndex" => indices::delete(data, &seg(0)),
         "IndexExists" | "GetIndex" => indices::get(data, &seg(0)),
         "Bulk" => indices::bulk(
@@ -298,9 +522,11 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             401,
             &json!({"Message": "Your request: '/_recovery' is not allowed."}),
         ),
-        "Recovery" => restore::recovery(shared, data, &seg(0)),
+        "Recovery" => restore::recovery(shared, data, &seg(0), req.flag("active_only")),
         "PutRepository" => snapshot::put_repository(shared, data, &seg(1), &req).await,
-        "GetRepository" => snapshot::get_repository(data, req.segments.get(1).map(String::as_str)),
+        "GetRepository" => {
+            snapshot::get_repository(shared, data, req.segments.get(1).map(String::as_str))
+        }
         "DeleteRepository" => snapshot::delete_repository(data, &seg(1)),
         "VerifyRepository" => snapshot::verify_repository(shared, data, &seg(1)).await,
         "CreateSnapshot" => snapshot::create(shared, data, &seg(1), &seg(2), &req).await,
@@ -327,4 +553,60 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             ),
         ),
     }
+}
+
+/// `GET _data_stream[/<names>]`.
+fn get_data_stream(shared: &Shared, data: &DomainData, expr: Option<&str>) -> Resp {
+    let copies = cluster::all_copies(shared, data);
+    let state = data.lock();
+    let names: Vec<String> = state.data_streams.keys().cloned().collect();
+    let selected: Vec<String> = match expr {
+        None | Some("_all") | Some("*") => names,
+        Some(expr) => {
+            let mut out = Vec::new();
+            for part in expr.split(',') {
+                let matched: Vec<String> = names
+                    .iter()
+                    .filter(|n| indices::glob(part, n))
+                    .cloned()
+                    .collect();
+                if matched.is_empty() && !part.contains('*') {
+                    return indices::index_not_found(part);
+                }
+                out.extend(matched);
+            }
+            out
+        }
+    };
+    let streams: Vec<Value> = selected
+        .iter()
+        .map(|n| {
+            let d = &state.data_streams[n];
+            let backing: Vec<Value> = d
+                .indices
+                .iter()
+                .map(|i| json!({"index_name": i, "index_uuid": state.indices.get(i).map(indices::Index::uuid).unwrap_or_default()}))
+                .collect();
+            let status = d
+                .indices
+                .iter()
+                .filter_map(|i| copies.get(i).map(|c| cluster::health_of(c)))
+                .max_by_key(|h| match *h {
+                    "red" => 2,
+                    "yellow" => 1,
+                    _ => 0,
+                })
+                .unwrap_or("green")
+                .to_uppercase();
+            json!({
+                "name": d.name,
+                "timestamp_field": {"name": d.timestamp_field},
+                "indices": backing,
+                "generation": d.generation,
+                "status": status,
+                "template": format!("{}-template", d.name),
+            })
+        })
+        .collect();
+    json_resp(200, &json!({ "data_streams": streams }))
 }

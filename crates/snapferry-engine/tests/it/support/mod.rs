@@ -13,9 +13,28 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use snapferry_engine::{
-    Change, Context, ExecGraph, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs,
-    PollStatus, Progress, Resource, ResourceError,
+    ApplyOptions, ApplySummary, Change, Context, EngineError, ExecGraph, Executor, FieldChange,
+    FieldValue, Inputs, NodeId, Observed, Outputs, PlanOptions, PollStatus, Progress, Resource,
+    ResourceError, plan,
 };
+
+/// The plan fingerprint the tests plan with.
+pub const PLAN_FP: &str = "fp";
+
+/// What `snapferry apply` does: plan against the stored state, then execute that proposal.
+#[async_trait]
+pub trait PlanThenApply {
+    async fn plan_then_apply(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError>;
+}
+
+#[async_trait]
+impl PlanThenApply for Executor {
+    async fn plan_then_apply(&self, options: &ApplyOptions) -> Result<ApplySummary, EngineError> {
+        let state = self.store().load().await?;
+        let proposal = plan(self.graph(), state.as_ref(), &PlanOptions::new(PLAN_FP)).await?;
+        self.apply(&proposal, options).await
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Thing {
@@ -41,6 +60,9 @@ pub struct WorldData {
     /// Polls being answered at this moment (work that holds a parallelism share).
     pub polling: u32,
     pub max_polling: u32,
+    /// Permanent failures still to inject into `destroy`, by node.
+    pub fail_destroy: BTreeMap<String, u32>,
+    pub destroy_calls: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default)]
@@ -275,6 +297,26 @@ impl Resource for Fake {
             FieldValue::Sensitive(Some(json!("hunter2"))),
         );
         Ok(outputs)
+    }
+
+    async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
+        let key = self.id.to_string();
+        let failed = self.world.update(|w| {
+            *w.destroy_calls.entry(key.clone()).or_default() += 1;
+            if let Some(n) = w.fail_destroy.get_mut(&key).filter(|n| **n > 0) {
+                *n -= 1;
+                return true;
+            }
+            w.things.remove(&key);
+            false
+        });
+        if failed {
+            return Err(ResourceError::permanent(
+                &self.id,
+                "DeleteConflict: injected",
+            ));
+        }
+        Ok(())
     }
 }
 

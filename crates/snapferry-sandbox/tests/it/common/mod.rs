@@ -66,6 +66,14 @@ pub struct DomainClient {
 }
 
 impl DomainClient {
+    /// A client that signs as another identity than the default one.
+    pub fn new_as(h: &SandboxHandle, endpoint: &str, creds: Credentials) -> Self {
+        Self {
+            creds,
+            ..Self::new(h, endpoint)
+        }
+    }
+
     pub fn new(h: &SandboxHandle, endpoint: &str) -> Self {
         let pem = std::fs::read(h.ca_bundle_path()).expect("CA bundle readable");
         let ca = reqwest::Certificate::from_pem(&pem).expect("CA bundle is PEM");
@@ -168,13 +176,35 @@ impl DomainClient {
 
 /// Creates a domain through the real SDK and waits (in scaled time) until it has an endpoint.
 pub async fn ready_domain(h: &SandboxHandle, name: &str) -> DomainClient {
+    domain_with(h, name, "OpenSearch_2.11", None).await
+}
+
+/// A seeded domain's client.
+pub fn seeded(h: &SandboxHandle, name: &str) -> DomainClient {
+    DomainClient::new(h, &h.domain_endpoint(name).expect("seeded domain is ready"))
+}
+
+/// Creates a domain of one engine version, with `instances` data nodes when given, and waits
+/// (in scaled time) until it has an endpoint.
+pub async fn domain_with(
+    h: &SandboxHandle,
+    name: &str,
+    engine: &str,
+    instances: Option<i32>,
+) -> DomainClient {
     let os = opensearch(h).await;
-    os.create_domain()
-        .domain_name(name)
-        .engine_version("OpenSearch_2.11")
-        .send()
-        .await
-        .expect("CreateDomain");
+    let mut create = os.create_domain().domain_name(name).engine_version(engine);
+    if let Some(n) = instances {
+        create = create.cluster_config(
+            aws_sdk_opensearch::types::ClusterConfig::builder()
+                .instance_type(
+                    aws_sdk_opensearch::types::OpenSearchPartitionInstanceType::R6gLargeSearch,
+                )
+                .instance_count(n)
+                .build(),
+        );
+    }
+    create.send().await.expect("CreateDomain");
     for _ in 0..2000 {
         let d = os
             .describe_domain()
@@ -233,11 +263,24 @@ pub async fn repository(
         .send()
         .await
         .expect("PutRolePolicy");
-    let (status, body) = domain
-        .call("PUT", &format!("/_snapshot/{repo}"), Some(json!({"type": "s3", "settings": {"bucket": bucket, "base_path": "snaps", "region": "us-east-1", "role_arn": arn}})))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    arn
+    // IAM is eventually consistent: until the role reaches OpenSearch Service the registration
+    // fails verification (500) and is simply sent again, as a real client must.
+    let mut attempts = 0;
+    loop {
+        let (status, body) = domain
+            .call("PUT", &format!("/_snapshot/{repo}"), Some(json!({"type": "s3", "settings": {"bucket": bucket, "base_path": "snaps", "region": "us-east-1", "role_arn": arn}})))
+            .await;
+        attempts += 1;
+        if status == 500
+            && body["error"]["type"] == "repository_verification_exception"
+            && attempts < 400
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        return arn;
+    }
 }
 
 /// The vendored OpenAPI spec (split YAML files), with `$ref`s resolved into one JSON Schema.

@@ -2,7 +2,11 @@
 //! cluster, EBS, VPC, encryption, endpoint options, advanced options, access policy rewritten
 //! to the new domain's ARN, tags) with the plan's overrides, or from an explicit
 //! configuration; then waited for until it has an endpoint. An existing target is adopted:
-//! where it differs from the desired configuration the plan shows an update.
+//! where it differs from the desired configuration the plan shows an update, and each field's
+//! fate (which `UpdateDomainConfig` block carries it, or why AWS cannot change it in place) is
+//! decided in [`update`].
+
+mod update;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,13 +16,15 @@ use aws_sdk_opensearch::types as os;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use snapferry_engine::{
-    Change, Context, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs, PollStatus,
-    Progress, Resource, ResourceError,
+    Change, Context, Inputs, NodeId, Observed, Outputs, PollStatus, Progress, Resource,
+    ResourceError,
 };
 use snapferry_plan::{DomainConfig, DomainCreation, DomainNode, EngineVersion, can_restore};
 
 use super::{Env, endpoint_of, fail, outputs};
 use crate::error::AwsError;
+
+pub use update::{Block, DomainUpdate, Fate, FieldDiff};
 
 /// The part of a domain's configuration snapferry copies and compares, flat and serializable
 /// so a plan can show it field by field.
@@ -445,25 +451,6 @@ fn ebs_options(shape: &DomainShape) -> os::EbsOptions {
         .build()
 }
 
-/// Fields that differ, live → desired. Settings the plan does not fix (absent from the
-/// desired shape) and tags or advanced options the plan does not name are left alone.
-fn differences(live: &DomainShape, desired: &DomainShape) -> Vec<FieldChange> {
-    let live = live.fields();
-    desired
-        .fields()
-        .into_iter()
-        // The ownership tag goes only on a domain snapferry creates: an adopted domain must
-        // never look created by snapferry (destroy --include-target-domain trusts that tag).
-        .filter(|(k, _)| k != &format!("tags.{OWNER_TAG}"))
-        .filter(|(k, v)| live.get(k) != Some(v))
-        .map(|(k, v)| FieldChange {
-            before: live.get(&k).cloned().map(FieldValue::Known),
-            path: k,
-            after: FieldValue::Known(v),
-        })
-        .collect()
-}
-
 #[async_trait]
 impl Resource for DomainResource {
     fn id(&self) -> &NodeId {
@@ -471,7 +458,7 @@ impl Resource for DomainResource {
     }
 
     fn kind(&self) -> &'static str {
-        "domain"
+        super::DOMAIN.name
     }
 
     fn desired_fingerprint(&self) -> String {
@@ -578,22 +565,16 @@ impl Resource for DomainResource {
         if let Some(what) = &observed.in_progress {
             return Change::InProgress { what: what.clone() };
         }
-        let fields = differences(&live, &desired);
-        if fields.iter().any(|f| f.path == "engine_version") {
-            return Change::Blocked {
-                reason: format!(
-                    "domain {} exists with engine {} but the plan wants {}; upgrade it \
-                     (UpgradeDomain) or change the plan's `engine_version`",
-                    self.name(),
-                    live.engine_version.as_deref().unwrap_or("unknown"),
-                    desired.engine_version.as_deref().unwrap_or("unknown"),
-                ),
-            };
+        let update = DomainUpdate::between(self.name(), &live, &desired);
+        if let Some(reason) = update.blocked() {
+            return Change::Blocked { reason };
         }
-        if fields.is_empty() {
+        if update.is_empty() {
             Change::NoOp
         } else {
-            Change::Update { fields }
+            Change::Update {
+                fields: update.changes(),
+            }
         }
     }
 
@@ -626,65 +607,37 @@ impl Resource for DomainResource {
                     }
                 }
             }
-            Change::Update { fields } => {
-                let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
-                let touches = |prefixes: &[&str]| {
-                    paths
-                        .iter()
-                        .any(|p| prefixes.iter().any(|prefix| p.starts_with(prefix)))
-                };
-                let mut request = clients
+            Change::Update { .. } => {
+                // What to send is decided again from the live domain, field by field, by the
+                // same function that made the change the plan showed.
+                let status = self
+                    .env
+                    .describe_domain(&self.spec.domain)
+                    .await
+                    .map_err(|e| fail(&self.id, e))?
+                    .ok_or_else(|| {
+                        ResourceError::permanent(&self.id, format!("{what} disappeared"))
+                    })?;
+                let tags = self.tags(status.arn(), &self.spec.domain).await?;
+                let live = DomainShape::from_status(&status, tags);
+                let update = DomainUpdate::between(self.name(), &live, &desired);
+                if let Some(reason) = update.blocked() {
+                    return Err(ResourceError::permanent(&self.id, reason));
+                }
+                let request = clients
                     .opensearch
                     .update_domain_config()
                     .domain_name(self.name());
-                if touches(&[
-                    "instance_",
-                    "dedicated_master",
-                    "zone_awareness",
-                    "availability_zone",
-                ]) {
-                    request = request.cluster_config(cluster_config(&desired));
+                if let Some(request) = update.request(request, &live, &desired) {
+                    request.send().await.map_err(|e| {
+                        fail(
+                            &self.id,
+                            AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e),
+                        )
+                    })?;
                 }
-                if touches(&["ebs_", "volume_", "iops", "throughput"]) {
-                    request = request.ebs_options(ebs_options(&desired));
-                }
-                if touches(&["advanced_options."]) {
-                    request = request.set_advanced_options(Some(
-                        desired.advanced_options.clone().into_iter().collect(),
-                    ));
-                }
-                if touches(&["access_policy"]) {
-                    request = request
-                        .set_access_policies(desired.access_policy.as_ref().map(Value::to_string));
-                }
-                if touches(&["enforce_https", "tls_security_policy"]) {
-                    request = request.domain_endpoint_options(
-                        os::DomainEndpointOptions::builder()
-                            .set_enforce_https(desired.enforce_https)
-                            .build(),
-                    );
-                }
-                request.send().await.map_err(|e| {
-                    fail(
-                        &self.id,
-                        AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e),
-                    )
-                })?;
-                if touches(&["tags."]) {
-                    let status = self
-                        .env
-                        .describe_domain(&self.spec.domain)
-                        .await
-                        .map_err(|e| fail(&self.id, e))?
-                        .ok_or_else(|| {
-                            ResourceError::permanent(&self.id, format!("{what} disappeared"))
-                        })?;
-                    let tags: Vec<os::Tag> = desired
-                        .tags
-                        .iter()
-                        .filter(|(k, _)| k.as_str() != OWNER_TAG)
-                        .filter_map(|(k, v)| os::Tag::builder().key(k).value(v).build().ok())
-                        .collect();
+                let tags = update.tags(&desired);
+                if !tags.is_empty() {
                     clients
                         .opensearch
                         .add_tags()
