@@ -746,7 +746,12 @@ fn the_github_jobs_commands_work_as_written() {
     // The apply job: the saved plan, exactly.
     let apply = step_run(&workflows[0]["jobs"]["apply"], "snapferry apply");
     let out = job_shell(&world, apply, &[]);
-    assert!(out.status.success(), "{}", crate::common::output_text(&out));
+    assert!(
+        out.status.success(),
+        "{}{}",
+        crate::common::output_text(&out),
+        std::fs::read_to_string(world.dir.path().join("apply.jsonl")).unwrap_or_default()
+    );
     assert_eq!(last_summary(&world, "apply.jsonl")["outcome"], "complete");
     assert_eq!(
         crate::common::user_indices(&world.counts("orders-copy")),
@@ -761,7 +766,46 @@ fn the_github_jobs_commands_work_as_written() {
     assert_eq!(last_summary(&world, "apply.jsonl")["outcome"], "up_to_date");
     assert!(world.mutating_calls().is_empty());
 
-    // The same saved plan again is refused: the live state has moved since it was made.
+    // The saved plan holds no secret: neither the key nor the session token it was made with.
+    let saved = std::fs::read_to_string(world.dir.path().join("orders.plan")).unwrap();
+    let env = world.command(&[]);
+    for key in ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"] {
+        if let Some(Some(secret)) = env
+            .get_envs()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.map(|v| v.to_string_lossy().into_owned()))
+        {
+            assert!(!saved.contains(&secret), "{key} is in the saved plan");
+        }
+    }
+
+    // The same saved plan again, once applied: moving forward is not staleness, so it is
+    // accepted and finds nothing left to do — it writes only its lock and state.
+    // Calls that change something other than the lock and state in the state bucket.
+    let changes = || -> Vec<String> {
+        world
+            .mutating_calls()
+            .iter()
+            .filter(|r| r.target.as_deref() != Some("acme-snapferry-state"))
+            .map(|r| format!("{} {} {:?}", r.service, r.operation, r.target))
+            .collect()
+    };
+    world.sandbox().reset_log();
+    let out = job_shell(&world, apply, &[]);
+    assert!(out.status.success(), "{}", crate::common::output_text(&out));
+    assert_eq!(
+        changes(),
+        Vec::<String>::new(),
+        "{}",
+        crate::common::output_text(&out)
+    );
+
+    // A saved plan the plan file has moved away from is refused, and nothing is changed.
+    world.sandbox().reset_log();
+    world.plan(
+        "snapferry/orders.yaml",
+        &ORDERS.replace("on_conflict: replace", "on_conflict: fail"),
+    );
     let out = job_shell(&world, apply, &[]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -769,6 +813,7 @@ fn the_github_jobs_commands_work_as_written() {
         "{}",
         crate::common::output_text(&out)
     );
+    assert_eq!(changes(), Vec::<String>::new());
 }
 
 #[test]
