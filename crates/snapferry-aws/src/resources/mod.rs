@@ -15,6 +15,7 @@
 mod bucket_policy;
 mod domain;
 mod env;
+mod iam_propagation;
 mod repository;
 mod restore;
 mod role;
