@@ -1,14 +1,17 @@
 //! End-to-end tests: the real `snapferry` binary against the sandbox (and moto), one module per
 //! topic in one test binary.
 
+mod ci_docs;
 mod cli_json;
 mod common;
+mod credentials;
 mod destroy;
 mod drift;
 mod json_output;
 mod least_privilege;
 mod locks;
 mod moto;
+mod plan_markdown;
 mod plan_output;
 mod reliability;
 mod remote_state;

@@ -11,18 +11,30 @@
 //!   per-bucket DNS names);
 //! - one client set per region (a copy may cross regions) and per role to assume (a copy may
 //!   cross accounts), through `aws-config`'s `AssumeRoleProvider`;
-//! - the caller's account id (STS `GetCallerIdentity`), for the confused-deputy condition.
+//! - the caller's account id (STS `GetCallerIdentity`), for the confused-deputy condition;
+//! - a credential chain that fails fast and clearly (`credentials.rs`): instance metadata is
+//!   asked with short timeouts, the answer is remembered, and the region comes from the
+//!   environment, the profile or the plan before instance metadata is ever asked for one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tokio::sync::Mutex;
 
+use crate::credentials::{
+    ChainSettings, IMDS_ATTEMPTS, IMDS_CONNECT_TIMEOUT, IMDS_READ_TIMEOUT, RememberedChain,
+};
 use crate::error::AwsError;
 
 /// `tracing` filter directives to append to any filter the CLI builds: the SDK's signer
@@ -213,8 +225,11 @@ impl AwsContext {
     /// Loads the configuration through `aws-config`'s default chain, with `options` on top.
     pub async fn load(options: AwsOptions) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut provider_config = ProviderConfig::default();
         if let Some(path) = &options.ca_bundle {
-            loader = loader.http_client(https_client_with_ca_bundle(path)?);
+            let client = https_client_with_ca_bundle(path)?;
+            provider_config = provider_config.with_http_client(client.clone());
+            loader = loader.http_client(client);
         }
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
@@ -222,18 +237,49 @@ impl AwsContext {
         if let Some(endpoint) = &options.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
-        if let Some(credentials) = options.credentials.clone() {
-            loader = loader.credentials_provider(credentials);
+        // Instance metadata is the last resort for both the region and the credentials: asked
+        // with short timeouts, and for a region only when neither the environment, the profile
+        // nor the plan gives one.
+        let imds = aws_config::imds::Client::builder()
+            .configure(&provider_config)
+            .connect_timeout(IMDS_CONNECT_TIMEOUT)
+            .read_timeout(IMDS_READ_TIMEOUT)
+            .max_attempts(IMDS_ATTEMPTS)
+            .build();
+        let mut profile_region = ProfileFileRegionProvider::builder().configure(&provider_config);
+        if let Some(profile) = &options.profile {
+            profile_region = profile_region.profile_name(profile);
         }
-        let mut base = loader.load().await;
-        if base.region().is_none()
-            && let Some(region) = &options.fallback_region
-        {
-            base = base
-                .into_builder()
-                .region(Region::new(region.clone()))
-                .build();
+        let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(profile_region.build())
+            .or_else(options.fallback_region.clone().map(Region::new))
+            .or_else(
+                ImdsRegionProvider::builder()
+                    .configure(&provider_config)
+                    .imds_client(imds.clone())
+                    .build(),
+            )
+            .region()
+            .await;
+        loader = loader.region(region.clone());
+        match options.credentials.clone() {
+            Some(credentials) => loader = loader.credentials_provider(credentials),
+            None => {
+                let mut chain = DefaultCredentialsChain::builder()
+                    .configure(provider_config.with_region(region.clone()))
+                    .imds_client(imds);
+                if let Some(profile) = &options.profile {
+                    chain = chain.profile_name(profile);
+                }
+                chain.set_region(region);
+                let settings = ChainSettings {
+                    profile: options.profile.clone(),
+                };
+                loader = loader
+                    .credentials_provider(RememberedChain::new(chain.build().await, settings));
+            }
         }
+        let base = loader.load().await;
         let path_style = s3_endpoint_override(&base).is_some();
         Ok(AwsContext {
             base,
@@ -241,6 +287,24 @@ impl AwsContext {
             cache: Arc::default(),
             accounts: Arc::default(),
         })
+    }
+
+    /// Asks the credential chain now, so that no credentials (or a profile that does not exist)
+    /// stop a command before it reads anything, with what to do instead of the first AWS
+    /// call's failure. The answer is remembered: the calls that follow do not ask again.
+    pub async fn check_credentials(&self) -> Result<(), AwsError> {
+        let Some(provider) = self.base.credentials_provider() else {
+            return Err(AwsError::Credentials {
+                problem: crate::credentials::CredentialsProblem::Failed {
+                    message: "the AWS configuration has no credential provider".to_owned(),
+                },
+            });
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::credentials(&e))
     }
 
     /// The region the chain resolved (`AWS_REGION`, profile), if any.
@@ -288,6 +352,9 @@ impl AwsContext {
                     builder = builder.external_id(id);
                 }
                 let provider = builder.build().await;
+                // Remembered too: the domain client asks for credentials on every request, and
+                // each ask would otherwise be an STS AssumeRole call.
+                let provider = RememberedChain::new(provider, ChainSettings::default());
                 regional
                     .into_builder()
                     .credentials_provider(SharedCredentialsProvider::new(provider))
