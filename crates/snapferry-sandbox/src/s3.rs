@@ -111,12 +111,12 @@ impl S3Store {
         key: &str,
         data: Bytes,
         content_type: Option<String>,
-        if_none_match_any: bool,
-    ) -> Result<Option<String>, ()> {
+        condition: Precondition,
+    ) -> Result<Result<String, Unmet>, ()> {
         let mut buckets = self.buckets.lock().expect("s3 lock");
         let b = buckets.get_mut(bucket).ok_or(())?;
-        if if_none_match_any && b.objects.contains_key(key) {
-            return Ok(None);
+        if let Err(unmet) = condition.check(b.objects.get(key)) {
+            return Ok(Err(unmet));
         }
         let etag = hex::encode(Md5::digest(&data));
         b.objects.insert(
@@ -128,7 +128,7 @@ impl S3Store {
                 content_type,
             },
         );
-        Ok(Some(etag))
+        Ok(Ok(etag))
     }
 
     pub fn get(&self, bucket: &str, key: &str) -> Result<Option<StoredObject>, ()> {
@@ -137,10 +137,19 @@ impl S3Store {
         Ok(b.objects.get(key).cloned())
     }
 
-    pub fn delete(&self, bucket: &str, key: &str) -> Result<(), ()> {
+    pub fn delete(
+        &self,
+        bucket: &str,
+        key: &str,
+        condition: Precondition,
+    ) -> Result<Result<(), Unmet>, ()> {
         let mut buckets = self.buckets.lock().expect("s3 lock");
-        buckets.get_mut(bucket).ok_or(())?.objects.remove(key);
-        Ok(())
+        let b = buckets.get_mut(bucket).ok_or(())?;
+        if let Err(unmet) = condition.check(b.objects.get(key)) {
+            return Ok(Err(unmet));
+        }
+        b.objects.remove(key);
+        Ok(Ok(()))
     }
 
     pub fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<(String, StoredObject)>, ()> {
@@ -151,6 +160,64 @@ impl S3Store {
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, o)| (k.clone(), o.clone()))
             .collect())
+    }
+}
+
+/// A conditional write's `If-Match` / `If-None-Match`, checked under the bucket's lock so two
+/// writers racing on one key get one success and one 412, as S3 gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    None,
+    /// `If-None-Match: *`: only when no object has the key.
+    Absent,
+    /// `If-Match: <etag>` (`None`: `*`, any existing object).
+    Matches(Option<String>),
+}
+
+/// Why a conditional write was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmet {
+    /// 412 `PreconditionFailed`.
+    Failed,
+    /// 404 `NoSuchKey`: `If-Match` on a key with no object.
+    NoObject,
+}
+
+impl Precondition {
+    fn from_headers(
+        if_match: Option<&ETagCondition>,
+        if_none_match: Option<&ETagCondition>,
+    ) -> Self {
+        match (if_match, if_none_match) {
+            (Some(ETagCondition::Any), _) => Precondition::Matches(None),
+            (Some(ETagCondition::ETag(tag)), _) => {
+                Precondition::Matches(Some(tag.value().to_owned()))
+            }
+            (None, Some(_)) => Precondition::Absent,
+            (None, None) => Precondition::None,
+        }
+    }
+
+    fn check(&self, current: Option<&StoredObject>) -> Result<(), Unmet> {
+        match (self, current) {
+            (Precondition::None, _) => Ok(()),
+            (Precondition::Absent, None) => Ok(()),
+            (Precondition::Absent, Some(_)) => Err(Unmet::Failed),
+            (Precondition::Matches(_), None) => Err(Unmet::NoObject),
+            (Precondition::Matches(None), Some(_)) => Ok(()),
+            (Precondition::Matches(Some(tag)), Some(object)) if *tag == object.etag => Ok(()),
+            (Precondition::Matches(Some(_)), Some(_)) => Err(Unmet::Failed),
+        }
+    }
+}
+
+fn unmet(unmet: Unmet) -> s3s::S3Error {
+    match unmet {
+        Unmet::Failed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
+        Unmet::NoObject => s3_error!(NoSuchKey, "The specified key does not exist."),
     }
 }
 
@@ -382,21 +449,19 @@ impl S3 for SandboxS3 {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
-        let if_none_match_any = matches!(input.if_none_match, Some(ETagCondition::Any));
+        let condition =
+            Precondition::from_headers(input.if_match.as_ref(), input.if_none_match.as_ref());
         let data = read_blob(input.body).await?;
         match self.store.put(
             &input.bucket,
             &input.key,
             data,
             input.content_type.map(|c| c.to_string()),
-            if_none_match_any,
+            condition,
         ) {
             Err(()) => Err(no_such_bucket(&input.bucket)),
-            Ok(None) => Err(s3_error!(
-                PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold"
-            )),
-            Ok(Some(etag)) => Ok(S3Response::new(PutObjectOutput {
+            Ok(Err(refused)) => Err(unmet(refused)),
+            Ok(Ok(etag)) => Ok(S3Response::new(PutObjectOutput {
                 e_tag: Some(ETag::Strong(etag)),
                 ..Default::default()
             })),
@@ -446,9 +511,11 @@ impl S3 for SandboxS3 {
         &self,
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let condition = Precondition::from_headers(req.input.if_match.as_ref(), None);
         self.store
-            .delete(&req.input.bucket, &req.input.key)
-            .map_err(|()| no_such_bucket(&req.input.bucket))?;
+            .delete(&req.input.bucket, &req.input.key, condition)
+            .map_err(|()| no_such_bucket(&req.input.bucket))?
+            .map_err(unmet)?;
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -709,7 +776,13 @@ impl BlobStore {
     pub async fn put(&self, bucket: &str, key: &str, data: Bytes) -> Result<(), BlobError> {
         match self {
             Self::Local(s) => s
-                .put(bucket, key, data, Some("application/json".into()), false)
+                .put(
+                    bucket,
+                    key,
+                    data,
+                    Some("application/json".into()),
+                    Precondition::None,
+                )
                 .map(|_| ())
                 .map_err(|()| BlobError::NoSuchBucket),
             Self::External(c) => c
@@ -750,7 +823,10 @@ impl BlobStore {
 
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), BlobError> {
         match self {
-            Self::Local(s) => s.delete(bucket, key).map_err(|()| BlobError::NoSuchBucket),
+            Self::Local(s) => s
+                .delete(bucket, key, Precondition::None)
+                .map(|_| ())
+                .map_err(|()| BlobError::NoSuchBucket),
             Self::External(c) => c
                 .delete_object()
                 .bucket(bucket)
