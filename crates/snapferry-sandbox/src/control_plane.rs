@@ -175,6 +175,17 @@ impl Domains {
             .map_or(1, |n| n.clamp(1, 1000) as u32)
     }
 
+    /// Whether the domain runs the security plugin (`AdvancedSecurityOptions.Enabled`).
+    pub fn fine_grained(&self, name: &str) -> bool {
+        let domains = self.inner.lock().expect("domains lock");
+        domains
+            .get(name)
+            .and_then(|d| d.options.get("AdvancedSecurityOptions"))
+            .and_then(|a| a.get("Enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     fn purge(&self, now: Instant) {
         self.inner
             .lock()
