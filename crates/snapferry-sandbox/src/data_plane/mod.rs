@@ -418,8 +418,10 @@ fn classify_meta(method: &Method, segs: &[&str]) -> Option<(&'static str, Option
         (_, ["_plugins" | "_opendistro", "_ism", what, ..]) => {
             let mutating = *method != M::GET && *method != M::HEAD && *what != "explain";
             let op = match *what {
+                "policies" if *method == M::PUT && segs.len() == 3 => "IsmPutPolicies",
                 "policies" if *method == M::PUT => "IsmPutPolicy",
                 "policies" if *method == M::DELETE => "IsmDeletePolicy",
+                "policies" if segs.len() == 3 => "IsmGetPolicies",
                 "policies" => "IsmGetPolicy",
                 "add" => "IsmAddPolicy",
                 "remove" => "IsmRemovePolicy",
