@@ -177,6 +177,19 @@ impl DomainData {
             state.indices.insert(index.name.clone(), i);
         }
         for ds in &self.seed.data_streams {
+            // A stream exists because a template made it: give it one unless a seed did.
+            let made_by_template = templates::find_v2(&state.meta.templates, &ds.name, false)
+                .is_some_and(|t| {
+                    state.meta.templates.composable[&t]
+                        .get("data_stream")
+                        .is_some()
+                });
+            if !made_by_template {
+                state.meta.templates.composable.insert(
+                    format!("{}-template", ds.name),
+                    json!({"index_patterns": [ds.name], "data_stream": {"timestamp_field": {"name": "@timestamp"}}}),
+                );
+            }
             let mut backing = Vec::new();
             for generation in 1..=ds.generations {
                 let name = backing_index(&ds.name, generation);

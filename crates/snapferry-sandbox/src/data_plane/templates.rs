@@ -613,11 +613,6 @@ pub fn resolve(t: &Templates, index: &str, hidden: bool) -> Resolved {
                 .unwrap_or("@timestamp")
                 .to_owned()
         });
-        if let Some(field) = &data_stream
-            && index.starts_with(".ds-")
-        {
-            out.mappings = json!({"properties": {field.clone(): {"type": "date"}}});
-        }
         for part in &parts {
             out.settings.extend(flat_of(part));
             if part["mappings"].is_object() {
@@ -695,7 +690,17 @@ pub fn create_index(
     let requested = flat_settings(&request["settings"]);
     let hidden =
         cause == Cause::BackingIndex || requested.get("index.hidden").is_some_and(|v| v == "true");
-    let resolved = resolve(&state.meta.templates, name, hidden);
+    // A backing index takes the templates of its stream's name (`request.dataStreamName()`).
+    let mut resolved = resolve(
+        &state.meta.templates,
+        stream.unwrap_or(name),
+        hidden && stream.is_none(),
+    );
+    if let (Some(_), Some(field)) = (stream, &resolved.data_stream) {
+        let mut mappings = json!({"properties": {field.clone(): {"type": "date"}}});
+        merge(&mut mappings, &resolved.mappings);
+        resolved.mappings = mappings;
+    }
     if let (Some(template), Cause::Api | Cause::Rollover) = (&resolved.v2, cause)
         && resolved.data_stream.is_some()
     {

@@ -2,6 +2,7 @@
 //! (a binary per file would link the whole dependency tree once per file).
 
 mod aws_clients;
+mod cluster_meta;
 mod common;
 mod data_plane;
 mod data_realism;
