@@ -1017,10 +1017,10 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
 
 fn template_json(stored: &Value, flat: bool) -> Value {
     let mut out = stored.clone();
-    if let Some(t) = out.get_mut("template") {
-        if t.get("settings").is_some() {
-            t["settings"] = settings_json(&flat_of(t), flat);
-        }
+    if let Some(t) = out.get_mut("template")
+        && t.get("settings").is_some()
+    {
+        t["settings"] = settings_json(&flat_of(t), flat);
     }
     out
 }
