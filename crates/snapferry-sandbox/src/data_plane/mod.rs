@@ -1,7 +1,9 @@
 //! Each domain's data plane: the OpenSearch REST API over HTTPS (SigV4, service `es`), with its
 //! real JSON shapes and error envelope. Requests are routed here to [`indices`] (data in and out),
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
-//! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
+//! recovery), and to the cluster metadata around the indices: [`templates`] (and data streams),
+//! [`aliases`], [`ingest`], [`scripts`], [`ism`] and the Dashboards API ([`dashboards`]), whose
+//! state lives in [`meta`]. One listener per domain, bound when the domain is created, answering once it's ready.
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
