@@ -33,6 +33,10 @@ pub struct SandboxConfig {
     pub buckets: Vec<String>,
     pub faults: FaultsConfig,
     pub external: ExternalConfig,
+    /// Per domain (seeded or created later, by name): data-plane behaviour that needs a seed to
+    /// show up — closed and UltraWarm indices, data streams, a source still being written to, a
+    /// primary relocation, the automated snapshots of Elasticsearch before 7.9.
+    pub seed_data: BTreeMap<String, SeedData>,
 }
 
 impl Default for SandboxConfig {
@@ -50,6 +54,7 @@ impl Default for SandboxConfig {
             buckets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
+            seed_data: BTreeMap::new(),
         }
     }
 }
@@ -96,6 +101,10 @@ impl SandboxConfig {
                     d.name
                 )));
             }
+        }
+        for (domain, seed) in &self.seed_data {
+            seed.check(domain, self.domains.iter().find(|d| &d.name == domain))
+                .map_err(SandboxError::InvalidConfig)?;
         }
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
@@ -228,4 +237,134 @@ pub struct ExternalConfig {
     pub iam_endpoint: Option<String>,
     /// e.g. `http://127.0.0.1:5000` (moto). Snapshots are written into buckets here.
     pub s3_endpoint: Option<String>,
+}
+
+/// Data-plane seeds of one domain (`seed_data.<domain>` in the YAML).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedData {
+    /// Seeded indices that start closed (`_cat/indices` shows them `close`).
+    pub closed: Vec<String>,
+    /// Seeded indices that live on UltraWarm nodes (`_cat/indices/_warm`).
+    pub warm: Vec<String>,
+    /// Data streams with their `.ds-<stream>-<generation>` backing indices (OpenSearch only).
+    pub data_streams: Vec<SeedDataStream>,
+    /// Indices that keep receiving documents while the sandbox runs, at a simulated rate.
+    pub writers: Vec<SeedWriter>,
+    /// A finished primary recovery turns into a `PEER` recovery from another node this many
+    /// simulated seconds later, as a blue/green deployment or a rebalance relocates primaries.
+    pub relocate_primaries_after_secs: Option<f64>,
+    /// The hourly automated snapshots (`cs-automated`) of Elasticsearch domains before 7.9, which
+    /// hold the one snapshot slot those versions have.
+    pub automated_snapshots: AutomatedSnapshots,
+    /// Composable index templates by name, each the body `PUT _index_template/<name>` takes.
+    pub index_templates: BTreeMap<String, serde_json::Value>,
+    /// Component templates by name (`PUT _component_template/<name>` bodies).
+    pub component_templates: BTreeMap<String, serde_json::Value>,
+    /// Legacy templates by name (`PUT _template/<name>` bodies).
+    pub legacy_templates: BTreeMap<String, serde_json::Value>,
+    /// Ingest pipelines by id (`PUT _ingest/pipeline/<id>` bodies).
+    pub pipelines: BTreeMap<String, serde_json::Value>,
+    /// Stored scripts and search templates by id (`PUT _scripts/<id>` bodies).
+    pub scripts: BTreeMap<String, serde_json::Value>,
+    /// ISM policies by id (`PUT _plugins/_ism/policies/<id>` bodies, `{"policy": {...}}`).
+    pub ism_policies: BTreeMap<String, serde_json::Value>,
+    /// Dashboards saved objects per tenant (`global` is the default one), each as a line of an
+    /// export (`type`, `id`, `attributes`, `references`).
+    pub saved_objects: BTreeMap<String, Vec<serde_json::Value>>,
+}
+
+impl SeedData {
+    fn check(&self, domain: &str, seeded: Option<&SeedDomain>) -> Result<(), String> {
+        let has = |index: &str| seeded.is_some_and(|d| d.indices.iter().any(|i| i.name == index));
+        for (what, list) in [("closed", &self.closed), ("warm", &self.warm)] {
+            if let Some(bad) = list.iter().find(|i| !has(i)) {
+                return Err(format!(
+                    "seed_data.{domain}.{what} names index {bad:?}, which is not seeded in domains[].indices of domain {domain:?}"
+                ));
+            }
+        }
+        if let Some(w) = self
+            .writers
+            .iter()
+            .find(|w| !(w.docs_per_minute.is_finite() && w.docs_per_minute > 0.0))
+        {
+            return Err(format!(
+                "seed_data.{domain}.writers: docs_per_minute of index {:?} must be a number > 0",
+                w.index
+            ));
+        }
+        if !self.data_streams.is_empty() {
+            let engine = seeded.map(|d| d.engine_version.as_str()).unwrap_or("");
+            if !engine.starts_with("OpenSearch_") {
+                return Err(format!(
+                    "seed_data.{domain}.data_streams: data streams need a seeded OpenSearch domain (Amazon OpenSearch Service runs Elasticsearch without them); {domain:?} runs {engine:?}"
+                ));
+            }
+        }
+        if let Some(s) = self.data_streams.iter().find(|s| s.generations == 0) {
+            return Err(format!(
+                "seed_data.{domain}.data_streams: stream {:?} needs at least one generation",
+                s.name
+            ));
+        }
+        // The metadata seeds go through the domain's own API code, so they are refused as the
+        // domain would refuse them (a domain created later is checked as the default version).
+        let engine = crate::data_plane::version::Engine::of_domain(
+            seeded.map_or("OpenSearch_2.11", |d| d.engine_version.as_str()),
+        );
+        let mut state = crate::data_plane::DataState::default();
+        crate::data_plane::meta::apply_seed(&mut state, &engine, self, 0)
+            .map_err(|why| format!("seed_data.{domain}.{why}"))?;
+        Ok(())
+    }
+}
+
+/// A data stream to seed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDataStream {
+    pub name: String,
+    /// Backing indices `.ds-<name>-000001` up to this generation.
+    #[serde(default = "one")]
+    pub generations: u32,
+    /// Documents generated in each backing index.
+    #[serde(default)]
+    pub generate: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A source in use: documents keep arriving in `index` at `docs_per_minute` of simulated time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedWriter {
+    pub index: String,
+    pub docs_per_minute: f64,
+}
+
+/// When the automated snapshots of a domain before Elasticsearch 7.9 run, in simulated seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutomatedSnapshots {
+    pub enabled: bool,
+    /// The first one starts this long after the domain is up ...
+    pub first_after_secs: f64,
+    /// ... and another every this long ...
+    pub every_secs: f64,
+    /// ... each holding the snapshot slot this long.
+    pub duration_secs: f64,
+}
+
+impl Default for AutomatedSnapshots {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            first_after_secs: 1800.0,
+            every_secs: 3600.0,
+            duration_secs: 300.0,
+        }
+    }
 }

@@ -163,6 +163,29 @@ impl Domains {
         domains.get(name).map(|d| d.ready(now))
     }
 
+    /// The domain's data nodes (`ClusterConfig.InstanceCount`, 1 when not set): where its shards
+    /// and replicas can be allocated. 1 for a domain that is gone.
+    pub fn data_nodes(&self, name: &str) -> u32 {
+        let domains = self.inner.lock().expect("domains lock");
+        domains
+            .get(name)
+            .and_then(|d| d.options.get("ClusterConfig"))
+            .and_then(|c| c.get("InstanceCount"))
+            .and_then(Value::as_u64)
+            .map_or(1, |n| n.clamp(1, 1000) as u32)
+    }
+
+    /// Whether the domain runs the security plugin (`AdvancedSecurityOptions.Enabled`).
+    pub fn fine_grained(&self, name: &str) -> bool {
+        let domains = self.inner.lock().expect("domains lock");
+        domains
+            .get(name)
+            .and_then(|d| d.options.get("AdvancedSecurityOptions"))
+            .and_then(|a| a.get("Enabled"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
     fn purge(&self, now: Instant) {
         self.inner
             .lock()
@@ -221,7 +244,18 @@ async fn create(
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let port = listener.local_addr()?.port();
-    let data = Arc::new(data_plane::DomainData::new(name, engine_version));
+    let seed = shared
+        .config
+        .seed_data
+        .get(name)
+        .cloned()
+        .unwrap_or_default();
+    let data = Arc::new(data_plane::DomainData::new(
+        name,
+        engine_version,
+        seed,
+        ready_at,
+    ));
     let domain = Domain {
         name: name.to_owned(),
         arn: format!(

@@ -2,7 +2,9 @@
 //! `POST /_sandbox/faults`) are matched against every request by service, operation and target;
 //! a rule fires either by rate (from a seeded RNG, so a run is reproducible) or on the Nth matching
 //! call. Transport faults (throttling, 5xx, dropped connection, slowness) are acted on by the
-//! router; outcome faults (a PARTIAL/FAILED snapshot, a failed domain creation) by the handler.
+//! router, before the call is carried out; lost answers (a 504 or a dropped connection) after it,
+//! so a retry meets the work already done; outcome faults (a PARTIAL/FAILED snapshot, a failed
+//! domain creation) by the handler.
 
 use std::sync::Mutex;
 
@@ -30,6 +32,11 @@ pub enum FaultKind {
     DomainCreationFailed,
     /// 403 `ExpiredToken`: the caller's temporary credentials have expired.
     ExpiredToken,
+    /// The call is carried out, then its answer is lost: after `delay_secs` (default 60, the load
+    /// balancer's idle timeout) the client gets the gateway's 504 instead of the service's answer.
+    LostAnswer,
+    /// The call is carried out, then the connection drops before the answer is sent.
+    LostConnection,
 }
 
 impl FaultKind {
@@ -67,7 +74,7 @@ pub struct FaultRule {
     /// For `server_error`.
     #[serde(default)]
     pub status: Option<u16>,
-    /// For `slow`, simulated seconds.
+    /// For `slow` and `lost_answer`, simulated seconds.
     #[serde(default)]
     pub delay_secs: Option<f64>,
 }
@@ -103,7 +110,14 @@ impl FaultRule {
 pub struct FiredFault {
     pub kind: FaultKind,
     pub status: u16,
-    pub delay_secs: f64,
+    pub delay_secs: Option<f64>,
+}
+
+impl FiredFault {
+    /// The rule's `delay_secs`, or the kind's default.
+    pub fn delay_secs_or(&self, default: f64) -> f64 {
+        self.delay_secs.unwrap_or(default)
+    }
 }
 
 /// The rule set with its counters and RNG.
@@ -171,7 +185,7 @@ impl Faults {
                 return Some(FiredFault {
                     kind: rule.kind,
                     status: rule.status.unwrap_or(500),
-                    delay_secs: rule.delay_secs.unwrap_or(0.0),
+                    delay_secs: rule.delay_secs,
                 });
             }
         }

@@ -226,7 +226,23 @@ where
                 return Ok(resp);
             }
             FaultKind::Slow => {
-                tokio::time::sleep(shared.config.scaled(fault.delay_secs)).await;
+                tokio::time::sleep(shared.config.scaled(fault.delay_secs_or(0.0))).await;
+            }
+            FaultKind::LostAnswer | FaultKind::LostConnection => {
+                // The service does the work; only the answer never reaches the client.
+                let done = handler.await;
+                let name = format!("{:?}", fault.kind);
+                if fault.kind == FaultKind::LostConnection {
+                    log(0, Some(name));
+                    return Err(Dropped);
+                }
+                let idle = fault.delay_secs_or(60.0);
+                tokio::time::sleep(shared.config.scaled(idle)).await;
+                log(
+                    504,
+                    Some(format!("{name} (answer was {})", done.status().as_u16())),
+                );
+                return Ok(gateway_timeout());
             }
             _ => {}
         }
@@ -237,6 +253,25 @@ where
         fault.map(|f| format!("{:?}", f.kind)),
     );
     Ok(resp)
+}
+
+/// What the load balancer in front of a service sends when the service's answer did not come
+/// back within its idle timeout: a 504 with its own HTML page, whatever the service's protocol.
+pub fn gateway_timeout() -> Resp {
+    respond(
+        504,
+        "text/html",
+        "<html>\r\n<head><title>504 Gateway Time-out</title></head>\r\n<body>\r\n<center><h1>504 Gateway Time-out</h1></center>\r\n</body>\r\n</html>\r\n",
+    )
+}
+
+/// The request line's method and target (path and query as sent, still percent-encoded).
+pub fn request_line<B>(req: &http::Request<B>) -> (String, String) {
+    let target = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    (req.method().as_str().to_owned(), target)
 }
 
 pub async fn read_body(body: Incoming) -> Bytes {

@@ -26,8 +26,8 @@ mod sts;
 mod tls;
 
 pub use config::{
-    CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig, SandboxConfig, SeedDomain,
-    SeedIndex,
+    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig,
+    SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedIndex, SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;

@@ -24,6 +24,24 @@ pub struct LoggedRequest {
     pub time: String,
     /// The injected fault, if one fired.
     pub fault: Option<String>,
+    /// The HTTP method of the request line.
+    #[serde(default)]
+    pub method: String,
+    /// The request target exactly as sent (path and query, still percent-encoded), so a test can
+    /// check every request line against the server's 4 KB limit.
+    #[serde(default)]
+    pub path: String,
+}
+
+tokio::task_local! {
+    /// Method and target of the request a task is answering, set where the request is accepted,
+    /// so every service's log entry carries its request line without threading it through.
+    static LINE: (String, String);
+}
+
+/// Runs `f` (the answering of one request) with its request line known to [`RequestLog::record`].
+pub async fn with_line<F: std::future::Future>(method: String, path: String, f: F) -> F::Output {
+    LINE.scope((method, path), f).await
 }
 
 #[derive(Debug, Default)]
@@ -53,6 +71,8 @@ impl RequestLog {
             status,
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             fault,
+            method: LINE.try_with(|l| l.0.clone()).unwrap_or_default(),
+            path: LINE.try_with(|l| l.1.clone()).unwrap_or_default(),
         });
     }
 

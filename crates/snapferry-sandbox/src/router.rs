@@ -29,7 +29,10 @@ pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(shared.clone(), req));
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let line = crate::http::request_line(&req);
+                crate::log::with_line(line.0, line.1, handle(shared.clone(), req))
+            });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;

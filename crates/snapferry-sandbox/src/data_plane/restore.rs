@@ -1,17 +1,23 @@
 //! Restore and recovery. A restore reads the snapshot's data back from the bucket (so what comes
-//! back is what the snapshot really wrote), refuses to overwrite an open index as OpenSearch does,
-//! applies rename/index_settings/ignore_index_settings, and starts a recovery per index that
-//! `_all/_recovery` and `<index>/_recovery` report until it is done. The bare `/_recovery` is
-//! refused by the router, as Amazon OpenSearch Service refuses it.
+//! back is what the snapshot really wrote), refuses a snapshot or an index this version cannot
+//! read (by the version that *created* the index), refuses to overwrite an open index as
+//! OpenSearch does (a closed one is restored over), applies rename/index_settings/
+//! ignore_index_settings, recreates the data streams it restores, and starts a recovery per index.
+//! `<index>/_recovery` then lists each assigned shard copy: primaries recover from the snapshot
+//! (`SNAPSHOT`), replicas from their primary's node (`PEER`), and a relocated primary shows `PEER`
+//! too; copies that cannot be assigned are not listed at all. The bare `/_recovery` is refused by
+//! the router, as Amazon OpenSearch Service refuses it.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::cluster::{self, CopyState, Node};
 use super::indices::{Index, flatten_settings, resolve};
 use super::snapshot::{repository_missing, snapshot_missing};
-use super::{DomainData, Req};
+use super::version::id_to_string;
+use super::{DataStream, DomainData, Req};
 use crate::Shared;
 use crate::http::{Resp, json as json_resp, os_error};
 
@@ -20,9 +26,13 @@ use crate::http::{Resp, json as json_resp, os_error};
 pub struct Recovery {
     pub started: Instant,
     pub ends_at: Instant,
-    pub start_millis: i64,
     pub repository: String,
     pub snapshot: String,
+    /// The snapshot's version (`source.version` in `_recovery`).
+    pub version: String,
+    /// The index's name in the snapshot (before any rename).
+    pub source_index: String,
+    pub restore_uuid: String,
     pub bytes: u64,
     pub files: u64,
 }
@@ -86,6 +96,20 @@ pub async fn restore(
             "cannot restore a snapshot that is still in progress",
         );
     }
+    let snapshot_version = info["version_id"].as_u64().unwrap_or(0) as u32;
+    if snapshot_version > data.engine.id() {
+        return restore_exception(
+            repo,
+            snap,
+            &uuid,
+            &format!(
+                "the snapshot was created with {} version [{}] which is higher than the version of this node [{}]",
+                data.engine.product(),
+                id_to_string(snapshot_version),
+                data.engine.number()
+            ),
+        );
+    }
     let state = info["state"].as_str().unwrap_or("");
     if state == "FAILED" {
         return restore_exception(repo, snap, &uuid, "unsupported snapshot state [FAILED]");
@@ -102,6 +126,30 @@ pub async fn restore(
     let expr = match &body["indices"] {
         Value::Null => "_all".to_owned(),
         v => as_list(v).join(","),
+    };
+    let streams_in_snapshot: Vec<DataStream> = match shared
+        .blobs
+        .get(&r.bucket, &super::snapshot::streams_key(&r, snap))
+        .await
+    {
+        Ok(Some(bytes)) => serde_json::from_slice::<Vec<Value>>(&bytes)
+            .unwrap_or_default()
+            .iter()
+            .map(super::snapshot::stream_from_json)
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (expr, wanted_streams) = {
+        let mut view = super::DataState::default();
+        for d in &streams_in_snapshot {
+            view.data_streams.insert(d.name.clone(), d.clone());
+        }
+        view.expand_streams(&expr)
+    };
+    let expr = if expr.is_empty() {
+        "_all".to_owned()
+    } else {
+        expr
     };
     let ignore_unavailable = body["ignore_unavailable"].as_bool().unwrap_or(false);
     let mut selected = Vec::new();
@@ -163,7 +211,10 @@ pub async fn restore(
         .collect();
     {
         let state = data.lock();
-        if let Some((_, t)) = targets.iter().find(|(_, t)| state.indices.contains_key(t)) {
+        if let Some((_, t)) = targets
+            .iter()
+            .find(|(_, t)| state.indices.get(t).is_some_and(|i| !i.closed))
+        {
             return restore_exception(
                 repo,
                 snap,
@@ -232,7 +283,39 @@ pub async fn restore(
             settings.retain(|k, _| !super::indices::glob(key, k));
         }
         settings.extend(extra.clone());
-        let mut index = Index::new(target, None, Some(payload["mappings"].clone()));
+        let created = settings
+            .get("index.version.created")
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(snapshot_version);
+        let (minimum, minimum_text) = data.engine.minimum_index_compatibility();
+        if created < minimum {
+            let reason = format!(
+                "[{repo}:{snap}/{uuid}] cannot restore index [{source}] because it cannot be upgraded"
+            );
+            let cause = format!(
+                "The index [[{source}/{}]] was created with version [{}] but the minimum compatible version is [{minimum_text}]. It should be re-indexed in {} {}.x before upgrading to {}.",
+                settings.get("index.uuid").cloned().unwrap_or_default(),
+                id_to_string(created),
+                data.engine.product(),
+                minimum_text.split('.').next().unwrap_or(""),
+                data.engine.number()
+            );
+            return json_resp(
+                500,
+                &json!({"error": {
+                    "root_cause": [{"type": "snapshot_restore_exception", "reason": reason}],
+                    "type": "snapshot_restore_exception",
+                    "reason": reason,
+                    "caused_by": {"type": "illegal_state_exception", "reason": cause}
+                }, "status": 500}),
+            );
+        }
+        let mut index = Index::new(
+            target,
+            &data.engine,
+            None,
+            Some(payload["mappings"].clone()),
+        );
         let uuid_new = index.uuid();
         index.settings.extend(settings);
         index.settings.insert("index.uuid".into(), uuid_new);
@@ -240,13 +323,16 @@ pub async fn restore(
             .settings
             .insert("index.provided_name".into(), target.clone());
         if body["include_aliases"].as_bool().unwrap_or(true) {
-            index.aliases = payload["aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect();
+            index.aliases = match &payload["aliases"] {
+                Value::Object(o) => o.clone().into_iter().collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(|n| (n.to_owned(), json!({}))))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
         }
+        index.data_stream = payload["data_stream"].as_str().map(str::to_owned);
         for pair in payload["docs"].as_array().into_iter().flatten() {
             if let (Some(id), Some(doc)) = (pair[0].as_str(), pair.get(1)) {
                 index.docs.insert(id.to_owned(), doc.clone());
@@ -255,14 +341,13 @@ pub async fn restore(
         restored.push((target.clone(), index, bytes.len() as u64));
     }
     let now = shared.clock.now();
-    let start_millis = chrono::Utc::now().timestamp_millis();
     let mut last_end = now;
     let shards: u64;
     {
         let mut state = data.lock();
         if let Some((t, _, _)) = restored
             .iter()
-            .find(|(t, _, _)| state.indices.contains_key(t))
+            .find(|(t, _, _)| state.indices.get(t).is_some_and(|i| !i.closed))
         {
             return restore_exception(
                 repo,
@@ -273,8 +358,32 @@ pub async fn restore(
                 ),
             );
         }
+        if let Some((t, i, _)) = restored.iter().find(|(t, i, _)| {
+            state
+                .indices
+                .get(t)
+                .is_some_and(|old| old.closed && old.shards() != i.shards())
+        }) {
+            let source = targets.iter().find(|(_, tt)| tt == t).map_or(t, |(s, _)| s);
+            return restore_exception(
+                repo,
+                snap,
+                &uuid,
+                &format!(
+                    "cannot restore index [{t}] with [{}] shards from a snapshot of index [{source}] with [{}] shards",
+                    state.indices[t].shards(),
+                    i.shards()
+                ),
+            );
+        }
         shards = restored.iter().map(|(_, i, _)| i.shards()).sum();
+        let restore_uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
+        let version = info["version"].as_str().unwrap_or("").to_owned();
         for (target, index, bytes) in restored.iter().cloned() {
+            let source_index = targets
+                .iter()
+                .find(|(_, t)| *t == target)
+                .map_or_else(|| target.clone(), |(s, _)| s.clone());
             let l = &shared.config.latencies;
             let secs =
                 l.restore_secs + l.restore_secs_per_1000_docs * index.docs.len() as f64 / 1000.0;
@@ -285,17 +394,55 @@ pub async fn restore(
                 Recovery {
                     started: now,
                     ends_at,
-                    start_millis,
                     repository: repo.to_owned(),
                     snapshot: snap.to_owned(),
+                    version: version.clone(),
+                    source_index,
+                    restore_uuid: restore_uuid.clone(),
                     bytes,
                     files: 1,
                 },
             );
             state.indices.insert(target, index);
         }
+        for d in streams_in_snapshot
+            .iter()
+            .filter(|d| wanted_streams.contains(&d.name))
+        {
+            let rename = |n: &str| match &rename {
+                Some((re, rep)) => re.replace_all(n, rep.as_str()).into_owned(),
+                None => n.to_owned(),
+            };
+            let stream = DataStream {
+                name: rename(&d.name),
+                timestamp_field: d.timestamp_field.clone(),
+                generation: d.generation,
+                indices: d.indices.iter().map(|i| rename(i)).collect(),
+            };
+            state.data_streams.insert(stream.name.clone(), stream);
+        }
     }
+    let nodes = cluster::nodes(shared, data);
+    let unassignable = {
+        let state = data.lock();
+        restored.iter().any(|(t, _, _)| {
+            cluster::copies(
+                shared,
+                &state.indices[t],
+                state.recoveries.get(t),
+                &nodes,
+                last_end,
+            )
+            .iter()
+            .any(|c| c.primary && c.state == CopyState::Unassigned)
+        })
+    };
     if req.flag("wait_for_completion") {
+        if unassignable {
+            // The restore never completes; the load balancer gives up on the request.
+            tokio::time::sleep(shared.config.scaled(60.0)).await;
+            return crate::http::gateway_timeout();
+        }
         shared.clock.sleep_until(last_end).await;
         json_resp(
             200,
@@ -314,73 +461,160 @@ fn percent(p: f64) -> String {
     format!("{:.1}%", p * 100.0)
 }
 
-pub fn recovery(shared: &Shared, data: &DomainData, expr: &str) -> Resp {
+/// One shard copy's recovery, as `_recovery` shows it.
+#[allow(clippy::too_many_arguments)]
+fn recovery_entry(
+    shard: u32,
+    kind: &str,
+    primary: bool,
+    source: Value,
+    target: &Node,
+    (start_millis, elapsed, done, p): (i64, i64, bool, f64),
+    bytes: u64,
+    files: u64,
+) -> Value {
+    let recovered_bytes = (bytes as f64 * p) as u64;
+    let mut s = json!({
+        "id": shard,
+        "type": kind,
+        "stage": if done { "DONE" } else { "INDEX" },
+        "primary": primary,
+        "start_time_in_millis": start_millis,
+        "total_time_in_millis": elapsed,
+        "source": source,
+        "target": target.recovery_json(),
+        "index": {
+            "size": {"total_in_bytes": bytes, "reused_in_bytes": 0, "recovered_in_bytes": recovered_bytes, "percent": percent(if bytes == 0 { if done { 1.0 } else { 0.0 } } else { p })},
+            "files": {"total": files, "reused": 0, "recovered": if done { files } else { 0 }, "percent": percent(if done { 1.0 } else { 0.0 })},
+            "total_time_in_millis": elapsed,
+            "source_throttle_time_in_millis": 0,
+            "target_throttle_time_in_millis": 0
+        },
+        "translog": {"recovered": 0, "total": 0, "percent": "100.0%", "total_on_start": 0, "total_time_in_millis": 0},
+        "verify_index": {"check_index_time_in_millis": 0, "total_time_in_millis": 0},
+    });
+    if done {
+        s["stop_time_in_millis"] = json!(start_millis + elapsed);
+    }
+    s
+}
+
+pub fn recovery(shared: &Shared, data: &DomainData, expr: &str, active_only: bool) -> Resp {
+    let nodes = cluster::nodes(shared, data);
     let state = data.lock();
     let names: Vec<String> = state.indices.keys().cloned().collect();
-    let selected = match resolve(&names, expr) {
+    let (expanded, _) = state.expand_streams(expr);
+    let selected = match resolve(&names, &expanded) {
         Ok(s) => s,
         Err(missing) => return super::indices::index_not_found(&missing),
     };
+    let wildcard = expr == "_all" || expr.contains('*');
     let selected: Vec<String> = if expr == "_all" || expr == "*" {
         names
     } else {
         selected
     };
     let now = shared.clock.now();
+    let now_millis = chrono::Utc::now().timestamp_millis();
+    let relocate_after = data.seed.relocate_primaries_after_secs;
     let mut out = serde_json::Map::new();
     for name in selected {
         let index = &state.indices[&name];
-        let shard = match state.recoveries.get(&name) {
-            Some(r) => {
-                let p = shared.clock.progress(r.started, r.ends_at);
-                let done = now >= r.ends_at;
-                let elapsed = (now.min(r.ends_at) - r.started).as_millis() as i64;
-                let recovered_bytes = (r.bytes as f64 * p) as u64;
-                let mut s = json!({
-                    "id": 0,
-                    "type": "SNAPSHOT",
-                    "stage": if done { "DONE" } else { "INDEX" },
-                    "primary": true,
-                    "start_time_in_millis": r.start_millis,
-                    "total_time_in_millis": elapsed,
-                    "source": {"repository": r.repository, "snapshot": r.snapshot, "version": "2.11.0", "index": name, "restoreUUID": index.uuid()},
-                    "target": {"id": "sandbox-node-1", "host": "127.0.0.1", "transport_address": "127.0.0.1:9300", "ip": "127.0.0.1", "name": format!("{}-node-1", data.name)},
-                    "index": {
-                        "size": {"total_in_bytes": r.bytes, "reused_in_bytes": 0, "recovered_in_bytes": recovered_bytes, "percent": percent(p)},
-                        "files": {"total": r.files, "reused": 0, "recovered": if done { r.files } else { 0 }, "percent": percent(if done { 1.0 } else { 0.0 })},
-                        "total_time_in_millis": elapsed,
-                        "source_throttle_time_in_millis": 0,
-                        "target_throttle_time_in_millis": 0
-                    },
-                    "translog": {"recovered": 0, "total": 0, "percent": "100.0%", "total_on_start": 0, "total_time_in_millis": 0},
-                    "verify_index": {"check_index_time_in_millis": 0, "total_time_in_millis": 0},
-                });
-                if done {
-                    s["stop_time_in_millis"] = json!(r.start_millis + elapsed);
-                }
-                s
+        if index.closed {
+            if wildcard {
+                continue;
             }
-            None => json!({
-                "id": 0,
-                "type": "EMPTY_STORE",
-                "stage": "DONE",
-                "primary": true,
-                "start_time_in_millis": index.settings.get("index.creation_date").and_then(|d| d.parse::<i64>().ok()).unwrap_or(0),
-                "total_time_in_millis": 0,
-                "source": {},
-                "target": {"id": "sandbox-node-1", "host": "127.0.0.1", "transport_address": "127.0.0.1:9300", "ip": "127.0.0.1", "name": format!("{}-node-1", data.name)},
-                "index": {
-                    "size": {"total_in_bytes": 0, "reused_in_bytes": 0, "recovered_in_bytes": 0, "percent": "0.0%"},
-                    "files": {"total": 0, "reused": 0, "recovered": 0, "percent": "0.0%"},
-                    "total_time_in_millis": 0,
-                    "source_throttle_time_in_millis": 0,
-                    "target_throttle_time_in_millis": 0
-                },
-                "translog": {"recovered": 0, "total": 0, "percent": "100.0%", "total_on_start": 0, "total_time_in_millis": 0},
-                "verify_index": {"check_index_time_in_millis": 0, "total_time_in_millis": 0},
-            }),
+            return super::indices::index_closed(&name, &index.uuid());
+        }
+        let recovery = state.recoveries.get(&name);
+        let files = recovery.map_or(0, |r| r.files);
+        let bytes = recovery.map_or(0, |r| r.bytes) / index.shards().max(1);
+        let millis_at =
+            |at: Instant| now_millis - (now.saturating_duration_since(at)).as_millis() as i64;
+        let timing = |start: Instant, end: Instant| {
+            let done = now >= end;
+            let elapsed = (now.min(end).saturating_duration_since(start)).as_millis() as i64;
+            (
+                millis_at(start),
+                elapsed,
+                done,
+                shared.clock.progress(start, end),
+            )
         };
-        out.insert(name, json!({ "shards": [shard] }));
+        let mut shards = Vec::new();
+        for copy in cluster::copies(shared, index, recovery, &nodes, now) {
+            let Some(n) = copy.node else { continue };
+            let target = &nodes[n];
+            let entry = if copy.primary {
+                let relocated_at = match (recovery, relocate_after) {
+                    (Some(_), Some(after)) => Some(copy.ends_at + shared.config.scaled(after)),
+                    (None, Some(after)) => Some(data.started + shared.config.scaled(after)),
+                    _ => None,
+                }
+                .filter(|at| now >= *at);
+                match (relocated_at, recovery) {
+                    (Some(at), _) => {
+                        // A blue/green deployment moved the primary to a new node.
+                        let new_node = cluster::node(shared, data, nodes.len() as u32 + copy.shard);
+                        let end = at + shared.config.scaled(1.0);
+                        recovery_entry(
+                            copy.shard,
+                            "PEER",
+                            true,
+                            target.recovery_json(),
+                            &new_node,
+                            timing(at, end),
+                            bytes,
+                            files,
+                        )
+                    }
+                    (None, Some(r)) => recovery_entry(
+                        copy.shard,
+                        "SNAPSHOT",
+                        true,
+                        json!({"repository": r.repository, "snapshot": r.snapshot, "version": r.version, "index": r.source_index, "restoreUUID": r.restore_uuid}),
+                        target,
+                        timing(copy.started, copy.ends_at),
+                        bytes,
+                        files,
+                    ),
+                    (None, None) => recovery_entry(
+                        copy.shard,
+                        "EMPTY_STORE",
+                        true,
+                        json!({}),
+                        target,
+                        (index.creation_millis(), 0, true, 1.0),
+                        0,
+                        0,
+                    ),
+                }
+            } else {
+                let primary_node = cluster::copies(shared, index, recovery, &nodes, now)
+                    .into_iter()
+                    .find(|c| c.primary && c.shard == copy.shard)
+                    .and_then(|c| c.node)
+                    .unwrap_or(0);
+                recovery_entry(
+                    copy.shard,
+                    "PEER",
+                    false,
+                    nodes[primary_node].recovery_json(),
+                    target,
+                    timing(copy.started, copy.ends_at),
+                    bytes,
+                    files,
+                )
+            };
+            if active_only && entry["stage"] == "DONE" {
+                continue;
+            }
+            shards.push(entry);
+        }
+        if active_only && shards.is_empty() {
+            continue;
+        }
+        out.insert(name, json!({ "shards": shards }));
     }
     json_resp(200, &Value::Object(out))
 }

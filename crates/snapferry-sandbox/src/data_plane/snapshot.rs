@@ -8,7 +8,9 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use super::{DomainData, Req};
+use sha2::Digest;
+
+use super::{DataStream, DomainData, Req};
 use crate::Shared;
 use crate::faults::FaultKind;
 use crate::http::{Resp, json as json_resp, os_error};
@@ -303,9 +305,14 @@ pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req:
     json_resp(200, &json!({"acknowledged": true}))
 }
 
-pub fn get_repository(data: &DomainData, expr: Option<&str>) -> Resp {
+pub fn get_repository(shared: &Shared, data: &DomainData, expr: Option<&str>) -> Resp {
     let state = data.lock();
-    let names: Vec<String> = state.repos.keys().cloned().collect();
+    let mut names: Vec<String> = state.repos.keys().cloned().collect();
+    let automated = has_automated(shared, data);
+    if automated {
+        names.push(AUTOMATED_REPOSITORY.to_owned());
+        names.sort();
+    }
     let selected = match expr {
         None | Some("_all") | Some("*") => names,
         Some(expr) => {
@@ -325,7 +332,11 @@ pub fn get_repository(data: &DomainData, expr: Option<&str>) -> Resp {
     };
     let mut body = serde_json::Map::new();
     for n in selected {
-        let r = &state.repos[&n];
+        let Some(r) = state.repos.get(&n) else {
+            // The service's own repository: its settings are not shown.
+            body.insert(n, json!({"type": "s3", "settings": {}}));
+            continue;
+        };
         let settings: serde_json::Map<String, Value> = r
             .settings
             .as_object()
@@ -417,16 +428,97 @@ fn index_list(v: &Value) -> String {
     }
 }
 
+/// Where the data streams a snapshot holds are kept (the server keeps them in its global metadata).
+pub fn streams_key(r: &Repository, snapshot: &str) -> String {
+    format!("{}streams/{snapshot}.json", r.prefix())
+}
+
+fn stream_json(d: &DataStream) -> Value {
+    json!({"name": d.name, "timestamp_field": d.timestamp_field, "generation": d.generation, "indices": d.indices})
+}
+
+pub fn stream_from_json(v: &Value) -> DataStream {
+    DataStream {
+        name: v["name"].as_str().unwrap_or("").to_owned(),
+        timestamp_field: v["timestamp_field"]
+            .as_str()
+            .unwrap_or("@timestamp")
+            .to_owned(),
+        generation: v["generation"].as_u64().unwrap_or(1) as u32,
+        indices: v["indices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect(),
+    }
+}
+
+/// The repository Amazon OpenSearch Service keeps its automated snapshots in.
+pub const AUTOMATED_REPOSITORY: &str = "cs-automated";
+
+/// Whether the domain takes automated snapshots that hold its one snapshot slot.
+fn has_automated(shared: &Shared, data: &DomainData) -> bool {
+    !data.engine.concurrent_snapshots()
+        && data.seed.automated_snapshots.enabled
+        && shared.config.time_scale > 0.0
+}
+
+/// The automated snapshot running now, if any: on a domain before Elasticsearch 7.9 (which runs
+/// one snapshot at a time), hourly from `seed_data.<domain>.automated_snapshots`.
+pub fn automated_running(shared: &Shared, data: &DomainData, now: Instant) -> Option<String> {
+    let a = &data.seed.automated_snapshots;
+    if !has_automated(shared, data) || a.every_secs <= 0.0 {
+        return None;
+    }
+    let simulated =
+        now.saturating_duration_since(data.started).as_secs_f64() / shared.config.time_scale;
+    if simulated < a.first_after_secs {
+        return None;
+    }
+    let k = ((simulated - a.first_after_secs) / a.every_secs).floor();
+    let into = simulated - a.first_after_secs - k * a.every_secs;
+    if into >= a.duration_secs {
+        return None;
+    }
+    let started_at = chrono::Utc::now()
+        - chrono::Duration::milliseconds((into * shared.config.time_scale * 1000.0) as i64);
+    let digest = hex::encode(sha2::Sha256::digest(
+        format!("{}/{k}", data.name).as_bytes(),
+    ));
+    Some(format!(
+        "{}.{}-{}-{}-{}-{}",
+        started_at.format("%Y-%m-%dt%H-%M-%S"),
+        &digest[..8],
+        &digest[8..12],
+        &digest[12..16],
+        &digest[16..20],
+        &digest[20..32]
+    ))
+}
+
+fn concurrent(shared: &Shared, repo: &str, snap: &str) -> Resp {
+    os_error(
+        shared.config.concurrent_snapshot_status,
+        "concurrent_snapshot_execution_exception",
+        &format!("[{repo}:{snap}]  a snapshot is already running"),
+    )
+}
+
+fn invalid_name(repo: &str, snap: &str, why: &str) -> Resp {
+    os_error(
+        400,
+        "invalid_snapshot_name_exception",
+        &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], {why}"),
+    )
+}
+
 pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, req: &Req) -> Resp {
     let Some(r) = data.lock().repos.get(repo).cloned() else {
         return repository_missing(repo);
     };
     if let Some(why) = snapshot_name_problem(snap) {
-        return os_error(
-            400,
-            "invalid_snapshot_name_exception",
-            &format!("[{repo}:{snap}] Invalid snapshot name [{snap}], {why}"),
-        );
+        return invalid_name(repo, snap, why);
     }
     let body = match req.json_body() {
         Ok(b) => b,
@@ -434,30 +526,50 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     };
     let now = shared.clock.now();
     let started = chrono::Utc::now().timestamp_millis();
+    let concurrent_ok = data.engine.concurrent_snapshots();
+    let partial = body["partial"].as_bool().unwrap_or(false);
     // Pick the indices and copy their data while holding the lock, and claim the "running" slot.
-    let (payloads, ends_at, uuid, include_global_state) = {
+    let (payloads, closed, streams, ends_at, uuid, include_global_state) = {
         let mut state = data.lock();
-        if let Some(((rr, rs), _)) = state.runs.iter().find(|(_, run)| now < run.ends_at) {
-            let status = shared.config.concurrent_snapshot_status;
-            return os_error(
-                status,
-                "concurrent_snapshot_execution_exception",
-                &format!(
-                    "[{repo}:{snap}] cannot create a snapshot while another snapshot [{rr}:{rs}] is in progress"
-                ),
-            );
-        }
-        if state.runs.contains_key(&(repo.to_owned(), snap.to_owned())) {
-            return os_error(
-                400,
-                "invalid_snapshot_name_exception",
-                &format!(
-                    "[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
-                ),
-            );
+        let running = |state: &super::DataState| {
+            state
+                .runs
+                .iter()
+                .filter(|(_, run)| now < run.ends_at)
+                .map(|(k, _)| k.clone())
+                .collect::<Vec<_>>()
+        };
+        if concurrent_ok {
+            // Elasticsearch 7.9+ and OpenSearch: the name first, then any number of others.
+            if running(&state)
+                .iter()
+                .any(|(rr, rs)| rr == repo && rs == snap)
+            {
+                return invalid_name(
+                    repo,
+                    snap,
+                    "snapshot with the same name is already in-progress",
+                );
+            }
+            if state.runs.contains_key(&(repo.to_owned(), snap.to_owned())) {
+                return invalid_name(repo, snap, "snapshot with the same name already exists");
+            }
+        } else {
+            // Before 7.9: one snapshot at a time, the automated ones included.
+            if !running(&state).is_empty() || automated_running(shared, data, now).is_some() {
+                return concurrent(shared, repo, snap);
+            }
+            if state.runs.contains_key(&(repo.to_owned(), snap.to_owned())) {
+                return invalid_name(repo, snap, "snapshot with the same name already exists");
+            }
         }
         let names: Vec<String> = state.indices.keys().cloned().collect();
-        let expr = index_list(&body["indices"]);
+        let (expr, _) = state.expand_streams(&index_list(&body["indices"]));
+        let expr = if expr.is_empty() {
+            "_all".to_owned()
+        } else {
+            expr
+        };
         let ignore_unavailable = body["ignore_unavailable"].as_bool().unwrap_or(false);
         let mut selected = Vec::new();
         for part in expr.split(',') {
@@ -472,14 +584,61 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         }
         selected.sort();
         selected.dedup();
+        let warm: Vec<&String> = selected.iter().filter(|n| state.indices[*n].warm).collect();
+        if !warm.is_empty() && warm.len() < selected.len() {
+            return os_error(
+                400,
+                "illegal_argument_exception",
+                &format!(
+                    "[{repo}:{snap}] a snapshot cannot contain both hot and warm indices; warm indices {warm:?} must be snapshotted on their own"
+                ),
+            );
+        }
+        if warm.len() > 1 {
+            return os_error(
+                400,
+                "illegal_argument_exception",
+                &format!(
+                    "[{repo}:{snap}] a snapshot can contain at most one warm index, got {}: {warm:?}",
+                    warm.len()
+                ),
+            );
+        }
+        let closed: Vec<String> = selected
+            .iter()
+            .filter(|n| state.indices[*n].closed)
+            .cloned()
+            .collect();
+        let uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
+        if !closed.is_empty() && !partial && concurrent_ok {
+            return os_error(
+                500,
+                "snapshot_exception",
+                &format!(
+                    "[{repo}:{snap}/{uuid}] Indices don't have primary shards [{}]",
+                    closed.join(", ")
+                ),
+            );
+        }
+        let streams: Vec<Value> = state
+            .data_streams
+            .values()
+            .filter(|d| {
+                d.indices
+                    .iter()
+                    .all(|i| selected.contains(i) && !closed.contains(i))
+            })
+            .map(stream_json)
+            .collect();
         let payloads: Vec<(String, Value, usize)> = selected
             .iter()
+            .filter(|n| !closed.contains(n))
             .map(|n| {
                 let i = &state.indices[n];
                 let docs: Vec<Value> = i.docs.iter().map(|(id, d)| json!([id, d])).collect();
                 (
                     n.clone(),
-                    json!({"settings": i.settings, "mappings": i.mappings, "aliases": i.aliases, "docs": docs}),
+                    json!({"settings": i.settings, "mappings": i.mappings, "aliases": i.aliases, "docs": docs, "data_stream": i.data_stream}),
                     i.docs.len(),
                 )
             })
@@ -488,7 +647,6 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         let l = &shared.config.latencies;
         let secs = l.snapshot_secs + l.snapshot_secs_per_1000_docs * total_docs as f64 / 1000.0;
         let ends_at = now + shared.config.scaled(secs);
-        let uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
         let placeholder = Run {
             started: now,
             ends_at,
@@ -499,6 +657,8 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             .insert((repo.to_owned(), snap.to_owned()), placeholder);
         (
             payloads,
+            closed,
+            streams,
             ends_at,
             uuid,
             body["include_global_state"].as_bool().unwrap_or(true),
@@ -510,13 +670,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     match shared.blobs.get(&r.bucket, &r.meta_key(snap)).await {
         Ok(Some(_)) => {
             release(data);
-            return os_error(
-                400,
-                "invalid_snapshot_name_exception",
-                &format!(
-                    "[{repo}:{snap}] Invalid snapshot name [{snap}], snapshot with the same name already exists"
-                ),
-            );
+            return invalid_name(repo, snap, "snapshot with the same name already exists");
         }
         Ok(None) => {}
         Err(e) => {
@@ -529,15 +683,25 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         .fire("es-data", "CreateSnapshot", Some(repo), true)
         .map(|f| f.kind);
     let total = payloads.len();
+    // Before 7.9 a closed index fails the snapshot once it has started.
+    let legacy_closed = !closed.is_empty() && !partial && !concurrent_ok;
     let (state_name, failed_shards) = match outcome {
+        _ if legacy_closed => ("FAILED", 0),
         Some(FaultKind::SnapshotFailed) => ("FAILED", total.max(1)),
         Some(FaultKind::SnapshotPartial) => ("PARTIAL", total.min(1)),
+        _ if !closed.is_empty() => ("PARTIAL", 0),
         _ => ("SUCCESS", 0),
     };
     let mut failures = Vec::new();
+    for index in &closed {
+        failures.push(json!({"index": index, "index_uuid": index, "shard_id": "0", "reason": "index is closed", "node_id": "_na_", "status": "INTERNAL_SERVER_ERROR"}));
+    }
     for (n, (index, payload, _)) in payloads.iter().enumerate() {
         if n < failed_shards {
             failures.push(json!({"index": index, "index_uuid": index, "shard_id": "0", "reason": "IndexShardSnapshotFailedException[injected by the snapferry sandbox]", "node_id": "sandbox-node-1", "status": "INTERNAL_SERVER_ERROR"}));
+            continue;
+        }
+        if legacy_closed {
             continue;
         }
         let bytes = Bytes::from(payload.to_string());
@@ -550,16 +714,32 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             return repository_exception(repo, &format!("cannot write snapshot data: {e:?}"));
         }
     }
+    if !streams.is_empty()
+        && let Err(e) = shared
+            .blobs
+            .put(
+                &r.bucket,
+                &streams_key(&r, snap),
+                Bytes::from(Value::Array(streams.clone()).to_string()),
+            )
+            .await
+    {
+        release(data);
+        return repository_exception(repo, &format!("cannot write snapshot metadata: {e:?}"));
+    }
     let duration = (ends_at - now).as_millis() as i64;
-    let (es, version) = engine_version(&data.engine_version);
-    let _ = es;
-    let info = json!({
+    let shard_total = total + closed.len();
+    let shard_failed = failed_shards + closed.len();
+    let mut indices_in: Vec<String> = payloads.iter().map(|p| p.0.clone()).collect();
+    indices_in.extend(closed.iter().cloned());
+    indices_in.sort();
+    let mut info = json!({
         "snapshot": snap,
         "uuid": uuid,
-        "version_id": 136327827,
-        "version": version,
-        "indices": payloads.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
-        "data_streams": [],
+        "version_id": data.engine.id(),
+        "version": data.engine.number(),
+        "indices": indices_in,
+        "data_streams": streams.iter().map(|d| d["name"].clone()).collect::<Vec<_>>(),
         "include_global_state": include_global_state,
         "state": state_name,
         "start_time": millis_to_iso(started),
@@ -568,10 +748,12 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         "end_time_in_millis": started + duration,
         "duration_in_millis": duration,
         "failures": failures,
-        "shards": {"total": total, "failed": failed_shards, "successful": total - failed_shards},
+        "shards": {"total": shard_total, "failed": if legacy_closed { shard_total } else { shard_failed }, "successful": if legacy_closed { 0 } else { shard_total - shard_failed }},
         "metadata": body.get("metadata").cloned().unwrap_or(Value::Null),
     });
-    let mut info = info;
+    if legacy_closed {
+        info["reason"] = json!(format!("Indices are closed [{}]", closed.join(", ")));
+    }
     if info["metadata"].is_null()
         && let Some(o) = info.as_object_mut()
     {
@@ -598,19 +780,6 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     } else {
         json_resp(200, &json!({"accepted": true}))
     }
-}
-
-fn engine_version(engine: &str) -> (bool, String) {
-    let es = engine.starts_with("Elasticsearch_");
-    let v = engine.split('_').nth(1).unwrap_or("2.11");
-    (
-        es,
-        if es && v == "7.10" {
-            "7.10.2".into()
-        } else {
-            format!("{v}.0")
-        },
-    )
 }
 
 /// Every snapshot in the repository, as seen now.
@@ -773,10 +942,22 @@ pub async fn running_status(shared: &Shared, data: &DomainData, repo: Option<&St
         .collect();
     if let Some(repo) = repo
         && !data.lock().repos.contains_key(repo.as_str())
+        && !(repo == AUTOMATED_REPOSITORY && has_automated(shared, data))
     {
         return repository_missing(repo);
     }
     let mut snapshots = Vec::new();
+    if repo.is_none_or(|r| r == AUTOMATED_REPOSITORY)
+        && let Some(name) = automated_running(shared, data, now)
+    {
+        let zero = json!({"incremental": {"file_count": 0, "size_in_bytes": 0}, "total": {"file_count": 0, "size_in_bytes": 0}, "start_time_in_millis": 0, "time_in_millis": 0});
+        snapshots.push(json!({
+            "snapshot": name, "repository": AUTOMATED_REPOSITORY, "uuid": name, "state": "STARTED",
+            "include_global_state": true,
+            "shards_stats": {"initializing": 0, "started": 0, "finalizing": 0, "done": 0, "failed": 0, "total": 0},
+            "stats": zero, "indices": {},
+        }));
+    }
     for (r, name) in running {
         let resp = status(shared, data, &r, &name).await;
         let (_, body) = resp.into_parts();

@@ -72,8 +72,16 @@ async fn indices_bulk_count_search_health_and_cat() {
     assert_eq!(search["hits"]["hits"].as_array().unwrap().len(), 5);
     spec.response("_core", "search@200", &search);
 
+    // One data node: each index's replicas cannot be assigned (never beside their primary).
     let (status, health) = d.call("GET", "/_cluster/health", None).await;
-    assert_eq!((status, health["status"].as_str()), (200, Some("green")));
+    assert_eq!((status, health["status"].as_str()), (200, Some("yellow")));
+    assert_eq!(
+        (
+            health["active_primary_shards"].as_u64(),
+            health["unassigned_shards"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
     spec.response("cluster", "cluster.health@200", &health);
 
     let (status, cat) = d.call("GET", "/_cat/indices?format=json", None).await;
@@ -379,12 +387,22 @@ async fn snapshot_on_one_domain_restores_the_same_documents_on_another() {
 }
 
 #[tokio::test]
-async fn snapshot_progresses_and_refuses_a_concurrent_one() {
+async fn snapshot_progresses_and_before_7_9_refuses_a_concurrent_one() {
     let mut config = fast_config();
     config.time_scale = 0.01; // 60 simulated seconds = 0.6 s
     config.concurrent_snapshot_status = 503;
+    config.seed_data.insert(
+        "busy".into(),
+        snapferry_sandbox::SeedData {
+            automated_snapshots: snapferry_sandbox::AutomatedSnapshots {
+                enabled: false,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    );
     let h = start(config).await;
-    let d = ready_domain(&h, "busy").await;
+    let d = domain_with(&h, "busy", "Elasticsearch_7.8", None).await;
     d.bulk("logs", &docs(10, "l")).await;
     repository(&h, &d, "repo", "snaps").await;
     let (status, accepted) = d.call("PUT", "/_snapshot/repo/first", None).await;
@@ -395,6 +413,10 @@ async fn snapshot_progresses_and_refuses_a_concurrent_one() {
     assert_eq!(
         (status, busy["error"]["type"].as_str()),
         (503, Some("concurrent_snapshot_execution_exception"))
+    );
+    assert_eq!(
+        busy["error"]["reason"],
+        "[repo:second]  a snapshot is already running"
     );
     let spec = Spec::load();
     spec.error(&busy);

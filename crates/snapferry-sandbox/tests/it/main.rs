@@ -2,8 +2,10 @@
 //! (a binary per file would link the whole dependency tree once per file).
 
 mod aws_clients;
+mod cluster_meta;
 mod common;
 mod data_plane;
+mod data_realism;
 mod external_moto;
 mod faults_and_config;
 mod s3_conditional_put;
