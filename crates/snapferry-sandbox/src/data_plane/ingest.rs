@@ -909,7 +909,9 @@ pub fn handle(data: &DomainData, now: i64, operation: &str, req: &Req) -> Resp {
                     out.insert(k.clone(), v.clone());
                 }
             }
-            if out.is_empty() && !id.is_empty() && id != "*" {
+            // `GetPipelineResponse` is NOT_FOUND whenever it holds no pipeline, asked for by
+            // name or not.
+            if out.is_empty() {
                 return json_resp(404, &json!({}));
             }
             json_resp(200, &Value::Object(out))

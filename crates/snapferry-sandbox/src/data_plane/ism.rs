@@ -1108,17 +1108,44 @@ pub fn handle(data: &DomainData, now: i64, req: &Req, path: &str) -> Resp {
                 None => status_exception(404, "Policy not found"),
             },
             None => {
-                let list: Vec<Value> = state
+                // One page, as the plugin's search of its config index answers: 20 policies by
+                // default, sorted by id.
+                let number = |k: &str, default: usize| {
+                    req.query.get(k).map_or(Ok(default), |v| {
+                        v.parse::<usize>().map_err(|_| k.to_owned())
+                    })
+                };
+                let (size, from) = match (number("size", 20), number("from", 0)) {
+                    (Ok(s), Ok(f)) => (s, f),
+                    (Err(k), _) | (_, Err(k)) => {
+                        return illegal(&format!("Failed to parse int parameter [{k}]"));
+                    }
+                };
+                let query = req
+                    .query
+                    .get("queryString")
+                    .map(|q| q.trim_matches('*').to_lowercase())
+                    .unwrap_or_default();
+                let mut list: Vec<Value> = state
                     .meta
                     .ism
                     .policies
                     .iter()
+                    .filter(|(id, p)| {
+                        query.is_empty()
+                            || id.to_lowercase().contains(&query)
+                            || p.policy["description"]
+                                .as_str()
+                                .is_some_and(|d| d.to_lowercase().contains(&query))
+                    })
                     .map(|(id, p)| json!({"_id": id, "_seq_no": p.seq_no, "_primary_term": p.primary_term, "policy": p.policy}))
                     .collect();
-                json_resp(
-                    200,
-                    &json!({"total_policies": list.len(), "policies": list}),
-                )
+                if req.query.get("sortOrder").is_some_and(|o| o == "desc") {
+                    list.reverse();
+                }
+                let total = list.len();
+                let page: Vec<Value> = list.into_iter().skip(from).take(size).collect();
+                json_resp(200, &json!({"total_policies": total, "policies": page}))
             }
         },
         (&M::DELETE, "policies") => {
