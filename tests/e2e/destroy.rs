@@ -40,6 +40,7 @@ fn applied() -> (World, serde_json::Value) {
         "Action": "s3:GetObject",
         "Resource": "arn:aws:s3:::shared-snapshots/audit/*"
     });
+    world.existing_role("auditor");
     let s3 = world.s3();
     world.rt.block_on(async {
         s3.put_bucket_policy()

@@ -6,6 +6,8 @@ mod common;
 mod destroy;
 mod drift;
 mod json_output;
+mod least_privilege;
+mod locks;
 mod moto;
 mod plan_output;
 mod reliability;

@@ -236,6 +236,7 @@ fn foreign_statements_in_the_bucket_policy_are_kept() {
             "Resource": "arn:aws:s3:::shared-snapshots/audit/*"
         }]
     });
+    world.existing_role("auditor");
     let s3 = world.s3();
     world.rt.block_on(async {
         s3.put_bucket_policy()
@@ -325,7 +326,8 @@ fn a_held_lock_stops_apply_naming_the_holder_and_unlock_removes_it() {
     let lock = world.dir.path().join(".snapferry/shop.state.json.lock");
     std::fs::write(&lock, holder.to_string()).unwrap();
 
-    let out = world.run_ok(&["apply", "--auto-approve"], 1);
+    // A lock from another machine: whether its run is alive cannot be seen, so it is kept.
+    let out = flat(&world.run_ok(&["apply", "--auto-approve"], 1));
     assert!(out.contains("is locked by ci@runner-7 (pid 4242)"), "{out}");
     assert!(out.contains("run `snapferry unlock`"), "{out}");
 
@@ -699,5 +701,70 @@ fn an_adopted_target_domain_is_never_marked_as_created_and_destroy_leaves_it() {
             .iter()
             .all(|r| r.operation != "DeleteDomain"),
         "the adopted domain was deleted"
+    );
+}
+
+/// Only primaries recover from the snapshot; replicas recover from a peer (REAL-AWS.md,
+/// "Restore and recovery"). A target that gains a node after the restore gets its replicas
+/// allocated, and `_recovery` then lists them as `PEER`: the restore is still the one done from
+/// this snapshot, and a later apply must not try it again.
+///
+/// Fails until the tool reads "restored from this snapshot" from the primaries only
+/// (`snapferry-aws` `resources/restore.rs`, `survey`, which requires every shard, replicas
+/// included, to name the snapshot).
+#[test]
+fn a_target_given_a_second_node_after_the_restore_is_not_restored_again() {
+    let world = World::start(
+        vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        vec![],
+    );
+    let plan = PLAN.replace("restore:\n  on_conflict: replace\n", "");
+    world.plan("snapferry.yaml", &plan);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    let resized = plan.replace(
+        "target:\n  domain: shop-copy\n",
+        "target:\n  domain: shop-copy\n  overrides:\n    cluster_config:\n      instance_count: 2\n",
+    );
+    assert_ne!(resized, plan);
+    world.plan("snapferry.yaml", &resized);
+    world.sandbox().reset_log();
+    let applied = world.run_ok(&["apply", "--auto-approve", "--reconcile-drift"], 0);
+    assert!(
+        applied.contains("Apply complete: 1 applied, 7 unchanged, 0 drifted"),
+        "only the domain changes; the restore is the one already done:\n{applied}"
+    );
+    let restores = world
+        .mutating_calls()
+        .into_iter()
+        .filter(|r| r.operation == "RestoreSnapshot" || r.operation == "DeleteIndex")
+        .count();
+    assert_eq!(restores, 0, "nothing restored again:\n{applied}");
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        vec![("orders".to_owned(), 300)]
+    );
+}
+
+/// IAM is eventually consistent: S3 refuses a bucket policy naming a role it cannot resolve
+/// yet (`MalformedPolicy` "Invalid principal in policy"), as it does for seconds after the
+/// role is created (REAL-AWS.md; Terraform retries exactly this). With a propagation delay the
+/// tool cannot outrun, the bucket policy step must wait for the role it has just created.
+///
+/// Fails until the tool retries that refusal for its own new role (`snapferry-aws`
+/// `resources/bucket_policy.rs`); at the default window (10 simulated seconds, 10 ms at
+/// `time_scale` 0.001) the same gap makes other runs fail at random.
+#[test]
+fn the_bucket_policy_waits_for_the_role_it_just_created_to_propagate() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        ..Default::default()
+    };
+    config.latencies.iam_propagation_secs = 2000.0;
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        vec![("orders".to_owned(), 300)]
     );
 }

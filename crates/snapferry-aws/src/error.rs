@@ -132,8 +132,18 @@ pub enum AwsError {
     },
 }
 
+/// OpenSearch Service's answer when the account's service-linked role is missing names no
+/// permission; this says which one lets the service create it.
+const SERVICE_LINKED_ROLE_HINT: &str = " (the identity running snapferry needs \
+    iam:CreateServiceLinkedRole so that OpenSearch Service can create \
+    AWSServiceRoleForAmazonOpenSearchService for the account's first domain; or create it once: \
+    aws iam create-service-linked-role --aws-service-name opensearchservice.amazonaws.com)";
+
 fn describe(code: &Option<String>, message: &Option<String>) -> String {
     match (code, message) {
+        (Some(c), Some(m)) if m.contains("you must enable a service-linked role") => {
+            format!(": {c}: {m}{SERVICE_LINKED_ROLE_HINT}")
+        }
         (Some(c), Some(m)) => format!(": {c}: {m}"),
         (Some(c), None) => format!(": {c}"),
         (None, Some(m)) => format!(": {m}"),
@@ -153,9 +163,21 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let resource = resource.into();
-        let code = error.code().map(str::to_owned);
-        let message = error.message().map(str::to_owned);
+        let mut code = error.code().map(str::to_owned);
+        let mut message = error.message().map(str::to_owned);
         let status = error.raw_response().map(|r| r.status().as_u16());
+        // S3 answers a refused HEAD with a bare 403: no code, no message naming the permission.
+        let head_permission = match operation {
+            "HeadBucket" => Some("s3:ListBucket"),
+            "HeadObject" => Some("s3:GetObject"),
+            _ => None,
+        };
+        if let (Some(permission), None, Some(403)) = (head_permission, &code, status) {
+            code = Some("AccessDenied".to_owned());
+            message = Some(format!(
+                "403 Forbidden (a {operation} answer has no body; S3 checks {permission} for it)"
+            ));
+        }
         if code.as_deref().is_some_and(|c| EXPIRED_CODES.contains(&c)) {
             return AwsError::ExpiredCredentials {
                 resource,
@@ -293,6 +315,23 @@ mod tests {
     use aws_smithy_runtime_api::client::result::ConnectorError;
     use aws_smithy_types::body::SdkBody;
     use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn a_missing_service_linked_role_is_explained_by_the_permission_that_creates_it() {
+        let text = describe(
+            &Some("ValidationException".into()),
+            &Some("Before you can proceed, you must enable a service-linked role to give Amazon OpenSearch Service permissions to access your VPC.".into()),
+        );
+        assert!(
+            text.starts_with(": ValidationException: Before you can proceed")
+                && text.contains("needs iam:CreateServiceLinkedRole"),
+            "{text}"
+        );
+        assert_eq!(
+            describe(&Some("AccessDenied".into()), &Some("m".into())),
+            ": AccessDenied: m"
+        );
+    }
 
     fn service_error(
         code: &str,

@@ -12,29 +12,48 @@
 //! 2024): of two runs that race for it exactly one PUT succeeds, the other gets `412
 //! PreconditionFailed` (or `409 ConditionalRequestConflict` while the winner's write is still in
 //! flight) and is told who holds it. A separate object, rather than a field of the state, is what
-//! makes this possible: creating an object only if absent is the one compare-and-swap S3 offers
-//! on every bucket, and it leaves the state itself writable by a plain PUT. A run that crashes
-//! leaves its lock behind on purpose (nothing can tell a crashed run from a slow one); `snapferry
-//! unlock` shows the holder and removes it after confirmation ([`StateStore::force_unlock`]).
+//! makes this possible: it leaves the state itself writable by a plain PUT.
+//!
+//! Nothing can tell a crashed run from a slow one across machines, so the lock is a *lease*: it
+//! records `expires_at` (the holder's clock) and `lease_seconds` (the plan's
+//! `state.s3.lock_lease_seconds`, default [`DEFAULT_LEASE`]). The running apply rewrites it every
+//! third of the lease with `If-Match: <the ETag it last wrote>` ([`LockGuard`] does this in the
+//! background), so a renewal never resurrects a lock another run took. Once `expires_at` plus
+//! [`CLOCK_TOLERANCE`] has passed on our clock, a run takes the lease over with a PUT
+//! `If-Match: <the expired lock's ETag>` (S3, November 2024): of two runs that both saw it expire,
+//! only the first PUT matches, the second gets 412 and is told who holds it now. Releasing and
+//! `snapferry unlock` delete with `If-Match` too, so they remove exactly the lock they looked
+//! at, never one another run wrote in between.
+//!
+//! [`LockGuard`]: snapferry_engine::store::LockGuard
+//! [`CLOCK_TOLERANCE`]: snapferry_engine::store::CLOCK_TOLERANCE
 //!
 //! Credentials need `s3:GetObject`, `s3:PutObject` and `s3:DeleteObject` on both objects, and
 //! `s3:ListBucket` on the bucket so that a missing state reads as "none yet" (without it S3
 //! answers `AccessDenied` for a key that does not exist).
 
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use snapferry_engine::state::StateDoc;
-use snapferry_engine::store::{LockInfo, StateStore, StoreError, decode_state, encode_state};
+use snapferry_engine::store::{
+    Acquired, LockInfo, LockRecord, StateStore, StoreError, Takeover, decode_state, encode_state,
+    held_by_lease, held_unknown,
+};
 
 use crate::error::AwsError;
 
-/// How many times `try_lock` re-tries a refused create whose holder vanished before it could be
-/// read (the holder released in between): after that the lock is reported held by "unknown".
+/// How many times `try_lock` starts over when the lock changed between two of its requests
+/// (released, or taken by another run): after that it is reported held by whoever holds it.
 const LOCK_RACE_ATTEMPTS: usize = 3;
+
+/// The lease of the S3 lock unless the plan sets `state.s3.lock_lease_seconds`: renewed every
+/// 20 s, taken over about a minute after its holder died.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// A plan's state at `s3://bucket/key` and its lock at `s3://bucket/key.lock`.
 #[derive(Debug, Clone)]
@@ -43,6 +62,7 @@ pub struct S3Store {
     bucket: String,
     key: String,
     lock_key: String,
+    lease: Duration,
 }
 
 impl S3Store {
@@ -59,7 +79,14 @@ impl S3Store {
             bucket: bucket.into(),
             lock_key: format!("{key}.lock"),
             key,
+            lease: DEFAULT_LEASE,
         }
+    }
+
+    /// The same store with a lease of `length` for the locks it takes.
+    pub fn with_lease(mut self, length: Duration) -> Self {
+        self.lease = length;
+        self
     }
 
     /// The bucket holding the state and its lock.
@@ -114,22 +141,144 @@ impl S3Store {
         Ok(Some(body.into_bytes().to_vec()))
     }
 
-    async fn read_lock(&self) -> Result<Option<LockInfo>, StoreError> {
-        Ok(self
-            .get(&self.lock_key)
-            .await?
-            .map(|bytes| serde_json::from_slice(&bytes).unwrap_or_else(|_| unreadable_lock())))
-    }
-
-    async fn delete_lock(&self) -> Result<(), StoreError> {
-        self.client
-            .delete_object()
+    /// The lock object and its ETag.
+    async fn read_lock_object(&self) -> Result<Option<LockRecord>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
             .bucket(&self.bucket)
             .key(&self.lock_key)
             .send()
             .await
-            .map(|_| ())
-            .map_err(|e| self.sdk_error(&self.lock_key, "DeleteObject", e))
+        {
+            Ok(out) => out,
+            Err(e) if e.code() == Some("NoSuchKey") => return Ok(None),
+            Err(e) => return Err(self.sdk_error(&self.lock_key, "GetObject", e)),
+        };
+        let version = out.e_tag().unwrap_or_default().to_owned();
+        let body = out.body.collect().await.map_err(|e| StoreError::Backend {
+            location: self.location(),
+            message: format!(
+                "{}: s3 GetObject failed while reading the body: {e}",
+                self.object(&self.lock_key)
+            ),
+        })?;
+        Ok(Some(LockRecord {
+            info: serde_json::from_slice(&body.into_bytes())
+                .unwrap_or_else(|_| LockInfo::unreadable("lock object")),
+            version,
+        }))
+    }
+
+    /// Writes the lock object with `info` leased from now, on a condition: `None` creates it
+    /// only if absent, `Some(etag)` replaces only that version. `Ok(None)` when the condition
+    /// did not hold (or the object to replace is gone).
+    async fn put_lock(
+        &self,
+        info: &LockInfo,
+        replacing: Option<&str>,
+    ) -> Result<Option<String>, StoreError> {
+        let body =
+            serde_json::to_vec_pretty(&info.leased_for(self.lease)).expect("lock info serializes");
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&self.lock_key)
+            .content_type("application/json")
+            .body(body.into());
+        let request = match replacing {
+            None => request.if_none_match("*"),
+            Some(etag) => request.if_match(etag),
+        };
+        match request.send().await {
+            Ok(out) => out
+                .e_tag()
+                .map(|e| Some(e.to_owned()))
+                .ok_or_else(|| StoreError::Backend {
+                    location: self.location(),
+                    message: format!(
+                        "{}: s3 PutObject answered without an ETag",
+                        self.object(&self.lock_key)
+                    ),
+                }),
+            Err(e)
+                if is_condition_refusal(
+                    e.code(),
+                    e.raw_response().map(|r| r.status().as_u16()),
+                ) || (replacing.is_some() && e.code() == Some("NoSuchKey")) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.sdk_error(&self.lock_key, "PutObject", e)),
+        }
+    }
+
+    /// Deletes the lock object only at version `etag`: `Ok(false)` when it is another version
+    /// now or gone.
+    async fn delete_lock(&self, etag: &str) -> Result<bool, StoreError> {
+        match self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.lock_key)
+            .if_match(etag)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e)
+                if is_condition_refusal(
+                    e.code(),
+                    e.raw_response().map(|r| r.status().as_u16()),
+                ) || e.code() == Some("NoSuchKey") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.sdk_error(&self.lock_key, "DeleteObject", e)),
+        }
+    }
+
+    /// Replaces the lease `expired` (seen expired) with ours: `Ok(None)` if another run
+    /// changed it first.
+    pub async fn take_over(
+        &self,
+        expired: &LockRecord,
+        info: &LockInfo,
+    ) -> Result<Option<Acquired>, StoreError> {
+        let Some(version) = self.put_lock(info, Some(&expired.version)).await? else {
+            return Ok(None);
+        };
+        let reason = format!(
+            "its lease expired at {}",
+            expired
+                .info
+                .expires_at
+                .map_or_else(|| "an unknown time".to_owned(), |at| at.to_rfc3339())
+        );
+        tracing::warn!(previous = %expired.info, %reason, "took over an expired lock");
+        Ok(Some(Acquired {
+            version,
+            took_over: Some(Takeover {
+                location: self.location(),
+                previous: expired.info.clone(),
+                reason,
+            }),
+        }))
+    }
+
+    fn held(&self, holder: LockInfo) -> StoreError {
+        let detail = match holder.expires_at {
+            Some(at) => held_by_lease(at),
+            None => held_unknown(
+                "the lock has no lease (it was written by an older snapferry or by hand)",
+            ),
+        };
+        StoreError::LockHeld {
+            location: self.location(),
+            holder: Box::new(holder),
+            detail,
+        }
     }
 
     /// A failed S3 call as a store error: AWS's code and message (through
@@ -186,18 +335,6 @@ impl S3Store {
     }
 }
 
-/// A lock object whose body is not a `LockInfo` (written by something else): still a lock.
-fn unreadable_lock() -> LockInfo {
-    LockInfo {
-        id: String::new(),
-        user: "unknown".to_owned(),
-        host: "unknown".to_owned(),
-        pid: 0,
-        created_at: chrono::DateTime::UNIX_EPOCH,
-        command: "(unreadable lock object)".to_owned(),
-    }
-}
-
 /// Whether a refused conditional create means "the object exists (or is being created)":
 /// 412 `PreconditionFailed`, or 409 `ConditionalRequestConflict` while another conditional
 /// write of the same key is in flight. Other 409s (e.g. `OperationAborted`) are real failures.
@@ -234,61 +371,102 @@ impl StateStore for S3Store {
             .map_err(|e| self.sdk_error(&self.key, "PutObject", e))
     }
 
-    async fn try_lock(&self, info: &LockInfo) -> Result<(), StoreError> {
-        let body = serde_json::to_vec_pretty(info).expect("lock info serializes");
+    fn lease(&self) -> Option<Duration> {
+        Some(self.lease)
+    }
+
+    async fn try_lock(&self, info: &LockInfo) -> Result<Acquired, StoreError> {
+        let mut last_seen = None;
         for _ in 0..LOCK_RACE_ATTEMPTS {
-            match self
-                .client
-                .put_object()
-                .bucket(&self.bucket)
-                .key(&self.lock_key)
-                .if_none_match("*")
-                .content_type("application/json")
-                .body(body.clone().into())
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e)
-                    if is_condition_refusal(
-                        e.code(),
-                        e.raw_response().map(|r| r.status().as_u16()),
-                    ) => {}
-                Err(e) => return Err(self.sdk_error(&self.lock_key, "PutObject", e)),
-            }
-            // Released between our PUT and this read (or still being written): try again.
-            if let Some(holder) = self.read_lock().await? {
-                return Err(StoreError::LockHeld {
-                    location: self.location(),
-                    holder: Box::new(holder),
+            if let Some(version) = self.put_lock(info, None).await? {
+                return Ok(Acquired {
+                    version,
+                    took_over: None,
                 });
             }
+            // Released between our PUT and this read: try again.
+            let Some(held) = self.read_lock_object().await? else {
+                continue;
+            };
+            if !held.info.lease_expired(chrono::Utc::now()) {
+                return Err(self.held(held.info));
+            }
+            if let Some(acquired) = self.take_over(&held, info).await? {
+                return Ok(acquired);
+            }
+            // Another run took it over (or released it) first: look again.
+            last_seen = Some(held.info);
         }
-        Err(StoreError::LockHeld {
+        Err(self.held(match self.read_lock_object().await? {
+            Some(held) => held.info,
+            None => last_seen.unwrap_or_else(|| LockInfo::unreadable("lock object")),
+        }))
+    }
+
+    async fn renew(&self, info: &LockInfo, version: &str) -> Result<String, StoreError> {
+        if let Some(version) = self.put_lock(info, Some(version)).await? {
+            return Ok(version);
+        }
+        let reason = match self.read_lock_object().await? {
+            Some(held) if held.info.id == info.id && held.version == version => {
+                // 409: a conflicting write is in flight; the lease is still ours, retry.
+                return Err(StoreError::Backend {
+                    location: self.location(),
+                    message: format!(
+                        "{}: s3 PutObject met a conflicting write; retrying",
+                        self.object(&self.lock_key)
+                    ),
+                });
+            }
+            Some(held) => format!("another run took it over: {}", held.info),
+            None => format!("{} was removed", self.url(&self.lock_key)),
+        };
+        Err(StoreError::LeaseLost {
             location: self.location(),
-            holder: Box::new(unreadable_lock()),
+            reason,
         })
     }
 
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StoreError> {
-        self.read_lock().await
+    async fn read_lock(&self) -> Result<Option<LockRecord>, StoreError> {
+        self.read_lock_object().await
     }
 
-    async fn unlock(&self, info: &LockInfo) -> Result<(), StoreError> {
-        match self.read_lock().await? {
-            Some(holder) if holder.id == info.id => self.delete_lock().await,
-            Some(holder) => Err(StoreError::LockNotOurs {
+    async fn unlock(&self, info: &LockInfo, version: &str) -> Result<(), StoreError> {
+        if self.delete_lock(version).await? {
+            return Ok(());
+        }
+        // Not that version any more: a renewal whose answer we lost may have rewritten it.
+        match self.read_lock_object().await? {
+            Some(held) if held.info.id == info.id => {
+                self.delete_lock(&held.version).await?;
+                Ok(())
+            }
+            Some(held) => Err(StoreError::LockNotOurs {
                 location: self.location(),
-                holder: Box::new(holder),
+                holder: Box::new(held.info),
             }),
             None => Ok(()),
         }
     }
 
-    async fn force_unlock(&self) -> Result<Option<LockInfo>, StoreError> {
-        let holder = self.read_lock().await?;
-        self.delete_lock().await?;
-        Ok(holder)
+    async fn remove_lock(&self, seen: &LockRecord) -> Result<bool, StoreError> {
+        if self.delete_lock(&seen.version).await? {
+            return Ok(true);
+        }
+        match self.read_lock_object().await? {
+            None => Ok(false),
+            Some(now) => Err(StoreError::LockChanged {
+                location: self.location(),
+                now: if now.info.id == seen.info.id {
+                    format!(
+                        "its holder renewed it, so that run is still going: {}",
+                        now.info
+                    )
+                } else {
+                    format!("now held by {}", now.info)
+                },
+            }),
+        }
     }
 }
 

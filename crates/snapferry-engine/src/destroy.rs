@@ -99,14 +99,29 @@ impl Executor {
     ) -> Result<DestroySummary, EngineError> {
         let info = LockInfo::for_this_process(&options.command);
         let guard = LockGuard::acquire(self.store().clone(), info, options.lock_timeout).await?;
-        let result = self.destroy_locked(steps, options).await;
+        self.destroy_locked(guard, steps, options).await
+    }
+
+    /// [`Executor::destroy`] under a lock the caller took on this executor's store (so it can
+    /// say first whose dead lock it took over), released at the end. The state is written
+    /// through the guard's store, and a lost lease stops the run at its next step.
+    pub async fn destroy_locked(
+        &self,
+        guard: LockGuard,
+        steps: &[DestroyStep],
+        options: &DestroyOptions,
+    ) -> Result<DestroySummary, EngineError> {
+        let mut locked = options.clone();
+        locked.cancel = guard.cancel_token(&options.cancel);
+        let fenced = Executor::new(self.graph().clone(), guard.store());
+        let result = fenced.run_destroy(steps, &locked).await;
         let released = guard.release().await;
         let summary = result?;
         released?;
         Ok(summary)
     }
 
-    async fn destroy_locked(
+    async fn run_destroy(
         &self,
         steps: &[DestroyStep],
         options: &DestroyOptions,

@@ -141,7 +141,24 @@ impl Executor {
         self.check(proposal)?;
         let info = LockInfo::for_this_process(&options.command);
         let guard = LockGuard::acquire(self.store.clone(), info, options.lock_timeout).await?;
-        let result = self.run_locked(proposal, options).await;
+        self.apply_locked(guard, proposal, options).await
+    }
+
+    /// Runs every node that is not done under a lock the caller took on this executor's store
+    /// (so it can say first whose dead lock it took over), then releases it. The state is
+    /// written through the guard's store, and the run stops at its next safe point if the
+    /// lock's lease is lost: then the error is `LeaseLost`.
+    pub async fn apply_locked(
+        &self,
+        guard: LockGuard,
+        proposal: &Proposal,
+        options: &ApplyOptions,
+    ) -> Result<ApplySummary, EngineError> {
+        self.check(proposal)?;
+        let mut locked = options.clone();
+        locked.cancel = guard.cancel_token(&options.cancel);
+        let fenced = Executor::new(self.graph.clone(), guard.store());
+        let result = fenced.run_locked(proposal, &locked).await;
         let released = guard.release().await;
         let summary = result?;
         released?;

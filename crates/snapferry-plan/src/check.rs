@@ -362,10 +362,28 @@ impl Checker {
             );
         }
         let region = self.region("state.s3.region", s3.region.as_ref(), region);
+        let lease = s3
+            .lock_lease_seconds
+            .unwrap_or(crate::plan::DEFAULT_LOCK_LEASE_SECONDS);
+        if !crate::plan::LOCK_LEASE_SECONDS.contains(&lease) {
+            self.at(
+                "state.s3.lock_lease_seconds",
+                Problem::WrongValue {
+                    path: "state.s3.lock_lease_seconds".into(),
+                    expected: format!(
+                        "a number of seconds from {} to {}",
+                        crate::plan::LOCK_LEASE_SECONDS.start(),
+                        crate::plan::LOCK_LEASE_SECONDS.end()
+                    ),
+                    found: lease.to_string(),
+                },
+            );
+        }
         StateLocation::S3 {
             bucket: s3.bucket.clone(),
             key: s3.key.clone(),
             region,
+            lock_lease_seconds: lease,
         }
     }
 

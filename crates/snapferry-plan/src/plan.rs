@@ -78,8 +78,17 @@ pub enum StateLocation {
         bucket: String,
         key: String,
         region: String,
+        /// How long the lock is leased for. Not part of the plan's fingerprint: it changes
+        /// how runs take turns, not what they build.
+        #[serde(skip)]
+        lock_lease_seconds: u64,
     },
 }
+
+/// The S3 lock's lease when the plan does not set `state.s3.lock_lease_seconds`.
+pub const DEFAULT_LOCK_LEASE_SECONDS: u64 = 60;
+/// The shortest and longest leases a plan may set.
+pub const LOCK_LEASE_SECONDS: std::ops::RangeInclusive<u64> = 5..=86_400;
 
 impl StateLocation {
     /// The local state file resolved against the plan file's directory; `None` for S3.

@@ -147,6 +147,12 @@ pub struct RawS3State {
     /// Region of the bucket. Default: the plan's `region`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Seconds the lock is leased for: a running apply renews it every third of this, and a
+    /// later run takes it over this long after its holder stopped renewing (a crash, a killed
+    /// CI job). From 5 to 86400. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 5, max = 86400))]
+    pub lock_lease_seconds: Option<u64>,
 }
 
 /// The snapshot repository registration.

@@ -72,6 +72,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("RawS3State.bucket", "acme-snapferry-state"),
     ("RawS3State.key", "state/orders.json"),
     ("RawS3State.region", "us-east-1"),
+    ("RawS3State.lock_lease_seconds", "120"),
     ("RawRepository.name", "snapferry-orders"),
     (
         "RawRepository.settings",

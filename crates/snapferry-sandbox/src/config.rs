@@ -1,7 +1,8 @@
 //! The sandbox's configuration file (YAML). Everything a test or a demo wants to vary lives here:
 //! credentials, the account and region, how fast simulated time runs, the latency of each slow
-//! operation, the domains that exist at start-up (with their data), the faults to inject, and
-//! whether IAM and S3 are served locally or by someone else's endpoint.
+//! operation, the domains that exist at start-up (with their data), the faults to inject,
+//! whether IAM and S3 are served locally or by someone else's endpoint, and the identities that
+//! may call it with their IAM policies.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +18,16 @@ use crate::faults::FaultRule;
 pub struct SandboxConfig {
     /// Port of the single AWS-shaped listener on 127.0.0.1; 0 picks a free one.
     pub port: u16,
+    /// The default identity: an administrator (`arn:aws:iam::<account>:user/sandbox`) whose
+    /// requests no identity policy limits.
     pub credentials: CredentialsConfig,
+    /// More callers, each held to its own IAM policies (see [`IdentityConfig`]).
+    pub identities: Vec<IdentityConfig>,
+    /// Whether the account holds OpenSearch Service's service-linked role at start-up. Unset:
+    /// it does when any domain is seeded (a domain was created before). `false` makes the
+    /// account fresh: the first CreateDomain creates the role, which needs
+    /// `iam:CreateServiceLinkedRole`.
+    pub service_linked_role: Option<bool>,
     /// Twelve-digit account id used in ARNs.
     pub account_id: String,
     pub region: String,
@@ -29,6 +39,11 @@ pub struct SandboxConfig {
     /// Directory for the CA bundle; a temporary directory when absent.
     pub state_dir: Option<std::path::PathBuf>,
     pub domains: Vec<SeedDomain>,
+    /// Option blocks of seeded domains, keyed by domain name, written as a CreateDomain request
+    /// writes them (`ClusterConfig`, `EBSOptions`, `EncryptionAtRestOptions`, `VPCOptions`,
+    /// `AdvancedSecurityOptions`, `LogPublishingOptions`, `CognitoOptions`, ...). They are checked
+    /// against AWS's model as a CreateDomain is, and described with AWS's defaults filled in.
+    pub domain_config: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Buckets that exist at start-up (sandbox S3 only).
     pub buckets: Vec<String>,
     pub faults: FaultsConfig,
@@ -37,6 +52,11 @@ pub struct SandboxConfig {
     /// show up — closed and UltraWarm indices, data streams, a source still being written to, a
     /// primary relocation, the automated snapshots of Elasticsearch before 7.9.
     pub seed_data: BTreeMap<String, SeedData>,
+    /// Access policy and fine-grained access control of seeded domains, by domain name: a
+    /// shorthand for the `AccessPolicies` and `AdvancedSecurityOptions` (with the encryption and
+    /// HTTPS FGAC needs) of the domain's CreateDomain-shaped `domain_config`, into which it is
+    /// folded before the seed is checked and created. A block may be said in one of the two only.
+    pub domain_security: BTreeMap<String, SeedDomainSecurity>,
 }
 
 impl Default for SandboxConfig {
@@ -44,6 +64,8 @@ impl Default for SandboxConfig {
         Self {
             port: 0,
             credentials: CredentialsConfig::default(),
+            identities: Vec::new(),
+            service_linked_role: None,
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             time_scale: 0.001,
@@ -51,10 +73,12 @@ impl Default for SandboxConfig {
             concurrent_snapshot_status: 503,
             state_dir: None,
             domains: Vec::new(),
+            domain_config: BTreeMap::new(),
             buckets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
             seed_data: BTreeMap::new(),
+            domain_security: BTreeMap::new(),
         }
     }
 }
@@ -94,13 +118,33 @@ impl SandboxConfig {
                 self.time_scale
             )));
         }
-        for d in &self.domains {
-            if !crate::control_plane::valid_domain_name(&d.name) {
+        for (name, security) in &self.domain_security {
+            if !self.domains.iter().any(|d| &d.name == name) {
                 return Err(SandboxError::InvalidConfig(format!(
-                    "seeded domain name {:?} is not a valid OpenSearch Service domain name",
-                    d.name
+                    "domain_security names {name:?}, which is not a seeded domain"
                 )));
             }
+            let engine = self
+                .domains
+                .iter()
+                .find(|d| &d.name == name)
+                .map(|d| d.engine_version.as_str())
+                .unwrap_or_default();
+            security.check(engine).map_err(|why| {
+                SandboxError::InvalidConfig(format!("domain_security.{name}: {why}"))
+            })?;
+        }
+        for d in &self.domains {
+            crate::control_plane::check_seed(d, self).map_err(SandboxError::InvalidConfig)?;
+        }
+        if let Some(name) = self
+            .domain_config
+            .keys()
+            .find(|name| !self.domains.iter().any(|d| &d.name == *name))
+        {
+            return Err(SandboxError::InvalidConfig(format!(
+                "domain_config names {name:?}, which is not a seeded domain; add it under `domains:` or remove its entry"
+            )));
         }
         for (domain, seed) in &self.seed_data {
             seed.check(domain, self.domains.iter().find(|d| &d.name == domain))
@@ -109,6 +153,7 @@ impl SandboxConfig {
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
         }
+        crate::identity::Identities::from_config(self)?;
         Ok(())
     }
 
@@ -138,6 +183,25 @@ impl Default for CredentialsConfig {
     }
 }
 
+/// A caller other than the default one: its keys, the principal it is, and its identity-based
+/// policies. Requests are signed with these keys like any AWS credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// When set, every request of this identity must carry this `X-Amz-Security-Token`.
+    #[serde(default)]
+    pub session_token: Option<String>,
+    /// `arn:aws:iam::<account>:user/<name>` or `arn:aws:iam::<account>:role/<name>` (a role is
+    /// named in messages by its session, `arn:aws:sts::<account>:assumed-role/<name>/…`).
+    pub arn: String,
+    /// Identity-based policy documents (YAML mappings, or JSON text). Absent: no limits, as
+    /// the default identity; present: exactly these, so `[]` allows nothing.
+    #[serde(default)]
+    pub policies: Option<Vec<serde_json::Value>>,
+}
+
 /// Simulated durations in seconds (scaled by `time_scale`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -148,6 +212,13 @@ pub struct LatencyConfig {
     pub domain_deletion_secs: f64,
     /// UpdateDomainConfig keeps `Processing: true` this long.
     pub domain_update_secs: f64,
+    /// How long after a domain first reports its endpoint the endpoint's name resolves: until
+    /// then the sandbox's resolver answers NXDOMAIN, as a fresh DNS record is negatively cached.
+    pub dns_propagation_secs: f64,
+    /// How long a new IAM role (or a changed trust or inline policy) takes to reach the other
+    /// services: until then S3 refuses a bucket policy naming the role (`MalformedPolicy`) and a
+    /// domain cannot assume it (AWS: seconds, occasionally longer).
+    pub iam_propagation_secs: f64,
     /// Fixed part of a snapshot's duration.
     pub snapshot_secs: f64,
     /// Added per thousand documents in the snapshot.
@@ -165,6 +236,8 @@ impl Default for LatencyConfig {
             domain_creation_secs: 1200.0,
             domain_deletion_secs: 300.0,
             domain_update_secs: 60.0,
+            dns_propagation_secs: 60.0,
+            iam_propagation_secs: 10.0,
             snapshot_secs: 60.0,
             snapshot_secs_per_1000_docs: 1.0,
             restore_secs: 60.0,
@@ -194,6 +267,67 @@ pub struct SeedDomain {
     /// bastion's SOCKS proxy does) reaches it. Its listener is still on 127.0.0.1.
     #[serde(default)]
     pub vpc: bool,
+}
+
+/// A seeded domain's security settings (`domain_security.<name>` in the YAML).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedDomainSecurity {
+    /// The domain access policy, a JSON object (written as YAML or as a JSON string). Absent: the
+    /// account-wide allow snapferry's docs recommend (`Principal: {AWS: arn:aws:iam::<account>:root}`,
+    /// `es:*` on the domain's subresources). `""`: no policy at all.
+    pub access_policy: Option<serde_json::Value>,
+    /// Fine-grained access control, enabled with this master user.
+    pub fine_grained_access_control: Option<SeedFgac>,
+}
+
+/// Fine-grained access control of a seeded domain: one master user, an IAM ARN or an internal
+/// user (which turns the internal user database on).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SeedFgac {
+    pub master_user_arn: Option<String>,
+    pub master_user_name: Option<String>,
+    pub master_user_password: Option<String>,
+}
+
+impl SeedDomainSecurity {
+    fn check(&self, engine: &str) -> Result<(), String> {
+        if let Some(p) = &self.access_policy {
+            let text = match p {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            crate::access_policy::parse(&text)
+                .map_err(|e| format!("access_policy is not a policy document: {e}"))?;
+        }
+        if let Some(f) = &self.fine_grained_access_control {
+            match (
+                &f.master_user_arn,
+                &f.master_user_name,
+                &f.master_user_password,
+            ) {
+                (Some(_), None, None) => {}
+                (None, Some(_), Some(password)) => {
+                    if !crate::data_plane::security::api::strong_password(password) {
+                        return Err(format!(
+                            "master_user_password: {}",
+                            crate::data_plane::security::api::PASSWORD_RULE
+                        ));
+                    }
+                }
+                _ => {
+                    return Err("fine_grained_access_control needs either master_user_arn, or master_user_name and master_user_password".into());
+                }
+            }
+            if !crate::security_options::engine_supports_fgac(engine) {
+                return Err(format!(
+                    "fine-grained access control needs OpenSearch or Elasticsearch 6.7 or later, not {engine}"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn default_engine_version() -> String {

@@ -1,6 +1,7 @@
 //! The HTTP side every emulated service shares: response builders, the error shape of each wire
 //! protocol (IAM's Query XML, S3's REST-XML, the control plane's REST-JSON, OpenSearch's
-//! envelope), and [`guarded`], which verifies, injects faults and latency, runs a handler and
+//! envelope), and [`guarded`], which verifies, authorizes (the IAM checks the service named in
+//! [`Call::checks`], see [`crate::identity`]), injects faults and latency, runs a handler and
 //! logs. The router and the services import this; it imports none of them.
 
 use std::future::Future;
@@ -159,6 +160,17 @@ impl Protocol {
     }
 }
 
+/// The address a request came from (the peer of its connection), as `aws:SourceIp` sees it.
+/// The listeners put it into each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceIp(pub std::net::IpAddr);
+
+/// The request's [`SourceIp`]; `None` for a request no listener accepted, whose checks then
+/// have no `aws:SourceIp` (as a request without one has none in AWS).
+pub fn source_ip(extensions: &http::Extensions) -> Option<std::net::IpAddr> {
+    extensions.get::<SourceIp>().map(|s| s.0)
+}
+
 /// What a request is, for the log, the fault rules and the latency table.
 pub struct Call<'a> {
     pub service: &'a str,
@@ -166,9 +178,16 @@ pub struct Call<'a> {
     pub target: Option<String>,
     pub mutating: bool,
     pub protocol: Protocol,
+    /// What the caller needs IAM permission for (checked after the signature, in order; the
+    /// first refusal is the answer). Empty for S3 and a domain's endpoint, which decide with
+    /// their resource-based policies (S3's access hook, [`crate::access_policy`]).
+    pub checks: Vec<crate::identity::Check>,
+    /// Where the request came from (`aws:SourceIp` of the checks).
+    pub source_ip: Option<std::net::IpAddr>,
 }
 
-/// Verifies the signature (non-S3 services), applies faults and latency, runs `handler`, logs.
+/// Verifies the signature (non-S3 services), checks the caller's IAM permissions, applies
+/// faults and latency, runs `handler`, logs.
 pub async fn guarded<F>(
     shared: &Shared,
     call: Call<'_>,
@@ -190,6 +209,17 @@ where
     };
     if let Some(Err(failure)) = &verify {
         let resp = call.protocol.auth_error(failure);
+        log(resp.status().as_u16(), None);
+        return Ok(resp);
+    }
+    if let Some(Ok(scope)) = &verify
+        && let Some(identity) = shared.identities.get(&scope.access_key)
+        && let Some(denial) = call
+            .checks
+            .iter()
+            .find_map(|c| identity.check(c, call.source_ip).err())
+    {
+        let resp = call.protocol.access_denied(&denial);
         log(resp.status().as_u16(), None);
         return Ok(resp);
     }

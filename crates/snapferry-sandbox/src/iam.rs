@@ -1,15 +1,25 @@
 //! IAM, Query protocol (form-encoded request, XML response): the role operations snapferry needs,
-//! with AWS's error codes and statuses. Policy documents are kept as received (decoded) and
-//! returned URL-encoded, as IAM returns them. [`RoleDirectory`] is how a domain looks a role up
-//! when a repository is registered — here, or in an external IAM.
+//! with AWS's error codes and statuses. Every request is first checked against IAM's own model
+//! ([`crate::model::iam`]: `ValidationError` with AWS's message). Policy documents are kept as
+//! received (decoded) and returned URL-encoded, as IAM returns them.
+//!
+//! IAM is eventually consistent: IAM's own API reads its writes at once, but the other services
+//! see a new role, a changed trust policy or a changed inline policy only `iam_propagation_secs`
+//! (scaled) later. Each role keeps the versions it had and when each reaches the others;
+//! [`IamStore::principal_state`] is what S3 sees of a principal, [`RoleDirectory`] what a domain
+//! sees when it assumes the role to verify a repository — here, or in an external IAM.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use percent_encoding::utf8_percent_encode;
 use quick_xml::escape::escape;
 
 use crate::auth::UNRESERVED;
+use crate::clock::Clock;
 
 const NS: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
@@ -25,11 +35,42 @@ pub struct Role {
     pub max_session_duration: u32,
     pub inline_policies: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// When the other services first see the role.
+    visible_at: Instant,
+    /// Trust-policy versions, each with when the other services see it.
+    trust_seen: Vec<(Instant, String)>,
+    /// Inline-policy versions (`None`: deleted), each with when the other services see it.
+    policies_seen: BTreeMap<String, Vec<(Instant, Option<String>)>>,
 }
 
-#[derive(Debug, Default)]
+/// The version the other services see at `now`: the last one that has reached them.
+fn seen<T: Clone>(versions: &[(Instant, T)], now: Instant) -> Option<T> {
+    versions
+        .iter()
+        .rev()
+        .find(|(at, _)| *at <= now)
+        .map(|(_, v)| v.clone())
+}
+
+/// What another service (S3 reading a bucket policy) makes of a principal ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalState {
+    /// A role the other services know.
+    Known,
+    /// A role IAM has created but the other services do not know yet.
+    Propagating,
+    /// No such role.
+    Unknown,
+    /// Not a role of this account: nothing the sandbox can check.
+    Foreign,
+}
+
+#[derive(Debug)]
 pub struct IamStore {
     roles: Mutex<BTreeMap<String, Role>>,
+    clock: Arc<Clock>,
+    /// How long a change takes to reach the other services (already scaled).
+    propagation: Duration,
 }
 
 /// An IAM error: code, HTTP status, message.
@@ -132,6 +173,9 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
             return Err(malformed("Policy document should not specify a principal."));
         }
     }
+    // What IAM keeps, the other services evaluate (a domain assuming the role, writing to the
+    // bucket): it must read in the sandbox evaluator's grammar.
+    crate::policy_eval::Policy::from_value(&value, trust).map_err(|e| malformed(&e.0))?;
     Ok(())
 }
 
@@ -143,8 +187,91 @@ fn role_in<'a>(
 }
 
 impl IamStore {
-    pub fn role(&self, name: &str) -> Option<Role> {
-        self.roles.lock().expect("iam lock").get(name).cloned()
+    /// An empty IAM whose changes reach the other services `propagation` (real time) later.
+    pub fn new(clock: Arc<Clock>, propagation: Duration) -> Self {
+        Self {
+            roles: Mutex::new(BTreeMap::new()),
+            clock,
+            propagation,
+        }
+    }
+
+    /// The role `arn` as another service (a domain assuming it) sees it now: `None` when it does
+    /// not exist or has not reached the other services yet; its policies as they have reached them.
+    pub fn as_seen_by_services(&self, arn: &str) -> Option<RoleView> {
+        let now = self.clock.now();
+        let name = arn.rsplit('/').next().unwrap_or(arn);
+        let roles = self.roles.lock().expect("iam lock");
+        let role = roles.get(name).filter(|r| r.arn == arn)?;
+        if now < role.visible_at {
+            return None;
+        }
+        Some(RoleView {
+            trust_policy: seen(&role.trust_seen, now)?,
+            inline_policies: role
+                .policies_seen
+                .values()
+                .filter_map(|versions| seen(versions, now).flatten())
+                .collect(),
+        })
+    }
+
+    /// What S3 makes of a principal ARN in a bucket policy.
+    pub fn principal_state(&self, account_id: &str, arn: &str) -> PrincipalState {
+        let Some(rest) = arn.strip_prefix(&format!("arn:aws:iam::{account_id}:role/")) else {
+            return PrincipalState::Foreign;
+        };
+        let name = rest.rsplit('/').next().unwrap_or(rest);
+        let now = self.clock.now();
+        match self.roles.lock().expect("iam lock").get(name) {
+            Some(role) if role.arn == arn && now >= role.visible_at => PrincipalState::Known,
+            Some(role) if role.arn == arn => PrincipalState::Propagating,
+            _ => PrincipalState::Unknown,
+        }
+    }
+
+    /// Adds a service's service-linked role (`/aws-service-role/<service>/<name>`, trusted by
+    /// that service) unless it exists: what the service does for the account's first resource.
+    pub fn insert_service_linked_role(&self, account_id: &str, name: &str, service: &str) {
+        let path = format!("/aws-service-role/{service}/");
+        let trust = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+        })
+        .to_string();
+        // The service creates it for itself: nothing waits for it to propagate.
+        let now = self.clock.now();
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .entry(name.to_owned())
+            .or_insert_with(|| Role {
+                arn: format!("arn:aws:iam::{account_id}:role{path}{name}"),
+                id: format!(
+                    "AROA{}",
+                    &uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..17]
+                ),
+                name: name.to_owned(),
+                path,
+                created: chrono::Utc::now(),
+                trust_policy: trust.clone(),
+                description: None,
+                max_session_duration: 3600,
+                inline_policies: BTreeMap::new(),
+                tags: BTreeMap::new(),
+                visible_at: now,
+                trust_seen: vec![(now, trust)],
+                policies_seen: BTreeMap::new(),
+            });
+    }
+
+    /// The ARN of role `name` as IAM holds it now (with its path), if it exists.
+    pub fn role_arn(&self, name: &str) -> Option<String> {
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .get(name)
+            .map(|r| r.arn.clone())
     }
 
     /// Executes one Query-protocol request; returns the `<Action>Result` inner XML.
@@ -154,7 +281,16 @@ impl IamStore {
         params: &BTreeMap<String, String>,
     ) -> Result<String, IamError> {
         let action = params.get("Action").map(String::as_str).unwrap_or("");
+        let model = crate::model::iam();
+        if model.has_operation(action) {
+            model
+                .query_input(action, params)
+                .and_then(|input| model.validate(action, &input))
+                .map_err(|e| IamError::new("ValidationError", 400, e.message()))?;
+        }
         let get = |k: &str| params.get(k).cloned().ok_or_else(|| IamError::missing(k));
+        let now = self.clock.now();
+        let reaches_others = now + self.propagation;
         let mut roles = self.roles.lock().expect("iam lock");
         match action {
             "CreateRole" => {
@@ -178,7 +314,7 @@ impl IamStore {
                     name: name.clone(),
                     path,
                     created: chrono::Utc::now(),
-                    trust_policy: trust,
+                    trust_policy: trust.clone(),
                     description: params.get("Description").cloned(),
                     max_session_duration: params
                         .get("MaxSessionDuration")
@@ -186,6 +322,9 @@ impl IamStore {
                         .unwrap_or(3600),
                     inline_policies: BTreeMap::new(),
                     tags: tags_from(params, "Tags"),
+                    visible_at: reaches_others,
+                    trust_seen: vec![(reaches_others, trust.clone())],
+                    policies_seen: BTreeMap::new(),
                 };
                 let xml = role_xml(&role);
                 roles.insert(name, role);
@@ -199,7 +338,9 @@ impl IamStore {
                 let name = get("RoleName")?;
                 let doc = get("PolicyDocument")?;
                 check_policy(&doc, true)?;
-                role_in(&mut roles, &name)?.trust_policy = doc;
+                let role = role_in(&mut roles, &name)?;
+                role.trust_seen.push((reaches_others, doc.clone()));
+                role.trust_policy = doc;
                 Ok(String::new())
             }
             "DeleteRole" => {
@@ -220,9 +361,12 @@ impl IamStore {
                 let policy = get("PolicyName")?;
                 let doc = get("PolicyDocument")?;
                 check_policy(&doc, false)?;
-                role_in(&mut roles, &name)?
-                    .inline_policies
-                    .insert(policy, doc);
+                let role = role_in(&mut roles, &name)?;
+                role.policies_seen
+                    .entry(policy.clone())
+                    .or_default()
+                    .push((reaches_others, Some(doc.clone())));
+                role.inline_policies.insert(policy, doc);
                 Ok(String::new())
             }
             "GetRolePolicy" => {
@@ -249,11 +393,12 @@ impl IamStore {
             "DeleteRolePolicy" => {
                 let name = get("RoleName")?;
                 let policy = get("PolicyName")?;
-                if role_in(&mut roles, &name)?
-                    .inline_policies
-                    .remove(&policy)
-                    .is_none()
-                {
+                let role = role_in(&mut roles, &name)?;
+                role.policies_seen
+                    .entry(policy.clone())
+                    .or_default()
+                    .push((reaches_others, None));
+                if role.inline_policies.remove(&policy).is_none() {
                     return Err(IamError::new(
                         "NoSuchEntity",
                         404,
@@ -272,6 +417,12 @@ impl IamStore {
                 Ok(format!(
                     "<IsTruncated>false</IsTruncated><PolicyNames>{members}</PolicyNames>"
                 ))
+            }
+            "ListAttachedRolePolicies" => {
+                // The sandbox has no managed policies to attach: a role it knows has none.
+                let name = get("RoleName")?;
+                role_in(&mut roles, &name)?;
+                Ok("<AttachedPolicies/><IsTruncated>false</IsTruncated>".to_owned())
             }
             "TagRole" => {
                 let name = get("RoleName")?;
@@ -391,10 +542,7 @@ impl RoleDirectory {
     pub async fn role_by_arn(&self, arn: &str) -> Result<Option<RoleView>, String> {
         let name = arn.rsplit('/').next().unwrap_or(arn);
         match self {
-            Self::Local(store) => Ok(store.role(name).filter(|r| r.arn == arn).map(|r| RoleView {
-                trust_policy: r.trust_policy,
-                inline_policies: r.inline_policies.into_values().collect(),
-            })),
+            Self::Local(store) => Ok(store.as_seen_by_services(arn)),
             Self::External(client) => {
                 let role = match client.get_role().role_name(name).send().await {
                     Ok(out) => match out.role {

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod access_policy;
 mod auth;
 mod clock;
 mod config;
@@ -19,15 +20,20 @@ mod data_plane;
 mod faults;
 mod http;
 mod iam;
+mod identity;
 mod log;
+pub mod model;
+mod policy_eval;
 mod router;
 mod s3;
+mod security_options;
 mod sts;
 mod tls;
 
 pub use config::{
-    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, LatencyConfig,
-    SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedIndex, SeedWriter,
+    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, IdentityConfig,
+    LatencyConfig, SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity,
+    SeedFgac, SeedIndex, SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;
@@ -68,10 +74,11 @@ pub enum SandboxError {
 /// State every handler shares.
 pub(crate) struct Shared {
     pub config: SandboxConfig,
-    pub clock: clock::Clock,
+    pub clock: Arc<clock::Clock>,
     pub log: log::RequestLog,
     pub faults: faults::Faults,
     pub iam: Arc<iam::IamStore>,
+    pub identities: Arc<identity::Identities>,
     pub roles: iam::RoleDirectory,
     pub blobs: s3::BlobStore,
     pub s3_service: s3s::service::S3Service,
@@ -105,7 +112,11 @@ impl Sandbox {
             }
         };
         let tls = tls::Authority::create(&state_dir)?;
-        let iam = Arc::new(iam::IamStore::default());
+        let clock = Arc::new(clock::Clock::default());
+        let iam = Arc::new(iam::IamStore::new(
+            clock.clone(),
+            config.scaled(config.latencies.iam_propagation_secs),
+        ));
         let s3 = Arc::new(s3::S3Store::default());
         for bucket in &config.buckets {
             s3.create_bucket(bucket);
@@ -114,11 +125,31 @@ impl Sandbox {
         let mut builder = s3s::service::S3ServiceBuilder::new(s3::SandboxS3 {
             store: s3.clone(),
             region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            // Principals in bucket policies are resolved against the sandbox's IAM when it
+            // serves IAM itself; an external IAM's roles are not checked.
+            iam: config.external.iam_endpoint.is_none().then(|| iam.clone()),
         });
-        builder.set_auth(s3s::auth::SimpleAuth::from_single(
-            config.credentials.access_key_id.clone(),
-            config.credentials.secret_access_key.clone(),
-        ));
+        let identities = Arc::new(identity::Identities::from_config(&config)?);
+        let mut auth = s3s::auth::SimpleAuth::new();
+        for identity in identities.all() {
+            auth.register(
+                identity.credentials.access_key_id.clone(),
+                identity.credentials.secret_access_key.clone().into(),
+            );
+        }
+        builder.set_auth(auth);
+        builder.set_access(identity::S3Access {
+            identities: identities.clone(),
+            store: s3.clone(),
+        });
+        if identities.service_linked_role_exists() {
+            iam.insert_service_linked_role(
+                &config.account_id,
+                identity::SERVICE_LINKED_ROLE,
+                "opensearchservice.amazonaws.com",
+            );
+        }
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
             .await
             .map_err(|source| SandboxError::Bind {
@@ -131,9 +162,10 @@ impl Sandbox {
         })?;
         let shared = Arc::new(Shared {
             faults: faults::Faults::new(config.faults.seed, config.faults.rules.clone()),
-            clock: clock::Clock::default(),
+            clock,
             log: log::RequestLog::default(),
             iam,
+            identities,
             roles,
             blobs,
             s3_service: builder.build(),
@@ -237,6 +269,32 @@ impl SandboxHandle {
         env
     }
 
+    /// The environment a client needs to call this sandbox as the configured identity whose
+    /// access key this is (`None` for a key no identity has).
+    pub fn identity_env(&self, access_key_id: &str) -> Option<Vec<(String, String)>> {
+        let identity = self.shared.identities.get(access_key_id)?;
+        let mut env: Vec<(String, String)> = self
+            .env()
+            .into_iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "AWS_ACCESS_KEY_ID" | "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN"
+                )
+            })
+            .collect();
+        let c = &identity.credentials;
+        env.push(("AWS_ACCESS_KEY_ID".to_owned(), c.access_key_id.clone()));
+        env.push((
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            c.secret_access_key.clone(),
+        ));
+        if let Some(token) = &c.session_token {
+            env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));
+        }
+        Some(env)
+    }
+
     /// Every request answered so far, in order.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         self.shared.log.entries()
@@ -251,6 +309,22 @@ impl SandboxHandle {
     /// domain's `vpc-<name>.sandbox.internal:<port>`, which only a proxy that maps it reaches.
     pub fn domain_endpoint(&self, domain: &str) -> Option<String> {
         self.shared.domains.endpoint(&self.shared, domain)
+    }
+
+    /// The sandbox's DNS for the names it hands out (a VPC domain's `vpc-<name>.sandbox.internal`):
+    /// the address, or `None` (NXDOMAIN) for an unknown name, a domain not ready, or a fresh
+    /// domain whose record has not propagated yet (`latencies.dns_propagation_secs`). A proxy
+    /// standing in for a bastion resolves through it (also `GET /_sandbox/resolve?name=HOST`).
+    pub fn resolve(&self, host: &str) -> Option<std::net::IpAddr> {
+        self.shared.domains.resolve(&self.shared, host)
+    }
+
+    /// Moves simulated time forward (as `POST /_sandbox/clock?advance_secs=N` does): domains,
+    /// snapshots, IAM propagation and DNS windows all see the later time.
+    pub fn advance_clock(&self, simulated_secs: f64) {
+        self.shared
+            .clock
+            .advance(self.shared.config.scaled(simulated_secs.max(0.0)));
     }
 
     /// Replaces the fault rules (as `POST /_sandbox/faults` does).

@@ -20,16 +20,17 @@ use crate::http::{Call, Dropped, Protocol, Resp, guarded, json, read_body, reque
 pub async fn serve(shared: Arc<Shared>, listener: tokio::net::TcpListener) {
     let mut shutdown = shared.shutdown.clone();
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
             },
             _ = shutdown.changed() => return,
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(crate::http::SourceIp(peer));
                 let line = crate::http::request_line(&req);
                 crate::log::with_line(line.0, line.1, handle(shared.clone(), req))
             });
@@ -57,8 +58,8 @@ async fn query_request(
         ))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -85,6 +86,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
     match service.as_str() {
         "s3" => s3_request(&shared, req).await,
         "iam" => {
+            let source_ip = crate::http::source_ip(req.extensions());
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::iam::classify(&params);
             let call = Call {
@@ -93,6 +95,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 target,
                 mutating,
                 protocol: Protocol::Query,
+                checks: crate::identity::iam_checks(&shared, &params),
+                source_ip,
             };
             guarded(&shared, call, Some(verify), async {
                 let rid = request_id();
@@ -108,18 +112,26 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             .await
         }
         "sts" => {
+            let source_ip = crate::http::source_ip(req.extensions());
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::sts::classify(&params);
+            // GetCallerIdentity needs no permission (not even an explicit deny stops it).
             let call = Call {
                 service: "sts",
                 operation,
                 target,
                 mutating,
                 protocol: Protocol::Query,
+                checks: Vec::new(),
+                source_ip,
             };
+            let caller = verify
+                .as_ref()
+                .ok()
+                .and_then(|scope| shared.identities.get(&scope.access_key))
+                .unwrap_or_else(|| shared.identities.default_identity());
             guarded(&shared, call, Some(verify), async {
-                let (status, xml) =
-                    crate::sts::handle(&shared.config.account_id, &params, &request_id());
+                let (status, xml) = crate::sts::handle(&caller, &params, &request_id());
                 respond(status, "text/xml", xml)
             })
             .await
@@ -144,6 +156,8 @@ async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dro
         crate::s3::classify(req.method(), req.uri().path(), req.uri().query());
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
+    let source_ip = crate::http::source_ip(&parts.extensions);
+    // The request keeps its extensions ([`crate::http::SourceIp`]) for S3's access hook.
     let req = Request::from_parts(parts, s3s::Body::from(body));
     let call = Call {
         service: "s3",
@@ -151,6 +165,8 @@ async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dro
         target: bucket,
         mutating,
         protocol: Protocol::RestXml,
+        checks: Vec::new(),
+        source_ip,
     };
     guarded(shared, call, None, async {
         match shared.s3_service.call(req).await {
@@ -192,6 +208,19 @@ fn sandbox_endpoint(shared: &Shared, parts: &http::request::Parts, body: Bytes) 
                 ),
             }
         }
+        (&M::GET, "/_sandbox/resolve") => {
+            let name = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            match shared.domains.resolve(shared, &name) {
+                Some(address) => json(
+                    200,
+                    &serde_json::json!({"name": name, "address": address.to_string()}),
+                ),
+                None => json(404, &serde_json::json!({"name": name, "error": "NXDOMAIN"})),
+            }
+        }
         (&M::POST, "/_sandbox/clock") => {
             let secs = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
                 .find(|(k, _)| k == "advance_secs")
@@ -209,7 +238,7 @@ fn sandbox_endpoint(shared: &Shared, parts: &http::request::Parts, body: Bytes) 
         }
         _ => json(
             404,
-            &serde_json::json!({"error": "unknown sandbox endpoint; see GET /_sandbox/log, GET|POST /_sandbox/faults, POST /_sandbox/reset-log, POST /_sandbox/clock?advance_secs=N"}),
+            &serde_json::json!({"error": "unknown sandbox endpoint; see GET /_sandbox/log, GET|POST /_sandbox/faults, POST /_sandbox/reset-log, POST /_sandbox/clock?advance_secs=N, GET /_sandbox/resolve?name=HOST"}),
         ),
     }
 }

@@ -1,6 +1,12 @@
 //! S3: an in-memory object store served through the `s3s` crate (which owns the wire protocol and
 //! its SigV4 check), plus [`BlobStore`], the S3 a domain writes its snapshots to — this store, or
 //! an external S3 endpoint (e.g. moto) reached with a signed client of the domain's own.
+//!
+//! A bucket policy is read as S3 reads it: its statements' resources must be the bucket, their
+//! actions S3's, and every principal must resolve. A role IAM created less than
+//! `iam_propagation_secs` ago does not resolve yet (IAM is eventually consistent), so S3 answers
+//! 400 `MalformedPolicy` "Invalid principal in policy" for it exactly as for a role that does not
+//! exist; a client retries until the role has propagated.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -26,6 +32,8 @@ pub struct StoredBucket {
     pub created: SystemTime,
     pub objects: BTreeMap<String, StoredObject>,
     pub policy: Option<String>,
+    /// The default encryption set with PutBucketEncryption.
+    pub encryption: Option<ServerSideEncryptionConfiguration>,
 }
 
 /// The sandbox's own buckets.
@@ -46,6 +54,7 @@ impl S3Store {
                 created: SystemTime::now(),
                 objects: BTreeMap::new(),
                 policy: None,
+                encryption: None,
             },
         );
         true
@@ -118,6 +127,80 @@ impl S3Store {
 pub struct SandboxS3 {
     pub store: Arc<S3Store>,
     pub region: String,
+    pub account_id: String,
+    /// The IAM principals in bucket policies are resolved against (`None`: IAM is external, its
+    /// roles are taken as they are).
+    pub iam: Option<Arc<crate::iam::IamStore>>,
+}
+
+fn as_strings(value: Option<&serde_json::Value>) -> Vec<String> {
+    match value {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl SandboxS3 {
+    /// What S3 refuses in a bucket policy: a resource outside the bucket, an action that is not
+    /// S3's, a principal that does not resolve (yet). Each is 400 `MalformedPolicy`.
+    fn check_policy(&self, bucket: &str, policy: &serde_json::Value) -> S3Result<()> {
+        let statements = match policy.get("Statement") {
+            Some(serde_json::Value::Array(items)) => items.clone(),
+            Some(one @ serde_json::Value::Object(_)) => vec![one.clone()],
+            _ => {
+                return Err(s3_error!(
+                    MalformedPolicy,
+                    "Missing required field Statement"
+                ));
+            }
+        };
+        let bucket_arn = format!("arn:aws:s3:::{bucket}");
+        for statement in &statements {
+            let resources = as_strings(statement.get("Resource"));
+            if resources.is_empty() {
+                return Err(s3_error!(
+                    MalformedPolicy,
+                    "Missing required field Resource"
+                ));
+            }
+            if resources
+                .iter()
+                .any(|r| r != &bucket_arn && !r.starts_with(&format!("{bucket_arn}/")))
+            {
+                return Err(s3_error!(MalformedPolicy, "Policy has invalid resource"));
+            }
+            let actions = as_strings(statement.get("Action"));
+            if actions
+                .iter()
+                .any(|a| a != "*" && !a.to_ascii_lowercase().starts_with("s3:"))
+            {
+                return Err(s3_error!(MalformedPolicy, "Policy has invalid action"));
+            }
+            let principals = match statement.get("Principal") {
+                Some(serde_json::Value::String(star)) if star == "*" => Vec::new(),
+                Some(serde_json::Value::Object(p)) => as_strings(p.get("AWS")),
+                None if statement.get("NotPrincipal").is_some() => Vec::new(),
+                _ => return Err(s3_error!(MalformedPolicy, "Invalid principal in policy")),
+            };
+            if let Some(iam) = &self.iam {
+                for principal in principals.iter().filter(|p| *p != "*") {
+                    match iam.principal_state(&self.account_id, principal) {
+                        crate::iam::PrincipalState::Known | crate::iam::PrincipalState::Foreign => {
+                        }
+                        crate::iam::PrincipalState::Propagating
+                        | crate::iam::PrincipalState::Unknown => {
+                            return Err(s3_error!(MalformedPolicy, "Invalid principal in policy"));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn no_such_bucket(bucket: &str) -> s3s::S3Error {
@@ -358,11 +441,20 @@ impl S3 for SandboxS3 {
         req: S3Request<PutBucketPolicyInput>,
     ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
         let input = req.input;
-        if serde_json::from_str::<serde_json::Value>(&input.policy).is_err() {
+        let Ok(document) = serde_json::from_str::<serde_json::Value>(&input.policy) else {
             return Err(s3_error!(
                 MalformedPolicy,
                 "Policies must be valid JSON and the first byte must be '{{'"
             ));
+        };
+        if !self.store.bucket_exists(&input.bucket) {
+            return Err(no_such_bucket(&input.bucket));
+        }
+        self.check_policy(&input.bucket, &document)?;
+        // What S3 keeps, the access hook and the domains evaluate: it must read in their
+        // grammar (the sandbox's evaluator refuses what it cannot evaluate rather than guess).
+        if let Err(e) = crate::policy_eval::Policy::from_value(&document, true) {
+            return Err(s3_error!(MalformedPolicy, "{}", e));
         }
         let mut buckets = self.store.buckets.lock().expect("s3 lock");
         let b = buckets
@@ -373,6 +465,32 @@ impl S3 for SandboxS3 {
             PutBucketPolicyOutput::default(),
             http::StatusCode::NO_CONTENT,
         ))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let input = req.input;
+        let mut buckets = self.store.buckets.lock().expect("s3 lock");
+        let b = buckets
+            .get_mut(&input.bucket)
+            .ok_or_else(|| no_such_bucket(&input.bucket))?;
+        b.encryption = Some(input.server_side_encryption_configuration);
+        Ok(S3Response::new(PutBucketEncryptionOutput::default()))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let buckets = self.store.buckets.lock().expect("s3 lock");
+        let b = buckets
+            .get(&req.input.bucket)
+            .ok_or_else(|| no_such_bucket(&req.input.bucket))?;
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: b.encryption.clone(),
+        }))
     }
 
     async fn get_bucket_policy(

@@ -1,7 +1,7 @@
 //! STS, Query protocol: `GetCallerIdentity` only. snapferry asks STS for the caller's account id
 //! to write the confused-deputy condition (`aws:SourceAccount`) into the role's trust policy, so
-//! the sandbox answers with the account it puts in every ARN. The caller is always the one
-//! sandbox user: the sandbox accepts a single set of credentials. `AssumeRole` is not emulated
+//! the sandbox answers with the account it puts in every ARN, and with the calling identity's
+//! ARN and user id ([`crate::identity`]); like AWS, it needs no permission. `AssumeRole` is not emulated
 //! (temporary credentials it returned would not pass the sandbox's signature check); it gets
 //! `InvalidAction` like any other unknown action. STS stays local even when IAM and S3 are
 //! external (moto): only the account id is asked for, and it is the sandbox's.
@@ -11,9 +11,6 @@ use std::collections::BTreeMap;
 use quick_xml::escape::escape;
 
 const NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
-
-/// The unique id AWS gives an IAM user (`AIDA` + 17 characters); fixed, as the user is.
-const USER_ID: &str = "AIDASANDBOXEXAMPLE001";
 
 /// Which STS operation a request is, for the log and fault rules: (operation, target,
 /// mutating). No STS call changes anything in the sandbox.
@@ -27,7 +24,7 @@ pub fn classify(params: &BTreeMap<String, String>) -> (String, Option<String>, b
 
 /// Answers one request: (HTTP status, XML body).
 pub fn handle(
-    account_id: &str,
+    caller: &crate::identity::Identity,
     params: &BTreeMap<String, String>,
     request_id: &str,
 ) -> (u16, String) {
@@ -36,9 +33,10 @@ pub fn handle(
         "GetCallerIdentity" => (
             200,
             format!(
-                "<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{USER_ID}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
-                escape(caller_arn(account_id)),
-                escape(account_id),
+                "<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId><Account>{}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+                escape(caller.caller_arn()),
+                escape(caller.user_id()),
+                escape(&caller.account),
             ),
         ),
         other => (
@@ -50,11 +48,6 @@ pub fn handle(
             ),
         ),
     }
-}
-
-/// The ARN of the one sandbox user.
-pub fn caller_arn(account_id: &str) -> String {
-    format!("arn:aws:iam::{account_id}:user/sandbox")
 }
 
 /// STS's XML error document (a client error: `Sender`).
@@ -76,10 +69,20 @@ mod tests {
             .collect()
     }
 
+    fn admin(account: &str) -> std::sync::Arc<crate::identity::Identity> {
+        let config = crate::SandboxConfig {
+            account_id: account.to_owned(),
+            ..crate::SandboxConfig::default()
+        };
+        crate::identity::Identities::from_config(&config)
+            .unwrap()
+            .default_identity()
+    }
+
     #[test]
     fn caller_identity_names_the_configured_account() {
         let (status, body) = handle(
-            "210987654321",
+            &admin("210987654321"),
             &params(&[("Action", "GetCallerIdentity"), ("Version", "2011-06-15")]),
             "rid-1",
         );
@@ -87,6 +90,7 @@ mod tests {
         assert!(
             body.contains("<Account>210987654321</Account>")
                 && body.contains("<Arn>arn:aws:iam::210987654321:user/sandbox</Arn>")
+                && body.contains("<UserId>AIDASANDBOXEXAMPLE001</UserId>")
                 && body.contains("<RequestId>rid-1</RequestId>"),
             "{body}"
         );
@@ -95,7 +99,7 @@ mod tests {
     #[test]
     fn unknown_actions_are_invalid_and_nothing_mutates() {
         let p = params(&[("Action", "AssumeRole")]);
-        let (status, body) = handle("1", &p, "rid");
+        let (status, body) = handle(&admin("123456789012"), &p, "rid");
         assert_eq!(status, 400);
         assert!(
             body.contains("<Code>InvalidAction</Code>")

@@ -105,6 +105,20 @@ impl World {
         cmd
     }
 
+    /// The `snapferry` command signing as the configured identity with this access key.
+    pub fn command_as(&self, access_key_id: &str, args: &[&str]) -> Command {
+        let mut cmd = self.command(args);
+        let env = self
+            .sandbox()
+            .identity_env(access_key_id)
+            .unwrap_or_else(|| panic!("the sandbox has no identity with key {access_key_id}"));
+        cmd.env_remove("AWS_SESSION_TOKEN");
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        cmd
+    }
+
     /// Runs `snapferry` and returns what it did.
     pub fn run(&self, args: &[&str]) -> Output {
         self.command(args).output().unwrap()
@@ -250,6 +264,35 @@ impl World {
                 .await
                 .unwrap()
         })
+    }
+
+    /// Creates a role someone else owns (e.g. one a foreign bucket-policy statement names), then
+    /// lets simulated time pass beyond IAM's default propagation window, as for a role that has
+    /// long existed: S3 refuses a policy naming a role it cannot resolve yet, as real S3 does.
+    pub fn existing_role(&self, name: &str) -> String {
+        let iam = self.aws().iam;
+        let trust = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow",
+            "Principal": {"Service": "ec2.amazonaws.com"},
+            "Action": "sts:AssumeRole"
+        }]});
+        let arn = self.rt.block_on(async {
+            iam.create_role()
+                .role_name(name)
+                .assume_role_policy_document(trust.to_string())
+                .send()
+                .await
+                .unwrap()
+                .role
+                .unwrap()
+                .arn
+        });
+        self.sandbox().advance_clock(
+            snapferry_sandbox::SandboxConfig::default()
+                .latencies
+                .iam_propagation_secs,
+        );
+        arn
     }
 
     /// The keys of every object in a bucket.

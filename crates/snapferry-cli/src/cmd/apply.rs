@@ -10,7 +10,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use snapferry_engine::{ApplyOptions, ApplySummary, Executor, Outcome, Proposal, StateDoc};
+use snapferry_engine::{
+    ApplyOptions, ApplySummary, Executor, LockGuard, LockInfo, Outcome, Proposal, StateDoc,
+};
 use tokio_util::sync::CancellationToken;
 
 use super::display::{Display, JSON_FORMAT_VERSION, JsonLines};
@@ -190,11 +192,27 @@ async fn execute_proposal(
     options.cancel = cancel;
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
-    let result = Executor::new(session.graph.clone(), session.store.clone())
-        .apply(&proposal, &options)
-        .await;
+    let guard = LockGuard::acquire(
+        session.store.clone(),
+        LockInfo::for_this_process(&options.command),
+        options.lock_timeout,
+    )
+    .await
+    .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)));
+    let result = match guard {
+        Ok(guard) => {
+            if let Some(takeover) = guard.took_over() {
+                eprintln!("Notice: {takeover}.");
+            }
+            Executor::new(session.graph.clone(), session.store.clone())
+                .apply_locked(guard, &proposal, &options)
+                .await
+                .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
+        }
+        Err(e) => Err(e),
+    };
     watcher.abort();
-    let summary = result.map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
+    let summary = result?;
     if args.json {
         return Ok(report_json(&summary, session));
     }

@@ -10,6 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use snapferry_engine::store::{Acquired, LockRecord};
 use snapferry_engine::{LockInfo, StateDoc, StateStore, StoreError};
 
 /// The environment variable that arms the hook.
@@ -79,10 +80,14 @@ impl StateStore for AbortAfterWrites {
         })
     }
 
+    fn lease(&self) -> Option<std::time::Duration> {
+        self.inner.lease()
+    }
+
     fn try_lock<'life0, 'life1, 'async_trait>(
         &'life0 self,
         info: &'life1 LockInfo,
-    ) -> BoxFuture<'async_trait, Result<(), StoreError>>
+    ) -> BoxFuture<'async_trait, Result<Acquired, StoreError>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -91,35 +96,53 @@ impl StateStore for AbortAfterWrites {
         self.inner.try_lock(info)
     }
 
-    fn lock_holder<'life0, 'async_trait>(
+    fn renew<'life0, 'life1, 'life2, 'async_trait>(
         &'life0 self,
-    ) -> BoxFuture<'async_trait, Result<Option<LockInfo>, StoreError>>
+        info: &'life1 LockInfo,
+        version: &'life2 str,
+    ) -> BoxFuture<'async_trait, Result<String, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.renew(info, version)
+    }
+
+    fn read_lock<'life0, 'async_trait>(
+        &'life0 self,
+    ) -> BoxFuture<'async_trait, Result<Option<LockRecord>, StoreError>>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
     {
-        self.inner.lock_holder()
+        self.inner.read_lock()
     }
 
-    fn unlock<'life0, 'life1, 'async_trait>(
+    fn unlock<'life0, 'life1, 'life2, 'async_trait>(
         &'life0 self,
         info: &'life1 LockInfo,
+        version: &'life2 str,
     ) -> BoxFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.unlock(info, version)
+    }
+
+    fn remove_lock<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        seen: &'life1 LockRecord,
+    ) -> BoxFuture<'async_trait, Result<bool, StoreError>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        self.inner.unlock(info)
-    }
-
-    fn force_unlock<'life0, 'async_trait>(
-        &'life0 self,
-    ) -> BoxFuture<'async_trait, Result<Option<LockInfo>, StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.force_unlock()
+        self.inner.remove_lock(seen)
     }
 }

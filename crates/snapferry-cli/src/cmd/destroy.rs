@@ -33,7 +33,7 @@ use std::sync::Arc;
 use snapferry_aws::resources::{DestroyFlags, destroy_policy};
 use snapferry_engine::{
     DestroyAction, DestroyOptions, DestroyStep, Event, EventSink, Executor, FieldValue, Inputs,
-    NodeId, NodeStatus, Outputs, StateDoc, Upstream,
+    LockGuard, LockInfo, NodeId, NodeStatus, Outputs, StateDoc, Upstream,
 };
 
 use super::session::{AwsArgs, Session, runtime};
@@ -131,8 +131,18 @@ async fn execute(session: &Session, args: &Args, terminal: bool) -> miette::Resu
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
     let steps: Vec<DestroyStep> = items.into_iter().map(|i| i.step).collect();
+    let lock = LockGuard::acquire(
+        session.store.clone(),
+        LockInfo::for_this_process(&options.command),
+        options.lock_timeout,
+    )
+    .await
+    .map_err(|e| chain(&e))?;
+    if let Some(takeover) = lock.took_over() {
+        eprintln!("Notice: {takeover}.");
+    }
     let summary = Executor::new(session.graph.clone(), session.store.clone())
-        .destroy(&steps, &options)
+        .destroy_locked(lock, &steps, &options)
         .await
         .map_err(|e| chain(&e))?;
     if let Some(error) = &summary.failed {

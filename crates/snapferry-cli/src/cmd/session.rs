@@ -97,12 +97,16 @@ impl Session {
                 bucket,
                 key,
                 region,
+                lock_lease_seconds,
             } => {
                 let clients = context
                     .clients(region, None)
                     .await
                     .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))?;
-                Arc::new(S3Store::new(clients.s3, bucket.clone(), key.clone()))
+                Arc::new(
+                    S3Store::new(clients.s3, bucket.clone(), key.clone())
+                        .with_lease(Duration::from_secs(*lock_lease_seconds)),
+                )
             }
         };
         // Inert unless SNAPFERRY_TEST_ABORT_AFTER_WRITES is set (the crash tests).

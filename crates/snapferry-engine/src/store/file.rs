@@ -2,6 +2,14 @@
 //! (`<state>.lock`, created exclusively). Every save writes a temp file in the same
 //! directory, fsyncs it, renames it over the state and fsyncs the directory, so a crash
 //! leaves the old or the new document, never a torn one. Files are mode 0600.
+//!
+//! The lock file holds its holder's [`LockInfo`], including what identifies the process
+//! beyond its pid ([`super::process`]). A lock whose holder is gone from this machine (same
+//! boot, same pid namespace, and that process no longer runs) is taken over, and the takeover
+//! names it; a live holder, or one on another machine, is refused. Every change to the lock
+//! file happens under an exclusive `flock` of `<state>.lock.mutex` (an empty file left in
+//! place), so two runs that both find a dead holder take turns: the second finds the first's
+//! live lock and is refused, and `unlock` removes only the lock it showed.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -9,7 +17,11 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-use super::{LockInfo, StateStore, StoreError, decode_state, encode_state};
+use super::process::{self, Liveness};
+use super::{
+    Acquired, LockInfo, LockRecord, StateStore, StoreError, Takeover, decode_state, encode_state,
+    held_by_live_process, held_unknown,
+};
 use crate::state::StateDoc;
 
 /// A state file and its lock file beside it.
@@ -17,6 +29,7 @@ use crate::state::StateDoc;
 pub struct FileStore {
     path: PathBuf,
     lock_path: PathBuf,
+    mutex_path: PathBuf,
 }
 
 impl FileStore {
@@ -25,9 +38,12 @@ impl FileStore {
         let path = path.into();
         let mut lock = path.clone().into_os_string();
         lock.push(".lock");
+        let mut mutex = lock.clone();
+        mutex.push(".mutex");
         FileStore {
             path,
             lock_path: PathBuf::from(lock),
+            mutex_path: PathBuf::from(mutex),
         }
     }
 
@@ -77,9 +93,82 @@ impl FileStore {
         Ok(())
     }
 
-    fn try_lock_blocking(&self, info: &LockInfo) -> Result<(), StoreError> {
+    /// Runs `f` holding an exclusive `flock` on the mutex file beside the lock, so that every
+    /// change to the lock file (create, take over, release, remove) by any snapferry on this
+    /// machine happens one at a time. The kernel drops the flock when its process dies, so a
+    /// crash inside `f` never leaves the mutex held.
+    fn with_mutex<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
         let dir = self.dir();
         fs::create_dir_all(&dir).map_err(self.io("create the directory", &dir))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mutex = options
+            .open(&self.mutex_path)
+            .map_err(self.io("open the lock mutex", &self.mutex_path))?;
+        mutex
+            .lock()
+            .map_err(self.io("lock the lock mutex", &self.mutex_path))?;
+        let result = f();
+        let _ = mutex.unlock();
+        result
+    }
+
+    fn try_lock_blocking(&self, info: &LockInfo) -> Result<Acquired, StoreError> {
+        self.with_mutex(|| {
+            if let Some(version) = self.create_lock_blocking(info)? {
+                return Ok(Acquired {
+                    version,
+                    took_over: None,
+                });
+            }
+            let Some(record) = self.read_lock_blocking()? else {
+                // Released between our create and this read: the lock is free now.
+                let version = self.create_lock_blocking(info)?.ok_or_else(|| {
+                    self.held(LockInfo::unreadable("lock file"), held_unknown("it changed while it was read"))
+                })?;
+                return Ok(Acquired {
+                    version,
+                    took_over: None,
+                });
+            };
+            match process::liveness(&record.info) {
+                Liveness::Gone(reason) => {
+                    self.remove_lock_blocking()?;
+                    let version = self.create_lock_blocking(info)?.ok_or_else(|| {
+                        self.held(
+                            LockInfo::unreadable("lock file"),
+                            held_unknown("another program created it while it was taken over"),
+                        )
+                    })?;
+                    tracing::warn!(previous = %record.info, %reason, "took over the lock of a run that is gone");
+                    Ok(Acquired {
+                        version,
+                        took_over: Some(Takeover {
+                            location: self.location(),
+                            previous: record.info,
+                            reason,
+                        }),
+                    })
+                }
+                Liveness::Alive => Err(self.held(record.info, held_by_live_process())),
+                Liveness::Unknown(why) => Err(self.held(record.info, held_unknown(&why))),
+            }
+        })
+    }
+
+    fn held(&self, holder: LockInfo, detail: String) -> StoreError {
+        StoreError::LockHeld {
+            location: self.location(),
+            holder: Box::new(holder),
+            detail,
+        }
+    }
+
+    /// Creates the lock file with `info` if there is none: its version, or `None` if one exists.
+    fn create_lock_blocking(&self, info: &LockInfo) -> Result<Option<String>, StoreError> {
+        let dir = self.dir();
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -91,24 +180,20 @@ impl FileStore {
                     .and_then(|()| file.sync_all())
                     .map_err(self.io("write the lock", &self.lock_path))?;
                 sync_dir(&dir).map_err(self.io("fsync the directory", &dir))?;
-                Ok(())
+                Ok(Some(version_of(&body)))
             }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let holder = self.read_lock_blocking()?.unwrap_or_else(unreadable_lock);
-                Err(StoreError::LockHeld {
-                    location: self.path.display().to_string(),
-                    holder: Box::new(holder),
-                })
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
             Err(e) => Err(self.io("create the lock", &self.lock_path)(e)),
         }
     }
 
-    fn read_lock_blocking(&self) -> Result<Option<LockInfo>, StoreError> {
+    fn read_lock_blocking(&self) -> Result<Option<LockRecord>, StoreError> {
         match fs::read(&self.lock_path) {
-            Ok(bytes) => Ok(Some(
-                serde_json::from_slice(&bytes).unwrap_or_else(|_| unreadable_lock()),
-            )),
+            Ok(bytes) => Ok(Some(LockRecord {
+                info: serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|_| LockInfo::unreadable("lock file")),
+                version: version_of(&bytes),
+            })),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.io("read the lock", &self.lock_path)(e)),
         }
@@ -123,16 +208,9 @@ impl FileStore {
     }
 }
 
-/// A lock file whose body cannot be read (a crash between create and write): still a lock.
-fn unreadable_lock() -> LockInfo {
-    LockInfo {
-        id: String::new(),
-        user: "unknown".to_owned(),
-        host: "unknown".to_owned(),
-        pid: 0,
-        created_at: chrono::DateTime::UNIX_EPOCH,
-        command: "(unreadable lock file)".to_owned(),
-    }
+/// A lock file's version is its content: every acquisition writes a new random id.
+fn version_of(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[cfg(unix)]
@@ -186,37 +264,48 @@ impl StateStore for FileStore {
         blocking(move || this.save_blocking(&bytes)).await
     }
 
-    async fn try_lock(&self, info: &LockInfo) -> Result<(), StoreError> {
+    async fn try_lock(&self, info: &LockInfo) -> Result<Acquired, StoreError> {
         let this = self.clone();
         let info = info.clone();
         blocking(move || this.try_lock_blocking(&info)).await
     }
 
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StoreError> {
+    async fn read_lock(&self) -> Result<Option<LockRecord>, StoreError> {
         let this = self.clone();
         blocking(move || this.read_lock_blocking()).await
     }
 
-    async fn unlock(&self, info: &LockInfo) -> Result<(), StoreError> {
+    async fn unlock(&self, info: &LockInfo, _version: &str) -> Result<(), StoreError> {
         let this = self.clone();
         let info = info.clone();
-        blocking(move || match this.read_lock_blocking()? {
-            Some(holder) if holder.id == info.id => this.remove_lock_blocking(),
-            Some(holder) => Err(StoreError::LockNotOurs {
-                location: this.location(),
-                holder: Box::new(holder),
-            }),
-            None => Ok(()),
+        blocking(move || {
+            this.with_mutex(|| match this.read_lock_blocking()? {
+                Some(held) if held.info.id == info.id => this.remove_lock_blocking(),
+                Some(held) => Err(StoreError::LockNotOurs {
+                    location: this.location(),
+                    holder: Box::new(held.info),
+                }),
+                None => Ok(()),
+            })
         })
         .await
     }
 
-    async fn force_unlock(&self) -> Result<Option<LockInfo>, StoreError> {
+    async fn remove_lock(&self, seen: &LockRecord) -> Result<bool, StoreError> {
         let this = self.clone();
+        let seen = seen.clone();
         blocking(move || {
-            let holder = this.read_lock_blocking()?;
-            this.remove_lock_blocking()?;
-            Ok(holder)
+            this.with_mutex(|| match this.read_lock_blocking()? {
+                Some(now) if now.version == seen.version => {
+                    this.remove_lock_blocking()?;
+                    Ok(true)
+                }
+                Some(now) => Err(StoreError::LockChanged {
+                    location: this.location(),
+                    now: format!("now held by {}", now.info),
+                }),
+                None => Ok(false),
+            })
         })
         .await
     }
@@ -315,7 +404,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn second_lock_is_refused_naming_the_holder() {
+    async fn a_live_holder_is_refused_by_name_and_only_it_releases() {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn StateStore> = Arc::new(FileStore::new(dir.path().join("p.state.json")));
         let mut first = LockInfo::for_this_process("snapferry apply a.yaml");
@@ -324,6 +413,7 @@ mod tests {
         let guard = LockGuard::acquire(store.clone(), first.clone(), Duration::ZERO)
             .await
             .unwrap();
+        assert!(guard.took_over().is_none());
         let err = LockGuard::acquire(
             store.clone(),
             LockInfo::for_this_process("b"),
@@ -336,45 +426,216 @@ mod tests {
             StoreError::LockHeld { holder, .. } => assert_eq!(**holder, first),
             other => panic!("{other:?}"),
         }
-        assert!(err.to_string().contains("alice@ci-1"), "{err}");
-        assert!(err.to_string().contains("snapferry unlock"));
+        // This test process is the holder, and it is alive.
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the state at {} is locked by {first}; that process is still running on this \
+                 machine: wait for it to finish (`--lock-timeout SECONDS` waits for it)",
+                store.location()
+            )
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let lock = dir.path().join("p.state.json.lock");
-            assert_eq!(
-                fs::metadata(&lock).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            for file in ["p.state.json.lock", "p.state.json.lock.mutex"] {
+                let mode = fs::metadata(dir.path().join(file))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{file}");
+            }
         }
-        // Someone else's unlock is refused; the holder's works.
+        // Someone else's release is refused; the holder's works.
         assert!(matches!(
-            store.unlock(&LockInfo::for_this_process("x")).await,
+            store.unlock(&LockInfo::for_this_process("x"), "").await,
             Err(StoreError::LockNotOurs { .. })
         ));
         guard.release().await.unwrap();
         assert_eq!(store.lock_holder().await.unwrap(), None);
     }
 
+    /// A child that ran `sleep` and was killed and reaped: a lock it held is a dead run's.
+    fn dead_holder() -> LockInfo {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let info = LockInfo {
+            pid,
+            start_time: super::process::start_time_of(pid),
+            user: "ci".into(),
+            command: "snapferry apply killed.yaml".into(),
+            ..LockInfo::for_this_process("")
+        };
+        assert!(info.start_time.is_some());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        info
+    }
+
+    fn write_lock(store: &FileStore, info: &LockInfo) {
+        fs::create_dir_all(store.path().parent().unwrap()).unwrap();
+        fs::write(store.lock_path(), serde_json::to_vec(info).unwrap()).unwrap();
+    }
+
     #[tokio::test]
-    async fn force_unlock_returns_the_stale_holder() {
+    async fn the_lock_of_a_dead_process_is_taken_over_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStore::new(dir.path().join("p.state.json"));
-        let info = LockInfo::for_this_process("crashed");
-        store.try_lock(&info).await.unwrap();
-        assert_eq!(store.force_unlock().await.unwrap(), Some(info));
+        let dead = dead_holder();
+        write_lock(&store, &dead);
+        let me = LockInfo::for_this_process("snapferry apply again.yaml");
+        let acquired = store.try_lock(&me).await.unwrap();
+        let takeover = acquired.took_over.expect("taken over");
+        assert_eq!(takeover.previous, dead);
+        assert_eq!(takeover.reason, format!("process {} has exited", dead.pid));
+        assert_eq!(
+            takeover.to_string(),
+            format!(
+                "the state at {} was locked by {dead}; process {} has exited, so this run took \
+                 the lock over",
+                store.location(),
+                dead.pid
+            )
+        );
+        assert_eq!(store.lock_holder().await.unwrap(), Some(me.clone()));
+        store.unlock(&me, &acquired.version).await.unwrap();
         assert_eq!(store.lock_holder().await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_running_process_or_another_machine_keeps_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("p.state.json"));
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let live = LockInfo {
+            pid: child.id(),
+            start_time: super::process::start_time_of(child.id()),
+            ..LockInfo::for_this_process("snapferry apply live.yaml")
+        };
+        write_lock(&store, &live);
+        let err = store
+            .try_lock(&LockInfo::for_this_process("b"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("that process is still running on this machine: wait for it to finish (`--lock-timeout SECONDS` waits for it)"),
+            "{err}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let remote = LockInfo {
+            host: "runner-7".into(),
+            boot_id: Some("6f1e0c9a-0000-4000-8000-000000000000".into()),
+            ..dead_holder()
+        };
+        write_lock(&store, &remote);
+        let err = store
+            .try_lock(&LockInfo::for_this_process("b"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with(
+                "; it was taken on runner-7 in another boot, or on another machine, so snapferry \
+                 cannot tell whether that run is still going: wait for it to finish \
+                 (`--lock-timeout SECONDS` waits for it), or if that run is gone, run \
+                 `snapferry unlock`"
+            ),
+            "{err}"
+        );
+        assert_eq!(store.lock_holder().await.unwrap(), Some(remote));
+
+        // An unreadable lock file (a crash between create and write) is never taken over.
+        fs::write(store.lock_path(), b"").unwrap();
+        let err = store
+            .try_lock(&LockInfo::for_this_process("b"))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("run `snapferry unlock`"), "{err}");
+    }
+
+    #[test]
+    fn of_many_runs_that_find_a_dead_lock_exactly_one_takes_it_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("p.state.json"));
+        let dead = dead_holder();
+        for round in 0..10 {
+            write_lock(&store, &dead);
+            let barrier = Arc::new(std::sync::Barrier::new(8));
+            let runs: Vec<_> = (0..8)
+                .map(|i| {
+                    let (store, barrier) = (store.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let me = LockInfo::for_this_process(&format!("run {i}"));
+                        barrier.wait();
+                        (me.clone(), store.try_lock_blocking(&me))
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect();
+            let winners: Vec<&LockInfo> = runs
+                .iter()
+                .filter(|(_, r)| r.as_ref().is_ok_and(|a| a.took_over.is_some()))
+                .map(|(me, _)| me)
+                .collect();
+            assert_eq!(winners.len(), 1, "round {round}: {runs:?}");
+            let winner = winners[0];
+            for (me, result) in &runs {
+                if me != winner {
+                    match result {
+                        Err(StoreError::LockHeld { holder, .. }) => assert_eq!(&**holder, winner),
+                        other => panic!("round {round}: {other:?}"),
+                    }
+                }
+            }
+            assert_eq!(store.read_lock_blocking().unwrap().unwrap().info, *winner);
+        }
+    }
+
+    #[tokio::test]
+    async fn unlock_removes_only_the_lock_it_showed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().join("p.state.json"));
+        let first = LockInfo::for_this_process("first");
+        store.try_lock(&first).await.unwrap();
+        let shown = store.read_lock().await.unwrap().unwrap();
+        assert_eq!(shown.info, first);
+        // Meanwhile the lock changed hands.
+        let second = LockInfo::for_this_process("second");
+        write_lock(&store, &second);
+        let err = store.remove_lock(&shown).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the lock on the state at {} changed since it was shown (now held by {second}); \
+                 nothing was removed: run `snapferry unlock` again to see who holds it now",
+                store.location()
+            )
+        );
+        assert_eq!(store.lock_holder().await.unwrap(), Some(second));
+        let shown = store.read_lock().await.unwrap().unwrap();
+        assert!(store.remove_lock(&shown).await.unwrap());
+        assert_eq!(store.lock_holder().await.unwrap(), None);
+        assert!(!store.remove_lock(&shown).await.unwrap(), "already gone");
     }
 
     #[tokio::test(start_paused = true)]
     async fn lock_timeout_waits_for_release() {
         let store = Arc::new(crate::store::MemoryStore::new());
         let holder = LockInfo::for_this_process("first");
-        store.try_lock(&holder).await.unwrap();
+        let acquired = store.try_lock(&holder).await.unwrap();
         let s2 = store.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(3)).await;
-            s2.unlock(&holder).await.unwrap();
+            s2.unlock(&holder, &acquired.version).await.unwrap();
         });
         let guard = LockGuard::acquire(
             store.clone(),

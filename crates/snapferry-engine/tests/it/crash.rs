@@ -2,8 +2,8 @@
 //! mode, where the executor runs with a file store and a file-persisted fake world and the
 //! process calls `std::process::abort()` — no unwinding, no destructors — right after a
 //! chosen state write or right after a chosen resource's mutating call. The parent then
-//! clears the dead run's lock, resumes in-process and checks that the run converges and that
-//! no resource was created twice.
+//! resumes in-process, taking over the dead run's lock (its process is gone), and checks that
+//! the run converges and that no resource was created twice.
 
 use crate::support;
 
@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use snapferry_engine::store::{Acquired, LockRecord};
 use snapferry_engine::{
-    ApplyOptions, Executor, FileStore, LockInfo, NodeStatus, Outcome, PollSchedule, StateDoc,
-    StateStore, StoreError,
+    ApplyOptions, Executor, FileStore, LockGuard, LockInfo, NodeStatus, Outcome, PollSchedule,
+    StateDoc, StateStore, StoreError,
 };
 use support::{PlanThenApply, World, build};
 
@@ -66,17 +67,17 @@ impl StateStore for AbortingStore {
         }
         Ok(())
     }
-    async fn try_lock(&self, info: &LockInfo) -> Result<(), StoreError> {
+    async fn try_lock(&self, info: &LockInfo) -> Result<Acquired, StoreError> {
         self.inner.try_lock(info).await
     }
-    async fn lock_holder(&self) -> Result<Option<LockInfo>, StoreError> {
-        self.inner.lock_holder().await
+    async fn read_lock(&self) -> Result<Option<LockRecord>, StoreError> {
+        self.inner.read_lock().await
     }
-    async fn unlock(&self, info: &LockInfo) -> Result<(), StoreError> {
-        self.inner.unlock(info).await
+    async fn unlock(&self, info: &LockInfo, version: &str) -> Result<(), StoreError> {
+        self.inner.unlock(info, version).await
     }
-    async fn force_unlock(&self) -> Result<Option<LockInfo>, StoreError> {
-        self.inner.force_unlock().await
+    async fn remove_lock(&self, seen: &LockRecord) -> Result<bool, StoreError> {
+        self.inner.remove_lock(seen).await
     }
 }
 
@@ -146,7 +147,7 @@ fn aborted(status: std::process::ExitStatus) -> bool {
 /// Resumes after a crash and checks convergence and at-most-once creation.
 async fn resume_and_check(dir: &Path, label: &str) {
     let store = FileStore::new(dir.join("state.json"));
-    // The dead run's lock is still there, naming it; a new run is refused until unlocked.
+    // The dead run's lock is still there, naming it; the next run takes it over, saying so.
     let holder = store
         .lock_holder()
         .await
@@ -156,15 +157,33 @@ async fn resume_and_check(dir: &Path, label: &str) {
     let world = World::persistent(dir.join("world.json"), None);
     let graph = Arc::new(build(&world, NODES, &edges(), 3));
     let executor = Executor::new(graph.clone(), Arc::new(store.clone()));
-    let refused = executor.plan_then_apply(&options()).await.unwrap_err();
-    assert!(
-        refused.to_string().contains("snapferry unlock")
-            || format!("{refused:?}").contains("LockHeld"),
+    let guard = LockGuard::acquire(
+        Arc::new(store.clone()),
+        LockInfo::for_this_process("resume"),
+        Duration::ZERO,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{label}: the dead run's lock was not taken over: {e}"));
+    let takeover = guard.took_over().expect("a takeover").clone();
+    assert_eq!(takeover.previous, holder, "{label}");
+    assert_eq!(
+        takeover.reason,
+        format!("process {} has exited", holder.pid),
         "{label}"
     );
-    assert_eq!(store.force_unlock().await.unwrap(), Some(holder));
 
-    let summary = executor.plan_then_apply(&options()).await.unwrap();
+    let state = store.load().await.unwrap();
+    let proposal = snapferry_engine::plan(
+        &graph,
+        state.as_ref(),
+        &snapferry_engine::PlanOptions::new(support::PLAN_FP),
+    )
+    .await
+    .unwrap();
+    let summary = executor
+        .apply_locked(guard, &proposal, &options())
+        .await
+        .unwrap();
     assert_eq!(summary.outcome, Outcome::Complete, "{label}: {summary:?}");
     let data = world.data();
     assert!(

@@ -6,4 +6,5 @@ mod crash;
 mod cycles;
 mod destroy;
 mod executor;
+mod locks;
 mod support;

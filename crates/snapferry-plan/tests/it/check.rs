@@ -503,3 +503,43 @@ restore: { on_conflict: merge }
         ]
     );
 }
+
+#[test]
+fn the_s3_lock_lease_defaults_to_a_minute_is_bounded_and_leaves_the_fingerprint_alone() {
+    let with = |extra: &str| {
+        format!("{MINIMAL}state:\n  s3:\n    bucket: team-state\n    key: shop.json\n{extra}")
+    };
+    let default = ok(&with(""));
+    assert_eq!(
+        default.state,
+        StateLocation::S3 {
+            bucket: "team-state".into(),
+            key: "shop.json".into(),
+            region: "us-east-1".into(),
+            lock_lease_seconds: 60,
+        }
+    );
+    let longer = ok(&with("    lock_lease_seconds: 300\n"));
+    assert!(matches!(
+        longer.state,
+        StateLocation::S3 {
+            lock_lease_seconds: 300,
+            ..
+        }
+    ));
+    // How runs take turns is not what they build: the plan's fingerprint is the same.
+    assert_eq!(longer.fingerprint(), default.fingerprint());
+    let all: Vec<(String, usize, usize)> = found(&with("    lock_lease_seconds: 2\n"))
+        .into_iter()
+        .map(|(p, line, col)| (p.to_string(), line, col))
+        .collect();
+    assert_eq!(
+        all,
+        [(
+            "`state.s3.lock_lease_seconds` must be a number of seconds from 5 to 86400, found 2"
+                .to_owned(),
+            14,
+            25
+        )]
+    );
+}

@@ -4,6 +4,12 @@
 //! recovery), and to the cluster metadata around the indices: [`templates`] (and data streams),
 //! [`aliases`], [`ingest`], [`scripts`], [`ism`] and the Dashboards API ([`dashboards`]), whose
 //! state lives in [`meta`]. One listener per domain, bound when the domain is created, answering once it's ready.
+//!
+//! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
+//! is `anonymous`), the gateway ([`crate::access_policy`]: the domain access policy together
+//! with the caller's identity policies, and `iam:PassRole` for a repository's role), and on a
+//! domain with fine-grained access control the security plugin ([`security`]), which maps the
+//! same [`Caller`].
 
 // Handlers return the error response itself as `Err`: it is built once per failed request and
 // sent as is, so boxing it would only add noise.
@@ -21,6 +27,7 @@ pub mod params;
 pub mod query;
 pub mod restore;
 pub mod scripts;
+pub mod security;
 pub mod snapshot;
 pub mod templates;
 pub mod version;
@@ -37,6 +44,7 @@ use tokio::time::Instant;
 
 use crate::config::SeedData;
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp, read_body};
+use crate::identity::Caller;
 use crate::{Shared, auth};
 use version::Engine;
 
@@ -53,6 +61,8 @@ pub struct DomainData {
     /// When the domain's cluster came up: writers and automated snapshots count from here.
     pub started: Instant,
     pub state: Mutex<DataState>,
+    /// Fine-grained access control (the security plugin and its configuration).
+    pub security: security::Security,
 }
 
 #[derive(Default)]
@@ -131,6 +141,7 @@ impl DomainData {
             seed,
             started,
             state: Mutex::new(state),
+            security: security::Security::default(),
         }
     }
 
@@ -270,18 +281,21 @@ pub async fn serve(
             return;
         }
         let (shared, data, acceptor) = (shared.clone(), data.clone(), acceptor.clone());
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(stream).await else {
                 return;
             };
-            let service =
-                hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let (shared, data) = (shared.clone(), data.clone());
-                    let line = crate::http::request_line(&req);
-                    crate::log::with_line(line.0, line.1, async move {
-                        handle(&shared, &data, req).await
-                    })
-                });
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (shared, data) = (shared.clone(), data.clone());
+                let line = crate::http::request_line(&req);
+                crate::log::with_line(line.0, line.1, async move {
+                    handle(&shared, &data, req, peer).await
+                })
+            });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
@@ -297,6 +311,10 @@ pub struct Req {
     pub body: Bytes,
     /// The request's headers (Dashboards reads its xsrf and tenant headers).
     pub headers: http::HeaderMap,
+    /// Who sent the request: the signing identity, or `anonymous`.
+    pub caller: Caller,
+    /// The decoded path with the query as sent (the metadata handlers route on it).
+    pub uri: String,
 }
 
 impl Req {
@@ -470,6 +488,7 @@ async fn handle(
     shared: &Shared,
     data: &DomainData,
     req: Request<Incoming>,
+    peer: std::net::IpAddr,
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
@@ -495,9 +514,16 @@ async fn handle(
         })
         .collect();
     let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
-    let (operation, target, mutating) = classify(&parts.method, &segs);
-    let verify = auth::verify(
-        &shared.config.credentials,
+    let (operation, target, mutating) = security::api::classify(&parts.method, &segs)
+        .unwrap_or_else(|| classify(&parts.method, &segs));
+    // An unsigned request (none, or HTTP basic auth) is `anonymous` to the gateway.
+    let signed = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("AWS4-"));
+    let verify = crate::identity::verify(
+        shared,
         parts.method.as_str(),
         parts.uri.path(),
         parts.uri.query(),
@@ -514,7 +540,25 @@ async fn handle(
             )))
         }
     });
+    // An unsigned request (none, or HTTP basic auth) is `anonymous`; a signed one that fails
+    // verification never reaches the handler.
+    let caller = match verify.as_ref() {
+        Ok(scope) if signed => shared
+            .identities
+            .get(&scope.access_key)
+            .map_or(Caller::Anonymous, Caller::Signed),
+        _ => Caller::Anonymous,
+    };
+    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let uri = match parts.uri.query() {
+        Some(q) => format!("{decoded_path}?{q}"),
+        None => decoded_path.clone(),
+    };
     let req = Req {
+        caller,
+        uri,
         method: parts.method.clone(),
         query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -529,14 +573,22 @@ async fn handle(
         target,
         mutating,
         protocol: Protocol::OpenSearch,
+        // The gateway decides with the domain's access policy, inside the handler.
+        checks: Vec::new(),
+        source_ip: Some(peer),
     };
     let head = parts.method == Method::HEAD;
     let line = crate::http::request_line(&http::Request::from_parts(parts.clone(), ()));
     let line_len = line.0.len() + 1 + line.1.len() + " HTTP/1.1".len();
-    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
-        .decode_utf8_lossy()
-        .into_owned();
-    let resp = guarded(shared, call, Some(verify), async {
+    let path = parts.uri.path().to_owned();
+    let resp = guarded(shared, call, signed.then_some(verify), async {
+        // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
+        // limit), its REST handler (parameters), and the security plugin with the action.
+        if let Err(denied) =
+            crate::access_policy::check(shared, &data.name, &req.caller, &parts.method, &path, peer)
+        {
+            return denied;
+        }
         if line_len > MAX_INITIAL_LINE_LENGTH {
             return too_long_line(&data.engine);
         }
@@ -545,16 +597,16 @@ async fn handle(
         {
             return refused;
         }
+        if operation == "PutRepository"
+            && let Some(denied) =
+                crate::identity::pass_role_for_repository(&req.caller, &req.body, peer)
+        {
+            return denied;
+        }
         data.catch_up_writers(shared);
         ism::catch_up(shared, data);
-        let uri = match parts.uri.query() {
-            Some(q) => format!("{decoded_path}?{q}"),
-            None => decoded_path.clone(),
-        };
-        match route_meta(shared, data, operation, &req, &uri) {
-            Some(resp) => resp,
-            None => route(shared, data, operation, req).await,
-        }
+        let caller = req.caller.clone();
+        security::handle(shared, data, &caller, &parts.headers, operation, req).await
     })
     .await?;
     if head {
@@ -617,13 +669,16 @@ fn route_meta(
         "UpdateAliases" => aliases::update(data, req),
         op if op.starts_with("Ism") => ism::handle(data, now, req, uri),
         op if op.starts_with("Dashboards") => {
-            dashboards::handle(data, now, shared.domains.fine_grained(&data.name), req, uri)
+            dashboards::handle(data, now, data.security.is_enabled(), req, uri)
         }
         _ => return None,
     })
 }
 
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
+    if let Some(resp) = route_meta(shared, data, operation, &req, &req.uri) {
+        return resp;
+    }
     let seg = |i: usize| req.segments.get(i).cloned().unwrap_or_default();
     match operation {
         "Info" => indices::info(shared, data),

@@ -208,6 +208,8 @@ pub fn handle(data: &DomainData, operation: &str, req: &Req) -> Resp {
                 query: req.query.clone(),
                 body: bytes::Bytes::from(rendered.to_string()),
                 headers: req.headers.clone(),
+                caller: req.caller.clone(),
+                uri: req.uri.clone(),
             };
             super::indices::search(data, &search)
         }

@@ -1,7 +1,8 @@
 //! Snapshot repositories and snapshots. Registering an `s3` repository checks what Amazon
-//! OpenSearch Service checks (the role exists, its trust policy lets `es.amazonaws.com` assume it,
-//! the bucket exists, the bucket policy or the role's own policy allows the role what a snapshot
-//! needs). A snapshot's mappings, settings and documents are really written into the bucket under
+//! OpenSearch Service checks (the role exists, its trust policy lets `es.amazonaws.com` assume it
+//! under its `aws:SourceAccount`/`aws:SourceArn` conditions, the bucket exists, the bucket policy
+//! or the role's own policy allows the role what a snapshot needs — all decided by
+//! [`crate::policy_eval`]). A snapshot's mappings, settings and documents are really written into the bucket under
 //! `base_path`, and the snapshot goes `IN_PROGRESS → SUCCESS` over the configured (scaled) time.
 
 use bytes::Bytes;
@@ -14,6 +15,7 @@ use super::{DataStream, DomainData, Req};
 use crate::Shared;
 use crate::faults::FaultKind;
 use crate::http::{Resp, json as json_resp, os_error};
+use crate::policy_eval::{Context, Decision, Policy, Principal, Request, evaluate};
 use crate::s3::BlobError;
 
 /// A registered repository.
@@ -98,141 +100,117 @@ fn repository_name_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-fn as_list(v: &Value) -> Vec<String> {
-    match v {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(a) => a
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
+/// The service names a domain assumes a snapshot role as (OpenSearch Service answers to both).
+const DOMAIN_SERVICE: &[&str] = &["es.amazonaws.com", "opensearchservice.amazonaws.com"];
 
-/// Whether a policy statement's `Principal` names the role (bucket policies only).
-fn principal_matches(principal: Option<&Value>, role_arn: &str) -> bool {
-    match principal {
-        Some(Value::String(s)) => s == "*",
-        Some(Value::Object(o)) => o
-            .get("AWS")
-            .map(as_list)
-            .unwrap_or_default()
-            .iter()
-            .any(|p| p == "*" || p == role_arn),
-        _ => false,
-    }
-}
-
-/// Evaluates the policies for one action on one resource: an explicit Deny wins, else any Allow.
-/// `with_principal` is true for bucket policies (resource-based), false for the role's own.
-pub fn allowed(policies: &[(String, bool)], role_arn: &str, action: &str, resource: &str) -> bool {
-    let mut allow = false;
-    for (doc, with_principal) in policies {
-        let Ok(doc) = serde_json::from_str::<Value>(doc) else {
-            continue;
-        };
-        let statements = match &doc["Statement"] {
-            Value::Array(a) => a.clone(),
-            s @ Value::Object(_) => vec![s.clone()],
-            _ => continue,
-        };
-        for s in statements {
-            if *with_principal && !principal_matches(s.get("Principal"), role_arn) {
-                continue;
-            }
-            let action_ok = as_list(&s["Action"])
-                .iter()
-                .any(|a| super::indices::glob(&a.to_lowercase(), &action.to_lowercase()));
-            let resource_ok = as_list(&s["Resource"])
-                .iter()
-                .any(|r| super::indices::glob(r, resource));
-            if action_ok && resource_ok {
-                match s["Effect"].as_str() {
-                    Some("Deny") => return false,
-                    Some("Allow") => allow = true,
-                    _ => {}
-                }
-            }
-        }
-    }
-    allow
-}
-
-fn trust_allows_es(trust: &str) -> bool {
-    let Ok(doc) = serde_json::from_str::<Value>(trust) else {
+/// Whether the role's trust policy lets the domain assume it: the service principal, with
+/// `aws:SourceAccount` and `aws:SourceArn` for the confused-deputy conditions (service software
+/// R20211203 and later, which the sandbox is).
+fn trust_allows_domain(trust: &str, role_arn: &str, domain_arn: &str, account: &str) -> bool {
+    let Ok(trust) = Policy::parse(trust, true) else {
         return false;
     };
-    let statements = match &doc["Statement"] {
-        Value::Array(a) => a.clone(),
-        s @ Value::Object(_) => vec![s.clone()],
-        _ => return false,
+    let principal = Principal::service(DOMAIN_SERVICE);
+    let request = Request {
+        principal: &principal,
+        action: "sts:AssumeRole",
+        resource: role_arn,
+        context: Context::default()
+            .with("aws:SourceAccount", account)
+            .with("aws:SourceArn", domain_arn),
     };
-    statements.iter().any(|s| {
-        s["Effect"] == "Allow"
-            && as_list(&s["Action"])
-                .iter()
-                .any(|a| a == "sts:AssumeRole" || a == "sts:*" || a == "*")
-            && as_list(&s["Principal"]["Service"])
-                .iter()
-                .any(|p| p == "es.amazonaws.com" || p == "opensearchservice.amazonaws.com")
-    })
+    evaluate(Some(&[]), &[&trust], &request) == Decision::Allow
 }
 
-/// What AWS checks when a domain registers or verifies an S3 repository.
-async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(), Resp> {
+/// Whether the role's session may do `action` on `resource`: its inline policies (identity-based)
+/// together with the bucket policy (resource-based). A policy that does not parse grants nothing.
+fn role_may(
+    role_arn: &str,
+    account: &str,
+    inline: &[Policy],
+    bucket: Option<&Policy>,
+    action: &str,
+    resource: &str,
+) -> bool {
+    let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
+    let session = format!("arn:aws:sts::{account}:assumed-role/{role}/snapferry-sandbox-domain");
+    let principal = Principal::iam(account, vec![role_arn.to_owned(), session]);
+    let request = Request {
+        principal: &principal,
+        action,
+        resource,
+        context: Context::default()
+            .with("aws:PrincipalArn", role_arn)
+            .with("aws:ViaAWSService", "true"),
+    };
+    let bucket: Vec<&Policy> = bucket.into_iter().collect();
+    evaluate(Some(inline), &bucket, &request) == Decision::Allow
+}
+
+/// Why a domain could not use a repository's bucket, as the repository plugin's AWS SDK (for
+/// Java, v1 on the managed service) reports it.
+enum AccessFailure {
+    /// STS refused to let the domain assume the role: it does not exist, its trust policy does
+    /// not name the service, or it has not propagated from IAM yet.
+    AssumeRole,
+    /// S3 answered with an error.
+    S3 {
+        status: u16,
+        code: &'static str,
+        message: &'static str,
+    },
+    /// An external S3 or IAM could not be asked.
+    Other(String),
+}
+
+/// What AWS's repository plugin needs to verify an S3 repository: assume the role (which must
+/// exist as the other services see it, and trust `es.amazonaws.com`), find the bucket, and be
+/// allowed, by the bucket policy or the role's own policies, what a snapshot does there.
+async fn check_access(
+    shared: &Shared,
+    data: &DomainData,
+    r: &Repository,
+) -> Result<(), AccessFailure> {
     let role = match shared.roles.role_by_arn(&r.role_arn).await {
         Ok(Some(role)) => role,
-        Ok(None) => {
-            return Err(repository_exception(
-                repo,
-                &format!(
-                    "Unable to assume role {}: the role does not exist (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied)",
-                    r.role_arn
-                ),
-            ));
-        }
+        Ok(None) => return Err(AccessFailure::AssumeRole),
         Err(e) => {
-            return Err(repository_exception(
-                repo,
-                &format!("cannot read role {}: {e}", r.role_arn),
-            ));
+            return Err(AccessFailure::Other(format!(
+                "cannot read role {}: {e}",
+                r.role_arn
+            )));
         }
     };
-    if !trust_allows_es(&role.trust_policy) {
-        return Err(repository_exception(
-            repo,
-            &format!(
-                "User: arn:aws:sts::{}:assumed-role/es.amazonaws.com is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied): the role's trust policy must allow the service principal es.amazonaws.com",
-                shared.config.account_id, r.role_arn
-            ),
-        ));
+    let account = &shared.config.account_id;
+    let domain_arn = format!(
+        "arn:aws:es:{}:{account}:domain/{}",
+        shared.config.region, data.name
+    );
+    if !trust_allows_domain(&role.trust_policy, &r.role_arn, &domain_arn, account) {
+        return Err(AccessFailure::AssumeRole);
     }
     match shared.blobs.bucket_exists(&r.bucket).await {
         Ok(true) => {}
         Ok(false) | Err(BlobError::NoSuchBucket) => {
-            return Err(repository_exception(
-                repo,
-                &format!(
-                    "The specified bucket does not exist (Service: Amazon S3; Status Code: 404; Error Code: NoSuchBucket; Bucket: {})",
-                    r.bucket
-                ),
-            ));
+            return Err(AccessFailure::S3 {
+                status: 404,
+                code: "NoSuchBucket",
+                message: "The specified bucket does not exist",
+            });
         }
-        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+        Err(BlobError::Other(e)) => return Err(AccessFailure::Other(e)),
     }
     let bucket_policy = match shared.blobs.bucket_policy(&r.bucket).await {
         Ok(p) => p,
         Err(BlobError::NoSuchBucket) => None,
-        Err(BlobError::Other(e)) => return Err(repository_exception(repo, &e)),
+        Err(BlobError::Other(e)) => return Err(AccessFailure::Other(e)),
     };
-    let mut policies: Vec<(String, bool)> = role
+    let inline: Vec<Policy> = role
         .inline_policies
         .iter()
-        .map(|p| (p.clone(), false))
+        .filter_map(|p| Policy::parse(p, false).ok())
         .collect();
-    if let Some(p) = bucket_policy {
-        policies.push((p, true));
-    }
+    let bucket_policy = bucket_policy.and_then(|p| Policy::parse(&p, true).ok());
     let bucket_arn = format!("arn:aws:s3:::{}", r.bucket);
     let objects = format!("{bucket_arn}/{}*", r.prefix());
     let needs = [
@@ -243,25 +221,153 @@ async fn check_access(shared: &Shared, repo: &str, r: &Repository) -> Result<(),
     ];
     for (action, resource) in needs {
         let resource = resource.replace('*', "snapferry-check");
-        if !allowed(&policies, &r.role_arn, action, &resource) {
-            let body = json!({
-                "error": {
-                    "root_cause": [{"type": "repository_verification_exception", "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path)}],
-                    "type": "repository_verification_exception",
-                    "reason": format!("[{repo}] path [{}] is not accessible on master node", r.base_path),
-                    "caused_by": {"type": "i_o_exception", "reason": format!(
-                        "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied): neither the bucket policy of {} nor the policies of role {} allow {action} on {resource}",
-                        r.bucket, r.role_arn)}
-                },
-                "status": 500
+        if !role_may(
+            &r.role_arn,
+            account,
+            &inline,
+            bucket_policy.as_ref(),
+            action,
+            &resource,
+        ) {
+            return Err(AccessFailure::S3 {
+                status: 403,
+                code: "AccessDenied",
+                message: "Access Denied",
             });
-            return Err(json_resp(500, &body));
         }
     }
     Ok(())
 }
 
+/// OpenSearch's answer to a failed verification (`BlobStoreRepository.startVerification`): a
+/// 500 whose top-level type and reason are generic — "[repo] path [base] is not accessible on
+/// master node" ("cluster-manager node" from OpenSearch 2) — with the S3 or STS cause only
+/// inside `caused_by`, under the `i_o_exception` of the test blob's upload.
+fn verification_failure(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    r: &Repository,
+    failure: AccessFailure,
+) -> Resp {
+    let node = if data.engine.at_least_os(2, 0) {
+        "cluster-manager"
+    } else {
+        "master"
+    };
+    // BlobPath prints each element in brackets: "" for no base path, "[a][b]" for "a/b".
+    let path: String = r
+        .base_path
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("[{p}]"))
+        .collect();
+    let reason = format!("[{repo}] path {path} is not accessible on {node} node");
+    let request_id = || uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..16].to_owned();
+    let account = &shared.config.account_id;
+    let cause = match failure {
+        AccessFailure::AssumeRole => json!({
+            "type": "a_w_s_security_token_service_exception",
+            "reason": format!(
+                "User: arn:aws:sts::{account}:assumed-role/cp-sts-grant-role/swift-{}-prod-{account} is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied; Request ID: {}; Proxy: null)",
+                shared.config.region,
+                r.role_arn,
+                uuid::Uuid::new_v4()
+            ),
+        }),
+        AccessFailure::S3 {
+            status,
+            code,
+            message,
+        } => json!({
+            "type": "amazon_s3_exception",
+            "reason": format!(
+                "{message} (Service: Amazon S3; Status Code: {status}; Error Code: {code}; Request ID: {}; S3 Extended Request ID: {}; Proxy: null)",
+                request_id(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, uuid::Uuid::new_v4().as_bytes())
+            ),
+        }),
+        AccessFailure::Other(e) => json!({"type": "sdk_client_exception", "reason": e}),
+    };
+    let readonly =
+        matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
+    let caused_by = if readonly {
+        // A read-only repository is verified by listing its index blobs, not by an upload.
+        cause
+    } else {
+        let seed = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            uuid::Uuid::new_v4().as_bytes(),
+        );
+        json!({
+            "type": "i_o_exception",
+            "reason": format!("Unable to upload object [{}tests-{seed}/master.dat] using a single upload", r.prefix()),
+            "caused_by": cause,
+        })
+    };
+    json_resp(
+        500,
+        &json!({
+            "error": {
+                "root_cause": [{"type": "repository_verification_exception", "reason": reason}],
+                "type": "repository_verification_exception",
+                "reason": reason,
+                "caused_by": caused_by,
+            },
+            "status": 500
+        }),
+    )
+}
+
+/// Verifies a registered repository as OpenSearch does: the access checks, then a test blob
+/// written (unless read-only) and deleted.
+async fn verify(
+    shared: &Shared,
+    data: &DomainData,
+    repo: &str,
+    r: &Repository,
+) -> Result<(), Resp> {
+    if let Err(failure) = check_access(shared, data, r).await {
+        return Err(verification_failure(shared, data, repo, r, failure));
+    }
+    let readonly =
+        matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
+    if readonly {
+        return Ok(());
+    }
+    let key = format!(
+        "{}tests-{}/master.dat",
+        r.prefix(),
+        uuid::Uuid::new_v4().simple()
+    );
+    if let Err(e) = shared
+        .blobs
+        .put(&r.bucket, &key, Bytes::from_static(b"verify"))
+        .await
+    {
+        let failure = match e {
+            BlobError::NoSuchBucket => AccessFailure::S3 {
+                status: 404,
+                code: "NoSuchBucket",
+                message: "The specified bucket does not exist",
+            },
+            BlobError::Other(e) => AccessFailure::Other(e),
+        };
+        return Err(verification_failure(shared, data, repo, r, failure));
+    }
+    let _ = shared.blobs.delete(&r.bucket, &key).await;
+    Ok(())
+}
+
 pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req: &Req) -> Resp {
+    // Amazon OpenSearch Service keeps `cs-` for its automated snapshots: registering such a
+    // repository is refused at the service's gateway, before OpenSearch sees it.
+    if repo.starts_with("cs-") {
+        return json_resp(
+            401,
+            &json!({"Message": format!("Your request: '/_snapshot/{repo}' is not allowed.")}),
+        );
+    }
     if let Some(why) = repository_name_problem(repo) {
         return repository_exception(repo, &format!("Invalid repository name [{repo}], {why}"));
     }
@@ -298,10 +404,13 @@ pub async fn put_repository(shared: &Shared, data: &DomainData, repo: &str, req:
         role_arn,
         settings,
     };
-    if let Err(resp) = check_access(shared, repo, &r).await {
+    // OpenSearch writes the repository into the cluster state first and verifies it after: a
+    // failed verification answers 500 but the repository stays registered.
+    data.lock().repos.insert(repo.to_owned(), r.clone());
+    let skip = req.query.get("verify").is_some_and(|v| v == "false");
+    if !skip && let Err(resp) = verify(shared, data, repo, &r).await {
         return resp;
     }
-    data.lock().repos.insert(repo.to_owned(), r);
     json_resp(200, &json!({"acknowledged": true}))
 }
 
@@ -368,22 +477,9 @@ pub async fn verify_repository(shared: &Shared, data: &DomainData, repo: &str) -
     let Some(r) = data.lock().repos.get(repo).cloned() else {
         return repository_missing(repo);
     };
-    if let Err(resp) = check_access(shared, repo, &r).await {
+    if let Err(resp) = verify(shared, data, repo, &r).await {
         return resp;
     }
-    let key = format!(
-        "{}tests-{}/master.dat",
-        r.prefix(),
-        uuid::Uuid::new_v4().simple()
-    );
-    if let Err(e) = shared
-        .blobs
-        .put(&r.bucket, &key, Bytes::from_static(b"verify"))
-        .await
-    {
-        return repository_exception(repo, &format!("cannot write to the bucket: {e:?}"));
-    }
-    let _ = shared.blobs.delete(&r.bucket, &key).await;
     json_resp(
         200,
         &json!({"nodes": {"sandbox-node-1": {"name": format!("{}-node-1", data.name)}}}),
@@ -1009,14 +1105,67 @@ mod tests {
             {"Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::b/*"}
         ]})
         .to_string();
-        let p = [(policy, true)];
-        assert!(allowed(&p, role, "s3:PutObject", "arn:aws:s3:::b/x"));
-        assert!(!allowed(&p, role, "s3:DeleteObject", "arn:aws:s3:::b/x"));
-        assert!(!allowed(
-            &p,
-            "arn:aws:iam::1:role/other",
-            "s3:PutObject",
-            "arn:aws:s3:::b/x"
+        let bucket = Policy::parse(&policy, true).unwrap();
+        let may = |role: &str, inline: &[Policy], action: &str| {
+            role_may(
+                role,
+                "123456789012",
+                inline,
+                Some(&bucket),
+                action,
+                "arn:aws:s3:::b/x",
+            )
+        };
+        assert!(may(role, &[], "s3:PutObject"));
+        assert!(!may(role, &[], "s3:DeleteObject"));
+        let other = "arn:aws:iam::123456789012:role/other";
+        assert!(!may(other, &[], "s3:PutObject"));
+        // The role's own policy may grant what the bucket policy does not name it for; the
+        // bucket policy's deny still wins.
+        let own = Policy::parse(
+            r#"{"Statement": {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/*"}}"#,
+            false,
+        )
+        .unwrap();
+        assert!(may(other, std::slice::from_ref(&own), "s3:PutObject"));
+        assert!(!may(other, std::slice::from_ref(&own), "s3:DeleteObject"));
+    }
+
+    #[test]
+    fn the_trust_policy_names_the_service_and_its_conditions_hold() {
+        let role = "arn:aws:iam::123456789012:role/snap";
+        let domain = "arn:aws:es:us-east-1:123456789012:domain/logs";
+        let trust = |condition: Value| {
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"Service": "es.amazonaws.com"}, "Action": "sts:AssumeRole",
+                "Condition": condition}]})
+            .to_string()
+        };
+        let ours = json!({"StringEquals": {"aws:SourceAccount": "123456789012"}});
+        assert!(trust_allows_domain(
+            &trust(ours),
+            role,
+            domain,
+            "123456789012"
         ));
+        let theirs = json!({"StringEquals": {"aws:SourceAccount": "210987654321"}});
+        assert!(!trust_allows_domain(
+            &trust(theirs),
+            role,
+            domain,
+            "123456789012"
+        ));
+        let arn =
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:es:us-east-1:123456789012:domain/lo*"}});
+        assert!(trust_allows_domain(
+            &trust(arn),
+            role,
+            domain,
+            "123456789012"
+        ));
+        let ec2 = r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}"#;
+        assert!(!trust_allows_domain(ec2, role, domain, "123456789012"));
+        let slr = r#"{"Statement": [{"Effect": "Allow", "Principal": {"Service": ["opensearchservice.amazonaws.com"]}, "Action": "sts:*"}]}"#;
+        assert!(trust_allows_domain(slr, role, domain, "123456789012"));
     }
 }

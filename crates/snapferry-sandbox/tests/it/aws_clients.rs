@@ -6,6 +6,11 @@ use aws_sdk_opensearch::types::Tag;
 use common::*;
 use serde_json::json;
 
+/// Simulated seconds that surely cover the default IAM propagation window.
+fn h_propagation() -> f64 {
+    snapferry_sandbox::LatencyConfig::default().iam_propagation_secs + 1.0
+}
+
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"es.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
 #[tokio::test]
@@ -240,6 +245,33 @@ async fn s3_objects_policies_and_conditional_put() {
         .into_service_error();
     assert_eq!(none.meta().code(), Some("NoSuchBucketPolicy"));
     let policy = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:role/snap"}, "Action": "s3:*", "Resource": "arn:aws:s3:::snaps/*"}]}).to_string();
+    // A principal S3 cannot resolve is refused; once the role exists (and, IAM being eventually
+    // consistent, has reached S3) the same policy is taken.
+    let unknown = s3
+        .put_bucket_policy()
+        .bucket("snaps")
+        .policy(&policy)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        unknown.raw_response().map(|r| r.status().as_u16()),
+        Some(400)
+    );
+    let unknown = unknown.into_service_error();
+    assert_eq!(
+        (unknown.meta().code(), unknown.meta().message()),
+        (Some("MalformedPolicy"), Some("Invalid principal in policy"))
+    );
+    iam(&h)
+        .await
+        .create_role()
+        .role_name("snap")
+        .assume_role_policy_document(TRUST)
+        .send()
+        .await
+        .expect("CreateRole");
+    h.advance_clock(h_propagation());
     s3.put_bucket_policy()
         .bucket("snaps")
         .policy(&policy)

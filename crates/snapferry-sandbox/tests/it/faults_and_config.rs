@@ -348,8 +348,9 @@ fn config_errors_name_the_file_and_the_problem() {
     std::fs::write(&path, "domains: [{name: Bad_Name}]\n").unwrap();
     let err = SandboxConfig::from_yaml_file(&path).unwrap_err();
     assert!(
-        err.to_string()
-            .contains("\"Bad_Name\" is not a valid OpenSearch Service domain name"),
+        err.to_string().contains(
+            "seeded domain Bad_Name: 1 validation error detected: Value 'Bad_Name' at 'domainName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-z][a-z0-9\\-]+"
+        ),
         "{err}"
     );
 }

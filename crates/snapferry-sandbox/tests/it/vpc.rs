@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
-use aws_sdk_opensearch::types::VpcOptions;
+use aws_sdk_opensearch::types::{ClusterConfig, OpenSearchPartitionInstanceType, VpcOptions};
 use common::*;
 use serde_json::{Value, json};
 use snapferry_sandbox::{SandboxConfig, SandboxHandle, SeedDomain, SeedIndex};
@@ -200,6 +200,14 @@ async fn a_domain_created_with_vpc_options_is_a_vpc_domain() {
         .create_domain()
         .domain_name("made-private")
         .engine_version("OpenSearch_2.11")
+        // Two subnets take a domain spread over two zones (AWS wants one subnet per zone).
+        .cluster_config(
+            ClusterConfig::builder()
+                .instance_type(OpenSearchPartitionInstanceType::R6gLargeSearch)
+                .instance_count(2)
+                .zone_awareness_enabled(true)
+                .build(),
+        )
         .vpc_options(
             VpcOptions::builder()
                 .subnet_ids("subnet-0aaa")
@@ -293,4 +301,91 @@ async fn a_public_domain_cannot_be_moved_into_a_vpc() {
         .expect("status");
     assert!(after.vpc_options().is_none());
     assert_eq!(after.endpoint(), public.endpoint());
+}
+
+/// A new domain's endpoint name does not resolve for a while after the domain reports it (its
+/// DNS record is fresh and negatively cached): the sandbox's resolver answers NXDOMAIN for
+/// `dns_propagation_secs`, and a proxy resolving through it refuses the connection exactly as a
+/// proxy does on a DNS miss. Time moves only when the test advances it.
+#[tokio::test]
+async fn a_fresh_vpc_endpoint_does_not_resolve_at_first() {
+    let mut config = SandboxConfig::from_yaml_str(
+        "time_scale: 1.0\ndomains: [{name: old-private, vpc: true, kibana: false}]\n",
+    )
+    .expect("config");
+    config.latencies.domain_creation_secs = 600.0;
+    config.latencies.dns_propagation_secs = 60.0;
+    let h = Arc::new(start(config).await);
+    let localhost = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    assert_eq!(
+        h.resolve("vpc-old-private.sandbox.internal"),
+        localhost,
+        "a seeded domain exists long since: its name resolves"
+    );
+    assert_eq!(h.resolve("vpc-nobody.sandbox.internal"), None);
+
+    let os = opensearch(&h).await;
+    os.create_domain()
+        .domain_name("new-private")
+        .engine_version("OpenSearch_2.11")
+        .vpc_options(VpcOptions::builder().subnet_ids("subnet-0aaa").build())
+        .send()
+        .await
+        .expect("CreateDomain");
+    let host = "vpc-new-private.sandbox.internal";
+    assert_eq!(h.resolve(host), None, "no endpoint yet");
+    h.advance_clock(600.0);
+    let endpoint = os
+        .describe_domain()
+        .domain_name("new-private")
+        .send()
+        .await
+        .expect("DescribeDomain")
+        .domain_status
+        .and_then(|s| s.endpoints().and_then(|e| e.get("vpc")).cloned())
+        .expect("the domain reports its endpoint");
+    assert!(endpoint.starts_with(&format!("{host}:")), "{endpoint}");
+    assert_eq!(h.resolve(host), None, "reported, but NXDOMAIN still");
+    let over_http = |name: &str| {
+        let url = format!("{}/_sandbox/resolve?name={name}", h.endpoint_url());
+        async move {
+            let resp = reqwest::get(url).await.expect("the sandbox answers");
+            (
+                resp.status().as_u16(),
+                resp.json::<Value>().await.expect("JSON"),
+            )
+        }
+    };
+    assert_eq!(
+        over_http(host).await,
+        (404, json!({"name": host, "error": "NXDOMAIN"}))
+    );
+
+    let resolver = h.clone();
+    let socks = SocksServer::start(move |name| resolver.resolve(name));
+    let url = format!("https://{endpoint}/");
+    let err = signed_get(&h, &client(&h, Some(&socks)), &url)
+        .await
+        .expect_err("the proxy cannot resolve the name yet");
+    assert!(err.is_connect(), "{err:?}");
+    assert!(
+        format!("{err:?}").to_lowercase().contains("unreachable"),
+        "the proxy's answer to a DNS miss: {err:?}"
+    );
+
+    h.advance_clock(60.0);
+    assert_eq!(h.resolve(host), localhost);
+    assert_eq!(
+        over_http(host).await,
+        (200, json!({"name": host, "address": "127.0.0.1"}))
+    );
+    let resp = signed_get(&h, &client(&h, Some(&socks)), &url)
+        .await
+        .expect("resolves now");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(socks.connections(), [endpoint.clone(), endpoint]);
+    drop(socks);
+    if let Ok(h) = Arc::try_unwrap(h) {
+        h.shutdown().await;
+    }
 }

@@ -66,6 +66,14 @@ pub struct DomainClient {
 }
 
 impl DomainClient {
+    /// A client that signs as another identity than the default one.
+    pub fn new_as(h: &SandboxHandle, endpoint: &str, creds: Credentials) -> Self {
+        Self {
+            creds,
+            ..Self::new(h, endpoint)
+        }
+    }
+
     pub fn new(h: &SandboxHandle, endpoint: &str) -> Self {
         let pem = std::fs::read(h.ca_bundle_path()).expect("CA bundle readable");
         let ca = reqwest::Certificate::from_pem(&pem).expect("CA bundle is PEM");
@@ -296,11 +304,24 @@ pub async fn repository(
         .send()
         .await
         .expect("PutRolePolicy");
-    let (status, body) = domain
-        .call("PUT", &format!("/_snapshot/{repo}"), Some(json!({"type": "s3", "settings": {"bucket": bucket, "base_path": "snaps", "region": "us-east-1", "role_arn": arn}})))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    arn
+    // IAM is eventually consistent: until the role reaches OpenSearch Service the registration
+    // fails verification (500) and is simply sent again, as a real client must.
+    let mut attempts = 0;
+    loop {
+        let (status, body) = domain
+            .call("PUT", &format!("/_snapshot/{repo}"), Some(json!({"type": "s3", "settings": {"bucket": bucket, "base_path": "snaps", "region": "us-east-1", "role_arn": arn}})))
+            .await;
+        attempts += 1;
+        if status == 500
+            && body["error"]["type"] == "repository_verification_exception"
+            && attempts < 400
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            continue;
+        }
+        assert_eq!(status, 200, "{body}");
+        return arn;
+    }
 }
 
 /// The vendored OpenAPI spec (split YAML files), with `$ref`s resolved into one JSON Schema.
