@@ -1142,11 +1142,10 @@ async fn tenants_keep_their_own_objects_on_fine_grained_domains() {
         .advanced_security_options(
             aws_sdk_opensearch::types::AdvancedSecurityOptionsInput::builder()
                 .enabled(true)
-                .internal_user_database_enabled(true)
+                .internal_user_database_enabled(false)
                 .master_user_options(
                     aws_sdk_opensearch::types::MasterUserOptions::builder()
-                        .master_user_name("admin")
-                        .master_user_password("Sandbox-Passw0rd!")
+                        .master_user_arn("arn:aws:iam::123456789012:user/sandbox")
                         .build(),
                 )
                 .build(),
@@ -1221,6 +1220,235 @@ async fn tenants_keep_their_own_objects_on_fine_grained_domains() {
         serde_json::from_slice::<Value>(&global).unwrap()["total"],
         0
     );
+    h.shutdown().await;
+}
+
+/// An FGAC domain with an open access policy and an internal master user `admin`, and a user
+/// `snapper` mapped to `manage_snapshots` alone, both signing in with HTTP basic auth.
+async fn fgac_with_snapper() -> (SandboxHandle, reqwest::Client, String) {
+    let policy = "{Version: \"2012-10-17\", Statement: [{Effect: Allow, Principal: {AWS: \"*\"}, Action: \"es:ESHttp*\", Resource: \"arn:aws:es:us-east-1:123456789012:domain/secure/*\"}]}";
+    let yaml = format!(
+        r#"
+time_scale: 0.00001
+domains:
+  - name: secure
+    engine_version: OpenSearch_2.11
+    indices: [{{name: movies, generate: 3}}]
+domain_security:
+  secure:
+    access_policy: {policy}
+    fine_grained_access_control: {{master_user_name: admin, master_user_password: "Sandbox-Passw0rd!"}}
+"#
+    );
+    let h = start(SandboxConfig::from_yaml_str(&yaml).expect("config")).await;
+    let base = format!("https://{}", h.domain_endpoint("secure").expect("ready"));
+    let pem = std::fs::read(h.ca_bundle_path()).expect("CA bundle");
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("PEM"))
+        .build()
+        .expect("client");
+    let api = "/_plugins/_security/api";
+    for (path, body) in [
+        (
+            format!("{api}/internalusers/snapper"),
+            json!({"password": "Snapper-Passw0rd!", "backend_roles": ["snapshots"]}),
+        ),
+        (
+            format!("{api}/rolesmapping/manage_snapshots"),
+            json!({"backend_roles": ["snapshots"]}),
+        ),
+        (
+            format!("{api}/internalusers/viewer"),
+            json!({"password": "Viewer-Passw0rd!", "backend_roles": ["viewers"]}),
+        ),
+        (
+            format!("{api}/rolesmapping/kibana_user"),
+            json!({"backend_roles": ["viewers"]}),
+        ),
+    ] {
+        let resp = http
+            .put(format!("{base}{path}"))
+            .basic_auth("admin", Some("Sandbox-Passw0rd!"))
+            .json(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status().as_u16(), 201, "{path}");
+    }
+    (h, http, base)
+}
+
+#[tokio::test]
+async fn the_security_plugin_names_the_action_of_every_metadata_api() {
+    let (h, http, base) = fgac_with_snapper().await;
+    let spec = Spec::load();
+    let snapper = ("snapper", "Snapper-Passw0rd!");
+    let cases: &[(&str, &str, Option<Value>, &str)] = &[
+        (
+            "GET",
+            "/_index_template",
+            None,
+            "indices:admin/index_template/get",
+        ),
+        (
+            "PUT",
+            "/_index_template/logs",
+            Some(json!({"index_patterns": ["logs-*"]})),
+            "indices:admin/index_template/put",
+        ),
+        (
+            "DELETE",
+            "/_index_template/logs",
+            None,
+            "indices:admin/index_template/delete",
+        ),
+        (
+            "GET",
+            "/_component_template",
+            None,
+            "cluster:admin/component_template/get",
+        ),
+        (
+            "PUT",
+            "/_component_template/base",
+            Some(json!({"template": {}})),
+            "cluster:admin/component_template/put",
+        ),
+        ("GET", "/_template", None, "indices:admin/template/get"),
+        (
+            "PUT",
+            "/_template/old",
+            Some(json!({"index_patterns": ["old-*"]})),
+            "indices:admin/template/put",
+        ),
+        (
+            "GET",
+            "/_ingest/pipeline",
+            None,
+            "cluster:admin/ingest/pipeline/get",
+        ),
+        (
+            "PUT",
+            "/_ingest/pipeline/p",
+            Some(json!({"processors": []})),
+            "cluster:admin/ingest/pipeline/put",
+        ),
+        (
+            "POST",
+            "/_ingest/pipeline/_simulate",
+            Some(json!({"pipeline": {"processors": []}, "docs": []})),
+            "cluster:admin/ingest/pipeline/simulate",
+        ),
+        ("GET", "/_scripts/s", None, "cluster:admin/script/get"),
+        (
+            "PUT",
+            "/_scripts/s",
+            Some(json!({"script": {"lang": "painless", "source": "1"}})),
+            "cluster:admin/script/put",
+        ),
+        (
+            "GET",
+            "/_cluster/state/metadata",
+            None,
+            "cluster:monitor/state",
+        ),
+        (
+            "GET",
+            "/_plugins/_ism/policies",
+            None,
+            "cluster:admin/opendistro/ism/policy/search",
+        ),
+        (
+            "GET",
+            "/_plugins/_ism/policies/p",
+            None,
+            "cluster:admin/opendistro/ism/policy/get",
+        ),
+        (
+            "PUT",
+            "/_plugins/_ism/policies/p",
+            Some(
+                json!({"policy": {"description": "d", "default_state": "a", "states": [{"name": "a", "actions": [], "transitions": []}]}}),
+            ),
+            "cluster:admin/opendistro/ism/policy/write",
+        ),
+        (
+            "POST",
+            "/_plugins/_ism/add/movies",
+            Some(json!({"policy_id": "p"})),
+            "cluster:admin/opendistro/ism/managedindex/add",
+        ),
+        (
+            "GET",
+            "/_plugins/_ism/explain/movies",
+            None,
+            "cluster:admin/opendistro/ism/managedindex/explain",
+        ),
+        ("GET", "/movies/_alias", None, "indices:admin/aliases/get"),
+        ("PUT", "/movies/_alias/films", None, "indices:admin/aliases"),
+        (
+            "GET",
+            "/_data_stream",
+            None,
+            "indices:admin/data_stream/get",
+        ),
+        (
+            "POST",
+            "/_dashboards/api/saved_objects/_export",
+            Some(json!({"type": ["dashboard"]})),
+            "indices:data/read/search",
+        ),
+    ];
+    for (method, path, body, action) in cases {
+        let mut req = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .basic_auth(snapper.0, Some(snapper.1))
+            .header("osd-xsrf", "true");
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.expect("answer");
+        let status = resp.status().as_u16();
+        let answer: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 403, "{method} {path}: {answer}");
+        assert_eq!(
+            answer["error"]["reason"],
+            format!(
+                "no permissions for [{action}] and User [name=snapper, backend_roles=[snapshots], requestedTenant=null]"
+            ),
+            "{method} {path}"
+        );
+        spec.error(&answer);
+    }
+
+    // kibana_user reads and writes the global and private tenants; a custom tenant needs a
+    // tenant permission, and the master's all_access has one for every tenant.
+    let (ct, body) = multipart("e.ndjson", &objects());
+    let import = |user: (&'static str, &'static str), tenant: &'static str| {
+        http.post(format!("{base}/_dashboards/api/saved_objects/_import"))
+            .basic_auth(user.0, Some(user.1))
+            .header("osd-xsrf", "true")
+            .header("securitytenant", tenant)
+            .header("content-type", ct.clone())
+            .body(body.clone())
+            .send()
+    };
+    let viewer = ("viewer", "Viewer-Passw0rd!");
+    for tenant in ["global", "private"] {
+        let resp = import(viewer, tenant).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{tenant}");
+    }
+    let resp = import(viewer, "team").await.unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let answer: Value = resp.json().await.unwrap();
+    assert_eq!(
+        answer["error"]["reason"],
+        "no permissions for [kibana:saved_objects/*/write] and User [name=viewer, backend_roles=[viewers], requestedTenant=null]"
+    );
+    let resp = import(("admin", "Sandbox-Passw0rd!"), "team")
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
     h.shutdown().await;
 }
 
