@@ -194,11 +194,13 @@ pub struct Ui {
     pub export_details: bool,
 }
 
-/// Whether `name` is selected by `patterns`: some pattern without `-` matches it and no `-`
-/// pattern does. Built-in objects (a name starting with `.`, the plugins' and the UI's own) are
-/// only selected by a pattern that starts with `.` too.
+/// Whether `name` is selected by `patterns`: some pattern without `-` matches it (a list of
+/// exclusions alone starts from `*`) and no `-` pattern does. Built-in objects (a name starting
+/// with `.`, the plugins' and the UI's own) are only selected by a pattern that starts with `.`
+/// too. An empty list selects nothing.
 pub fn selected(name: &str, patterns: &[String]) -> bool {
-    let mut included = false;
+    let only_exclusions = patterns.iter().all(|p| p.starts_with('-'));
+    let mut included = !patterns.is_empty() && only_exclusions && !name.starts_with('.');
     for p in patterns {
         match p.strip_prefix('-') {
             Some(excluded) if wildcard_match(excluded, name) => return false,
@@ -790,6 +792,10 @@ mod tests {
         assert!(!selected("logs-old", &some));
         assert!(!selected("metrics", &some));
         assert!(!selected("logs", &[]));
+        let all_but = vec!["-logs-old".to_owned()];
+        assert!(selected("logs-app", &all_but));
+        assert!(!selected("logs-old", &all_but));
+        assert!(!selected(".hidden", &all_but));
     }
 
     #[test]

@@ -468,7 +468,7 @@ impl RawMetadata {
     }
 }
 
-/// Which objects of the source's cluster metadata the target gets. Each family takes name patterns (`*` matches any run of characters, a leading `-` excludes); the default `["*"]` selects every object that is not built in (a name starting with `.`), `[]` none of the family.
+/// Which objects of the source's cluster metadata the target gets, family by family, matched by name: `*` matches any run of characters, a leading `-` excludes (a list of exclusions alone starts from everything). The default `["*"]` selects every object that is not built in; built in means a name starting with `.` (the plugins' and Dashboards' own, such as `.opendistro-ism-config`), selected only by a pattern that starts with `.` too. `[]` copies none of the family. The same patterns choose which of the target's objects `prune` may delete.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawMetadataOptions {
