@@ -8,6 +8,7 @@ mod drift;
 mod json_output;
 mod least_privilege;
 mod locks;
+mod metadata;
 mod moto;
 mod plan_output;
 mod reliability;

@@ -407,6 +407,8 @@ impl Resource for DashboardsResource {
                 reason: self.blocked(&d.refused),
             };
         }
+        // A create while nothing is overwritten, whether or not the target exists when planning.
+        let overwrites = d.imports.values().any(|(_, overwrite)| *overwrite);
         let fields: Vec<FieldChange> = d
             .counts
             .into_iter()
@@ -416,7 +418,7 @@ impl Resource for DashboardsResource {
                 after: FieldValue::known(n),
             })
             .collect();
-        match (fields.is_empty(), observed.exists) {
+        match (fields.is_empty(), overwrites) {
             (true, _) => Change::NoOp,
             (false, true) => Change::Update { fields },
             (false, false) => Change::Create { fields },

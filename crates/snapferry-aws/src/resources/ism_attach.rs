@@ -165,12 +165,10 @@ impl Resource for IsmAttachResource {
             Some(FieldValue::Known(Value::Object(_)))
         );
         if !restored || observed.value.is_null() {
-            // The restore runs (again) first: which of its indices to attach is known after it.
-            let fields = vec![super::created_unknown("indices")];
-            return if observed.exists {
-                Change::Update { fields }
-            } else {
-                Change::Create { fields }
+            // The restore runs (again) first: which of its indices to attach is known after it,
+            // and they come unmanaged (a create; see below).
+            return Change::Create {
+                fields: vec![super::created_unknown("indices")],
             };
         }
         let fields: Vec<FieldChange> = Self::attachments(observed)
@@ -199,7 +197,12 @@ impl Resource for IsmAttachResource {
                 ),
             };
         }
-        Change::Update { fields }
+        // A create while every index to attach is unmanaged (as a restore leaves them).
+        if fields.iter().all(|f| f.before.is_none()) {
+            Change::Create { fields }
+        } else {
+            Change::Update { fields }
+        }
     }
 
     async fn apply(

@@ -513,11 +513,17 @@ impl Resource for MetadataResource {
         if decision.actions.is_empty() {
             return Change::NoOp;
         }
+        // A create while the target holds none of the objects yet, whether or not the domain
+        // exists when planning: the plan made before the domain is created is applied after.
         let fields = decision.fields();
-        if observed.exists {
-            Change::Update { fields }
-        } else {
+        if decision
+            .actions
+            .iter()
+            .all(|(_, _, a)| matches!(a, Action::Create(_)))
+        {
             Change::Create { fields }
+        } else {
+            Change::Update { fields }
         }
     }
 
