@@ -120,14 +120,12 @@ fn field_line(out: &mut String, indent: &str, path: &str, f: &FieldChange) {
     } else {
         format!("{path}: ")
     };
+    // A pretty-printed value's lines sit two columns under its field, however deep the field.
+    let deeper = format!("\n{}", " ".repeat(indent.len().saturating_sub(6)));
+    let text = |v: &FieldValue| value_text(v).replace('\n', &deeper);
     let _ = match &f.before {
-        None => writeln!(out, "{indent}{label}{}", value_text(&f.after)),
-        Some(before) => writeln!(
-            out,
-            "{indent}{label}{} → {}",
-            value_text(before),
-            value_text(&f.after)
-        ),
+        None => writeln!(out, "{indent}{label}{}", text(&f.after)),
+        Some(before) => writeln!(out, "{indent}{label}{} → {}", text(before), text(&f.after)),
     };
 }
 

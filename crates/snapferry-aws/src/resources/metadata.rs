@@ -468,7 +468,7 @@ impl MetadataResource {
     fn blocked(&self, refused: &[String]) -> String {
         let mut reason = format!(
             "the target {} cannot take {} object(s) of the source; exclude each with a `-<name>` \
-             pattern under `metadata` (or give the target an engine version that takes it):",
+             pattern under `metadata`, or give the target what it lacks:",
             self.spec.target.name,
             refused.len()
         );
