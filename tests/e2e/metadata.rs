@@ -79,7 +79,6 @@ fn world() -> World {
         ..SandboxConfig::default()
     };
     config.seed_data.insert("shop-prod".into(), seed());
-    config.latencies.iam_propagation_secs = 0.0; // TEMPORARY until main's IAM-propagation fix
     World::start_with(config)
 }
 

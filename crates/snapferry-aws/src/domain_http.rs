@@ -169,7 +169,11 @@ pub enum DomainHttpError {
         source: reqwest::Error,
     },
     /// The domain answered with an error status.
-    #[error("domain {domain}: {method} {path} returned {status}{}", describe(error_type.as_deref(), reason.as_deref()))]
+    #[error(
+        "domain {domain}: {method} {path} returned {status}{}{}",
+        describe(error_type.as_deref(), reason.as_deref()),
+        cause.as_deref().map(|c| format!(" (caused by {c})")).unwrap_or_default()
+    )]
     Status {
         domain: String,
         method: Method,
@@ -179,6 +183,10 @@ pub enum DomainHttpError {
         error_type: Option<String>,
         /// OpenSearch's `error.reason` or AWS's `Message`.
         reason: Option<String>,
+        /// The innermost `caused_by` as `type: reason`: where OpenSearch puts what actually
+        /// went wrong when the top level is generic (a repository verification names only
+        /// the path; the STS or S3 refusal is three causes down).
+        cause: Option<String>,
         /// `Retry-After` in seconds, when given.
         retry_after: Option<Duration>,
     },
@@ -256,12 +264,37 @@ impl DomainHttpError {
         }
     }
 
+    /// The innermost cause OpenSearch gave (`type: reason`), when it nested one.
+    pub fn cause(&self) -> Option<&str> {
+        match self {
+            Self::Status { cause, .. } => cause.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The HTTP status, when a response arrived.
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+/// The innermost `error.caused_by` of an OpenSearch error body as `type: reason`, `None` when
+/// the error has no nested cause.
+pub fn innermost_cause(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<Value>(body).ok()?;
+    let mut cause = v.get("error")?.get("caused_by")?;
+    while let Some(next) = cause.get("caused_by").filter(|c| c.is_object()) {
+        cause = next;
+    }
+    let text = |key| cause.get(key).and_then(Value::as_str);
+    match (text("type"), text("reason")) {
+        (Some(t), Some(r)) => Some(truncate(format!("{t}: {r}"))),
+        (Some(t), None) => Some(t.to_owned()),
+        (None, Some(r)) => Some(truncate(r.to_owned())),
+        (None, None) => None,
     }
 }
 
@@ -542,6 +575,7 @@ impl DomainHttp {
             return Ok(DomainResponse { status, body });
         }
         let (error_type, reason) = parse_error_body(&body);
+        let cause = innermost_cause(&body);
         tracing::debug!(status, error_type = ?error_type, "domain error response");
         Err(DomainHttpError::Status {
             domain: self.domain.clone(),
@@ -550,6 +584,7 @@ impl DomainHttp {
             status,
             error_type,
             reason,
+            cause,
             retry_after,
         })
     }
@@ -716,6 +751,26 @@ mod tests {
     }
 
     #[test]
+    fn the_innermost_cause_is_kept() {
+        let body = serde_json::json!({"error": {
+            "type": "repository_verification_exception",
+            "reason": "[r] path [p] is not accessible on master node",
+            "caused_by": {"type": "i_o_exception", "reason": "Unable to upload object",
+                "caused_by": {"type": "amazon_s3_exception", "reason": "Access Denied"}}
+        }, "status": 500})
+        .to_string();
+        assert_eq!(
+            innermost_cause(body.as_bytes()).as_deref(),
+            Some("amazon_s3_exception: Access Denied")
+        );
+        assert_eq!(
+            innermost_cause(br#"{"error":{"type":"t","reason":"r"}}"#),
+            None
+        );
+        assert_eq!(innermost_cause(b"not json"), None);
+    }
+
+    #[test]
     fn aws_gateway_bodies() {
         assert_eq!(
             parsed(r#"{"Message":"Your request: '/_recovery' is not allowed."}"#),
@@ -747,6 +802,7 @@ mod tests {
             status: 503,
             error_type: Some("concurrent_snapshot_execution_exception".into()),
             reason: Some("busy".into()),
+            cause: None,
             retry_after: parse_retry_after(Some(&HeaderValue::from_static("7"))),
         };
         assert_eq!(
@@ -762,6 +818,7 @@ mod tests {
             status: 401,
             error_type: None,
             reason: None,
+            cause: None,
             retry_after: None,
         };
         assert!(!permanent.is_transient());

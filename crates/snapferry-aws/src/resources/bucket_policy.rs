@@ -13,6 +13,7 @@ use snapferry_engine::{
 };
 use snapferry_plan::{BucketEncryption, BucketPolicyNode};
 
+use super::iam_propagation::{PROPAGATION_WAIT, retry_until_propagated};
 use super::role::role_arn;
 use super::{Env, created, fail, outputs};
 use crate::error::AwsError;
@@ -230,7 +231,7 @@ impl Resource for BucketPolicyResource {
 
     async fn apply(
         &self,
-        _cx: &Context,
+        cx: &Context,
         _inputs: &Inputs,
         change: &Change,
     ) -> Result<(), ResourceError> {
@@ -299,18 +300,43 @@ impl Resource for BucketPolicyResource {
         if !merged.diff.has_changes() {
             return Ok(());
         }
-        s3.put_bucket_policy()
-            .bucket(bucket)
-            .policy(merged.policy.to_string())
-            .send()
+        let role = role_arn(&self.env, &self.spec.role)
             .await
-            .map_err(|e| {
-                fail(
-                    &self.id,
-                    AwsError::from_sdk(&what, "s3", "PutBucketPolicy", e),
-                )
-            })?;
-        Ok(())
+            .map_err(|e| fail(&self.id, e))?;
+        let document = merged.policy.to_string();
+        let put = retry_until_propagated(
+            cx,
+            &role,
+            PROPAGATION_WAIT,
+            is_unknown_principal,
+            || async {
+                s3.put_bucket_policy()
+                    .bucket(bucket)
+                    .policy(document.clone())
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(&what, "s3", "PutBucketPolicy", e))
+            },
+        )
+        .await?;
+        match put {
+            Ok(_) => Ok(()),
+            Err(e) if is_unknown_principal(&e) => Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{e}. S3 still does not know a principal the policy names after {} s: \
+                     check that role {role}{} exists; a role created moments ago can take \
+                     longer to propagate, so run `snapferry apply` again",
+                    PROPAGATION_WAIT.as_secs(),
+                    if self.spec.readers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and the readers {} exist", self.spec.readers.join(", "))
+                    }
+                ),
+            )),
+            Err(e) => Err(fail(&self.id, e)),
+        }
     }
 
     async fn wait(
@@ -366,4 +392,11 @@ impl Resource for BucketPolicyResource {
             }
         }
     }
+}
+
+/// S3's answer to a policy naming a principal it cannot resolve: a role that does not exist,
+/// or one IAM has not yet propagated to S3.
+fn is_unknown_principal(error: &AwsError) -> bool {
+    error.code() == Some("MalformedPolicy")
+        && error.to_string().contains("Invalid principal in policy")
 }

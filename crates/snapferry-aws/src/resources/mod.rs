@@ -16,6 +16,7 @@ mod bucket_policy;
 mod dashboards;
 mod domain;
 mod env;
+mod iam_propagation;
 mod ism_attach;
 mod metadata;
 mod repository;

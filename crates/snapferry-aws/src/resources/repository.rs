@@ -13,8 +13,10 @@ use snapferry_engine::{
 };
 use snapferry_plan::{BucketEncryption, RepositoryNode, RepositorySide};
 
+use super::iam_propagation::{PROPAGATION_WAIT, retry_until_propagated};
 use super::role::role_arn;
 use super::{Env, created, fail, fail_domain, outputs};
+use crate::domain_http::DomainHttpError;
 use crate::opensearch::RepositoryDefinition;
 
 pub(crate) struct RepositoryResource {
@@ -201,7 +203,7 @@ impl Resource for RepositoryResource {
 
     async fn apply(
         &self,
-        _cx: &Context,
+        cx: &Context,
         _inputs: &Inputs,
         _change: &Change,
     ) -> Result<(), ResourceError> {
@@ -210,19 +212,32 @@ impl Resource for RepositoryResource {
             .require_data_plane(&self.id, &self.spec.domain)
             .await?;
         let desired = self.desired().await?;
-        client
-            .put_repository(self.name(), &desired)
+        let role = role_arn(&self.env, &self.spec.role)
             .await
-            .map_err(|e| {
-                let error = fail_domain(&self.id, &self.what(), e);
-                // IAM is eventually consistent: a role created seconds ago may not be
-                // assumable yet. The service says so in the message; retry instead of failing.
-                if error.message.contains("assume") || error.message.contains("AssumeRole") {
-                    ResourceError::transient(&self.id, error.message)
-                } else {
-                    error
-                }
-            })
+            .map_err(|e| fail(&self.id, e))?;
+        // A failed verification leaves the repository registered on the domain; putting it
+        // again verifies it again, so the retry converges on a verified registration.
+        let put = retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
+            client.put_repository(self.name(), &desired)
+        })
+        .await?;
+        match put {
+            Ok(()) => Ok(()),
+            Err(e) if cannot_assume_role(&e) => Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{}: {e}. OpenSearch Service still cannot assume role {} after {} s: check \
+                     that its trust policy allows `es.amazonaws.com` to call sts:AssumeRole \
+                     (and any aws:SourceAccount/aws:SourceArn condition names this domain's \
+                     account and ARN); a role created moments ago can take longer to \
+                     propagate, so run `snapferry apply` again",
+                    self.what(),
+                    role,
+                    PROPAGATION_WAIT.as_secs()
+                ),
+            )),
+            Err(e) => Err(fail_domain(&self.id, &self.what(), e)),
+        }
     }
 
     async fn wait(
@@ -257,5 +272,65 @@ impl Resource for RepositoryResource {
             .delete_repository(self.name())
             .await
             .map_err(|e| fail_domain(&self.id, &self.what(), e))
+    }
+}
+
+/// OpenSearch Service could not assume the repository's role. The verification's top level
+/// names only the path ("[repo] path [...] is not accessible on master node"); STS's refusal
+/// is in `caused_by`, so the whole chain is read.
+fn cannot_assume_role(error: &DomainHttpError) -> bool {
+    // "assumed-role/..." in a caller's ARN must not match: that is someone being refused.
+    let says = |text: &str| {
+        let text = text.to_lowercase();
+        text.contains("sts:assumerole") || text.contains("assume role")
+    };
+    error.status() == Some(500) && (error.cause().is_some_and(says) || says(&error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use http::Method;
+
+    use super::*;
+
+    fn status(status: u16, error_type: &str, reason: &str, cause: Option<&str>) -> DomainHttpError {
+        DomainHttpError::Status {
+            domain: "d".into(),
+            method: Method::PUT,
+            path: "/_snapshot/r".into(),
+            status,
+            error_type: Some(error_type.into()),
+            reason: Some(reason.into()),
+            cause: cause.map(str::to_owned),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn only_a_role_not_yet_assumable_is_waited_for() {
+        let unpropagated = status(
+            500,
+            "repository_verification_exception",
+            "[r] path [p] is not accessible on master node",
+            Some(
+                "a_w_s_security_token_service_exception: User: arn:aws:sts::1:assumed-role/cp-sts-grant-role/x \
+                 is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::1:role/snap",
+            ),
+        );
+        assert!(cannot_assume_role(&unpropagated));
+        let denied = status(
+            403,
+            "security_exception",
+            "no permissions for [cluster:admin/repository/put] and User [name=arn:aws:sts::1:assumed-role/op/s]",
+            None,
+        );
+        assert!(!cannot_assume_role(&denied));
+        let s3_denied = status(
+            500,
+            "repository_verification_exception",
+            "[r] path [p] is not accessible on master node",
+            Some("amazon_s3_exception: Access Denied (Service: Amazon S3; Status Code: 403)"),
+        );
+        assert!(!cannot_assume_role(&s3_denied));
     }
 }
