@@ -270,7 +270,7 @@ pub fn destroy_policy(
         NodeSpec::Metadata(spec) => (
             DestroyAction::Release,
             format!(
-                "the templates, pipelines, ISM policies and scripts copied to domain {} stay in                  it (they go with the domain)",
+                "the templates, pipelines, ISM policies and scripts copied to domain {} stay in it (they go with the domain)",
                 spec.target.name
             ),
         ),
