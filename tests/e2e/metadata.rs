@@ -141,6 +141,24 @@ fn the_copy_gets_templates_pipelines_policies_scripts_and_dashboards() {
         assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
     }
 
+    // `plan --json` names the new kinds as docs/schemas/plan-output.schema.json allows.
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../docs/schemas/plan-output.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = world.run(&["plan", "--json"]);
+    let json: Value = serde_json::from_slice(&out.stdout).expect("plan --json prints JSON");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&json)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+
     world.run_ok(&["apply", "--auto-approve"], 0);
 
     // Tomorrow's index, written through the pipeline, takes the template's mapping.

@@ -176,7 +176,7 @@ fn decide(spec: &DashboardsSpec, observed: &Value) -> Decision {
         d.unchanged.extend(count_line(
             tenant,
             &kept_back,
-            "differ on the target; kept (`overwrite` is false)",
+            "kept as the target has them (`overwrite` is false)",
         ));
         if !writes.is_empty() {
             d.imports.insert(tenant.clone(), (writes, overwrites));
@@ -483,5 +483,65 @@ impl Resource for DashboardsResource {
         _progress: &Progress,
     ) -> Result<Outputs, ResourceError> {
         Ok(self.outputs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(tenants: &[&str], overwrite: bool) -> DashboardsSpec {
+        DashboardsSpec {
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+            overwrite,
+            types: None,
+        }
+    }
+
+    fn observed(target_engine: &str, fgac: bool, source: Value, target: Value) -> Value {
+        json!({
+            "source": {"engine": "OpenSearch_2.11", "fgac": true, "tenants": source},
+            "target": {"engine": target_engine, "domain": "copy", "fgac": fgac, "tenants": target},
+        })
+    }
+
+    #[test]
+    fn newer_types_and_tenants_the_target_lacks_are_refused_by_name() {
+        let source = json!({
+            "global": [{"type": "visualization-visbuilder", "id": "vb", "attributes": {"title": "Builder"}, "references": []}],
+            "team": [],
+        });
+        let d = decide(
+            &spec(&["global", "team"], true),
+            &observed("Elasticsearch_7.10", false, source, json!({})),
+        );
+        assert_eq!(
+            d.refused,
+            vec![
+                "global: visualization-visbuilder vb (\"Builder\"): Kibana on Elasticsearch 7.10 has no saved objects of type visualization-visbuilder".to_owned(),
+                "tenant team: the target copy has no fine-grained access control, so no tenants; copy only `global` or turn it on".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
+    fn overwrite_false_keeps_a_differing_object_and_says_so() {
+        let object = |title: &str| json!({"type": "dashboard", "id": "d", "attributes": {"title": title}, "references": []});
+        let d = decide(
+            &spec(&["global"], false),
+            &observed(
+                "OpenSearch_2.11",
+                false,
+                json!({"global": [object("Ops")]}),
+                json!({"global": [object("Ops (edited)")]}),
+            ),
+        );
+        assert!(d.imports.is_empty() && d.counts.is_empty(), "{d:?}");
+        assert_eq!(
+            d.unchanged,
+            vec![
+                "global: 1 dashboard kept as the target has them (`overwrite` is false)".to_owned()
+            ]
+        );
     }
 }
