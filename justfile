@@ -31,3 +31,8 @@ bench:
 # figures recorded in docs/reliability.md.
 reliability:
     cargo test -p snapferry-cli --test e2e reliability -- --nocapture
+
+# Issue #18's figure (docs/performance.md): how long `plan` and `apply` take to fail with no AWS
+# credentials, instance metadata silent or refusing (target: within 3 s).
+no-credentials:
+    cargo test -p snapferry-cli --test e2e credentials:: -- --nocapture --test-threads 1 2>&1 | grep -o 'figure:.*'

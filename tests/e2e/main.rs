@@ -1,8 +1,10 @@
 //! End-to-end tests: the real `snapferry` binary against the sandbox (and moto), one module per
 //! topic in one test binary.
 
+mod ci_docs;
 mod cli_json;
 mod common;
+mod credentials;
 mod destroy;
 mod drift;
 mod json_output;
@@ -10,6 +12,7 @@ mod least_privilege;
 mod locks;
 mod metadata;
 mod moto;
+mod plan_markdown;
 mod plan_output;
 mod reliability;
 mod remote_state;

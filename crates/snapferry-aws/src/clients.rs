@@ -11,18 +11,30 @@
 //!   per-bucket DNS names);
 //! - one client set per region (a copy may cross regions) and per role to assume (a copy may
 //!   cross accounts), through `aws-config`'s `AssumeRoleProvider`;
-//! - the caller's account id (STS `GetCallerIdentity`), for the confused-deputy condition.
+//! - the caller's account id (STS `GetCallerIdentity`), for the confused-deputy condition;
+//! - a credential chain that fails fast and clearly (`credentials.rs`): instance metadata is
+//!   asked with short timeouts, the answer is remembered, and the region comes from the
+//!   environment, the profile or the plan before instance metadata is ever asked for one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use aws_config::default_provider::credentials::DefaultCredentialsChain;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_http_client::tls;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use tokio::sync::Mutex;
 
+use crate::credentials::{
+    ChainSettings, IMDS_ATTEMPTS, IMDS_CONNECT_TIMEOUT, IMDS_READ_TIMEOUT, RememberedChain,
+};
 use crate::error::AwsError;
 
 /// `tracing` filter directives to append to any filter the CLI builds: the SDK's signer
@@ -91,7 +103,8 @@ pub struct ServiceClients {
     pub credentials: SharedCredentialsProvider,
 }
 
-type CacheKey = (String, Option<String>);
+/// (region, role to assume, external id).
+type CacheKey = (String, Option<String>, Option<String>);
 
 /// The loaded AWS configuration and the client sets made from it.
 #[derive(Debug, Clone)]
@@ -212,8 +225,11 @@ impl AwsContext {
     /// Loads the configuration through `aws-config`'s default chain, with `options` on top.
     pub async fn load(options: AwsOptions) -> Result<Self, AwsError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        let mut provider_config = ProviderConfig::default();
         if let Some(path) = &options.ca_bundle {
-            loader = loader.http_client(https_client_with_ca_bundle(path)?);
+            let client = https_client_with_ca_bundle(path)?;
+            provider_config = provider_config.with_http_client(client.clone());
+            loader = loader.http_client(client);
         }
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
@@ -221,18 +237,49 @@ impl AwsContext {
         if let Some(endpoint) = &options.endpoint_url {
             loader = loader.endpoint_url(endpoint);
         }
-        if let Some(credentials) = options.credentials.clone() {
-            loader = loader.credentials_provider(credentials);
+        // Instance metadata is the last resort for both the region and the credentials: asked
+        // with short timeouts, and for a region only when neither the environment, the profile
+        // nor the plan gives one.
+        let imds = aws_config::imds::Client::builder()
+            .configure(&provider_config)
+            .connect_timeout(IMDS_CONNECT_TIMEOUT)
+            .read_timeout(IMDS_READ_TIMEOUT)
+            .max_attempts(IMDS_ATTEMPTS)
+            .build();
+        let mut profile_region = ProfileFileRegionProvider::builder().configure(&provider_config);
+        if let Some(profile) = &options.profile {
+            profile_region = profile_region.profile_name(profile);
         }
-        let mut base = loader.load().await;
-        if base.region().is_none()
-            && let Some(region) = &options.fallback_region
-        {
-            base = base
-                .into_builder()
-                .region(Region::new(region.clone()))
-                .build();
+        let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+            .or_else(profile_region.build())
+            .or_else(options.fallback_region.clone().map(Region::new))
+            .or_else(
+                ImdsRegionProvider::builder()
+                    .configure(&provider_config)
+                    .imds_client(imds.clone())
+                    .build(),
+            )
+            .region()
+            .await;
+        loader = loader.region(region.clone());
+        match options.credentials.clone() {
+            Some(credentials) => loader = loader.credentials_provider(credentials),
+            None => {
+                let mut chain = DefaultCredentialsChain::builder()
+                    .configure(provider_config.with_region(region.clone()))
+                    .imds_client(imds);
+                if let Some(profile) = &options.profile {
+                    chain = chain.profile_name(profile);
+                }
+                chain.set_region(region);
+                let settings = ChainSettings {
+                    profile: options.profile.clone(),
+                };
+                loader = loader
+                    .credentials_provider(RememberedChain::new(chain.build().await, settings));
+            }
         }
+        let base = loader.load().await;
         let path_style = s3_endpoint_override(&base).is_some();
         Ok(AwsContext {
             base,
@@ -240,6 +287,24 @@ impl AwsContext {
             cache: Arc::default(),
             accounts: Arc::default(),
         })
+    }
+
+    /// Asks the credential chain now, so that no credentials (or a profile that does not exist)
+    /// stop a command before it reads anything, with what to do instead of the first AWS
+    /// call's failure. The answer is remembered: the calls that follow do not ask again.
+    pub async fn check_credentials(&self) -> Result<(), AwsError> {
+        let Some(provider) = self.base.credentials_provider() else {
+            return Err(AwsError::Credentials {
+                problem: crate::credentials::CredentialsProblem::Failed {
+                    message: "the AWS configuration has no credential provider".to_owned(),
+                },
+            });
+        };
+        provider
+            .provide_credentials()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::credentials(&e))
     }
 
     /// The region the chain resolved (`AWS_REGION`, profile), if any.
@@ -253,13 +318,20 @@ impl AwsContext {
     }
 
     /// The clients for `region`, signing as the chain's identity or, with `assume_role_arn`, as
-    /// that role (cross-account copies). Built once per (region, role) and cached.
-    pub async fn clients(
+    /// that role (cross-account copies), assumed with `external_id` when the role's trust
+    /// policy asks for one (`sts:ExternalId`). Built once per (region, role, external id) and
+    /// cached.
+    pub async fn clients_as(
         &self,
         region: &str,
         assume_role_arn: Option<&str>,
+        external_id: Option<&str>,
     ) -> Result<ServiceClients, AwsError> {
-        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        let key = (
+            region.to_owned(),
+            assume_role_arn.map(str::to_owned),
+            external_id.map(str::to_owned),
+        );
         let mut cache = self.cache.lock().await;
         if let Some(found) = cache.get(&key) {
             return Ok(found.clone());
@@ -272,12 +344,17 @@ impl AwsContext {
         let config = match assume_role_arn {
             None => regional,
             Some(role_arn) => {
-                let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn)
+                let mut builder = aws_config::sts::AssumeRoleProvider::builder(role_arn)
                     .session_name("snapferry")
                     .region(Region::new(region.to_owned()))
-                    .configure(&regional)
-                    .build()
-                    .await;
+                    .configure(&regional);
+                if let Some(id) = external_id {
+                    builder = builder.external_id(id);
+                }
+                let provider = builder.build().await;
+                // Remembered too: the domain client asks for credentials on every request, and
+                // each ask would otherwise be an STS AssumeRole call.
+                let provider = RememberedChain::new(provider, ChainSettings::default());
                 regional
                     .into_builder()
                     .credentials_provider(SharedCredentialsProvider::new(provider))
@@ -307,18 +384,43 @@ impl AwsContext {
         Ok(clients)
     }
 
-    /// The account id of the identity used in `region` (with `assume_role_arn`, the role's
-    /// account), from STS `GetCallerIdentity`; cached.
+    /// [`AwsContext::clients_as`] without an external id.
+    pub async fn clients(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+    ) -> Result<ServiceClients, AwsError> {
+        self.clients_as(region, assume_role_arn, None).await
+    }
+
+    /// [`AwsContext::account_id_as`] without an external id.
     pub async fn account_id(
         &self,
         region: &str,
         assume_role_arn: Option<&str>,
     ) -> Result<String, AwsError> {
-        let key = (region.to_owned(), assume_role_arn.map(str::to_owned));
+        self.account_id_as(region, assume_role_arn, None).await
+    }
+
+    /// The account id of the identity used in `region` (with `assume_role_arn`, the role's
+    /// account), from STS `GetCallerIdentity`; cached.
+    pub async fn account_id_as(
+        &self,
+        region: &str,
+        assume_role_arn: Option<&str>,
+        external_id: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let key = (
+            region.to_owned(),
+            assume_role_arn.map(str::to_owned),
+            external_id.map(str::to_owned),
+        );
         if let Some(found) = self.accounts.lock().await.get(&key) {
             return Ok(found.clone());
         }
-        let clients = self.clients(region, assume_role_arn).await?;
+        let clients = self
+            .clients_as(region, assume_role_arn, external_id)
+            .await?;
         let identity = clients
             .sts
             .get_caller_identity()

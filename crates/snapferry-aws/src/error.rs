@@ -11,6 +11,7 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 
+use crate::credentials::{CredentialsProblem, problem_in};
 use crate::domain_http::DomainHttpError;
 use crate::policy::PolicyError;
 
@@ -103,6 +104,14 @@ pub enum AwsError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// No credentials to sign with, or the chain failed to give them: the problem says which
+    /// and what to do (a missing identity is about the run, not the resource, so it is not
+    /// prefixed with one).
+    #[error("{problem}")]
+    Credentials {
+        /// What is wrong, in the tool's words.
+        problem: CredentialsProblem,
+    },
     /// A call to a domain's REST API failed.
     #[error("{resource}: domain request failed")]
     Domain {
@@ -162,6 +171,13 @@ impl AwsError {
     where
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
+        // The SDK reports a credential failure as a dispatch failure wrapping the provider's
+        // error: say what the provider found, never the dispatch failure's debug form.
+        if let Some(problem) = problem_in(&error) {
+            return AwsError::Credentials {
+                problem: problem.clone(),
+            };
+        }
         let resource = resource.into();
         let mut code = error.code().map(str::to_owned);
         let mut message = error.message().map(str::to_owned);
@@ -177,6 +193,20 @@ impl AwsError {
             message = Some(format!(
                 "403 Forbidden (a {operation} answer has no body; S3 checks {permission} for it)"
             ));
+        }
+        // Any other response without an error document (some gateways) would otherwise be
+        // described by the SDK's debug form of its empty metadata: say what the status means.
+        if message.is_none() {
+            message = match (&error, &code, status) {
+                (SdkError::ServiceError(_), None, Some(403)) => Some(
+                    "HTTP 403 with no error details: access denied, or the credentials expired"
+                        .to_owned(),
+                ),
+                (SdkError::ServiceError(_), None, Some(status)) => {
+                    Some(format!("HTTP {status} with no error details"))
+                }
+                _ => None,
+            };
         }
         if code.as_deref().is_some_and(|c| EXPIRED_CODES.contains(&c)) {
             return AwsError::ExpiredCredentials {
@@ -215,8 +245,24 @@ impl AwsError {
         }
     }
 
-    /// Wraps a domain data-plane error with the resource it was for.
+    /// A credential provider's failure, described as a [`CredentialsProblem`].
+    pub fn credentials(error: &(dyn StdError + 'static)) -> AwsError {
+        let problem = problem_in(error)
+            .cloned()
+            .unwrap_or_else(|| CredentialsProblem::Failed {
+                message: crate::credentials::words(error),
+            });
+        AwsError::Credentials { problem }
+    }
+
+    /// Wraps a domain data-plane error with the resource it was for (a request that could not be
+    /// signed for want of credentials becomes [`AwsError::Credentials`]).
     pub fn domain(resource: impl Into<String>, source: DomainHttpError) -> AwsError {
+        if let Some(problem) = problem_in(&source) {
+            return AwsError::Credentials {
+                problem: problem.clone(),
+            };
+        }
         AwsError::Domain {
             resource: resource.into(),
             source: Box::new(source),
@@ -394,6 +440,37 @@ mod tests {
         assert_eq!(err.code(), Some("MalformedPolicyDocument"));
         assert!(!err.is_not_found());
         assert!(mapped("NoSuchEntity", 404).is_not_found());
+    }
+
+    #[test]
+    fn a_response_without_error_details_is_described_by_its_status_not_the_sdk_debug_form() {
+        let err = GetRoleError::generic(ErrorMetadata::builder().build());
+        let raw = HttpResponse::new(403.try_into().unwrap(), SdkBody::empty());
+        let err = AwsError::from_sdk(
+            "bucket b",
+            "s3",
+            "GetBucketPolicy",
+            SdkError::service_error(err, raw),
+        );
+        assert_eq!(
+            err.to_string(),
+            "bucket b: s3 GetBucketPolicy failed: HTTP 403 with no error details: access denied, \
+             or the credentials expired"
+        );
+        assert!(!err.is_transient());
+        let err = GetRoleError::generic(ErrorMetadata::builder().build());
+        let raw = HttpResponse::new(404.try_into().unwrap(), SdkBody::empty());
+        let err = AwsError::from_sdk(
+            "bucket b",
+            "s3",
+            "HeadBucket",
+            SdkError::service_error(err, raw),
+        );
+        assert!(err.is_not_found());
+        assert_eq!(
+            err.to_string(),
+            "bucket b: s3 HeadBucket failed: HTTP 404 with no error details"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod clients;
 pub mod cluster_meta;
+pub mod credentials;
 pub mod domain_http;
 pub mod error;
 pub mod opensearch;

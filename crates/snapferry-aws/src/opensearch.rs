@@ -46,18 +46,25 @@ pub struct RepositoryDefinition {
 }
 
 impl RepositoryDefinition {
-    /// An `s3` repository on `bucket` in `region`, written with `role_arn`, plus `extra`
-    /// settings from the plan.
+    /// An `s3` repository on `bucket` in `region`, registered on a domain in `domain_region`,
+    /// written with `role_arn`, plus `extra` settings from the plan. A bucket in the domain's
+    /// Region is named by its `region`; one in another Region through the global endpoint
+    /// (`endpoint: s3.amazonaws.com`), as AWS documents for snapshots across Regions.
     pub fn s3(
         bucket: &str,
         region: &str,
+        domain_region: &str,
         role_arn: &str,
         base_path: Option<&str>,
         extra: &BTreeMap<String, Value>,
     ) -> Self {
         let mut settings = extra.clone();
         settings.insert("bucket".into(), json!(bucket));
-        settings.insert("region".into(), json!(region));
+        if region == domain_region || extra.contains_key("endpoint") {
+            settings.insert("region".into(), json!(region));
+        } else {
+            settings.insert("endpoint".into(), json!("s3.amazonaws.com"));
+        }
         settings.insert("role_arn".into(), json!(role_arn));
         if let Some(p) = base_path
             .map(|p| p.trim_matches('/'))
@@ -820,8 +827,22 @@ mod tests {
         );
         let mut extra = BTreeMap::new();
         extra.insert("server_side_encryption".into(), json!(true));
+        // A bucket in another Region is reached through the global endpoint.
+        let across = RepositoryDefinition::s3(
+            "b",
+            "us-east-1",
+            "eu-west-1",
+            "arn:aws:iam::1:role/r",
+            None,
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            serde_json::to_value(&across).unwrap()["settings"],
+            json!({"bucket": "b", "endpoint": "s3.amazonaws.com", "role_arn": "arn:aws:iam::1:role/r"})
+        );
         let d = RepositoryDefinition::s3(
             "b",
+            "eu-west-1",
             "eu-west-1",
             "arn:aws:iam::1:role/r",
             Some("/p/"),

@@ -630,6 +630,7 @@ impl Checker {
             endpoint: raw.endpoint.clone(),
             proxy: raw.proxy.clone(),
             assume_role_arn: raw.assume_role_arn.clone(),
+            external_id: raw.external_id.clone(),
             engine_version: creation.config().engine_version,
         };
         if let Some(arn) = &raw.snapshot_role_arn {
@@ -664,6 +665,7 @@ impl Checker {
             endpoint: raw.endpoint.clone(),
             proxy: raw.proxy.clone(),
             assume_role_arn: raw.assume_role_arn.clone(),
+            external_id: raw.external_id.clone(),
             engine_version: self
                 .engine_version(&join(&path, "engine_version"), raw.engine_version.as_ref()),
         }

@@ -111,6 +111,10 @@ pub struct DomainRef {
     pub endpoint: Option<String>,
     pub proxy: Option<String>,
     pub assume_role_arn: Option<String>,
+    /// The `ExternalId` to assume `assume_role_arn` with (left out of fingerprints when unset,
+    /// so a plan without one fingerprints as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// The engine version written in the plan (source: expected; target: desired), if any.
     pub engine_version: Option<EngineVersion>,
 }

@@ -185,6 +185,10 @@ pub struct RawDomainRef {
     /// Role to assume for calls to this domain (another account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role_arn: Option<String>,
+    /// The `ExternalId` the role's trust policy asks for (`sts:ExternalId`), sent with every
+    /// `AssumeRole` of `assume_role_arn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// Engine version the source is known to run (`OpenSearch_X.Y`); lets `validate` check the target's offline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_version: Option<String>,
@@ -208,6 +212,10 @@ pub struct RawTarget {
     /// Role to assume for calls to this domain (another account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role_arn: Option<String>,
+    /// The `ExternalId` the role's trust policy asks for (`sts:ExternalId`), sent with every
+    /// `AssumeRole` of `assume_role_arn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     /// Existing role the target domain uses to read the bucket when it is in another
     /// account than the plan's role (cross-account copies). The bucket policy lets it read.
     #[serde(default, skip_serializing_if = "Option::is_none")]

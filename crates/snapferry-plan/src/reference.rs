@@ -88,6 +88,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "RawDomainRef.assume_role_arn",
         "arn:aws:iam::111111111111:role/snapferry-operator",
     ),
+    ("RawDomainRef.external_id", "prod-handover-7f3a"),
     ("RawDomainRef.engine_version", "OpenSearch_2.11"),
     ("RawTarget.domain", "orders-copy"),
     ("RawTarget.endpoint", "https://localhost:9201"),
@@ -97,6 +98,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "RawTarget.assume_role_arn",
         "arn:aws:iam::222222222222:role/snapferry-operator",
     ),
+    ("RawTarget.external_id", "staging-handover-9c1e"),
     (
         "RawTarget.snapshot_role_arn",
         "arn:aws:iam::222222222222:role/opensearch-snapshots-reader",

@@ -50,7 +50,7 @@ fn resource(domain_arn: &str, path: &str) -> String {
 /// The gateway's decision on one request to `domain`'s endpoint: `Err` is the 403 it answers.
 pub fn check(
     shared: &Shared,
-    domain: &str,
+    domain: &crate::control_plane::DomainKey,
     caller: &Caller,
     method: &http::Method,
     path: &str,
@@ -62,7 +62,13 @@ pub fn check(
     let action = es_http_action(method);
     let context = Context::default().with("aws:SourceIp", source_ip.to_string());
     caller
-        .authorize(&action, &resource(&arn, path), context, policy.as_ref())
+        .authorize_in(
+            &action,
+            &resource(&arn, path),
+            Some(&domain.account),
+            context,
+            policy.as_ref(),
+        )
         .map_err(|denial| denied(&denial.es_http_message()))
 }
 

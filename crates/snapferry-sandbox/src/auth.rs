@@ -35,6 +35,8 @@ pub enum AuthFailure {
     UnknownAccessKey,
     BadSessionToken,
     SignatureMismatch,
+    /// A role session's credentials, used after they expired.
+    Expired,
 }
 
 impl AuthFailure {
@@ -46,6 +48,7 @@ impl AuthFailure {
                 "The security token included in the request is invalid.".into()
             }
             Self::BadSessionToken => "The security token included in the request is invalid.".into(),
+            Self::Expired => "The security token included in the request is expired".into(),
             Self::SignatureMismatch => "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.".into(),
         }
     }

@@ -3,6 +3,11 @@
 //! operation, the domains that exist at start-up (with their data), the faults to inject,
 //! whether IAM and S3 are served locally or by someone else's endpoint, and the identities that
 //! may call it with their IAM policies.
+//!
+//! Accounts and Regions: every twelve-digit account and every Region exists, as on AWS. The
+//! defaults (`account_id`, `region`) are where `credentials:` lives and where seeds go; an
+//! identity's ARN says its account, `roles:` seeds roles in any account (to be assumed through
+//! STS), and `domain_homes`/`bucket_homes` place a seeded domain or bucket elsewhere.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -44,8 +49,16 @@ pub struct SandboxConfig {
     /// `AdvancedSecurityOptions`, `LogPublishingOptions`, `CognitoOptions`, ...). They are checked
     /// against AWS's model as a CreateDomain is, and described with AWS's defaults filled in.
     pub domain_config: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
-    /// Buckets that exist at start-up (sandbox S3 only).
+    /// Buckets that exist at start-up (sandbox S3 only), in the default account and Region
+    /// unless `bucket_homes` says otherwise.
     pub buckets: Vec<String>,
+    /// The account and Region of seeded buckets that are not in the defaults, by bucket name.
+    pub bucket_homes: BTreeMap<String, Home>,
+    /// The account and Region of seeded domains that are not in the defaults, by domain name.
+    pub domain_homes: BTreeMap<String, Home>,
+    /// IAM roles that exist at start-up, in any account: roles an operator assumes with STS
+    /// `AssumeRole` (their trust policy decides who may), with their inline policies.
+    pub roles: Vec<SeedRole>,
     pub faults: FaultsConfig,
     pub external: ExternalConfig,
     /// Per domain (seeded or created later, by name): data-plane behaviour that needs a seed to
@@ -75,6 +88,9 @@ impl Default for SandboxConfig {
             domains: Vec::new(),
             domain_config: BTreeMap::new(),
             buckets: Vec::new(),
+            bucket_homes: BTreeMap::new(),
+            domain_homes: BTreeMap::new(),
+            roles: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
             seed_data: BTreeMap::new(),
@@ -153,13 +169,164 @@ impl SandboxConfig {
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
         }
+        for (what, homes, names) in [
+            (
+                "bucket_homes",
+                &self.bucket_homes,
+                self.buckets.iter().collect::<Vec<_>>(),
+            ),
+            (
+                "domain_homes",
+                &self.domain_homes,
+                self.domains.iter().map(|d| &d.name).collect(),
+            ),
+        ] {
+            for (name, home) in homes {
+                if !names.contains(&name) {
+                    return Err(SandboxError::InvalidConfig(format!(
+                        "{what} names {name:?}, which is not seeded; add it or remove its entry"
+                    )));
+                }
+                home.check()
+                    .map_err(|why| SandboxError::InvalidConfig(format!("{what}.{name}: {why}")))?;
+            }
+        }
+        for (index, role) in self.roles.iter().enumerate() {
+            role.check().map_err(|why| {
+                SandboxError::InvalidConfig(format!("roles[{index}] ({}): {why}", role.arn))
+            })?;
+        }
         crate::identity::Identities::from_config(self)?;
         Ok(())
+    }
+
+    /// The account and Region of a seeded domain.
+    pub(crate) fn domain_home(&self, name: &str) -> (String, String) {
+        self.home(self.domain_homes.get(name))
+    }
+
+    /// The account and Region of a seeded bucket.
+    pub(crate) fn bucket_home(&self, name: &str) -> (String, String) {
+        self.home(self.bucket_homes.get(name))
+    }
+
+    fn home(&self, home: Option<&Home>) -> (String, String) {
+        let home = home.cloned().unwrap_or_default();
+        (
+            home.account.unwrap_or_else(|| self.account_id.clone()),
+            home.region.unwrap_or_else(|| self.region.clone()),
+        )
     }
 
     /// Converts a simulated duration (seconds) into real time under the configured scale.
     pub(crate) fn scaled(&self, simulated_secs: f64) -> std::time::Duration {
         std::time::Duration::from_secs_f64((simulated_secs * self.time_scale).max(0.0))
+    }
+}
+
+/// Where a seeded domain or bucket lives (each absent part: the default one).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Home {
+    /// Twelve-digit account id.
+    pub account: Option<String>,
+    /// Region name (`eu-west-1`).
+    pub region: Option<String>,
+}
+
+impl Home {
+    fn check(&self) -> Result<(), String> {
+        if let Some(a) = &self.account
+            && !is_account_id(a)
+        {
+            return Err(format!("account {a:?} is not a twelve-digit account id"));
+        }
+        if let Some(r) = &self.region
+            && !is_region(r)
+        {
+            return Err(format!("region {r:?} is not a Region name like eu-west-1"));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `s` is a twelve-digit account id.
+pub(crate) fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` looks like a Region name (`us-east-1`, `ap-southeast-2`, `us-gov-west-1`).
+pub(crate) fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
+}
+
+/// An IAM role that exists at start-up (`roles:` in the YAML).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRole {
+    /// `arn:aws:iam::<account>:role/<name>` (a path may come before the name).
+    pub arn: String,
+    /// The trust policy (YAML mapping or JSON text): who may assume the role.
+    pub trust_policy: serde_json::Value,
+    /// Inline policies by name (YAML mappings or JSON text): what its sessions may do.
+    #[serde(default)]
+    pub policies: BTreeMap<String, serde_json::Value>,
+    /// The longest session `AssumeRole` may ask for, in seconds (IAM's default: 3600).
+    #[serde(default = "one_hour")]
+    pub max_session_duration: u32,
+}
+
+fn one_hour() -> u32 {
+    3600
+}
+
+impl SeedRole {
+    fn check(&self) -> Result<(), String> {
+        let parts: Vec<&str> = self.arn.splitn(6, ':').collect();
+        if !(parts.len() == 6
+            && parts[..4] == ["arn", "aws", "iam", ""]
+            && is_account_id(parts[4])
+            && parts[5].starts_with("role/")
+            && !parts[5].ends_with('/'))
+        {
+            return Err("arn must be arn:aws:iam::<12-digit account>:role/<name>".into());
+        }
+        if !(3600..=43200).contains(&self.max_session_duration) {
+            return Err("max_session_duration must be between 3600 and 43200 seconds".into());
+        }
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        crate::policy_eval::Policy::parse(&text(&self.trust_policy), true)
+            .map_err(|e| format!("trust_policy is not a valid trust policy: {e}"))?;
+        for (name, doc) in &self.policies {
+            crate::policy_eval::Policy::parse(&text(doc), false).map_err(|e| {
+                format!("policies.{name} is not a valid identity-based policy: {e}")
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The trust policy and inline policies as JSON text, as IAM keeps them.
+    pub(crate) fn documents(&self) -> (String, BTreeMap<String, String>) {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        (
+            text(&self.trust_policy),
+            self.policies
+                .iter()
+                .map(|(k, v)| (k.clone(), text(v)))
+                .collect(),
+        )
     }
 }
 

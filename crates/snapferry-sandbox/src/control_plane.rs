@@ -27,6 +27,11 @@
 //! are built; enabling FGAC turns on the domain's security plugin, and the master password is
 //! never kept in the blocks. A seed goes through the same path as a CreateDomain request
 //! ([`seed_request`]).
+//!
+//! Each account has a control plane in each Region: a request acts on the domains of the
+//! caller's account in the Region it was signed for ([`Place`]), domains are kept by
+//! [`DomainKey`], and a domain's ARN carries its Region and account. A KMS key of another
+//! Region is refused at CreateDomain as AWS refuses it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -39,6 +44,7 @@ use tokio::time::Instant;
 use sha2::{Digest, Sha256};
 
 use crate::http::{Call, Dropped, Protocol, Resp, guarded, json as json_resp};
+use crate::identity::Place;
 use crate::model::{self, Invalid};
 use crate::{SandboxError, Shared, data_plane};
 
@@ -333,26 +339,58 @@ impl Domain {
     }
 }
 
+/// Where a domain is: its account, its Region and its name (unique within those two).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DomainKey {
+    pub account: String,
+    pub region: String,
+    pub name: String,
+}
+
+impl DomainKey {
+    fn at(place: &Place<'_>, name: &str) -> Self {
+        Self {
+            account: place.account.to_owned(),
+            region: place.region.to_owned(),
+            name: name.to_owned(),
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Domains {
-    inner: Mutex<BTreeMap<String, Domain>>,
+    inner: Mutex<BTreeMap<DomainKey, Domain>>,
 }
 
 impl Domains {
+    /// A ready domain's endpoint, the domain found by name in any account and Region (the
+    /// first, in account and Region order); see [`Domains::endpoint_at`].
     pub fn endpoint(&self, shared: &Shared, name: &str) -> Option<String> {
         let now = shared.clock.now();
         let domains = self.inner.lock().expect("domains lock");
         domains
-            .get(name)
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, d)| d)
+            .filter(|d| d.ready(now))
+            .map(Domain::endpoint)
+    }
+
+    /// A ready domain's endpoint, in its account and Region.
+    pub fn endpoint_at(&self, shared: &Shared, key: &DomainKey) -> Option<String> {
+        let now = shared.clock.now();
+        let domains = self.inner.lock().expect("domains lock");
+        domains
+            .get(key)
             .filter(|d| d.ready(now))
             .map(Domain::endpoint)
     }
 
     /// Whether the domain's data plane answers now (`None`: the domain is gone).
-    pub fn serving(&self, shared: &Shared, name: &str) -> Option<bool> {
+    pub fn serving(&self, shared: &Shared, key: &DomainKey) -> Option<bool> {
         let now = shared.clock.now();
         let domains = self.inner.lock().expect("domains lock");
-        domains.get(name).map(|d| d.ready(now))
+        domains.get(key).map(|d| d.ready(now))
     }
 
     /// The sandbox's DNS for the names it hands out (VPC endpoints): the address behind `host`,
@@ -371,10 +409,10 @@ impl Domains {
 
     /// The domain's data nodes (`ClusterConfig.InstanceCount`): where its shards and replicas
     /// can be allocated. 1 for a domain that is gone.
-    pub fn data_nodes(&self, name: &str) -> u32 {
+    pub fn data_nodes(&self, key: &DomainKey) -> u32 {
         let domains = self.inner.lock().expect("domains lock");
         domains
-            .get(name)
+            .get(key)
             .and_then(|d| d.blocks.get("ClusterConfig"))
             .and_then(|c| c.get("InstanceCount"))
             .and_then(Value::as_u64)
@@ -386,10 +424,11 @@ impl Domains {
     /// the same grammar when it was set.
     pub fn access_policy(
         &self,
-        name: &str,
+        key: &DomainKey,
     ) -> Option<(String, Option<crate::policy_eval::Policy>)> {
+        let name = key.name.as_str();
         let domains = self.inner.lock().expect("domains lock");
-        let d = domains.get(name)?;
+        let d = domains.get(key)?;
         let text = d
             .blocks
             .get("AccessPolicies")
@@ -597,12 +636,6 @@ fn as_status_block(member: &str, value: &Value, current: Option<&Value>) -> Valu
 
 /// Why a configuration is refused: AWS's `ValidationException` message.
 type Refusal = String;
-
-/// The account and region a domain's derived values (KMS key ARNs, zones) are in.
-struct Place<'a> {
-    region: &'a str,
-    account: &'a str,
-}
 
 /// Rules the model cannot express, applied to a domain's blocks after a create or an update.
 fn check_blocks(blocks: &mut Map<String, Value>, place: &Place<'_>) -> Result<(), Refusal> {
@@ -837,6 +870,7 @@ impl Birth {
 /// Creates a domain and binds its HTTPS listener (which answers only once the domain is ready).
 async fn create(
     shared: &Arc<Shared>,
+    place: &Place<'_>,
     name: &str,
     engine_version: &str,
     blocks: Map<String, Value>,
@@ -857,8 +891,9 @@ async fn create(
         .get(name)
         .cloned()
         .unwrap_or_default();
+    let key = DomainKey::at(place, name);
     let data = Arc::new(data_plane::DomainData::new(
-        name,
+        key.clone(),
         engine_version,
         seed,
         ready_at,
@@ -889,7 +924,7 @@ async fn create(
         name: name.to_owned(),
         arn: format!(
             "arn:aws:es:{}:{}:domain/{name}",
-            shared.config.region, shared.config.account_id
+            place.region, place.account
         ),
         engine_version: engine_version.to_owned(),
         created: chrono::Utc::now(),
@@ -919,10 +954,10 @@ async fn create(
         .inner
         .lock()
         .expect("domains lock")
-        .insert(name.to_owned(), domain);
+        .insert(key.clone(), domain);
     tokio::spawn(data_plane::serve(
         shared.clone(),
-        name.to_owned(),
+        key,
         data.clone(),
         listener,
     ));
@@ -968,11 +1003,12 @@ fn seed_request(
             request.insert("AccessPolicies".into(), json!(policy.to_string()));
         }
         None if !request.contains_key("AccessPolicies") => {
+            let (account, region) = config.domain_home(&seed.name);
             let policy = json!({"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow",
-                "Principal": {"AWS": format!("arn:aws:iam::{}:root", config.account_id)},
+                "Principal": {"AWS": format!("arn:aws:iam::{account}:root")},
                 "Action": "es:*",
-                "Resource": format!("arn:aws:es:{}:{}:domain/{}/*", config.region, config.account_id, seed.name),
+                "Resource": format!("arn:aws:es:{region}:{account}:domain/{}/*", seed.name),
             }]});
             request.insert("AccessPolicies".into(), json!(policy.to_string()));
         }
@@ -1039,9 +1075,10 @@ pub fn check_seed(
     let os = model::opensearch();
     os.validate("CreateDomain", &Value::Object(request.clone()))
         .map_err(|e| format!("seeded domain {}: {}", seed.name, e.message()))?;
+    let (account, region) = config.domain_home(&seed.name);
     let place = Place {
-        region: &config.region,
-        account: &config.account_id,
+        region: &region,
+        account: &account,
     };
     new_domain(&seed.name, &seed.engine_version, &request, &place)
         .map(|_| ())
@@ -1063,9 +1100,10 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
             Birth::fresh(shared, now, false)
         };
         let request = seed_request(seed, &shared.config).map_err(SandboxError::InvalidConfig)?;
+        let (account, region) = shared.config.domain_home(&seed.name);
         let place = Place {
-            region: &shared.config.region,
-            account: &shared.config.account_id,
+            region: &region,
+            account: &account,
         };
         let (blocks, fgac) = new_domain(&seed.name, &seed.engine_version, &request, &place)
             .map_err(|e| {
@@ -1073,6 +1111,7 @@ pub async fn seed(shared: &Arc<Shared>) -> Result<(), SandboxError> {
             })?;
         let data = create(
             shared,
+            &place,
             &seed.name,
             &seed.engine_version,
             blocks,
@@ -1135,6 +1174,16 @@ pub async fn handle(
         .as_ref()
         .ok()
         .and_then(|scope| shared.identities.get(&scope.access_key));
+    // The caller's account, in the Region the request was signed for.
+    let account = caller
+        .as_ref()
+        .map_or_else(|| shared.config.account_id.clone(), |c| c.account.clone());
+    let region = crate::auth::scope_of(&parts.headers, parts.uri.query())
+        .map_or_else(|| shared.config.region.clone(), |s| s.region);
+    let place = Place {
+        account: &account,
+        region: &region,
+    };
     let body_json: Option<Value> = if body.iter().all(u8::is_ascii_whitespace) {
         Some(json!({}))
     } else {
@@ -1156,7 +1205,7 @@ pub async fn handle(
     let checks = if routed.is_some() {
         let query: BTreeMap<String, String> = query.iter().cloned().collect();
         crate::identity::control_plane_checks(
-            shared,
+            &place,
             &operation,
             target.as_deref(),
             body_json.as_ref().unwrap_or(&Value::Null),
@@ -1207,7 +1256,7 @@ pub async fn handle(
         }
         let now = shared.clock.now();
         shared.domains.purge(now);
-        operate(shared, caller.as_deref(), &operation, input, now).await
+        operate(shared, &place, caller.as_deref(), &operation, input, now).await
     })
     .await
 }
@@ -1245,16 +1294,14 @@ fn string_of<'a>(input: &'a Value, member: &str) -> &'a str {
 
 async fn operate(
     shared: &Arc<Shared>,
+    place: &Place<'_>,
     caller: Option<&crate::identity::Identity>,
     operation: &str,
     input: Value,
     now: Instant,
 ) -> Resp {
     let domains = &shared.domains;
-    let place = Place {
-        region: &shared.config.region,
-        account: &shared.config.account_id,
-    };
+    let at = |name: &str| DomainKey::at(place, name);
     match operation {
         "CreateDomain" => {
             let name = string_of(&input, "DomainName").to_owned();
@@ -1268,7 +1315,7 @@ async fn operate(
                 .inner
                 .lock()
                 .expect("domains lock")
-                .contains_key(&name)
+                .contains_key(&at(&name))
             {
                 return Protocol::RestJson.error(
                     409,
@@ -1277,13 +1324,14 @@ async fn operate(
                 );
             }
             let request = input.as_object().cloned().unwrap_or_default();
-            let (blocks, fgac) = match new_domain(&name, &engine, &request, &place) {
+            let (blocks, fgac) = match new_domain(&name, &engine, &request, place) {
                 Ok(b) => b,
                 Err(refusal) => return validation(&refusal),
             };
             // What AWS does with the caller's permissions besides es:CreateDomain (the
             // service-linked role, a customer-managed key, a VPC), once the request is valid.
-            if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, &input, true)
+            if let Err(resp) =
+                crate::identity::domain_implied_checks(shared, place, caller, &input, true)
             {
                 return resp;
             }
@@ -1293,7 +1341,7 @@ async fn operate(
                 .is_some();
             let tags = tags_from(&input["TagList"]);
             let birth = Birth::fresh(shared, now, failed);
-            match create(shared, &name, &engine, blocks, tags, birth).await {
+            match create(shared, place, &name, &engine, blocks, tags, birth).await {
                 Ok(data) => {
                     if let Some(f) = &fgac {
                         data.security.enable(&engine, f.internal_db, &f.master);
@@ -1303,13 +1351,13 @@ async fn operate(
                     return Protocol::RestJson.error(500, "InternalException", &e.to_string());
                 }
             }
-            let status = domains.inner.lock().expect("domains lock")[&name].status(now);
+            let status = domains.inner.lock().expect("domains lock")[&at(&name)].status(now);
             json_resp(200, &json!({ "DomainStatus": status }))
         }
         "DescribeDomain" | "DescribeDomainConfig" => {
             let name = string_of(&input, "DomainName");
             let domains = domains.inner.lock().expect("domains lock");
-            match domains.get(name) {
+            match domains.get(&at(name)) {
                 Some(d) if operation == "DescribeDomain" => {
                     json_resp(200, &json!({ "DomainStatus": d.status(now) }))
                 }
@@ -1332,7 +1380,7 @@ async fn operate(
             let domains = domains.inner.lock().expect("domains lock");
             let list: Vec<Value> = names
                 .iter()
-                .filter_map(|n| domains.get(*n).map(|d| d.status(now)))
+                .filter_map(|n| domains.get(&at(n)).map(|d| d.status(now)))
                 .collect();
             json_resp(200, &json!({ "DomainStatusList": list }))
         }
@@ -1340,8 +1388,9 @@ async fn operate(
             let engine = input.get("EngineType").and_then(Value::as_str);
             let domains = domains.inner.lock().expect("domains lock");
             let list: Vec<Value> = domains
-                .values()
-                .map(|d| {
+                .iter()
+                .filter(|(k, _)| k.account == place.account && k.region == place.region)
+                .map(|(_, d)| {
                     let kind = if d.engine_version.starts_with("Elasticsearch_") {
                         "Elasticsearch"
                     } else {
@@ -1357,7 +1406,7 @@ async fn operate(
         "DeleteDomain" => {
             let name = string_of(&input, "DomainName");
             let mut domains = domains.inner.lock().expect("domains lock");
-            match domains.get_mut(name) {
+            match domains.get_mut(&at(name)) {
                 Some(d) => {
                     if d.deleted_at.is_none() {
                         d.deleted_at = Some(now);
@@ -1372,11 +1421,15 @@ async fn operate(
                 None => not_found(name),
             }
         }
-        "UpdateDomainConfig" => update(shared, caller, &input, now, &place),
+        "UpdateDomainConfig" => update(shared, caller, &input, now, place),
         "AddTags" | "RemoveTags" | "ListTags" => {
             let arn = string_of(&input, "ARN");
             let mut domains = domains.inner.lock().expect("domains lock");
-            let Some(d) = domains.values_mut().find(|d| d.arn == arn) else {
+            let Some(d) = domains
+                .iter_mut()
+                .find(|(k, d)| d.arn == arn && k.account == place.account)
+                .map(|(_, d)| d)
+            else {
                 return if arn.starts_with("arn:aws:es:") {
                     Protocol::RestJson.error(
                         409,
@@ -1421,7 +1474,7 @@ fn update(
 ) -> Resp {
     let name = string_of(input, "DomainName");
     let mut domains = shared.domains.inner.lock().expect("domains lock");
-    let Some(d) = domains.get_mut(name) else {
+    let Some(d) = domains.get_mut(&DomainKey::at(place, name)) else {
         return not_found(name);
     };
     if d.deleted_at.is_some() {
@@ -1485,7 +1538,7 @@ fn update(
     if let Some(refusal) = refuse_in_place(d, &next) {
         return validation(&refusal);
     }
-    if let Err(resp) = crate::identity::domain_implied_checks(shared, caller, input, false) {
+    if let Err(resp) = crate::identity::domain_implied_checks(shared, place, caller, input, false) {
         return resp;
     }
     let changed: Vec<String> = next

@@ -111,6 +111,10 @@ impl Protocol {
         let message = failure.message();
         match (self, failure) {
             (Self::OpenSearch, _) => json(403, &serde_json::json!({ "message": message })),
+            (Self::RestJson, AuthFailure::Expired) => {
+                self.error(403, "ExpiredTokenException", &message)
+            }
+            (_, AuthFailure::Expired) => self.error(403, "ExpiredToken", &message),
             (Self::RestJson, AuthFailure::Missing) => {
                 self.error(403, "MissingAuthenticationTokenException", &message)
             }

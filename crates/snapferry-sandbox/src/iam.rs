@@ -8,6 +8,11 @@
 //! (scaled) later. Each role keeps the versions it had and when each reaches the others;
 //! [`IamStore::principal_state`] is what S3 sees of a principal, [`RoleDirectory`] what a domain
 //! sees when it assumes the role to verify a repository — here, or in an external IAM.
+//!
+//! Each account has its own IAM: roles are kept by (account, name), and a request acts on the
+//! caller's account. S3 checks a bucket policy's role principals in every account the sandbox
+//! serves (one that has an identity, a seeded role or a seeded domain or bucket); a role of an
+//! account it knows nothing of is taken as it is.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -61,13 +66,16 @@ pub enum PrincipalState {
     Propagating,
     /// No such role.
     Unknown,
-    /// Not a role of this account: nothing the sandbox can check.
+    /// Not a role of an account the sandbox serves: nothing it can check.
     Foreign,
 }
 
 #[derive(Debug)]
 pub struct IamStore {
-    roles: Mutex<BTreeMap<String, Role>>,
+    /// Roles by (account, name).
+    roles: Mutex<BTreeMap<(String, String), Role>>,
+    /// The accounts whose principals S3 can check.
+    accounts: Mutex<std::collections::BTreeSet<String>>,
     clock: Arc<Clock>,
     /// How long a change takes to reach the other services (already scaled).
     propagation: Duration,
@@ -180,10 +188,24 @@ fn check_policy(doc: &str, trust: bool) -> Result<(), IamError> {
 }
 
 fn role_in<'a>(
-    roles: &'a mut BTreeMap<String, Role>,
+    roles: &'a mut BTreeMap<(String, String), Role>,
+    account: &str,
     name: &str,
 ) -> Result<&'a mut Role, IamError> {
-    roles.get_mut(name).ok_or_else(|| IamError::no_role(name))
+    roles
+        .get_mut(&(account.to_owned(), name.to_owned()))
+        .ok_or_else(|| IamError::no_role(name))
+}
+
+/// The account and role name of a role ARN (the name is after the last `/` of the path).
+pub fn role_key(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, resource) = rest.split_once(':')?;
+    let path = resource.strip_prefix("role/")?;
+    Some((
+        account.to_owned(),
+        path.rsplit('/').next().unwrap_or(path).to_owned(),
+    ))
 }
 
 impl IamStore {
@@ -191,22 +213,83 @@ impl IamStore {
     pub fn new(clock: Arc<Clock>, propagation: Duration) -> Self {
         Self {
             roles: Mutex::new(BTreeMap::new()),
+            accounts: Mutex::default(),
             clock,
             propagation,
         }
+    }
+
+    /// Makes `account` one whose principals S3 checks.
+    pub fn serve_account(&self, account: &str) {
+        self.accounts
+            .lock()
+            .expect("iam lock")
+            .insert(account.to_owned());
+    }
+
+    /// Adds a role that exists at start-up (long since propagated).
+    pub fn insert_seeded_role(&self, seed: &crate::config::SeedRole) {
+        let Some((account, name)) = role_key(&seed.arn) else {
+            return;
+        };
+        self.serve_account(&account);
+        let (trust, policies) = seed.documents();
+        let now = self.clock.now();
+        let path = seed
+            .arn
+            .split_once(":role")
+            .map(|(_, p)| p.trim_end_matches(name.as_str()).to_owned())
+            .unwrap_or_else(|| "/".into());
+        let role = Role {
+            arn: seed.arn.clone(),
+            id: format!(
+                "AROA{}",
+                &uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..17]
+            ),
+            name: name.clone(),
+            path,
+            created: chrono::Utc::now(),
+            trust_policy: trust.clone(),
+            description: None,
+            max_session_duration: seed.max_session_duration,
+            policies_seen: policies
+                .iter()
+                .map(|(k, v)| (k.clone(), vec![(now, Some(v.clone()))]))
+                .collect(),
+            inline_policies: policies,
+            tags: BTreeMap::new(),
+            visible_at: now,
+            trust_seen: vec![(now, trust)],
+        };
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .insert((account, name), role);
+    }
+
+    /// The role's `MaxSessionDuration`, if it exists.
+    pub fn max_session_duration(&self, arn: &str) -> Option<u32> {
+        let key = role_key(arn)?;
+        self.roles
+            .lock()
+            .expect("iam lock")
+            .get(&key)
+            .filter(|r| r.arn == arn)
+            .map(|r| r.max_session_duration)
     }
 
     /// The role `arn` as another service (a domain assuming it) sees it now: `None` when it does
     /// not exist or has not reached the other services yet; its policies as they have reached them.
     pub fn as_seen_by_services(&self, arn: &str) -> Option<RoleView> {
         let now = self.clock.now();
-        let name = arn.rsplit('/').next().unwrap_or(arn);
+        let key = role_key(arn)?;
         let roles = self.roles.lock().expect("iam lock");
-        let role = roles.get(name).filter(|r| r.arn == arn)?;
+        let role = roles.get(&key).filter(|r| r.arn == arn)?;
         if now < role.visible_at {
             return None;
         }
         Some(RoleView {
+            id: Some(role.id.clone()),
             trust_policy: seen(&role.trust_seen, now)?,
             inline_policies: role
                 .policies_seen
@@ -217,13 +300,15 @@ impl IamStore {
     }
 
     /// What S3 makes of a principal ARN in a bucket policy.
-    pub fn principal_state(&self, account_id: &str, arn: &str) -> PrincipalState {
-        let Some(rest) = arn.strip_prefix(&format!("arn:aws:iam::{account_id}:role/")) else {
+    pub fn principal_state(&self, arn: &str) -> PrincipalState {
+        let Some(key) = role_key(arn) else {
             return PrincipalState::Foreign;
         };
-        let name = rest.rsplit('/').next().unwrap_or(rest);
+        if !self.accounts.lock().expect("iam lock").contains(&key.0) {
+            return PrincipalState::Foreign;
+        }
         let now = self.clock.now();
-        match self.roles.lock().expect("iam lock").get(name) {
+        match self.roles.lock().expect("iam lock").get(&key) {
             Some(role) if role.arn == arn && now >= role.visible_at => PrincipalState::Known,
             Some(role) if role.arn == arn => PrincipalState::Propagating,
             _ => PrincipalState::Unknown,
@@ -241,10 +326,11 @@ impl IamStore {
         .to_string();
         // The service creates it for itself: nothing waits for it to propagate.
         let now = self.clock.now();
+        self.serve_account(account_id);
         self.roles
             .lock()
             .expect("iam lock")
-            .entry(name.to_owned())
+            .entry((account_id.to_owned(), name.to_owned()))
             .or_insert_with(|| Role {
                 arn: format!("arn:aws:iam::{account_id}:role{path}{name}"),
                 id: format!(
@@ -265,12 +351,12 @@ impl IamStore {
             });
     }
 
-    /// The ARN of role `name` as IAM holds it now (with its path), if it exists.
-    pub fn role_arn(&self, name: &str) -> Option<String> {
+    /// The ARN of role `name` of `account` as IAM holds it now (with its path), if it exists.
+    pub fn role_arn(&self, account: &str, name: &str) -> Option<String> {
         self.roles
             .lock()
             .expect("iam lock")
-            .get(name)
+            .get(&(account.to_owned(), name.to_owned()))
             .map(|r| r.arn.clone())
     }
 
@@ -291,13 +377,15 @@ impl IamStore {
         let get = |k: &str| params.get(k).cloned().ok_or_else(|| IamError::missing(k));
         let now = self.clock.now();
         let reaches_others = now + self.propagation;
+        self.serve_account(account_id);
         let mut roles = self.roles.lock().expect("iam lock");
+        let key = |name: &str| (account_id.to_owned(), name.to_owned());
         match action {
             "CreateRole" => {
                 let name = get("RoleName")?;
                 let trust = get("AssumeRolePolicyDocument")?;
                 check_policy(&trust, true)?;
-                if roles.contains_key(&name) {
+                if roles.contains_key(&key(&name)) {
                     return Err(IamError::new(
                         "EntityAlreadyExists",
                         409,
@@ -327,25 +415,25 @@ impl IamStore {
                     policies_seen: BTreeMap::new(),
                 };
                 let xml = role_xml(&role);
-                roles.insert(name, role);
+                roles.insert(key(&name), role);
                 Ok(xml)
             }
             "GetRole" => {
                 let name = get("RoleName")?;
-                Ok(role_xml(role_in(&mut roles, &name)?))
+                Ok(role_xml(role_in(&mut roles, account_id, &name)?))
             }
             "UpdateAssumeRolePolicy" => {
                 let name = get("RoleName")?;
                 let doc = get("PolicyDocument")?;
                 check_policy(&doc, true)?;
-                let role = role_in(&mut roles, &name)?;
+                let role = role_in(&mut roles, account_id, &name)?;
                 role.trust_seen.push((reaches_others, doc.clone()));
                 role.trust_policy = doc;
                 Ok(String::new())
             }
             "DeleteRole" => {
                 let name = get("RoleName")?;
-                let role = role_in(&mut roles, &name)?;
+                let role = role_in(&mut roles, account_id, &name)?;
                 if !role.inline_policies.is_empty() {
                     return Err(IamError::new(
                         "DeleteConflict",
@@ -353,7 +441,7 @@ impl IamStore {
                         "Cannot delete entity, must delete policies first.",
                     ));
                 }
-                roles.remove(&name);
+                roles.remove(&key(&name));
                 Ok(String::new())
             }
             "PutRolePolicy" => {
@@ -361,7 +449,7 @@ impl IamStore {
                 let policy = get("PolicyName")?;
                 let doc = get("PolicyDocument")?;
                 check_policy(&doc, false)?;
-                let role = role_in(&mut roles, &name)?;
+                let role = role_in(&mut roles, account_id, &name)?;
                 role.policies_seen
                     .entry(policy.clone())
                     .or_default()
@@ -372,7 +460,7 @@ impl IamStore {
             "GetRolePolicy" => {
                 let name = get("RoleName")?;
                 let policy = get("PolicyName")?;
-                let doc = role_in(&mut roles, &name)?
+                let doc = role_in(&mut roles, account_id, &name)?
                     .inline_policies
                     .get(&policy)
                     .cloned()
@@ -393,7 +481,7 @@ impl IamStore {
             "DeleteRolePolicy" => {
                 let name = get("RoleName")?;
                 let policy = get("PolicyName")?;
-                let role = role_in(&mut roles, &name)?;
+                let role = role_in(&mut roles, account_id, &name)?;
                 role.policies_seen
                     .entry(policy.clone())
                     .or_default()
@@ -409,7 +497,7 @@ impl IamStore {
             }
             "ListRolePolicies" => {
                 let name = get("RoleName")?;
-                let members: String = role_in(&mut roles, &name)?
+                let members: String = role_in(&mut roles, account_id, &name)?
                     .inline_policies
                     .keys()
                     .map(|k| format!("<member>{}</member>", escape(k)))
@@ -421,18 +509,18 @@ impl IamStore {
             "ListAttachedRolePolicies" => {
                 // The sandbox has no managed policies to attach: a role it knows has none.
                 let name = get("RoleName")?;
-                role_in(&mut roles, &name)?;
+                role_in(&mut roles, account_id, &name)?;
                 Ok("<AttachedPolicies/><IsTruncated>false</IsTruncated>".to_owned())
             }
             "TagRole" => {
                 let name = get("RoleName")?;
                 let tags = tags_from(params, "Tags");
-                role_in(&mut roles, &name)?.tags.extend(tags);
+                role_in(&mut roles, account_id, &name)?.tags.extend(tags);
                 Ok(String::new())
             }
             "UntagRole" => {
                 let name = get("RoleName")?;
-                let role = role_in(&mut roles, &name)?;
+                let role = role_in(&mut roles, account_id, &name)?;
                 for key in list_from(params, "TagKeys") {
                     role.tags.remove(&key);
                 }
@@ -442,7 +530,7 @@ impl IamStore {
                 let name = get("RoleName")?;
                 Ok(format!(
                     "<IsTruncated>false</IsTruncated><Tags>{}</Tags>",
-                    tags_xml(&role_in(&mut roles, &name)?.tags)
+                    tags_xml(&role_in(&mut roles, account_id, &name)?.tags)
                 ))
             }
             other => Err(IamError::new(
@@ -526,6 +614,8 @@ pub fn response_xml(action: &str, result: &str, request_id: &str) -> String {
 /// A role as a domain sees it when checking a repository registration.
 #[derive(Debug, Clone)]
 pub struct RoleView {
+    /// The role's id (`AROA…`), when the directory says it.
+    pub id: Option<String>,
     pub trust_policy: String,
     pub inline_policies: Vec<String>,
 }
@@ -582,6 +672,7 @@ impl RoleDirectory {
                     inline.push(decode(doc.policy_document()));
                 }
                 Ok(Some(RoleView {
+                    id: Some(role.role_id().to_owned()),
                     trust_policy: decode(role.assume_role_policy_document().unwrap_or("")),
                     inline_policies: inline,
                 }))

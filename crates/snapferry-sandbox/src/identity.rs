@@ -23,16 +23,20 @@
 //! and `kms:CreateGrant` for a customer-managed key, and the EC2 describes for a VPC domain
 //! (made through the service: `aws:ViaAWSService`, no `aws:SourceIp`).
 //!
-//! One account for now; [`Identity`] carries its own account so several fit later.
+//! Every identity carries its own account: several accounts share the sandbox, each with its
+//! own IAM, service-linked role and domains. STS `AssumeRole` ([`crate::sts`]) adds role
+//! sessions at run time ([`Identities::add_session`]), which expire in simulated time; across
+//! accounts a request is decided by [`crate::policy_eval::evaluate_across`] (the caller's
+//! identity policies *and* the resource's policy), and `iam:PassRole` never reaches a role of
+//! another account.
 
 // Refusals are the response itself as `Err`, built once per refused request and sent as is
 // (as in the data plane).
 #![allow(clippy::result_large_err)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -62,6 +66,10 @@ pub struct Identity {
     /// `None`: no policy limits (the default identity); `Some`: exactly these policies.
     policies: Option<Vec<Policy>>,
     user_id: String,
+    /// A role session's name (`AssumeRole`'s `RoleSessionName`).
+    session_name: Option<String>,
+    /// When a session's credentials stop working (simulated time).
+    expires_at: Option<tokio::time::Instant>,
 }
 
 impl Identity {
@@ -82,9 +90,10 @@ impl Identity {
     pub fn caller_arn(&self) -> String {
         if self.is_role() {
             format!(
-                "arn:aws:sts::{}:assumed-role/{}/{ROLE_SESSION_NAME}",
+                "arn:aws:sts::{}:assumed-role/{}/{}",
                 self.account,
-                self.name()
+                self.name(),
+                self.session_label()
             )
         } else {
             self.arn.clone()
@@ -94,9 +103,46 @@ impl Identity {
     /// `GetCallerIdentity`'s `UserId`: the user's id, or `<role id>:<session>`.
     pub fn user_id(&self) -> String {
         if self.is_role() {
-            format!("{}:{ROLE_SESSION_NAME}", self.user_id)
+            format!("{}:{}", self.user_id, self.session_label())
         } else {
             self.user_id.clone()
+        }
+    }
+
+    fn session_label(&self) -> &str {
+        self.session_name.as_deref().unwrap_or(ROLE_SESSION_NAME)
+    }
+
+    /// Whether this is a role session (its credentials came from `AssumeRole` or are a role's).
+    pub fn is_role_session(&self) -> bool {
+        self.is_role()
+    }
+
+    /// Whether the credentials have expired at `now` (only sessions expire).
+    pub fn expired(&self, now: tokio::time::Instant) -> bool {
+        self.expires_at.is_some_and(|at| now >= at)
+    }
+
+    /// A session of role `role_arn` (in `account`) with the role's inline `policies`, valid
+    /// until `expires_at`, signing with `credentials`.
+    pub fn session(
+        role_arn: &str,
+        role_id: &str,
+        session_name: &str,
+        credentials: CredentialsConfig,
+        policies: Vec<Policy>,
+        region: &str,
+        expires_at: tokio::time::Instant,
+    ) -> Self {
+        Self {
+            credentials,
+            arn: role_arn.to_owned(),
+            account: role_arn.split(':').nth(4).unwrap_or_default().to_owned(),
+            region: region.to_owned(),
+            policies: Some(policies),
+            user_id: role_id.to_owned(),
+            session_name: Some(session_name.to_owned()),
+            expires_at: Some(expires_at),
         }
     }
 
@@ -118,6 +164,8 @@ impl Identity {
             region: "us-east-1".to_owned(),
             policies: None,
             user_id: DEFAULT_USER_ID.to_owned(),
+            session_name: None,
+            expires_at: None,
         })
     }
 
@@ -137,6 +185,54 @@ impl Identity {
         context: Context,
         resource_policy: Option<&Policy>,
     ) -> Result<(), Denial> {
+        self.authorize_in(action, resource, None, context, resource_policy)
+    }
+
+    /// [`Identity::authorize`] for a resource owned by `resource_account` (`None`: the
+    /// caller's own): across accounts both the identity policies and the resource policy must
+    /// allow.
+    pub fn authorize_in(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_account: Option<&str>,
+        context: Context,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), Denial> {
+        decide(
+            self.caller_arn(),
+            &self.principal(),
+            self.policies.as_deref(),
+            action,
+            resource,
+            self.full_context(context),
+            resource_policy,
+            resource_account,
+        )
+    }
+
+    /// Whether `policy` (a role's trust policy) names this identity or its account for
+    /// `action`, with no deny: what `AssumeRole` needs whatever the identity policies say.
+    pub fn trusted_by(
+        &self,
+        policy: &Policy,
+        action: &str,
+        resource: &str,
+        context: Context,
+    ) -> bool {
+        policy_eval::grants(
+            &[policy],
+            &policy_eval::Request {
+                principal: &self.principal(),
+                action,
+                resource,
+                context: self.full_context(context),
+            },
+        )
+    }
+
+    /// The request's condition keys plus the principal's own.
+    fn full_context(&self, context: Context) -> Context {
         let mut context = context
             .with("aws:PrincipalArn", self.arn.clone())
             .with("aws:PrincipalAccount", self.account.clone())
@@ -146,15 +242,7 @@ impl Identity {
         if !self.is_role() {
             context = context.with("aws:username", self.name().to_owned());
         }
-        decide(
-            self.caller_arn(),
-            &self.principal(),
-            self.policies.as_deref(),
-            action,
-            resource,
-            context,
-            resource_policy,
-        )
+        context
     }
 
     /// Runs one service-supplied check of a request that came from `source_ip`.
@@ -168,7 +256,6 @@ impl Identity {
 
     fn from_config(
         config: &IdentityConfig,
-        account_id: &str,
         region: &str,
         index: usize,
     ) -> Result<Self, SandboxError> {
@@ -187,13 +274,6 @@ impl Identity {
             return Err(SandboxError::InvalidConfig(format!(
                 "{at}: arn must be arn:aws:iam::<12-digit account>:user/<name> or \
                  arn:aws:iam::<12-digit account>:role/<name>"
-            )));
-        }
-        if parts[4] != account_id {
-            return Err(SandboxError::InvalidConfig(format!(
-                "{at}: the identity is in account {}, but the sandbox serves one account, \
-                 {account_id}; use that account in the ARN (or set account_id)",
-                parts[4]
             )));
         }
         if config.access_key_id.is_empty() || config.secret_access_key.is_empty() {
@@ -233,10 +313,12 @@ impl Identity {
                 session_token: config.session_token.clone(),
             },
             arn: config.arn.clone(),
-            account: account_id.to_owned(),
+            account: parts[4].to_owned(),
             region: region.to_owned(),
             policies,
             user_id: format!("{prefix}{}", &digest[..17]),
+            session_name: None,
+            expires_at: None,
         })
     }
 }
@@ -271,9 +353,21 @@ impl Caller {
         context: Context,
         resource_policy: Option<&Policy>,
     ) -> Result<(), Denial> {
+        self.authorize_in(action, resource, None, context, resource_policy)
+    }
+
+    /// [`Caller::authorize`] for a resource owned by `resource_account`.
+    pub fn authorize_in(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_account: Option<&str>,
+        context: Context,
+        resource_policy: Option<&Policy>,
+    ) -> Result<(), Denial> {
         match self {
             Self::Signed(identity) => {
-                identity.authorize(action, resource, context, resource_policy)
+                identity.authorize_in(action, resource, resource_account, context, resource_policy)
             }
             Self::Anonymous => decide(
                 self.name(),
@@ -285,13 +379,15 @@ impl Caller {
                     .with("aws:SecureTransport", "true")
                     .with("aws:CurrentTime", chrono::Utc::now().to_rfc3339()),
                 resource_policy,
+                None,
             ),
         }
     }
 }
 
-/// The one place a caller's request is decided: [`policy_eval::evaluate`] over its identity
-/// policies (`None`: no limits) and the resource-based policy, and the denial AWS words.
+/// The one place a caller's request is decided: [`policy_eval::evaluate_across`] over its
+/// identity policies (`None`: no limits) and the resource-based policy, and the denial AWS words.
+#[allow(clippy::too_many_arguments)]
 fn decide(
     caller: String,
     principal: &Principal,
@@ -300,8 +396,9 @@ fn decide(
     resource: &str,
     context: Context,
     resource_policy: Option<&Policy>,
+    resource_account: Option<&str>,
 ) -> Result<(), Denial> {
-    let decision = policy_eval::evaluate(
+    let decision = policy_eval::evaluate_across(
         identity_policies,
         &resource_policy.into_iter().collect::<Vec<_>>(),
         &policy_eval::Request {
@@ -310,6 +407,7 @@ fn decide(
             resource,
             context,
         },
+        resource_account,
     );
     match decision {
         Decision::Allow => Ok(()),
@@ -328,7 +426,10 @@ fn decide(
 pub struct Identities {
     by_key: BTreeMap<String, Arc<Identity>>,
     default_key: String,
-    service_linked_role: AtomicBool,
+    /// Role sessions `AssumeRole` handed out, by access key.
+    sessions: Mutex<BTreeMap<String, Arc<Identity>>>,
+    /// The accounts that hold OpenSearch Service's service-linked role.
+    service_linked_roles: Mutex<BTreeSet<String>>,
 }
 
 impl Identities {
@@ -341,12 +442,14 @@ impl Identities {
             region: config.region.clone(),
             policies: None,
             user_id: DEFAULT_USER_ID.to_owned(),
+            session_name: None,
+            expires_at: None,
         };
         let default_key = default.credentials.access_key_id.clone();
         let mut by_key = BTreeMap::new();
         by_key.insert(default_key.clone(), Arc::new(default));
         for (index, c) in config.identities.iter().enumerate() {
-            let identity = Identity::from_config(c, &config.account_id, &config.region, index)?;
+            let identity = Identity::from_config(c, &config.region, index)?;
             if by_key.contains_key(&c.access_key_id) {
                 return Err(SandboxError::InvalidConfig(format!(
                     "identities[{index}] ({}): access key {} is already used by another identity \
@@ -356,36 +459,74 @@ impl Identities {
             }
             by_key.insert(c.access_key_id.clone(), Arc::new(identity));
         }
+        // An account holds the role when a domain was created in it before (a seeded domain),
+        // unless `service_linked_role` says otherwise for every account.
+        let service_linked_roles = config
+            .domains
+            .iter()
+            .map(|d| config.domain_home(&d.name).0)
+            .filter(|_| config.service_linked_role != Some(false))
+            .chain((config.service_linked_role == Some(true)).then(|| config.account_id.clone()))
+            .collect();
         Ok(Self {
             by_key,
             default_key,
-            service_linked_role: AtomicBool::new(
-                config
-                    .service_linked_role
-                    .unwrap_or(!config.domains.is_empty()),
-            ),
+            sessions: Mutex::default(),
+            service_linked_roles: Mutex::new(service_linked_roles),
         })
     }
 
+    /// The identity whose access key this is: a configured one or a role session.
     pub fn get(&self, access_key: &str) -> Option<Arc<Identity>> {
-        self.by_key.get(access_key).cloned()
+        self.by_key.get(access_key).cloned().or_else(|| {
+            self.sessions
+                .lock()
+                .expect("sessions lock")
+                .get(access_key)
+                .cloned()
+        })
+    }
+
+    /// Adds a role session `AssumeRole` handed out.
+    pub fn add_session(&self, session: Identity) {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(session.credentials.access_key_id.clone(), Arc::new(session));
+    }
+
+    /// Every account a configured identity is in.
+    pub fn accounts(&self) -> BTreeSet<String> {
+        self.by_key.values().map(|i| i.account.clone()).collect()
     }
 
     pub fn default_identity(&self) -> Arc<Identity> {
         self.by_key[&self.default_key].clone()
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<Identity>> {
-        self.by_key.values()
+    /// Whether `AWSServiceRoleForAmazonOpenSearchService` exists in `account`.
+    pub fn service_linked_role_exists(&self, account: &str) -> bool {
+        self.service_linked_roles
+            .lock()
+            .expect("slr lock")
+            .contains(account)
     }
 
-    /// Whether `AWSServiceRoleForAmazonOpenSearchService` exists in the account.
-    pub fn service_linked_role_exists(&self) -> bool {
-        self.service_linked_role.load(Ordering::SeqCst)
+    /// The accounts that hold the service-linked role.
+    pub fn service_linked_role_accounts(&self) -> Vec<String> {
+        self.service_linked_roles
+            .lock()
+            .expect("slr lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
-    fn service_linked_role_created(&self) {
-        self.service_linked_role.store(true, Ordering::SeqCst);
+    fn service_linked_role_created(&self, account: &str) {
+        self.service_linked_roles
+            .lock()
+            .expect("slr lock")
+            .insert(account.to_owned());
     }
 }
 
@@ -402,14 +543,18 @@ pub fn verify(
     let identity = crate::auth::scope_of(headers, raw_query)
         .and_then(|scope| shared.identities.get(&scope.access_key))
         .unwrap_or_else(|| shared.identities.default_identity());
-    crate::auth::verify(
+    let scope = crate::auth::verify(
         &identity.credentials,
         method,
         raw_path,
         raw_query,
         headers,
         body,
-    )
+    )?;
+    if identity.expired(shared.clock.now()) {
+        return Err(crate::auth::AuthFailure::Expired);
+    }
+    Ok(scope)
 }
 
 /// One thing a request needs permission for (IAM and the control plane, which have no
@@ -451,8 +596,13 @@ impl Denial {
             Decision::ExplicitDeny {
                 in_resource_policy: false,
             } => "with an explicit deny in an identity-based policy".to_owned(),
-            // An anonymous caller has no identity-based policies: what failed it is the
-            // resource's policy (the gateway's words for an unsigned request).
+            // An anonymous caller has no identity-based policies, and a caller of another
+            // account was let down by the resource's policy: what failed is that policy (the
+            // gateway's words for an unsigned request).
+            Decision::NoResourceGrant => format!(
+                "because no resource-based policy allows the {} action",
+                self.action
+            ),
             _ if self.anonymous => format!(
                 "because no resource-based policy allows the {} action",
                 self.action
@@ -516,11 +666,10 @@ impl Protocol {
 
 /// IAM: the action is the operation's name; the resource is the role's ARN (with its path
 /// once the role exists). Creating a role with tags also needs `iam:TagRole`.
-pub fn iam_checks(shared: &Shared, params: &BTreeMap<String, String>) -> Vec<Check> {
+pub fn iam_checks(shared: &Shared, account: &str, params: &BTreeMap<String, String>) -> Vec<Check> {
     let Some(operation) = params.get("Action") else {
         return Vec::new();
     };
-    let account = &shared.config.account_id;
     let resource = match params.get("RoleName") {
         Some(name) if operation == "CreateRole" => format!(
             "arn:aws:iam::{account}:role{}{name}",
@@ -528,7 +677,7 @@ pub fn iam_checks(shared: &Shared, params: &BTreeMap<String, String>) -> Vec<Che
         ),
         Some(name) => shared
             .iam
-            .role_arn(name)
+            .role_arn(account, name)
             .unwrap_or_else(|| format!("arn:aws:iam::{account}:role/{name}")),
         None => "*".to_owned(),
     };
@@ -555,18 +704,25 @@ pub fn iam_checks(shared: &Shared, params: &BTreeMap<String, String>) -> Vec<Che
     checks
 }
 
-fn domain_arn(shared: &Shared, name: &str) -> String {
+fn domain_arn(place: &Place<'_>, name: &str) -> String {
     format!(
         "arn:aws:es:{}:{}:domain/{name}",
-        shared.config.region, shared.config.account_id
+        place.region, place.account
     )
+}
+
+/// Where a control-plane request acts: the caller's account and the Region it was signed for.
+#[derive(Debug, Clone, Copy)]
+pub struct Place<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
 }
 
 /// The OpenSearch Service control plane: `es:<Operation>` on the domain's ARN (the tag
 /// operations name it in the request; `DescribeDomains` needs each domain it names;
 /// `ListDomainNames` has no resource-level permissions).
 pub fn control_plane_checks(
-    shared: &Shared,
+    place: &Place<'_>,
     operation: &str,
     target: Option<&str>,
     body: &Value,
@@ -577,7 +733,7 @@ pub fn control_plane_checks(
     match operation {
         "Unknown" => Vec::new(),
         "CreateDomain" => one(domain_arn(
-            shared,
+            place,
             body.get("DomainName").and_then(Value::as_str).unwrap_or(""),
         )),
         "AddTags" | "RemoveTags" => one(body
@@ -592,10 +748,10 @@ pub fn control_plane_checks(
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
-            .map(|name| Check::new(action.clone(), domain_arn(shared, name)))
+            .map(|name| Check::new(action.clone(), domain_arn(place, name)))
             .collect(),
         "ListDomainNames" => one("*".to_owned()),
-        _ => one(domain_arn(shared, target.unwrap_or(""))),
+        _ => one(domain_arn(place, target.unwrap_or(""))),
     }
 }
 
@@ -609,9 +765,21 @@ pub fn pass_role_for_repository(caller: &Caller, body: &[u8], source_ip: IpAddr)
     let context = Context::default()
         .with("iam:PassedToService", "es.amazonaws.com")
         .with("aws:SourceIp", source_ip.to_string());
-    let denial = caller
-        .authorize("iam:PassRole", role_arn, context, None)
-        .err()?;
+    // A role can only be passed within its own account: no policy lets a caller pass another
+    // account's role.
+    let role_account = role_arn.split(':').nth(4).unwrap_or_default();
+    let denial = match caller {
+        Caller::Signed(identity) if identity.account != role_account => Denial {
+            caller: caller.name(),
+            anonymous: false,
+            action: "iam:PassRole".into(),
+            resource: role_arn.into(),
+            decision: Decision::ImplicitDeny,
+        },
+        _ => caller
+            .authorize("iam:PassRole", role_arn, context, None)
+            .err()?,
+    };
     Some(crate::access_policy::denied(&format!(
         "User: {} is not authorized to perform: iam:PassRole on resource: {role_arn}",
         denial.caller
@@ -624,6 +792,7 @@ pub fn pass_role_for_repository(caller: &Caller, body: &[u8], source_ip: IpAddr)
 /// the VPC, subnets and security groups of a VPC domain. `Err` is the control plane's answer.
 pub fn domain_implied_checks(
     shared: &Shared,
+    place: &Place<'_>,
     identity: Option<&Identity>,
     body: &Value,
     creating: bool,
@@ -636,10 +805,10 @@ pub fn domain_implied_checks(
     // The service makes these calls with the caller's credentials (forward access sessions):
     // `aws:ViaAWSService` is true and the caller's own address is not in the request.
     let via_service = || Context::default().with("aws:ViaAWSService", "true");
-    if creating && !shared.identities.service_linked_role_exists() {
+    if creating && !shared.identities.service_linked_role_exists(place.account) {
         let slr_arn = format!(
             "arn:aws:iam::{}:role/aws-service-role/{SERVICE_LINKED_ROLE_SERVICE}/{SERVICE_LINKED_ROLE}",
-            shared.config.account_id
+            place.account
         );
         let context = via_service().with("iam:AWSServiceName", SERVICE_LINKED_ROLE_SERVICE);
         if identity
@@ -653,11 +822,11 @@ pub fn domain_implied_checks(
             ));
         }
         shared.iam.insert_service_linked_role(
-            &shared.config.account_id,
+            place.account,
             SERVICE_LINKED_ROLE,
             SERVICE_LINKED_ROLE_SERVICE,
         );
-        shared.identities.service_linked_role_created();
+        shared.identities.service_linked_role_created(place.account);
     }
     let encryption = body.get("EncryptionAtRestOptions");
     let enabled = encryption
@@ -675,8 +844,8 @@ pub fn domain_implied_checks(
         } else {
             format!(
                 "arn:aws:kms:{}:{}:{}",
-                shared.config.region,
-                shared.config.account_id,
+                place.region,
+                place.account,
                 if key.starts_with("alias/") {
                     key.to_owned()
                 } else {
@@ -687,9 +856,9 @@ pub fn domain_implied_checks(
         let via = via_service()
             .with(
                 "kms:ViaService",
-                format!("es.{}.amazonaws.com", shared.config.region),
+                format!("es.{}.amazonaws.com", place.region),
             )
-            .with("kms:CallerAccount", shared.config.account_id.clone());
+            .with("kms:CallerAccount", place.account.to_owned());
         for (action, context) in [
             ("kms:DescribeKey", via.clone()),
             (
@@ -764,12 +933,32 @@ fn s3_action(operation: &str) -> Option<(&'static str, bool)> {
     })
 }
 
+/// S3's signature check looks the secret up here, so role sessions handed out at run time sign
+/// like configured identities.
+pub struct S3Auth {
+    pub identities: Arc<Identities>,
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for S3Auth {
+    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
+        match self.identities.get(access_key) {
+            Some(identity) => Ok(identity.credentials.secret_access_key.clone().into()),
+            None => Err(s3s::s3_error!(
+                InvalidAccessKeyId,
+                "The AWS Access Key Id you provided does not exist in our records."
+            )),
+        }
+    }
+}
+
 /// The `s3s` access hook: the caller's identity policies and the bucket policy decide
 /// ([`Caller::authorize`]); an unsigned request is `anonymous`, whom only the bucket policy can
 /// let in.
 pub struct S3Access {
     pub identities: Arc<Identities>,
     pub store: Arc<crate::s3::S3Store>,
+    pub clock: Arc<crate::clock::Clock>,
 }
 
 #[async_trait::async_trait]
@@ -784,6 +973,12 @@ impl s3s::access::S3Access for S3Access {
                         "The AWS Access Key Id you provided does not exist in our records."
                     ));
                 };
+                if identity.expired(self.clock.now()) {
+                    return Err(s3s::s3_error!(
+                        ExpiredToken,
+                        "The provided token has expired."
+                    ));
+                }
                 if let Some(token) = &identity.credentials.session_token {
                     let sent = cx
                         .headers()
@@ -808,6 +1003,25 @@ impl s3s::access::S3Access for S3Access {
                 (Some(bucket.to_string()), Some(key.to_string()))
             }
         };
+        // A bucket lives in one Region: a request signed for another is redirected (before
+        // anything else is decided), naming the bucket's Region.
+        if operation != "CreateBucket"
+            && let Some(b) = &bucket
+            && let Some(scope) = crate::auth::scope_of(cx.headers(), cx.uri().query())
+            && let Some(region) = self.store.region(b)
+            && region != scope.region
+        {
+            let mut error = s3s::s3_error!(
+                PermanentRedirect,
+                "The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint."
+            );
+            let mut headers = http::HeaderMap::new();
+            if let Ok(value) = http::HeaderValue::from_str(&region) {
+                headers.insert("x-amz-bucket-region", value);
+            }
+            error.set_headers(headers);
+            return Err(error);
+        }
         let Some((action, on_object)) = s3_action(&operation) else {
             return Ok(());
         };
@@ -835,8 +1049,19 @@ impl s3s::access::S3Access for S3Access {
             .and_then(|b| self.store.policy(b))
             .flatten()
             .and_then(|text| Policy::parse(&text, true).ok());
+        // A bucket being created is the caller's own; any other is its owner's.
+        let owner = bucket
+            .as_deref()
+            .filter(|_| operation != "CreateBucket")
+            .and_then(|b| self.store.owner(b));
         caller
-            .authorize(action, &resource, context, policy.as_ref())
+            .authorize_in(
+                action,
+                &resource,
+                owner.as_deref(),
+                context,
+                policy.as_ref(),
+            )
             .map_err(|denial| {
                 if denial.anonymous {
                     // S3 names no one to an anonymous caller.
@@ -902,10 +1127,6 @@ mod tests {
             (
                 "identities: [{access_key_id: K, secret_access_key: s, arn: 'arn:aws:iam::123456789012:group/g'}]",
                 "arn must be arn:aws:iam::<12-digit account>:user/<name>",
-            ),
-            (
-                "identities: [{access_key_id: K, secret_access_key: s, arn: 'arn:aws:iam::999999999999:user/u'}]",
-                "the identity is in account 999999999999, but the sandbox serves one account, 123456789012",
             ),
             (
                 "identities: [{access_key_id: AKIASANDBOXEXAMPLE01, secret_access_key: s, arn: 'arn:aws:iam::123456789012:user/u'}]",

@@ -31,9 +31,9 @@ mod sts;
 mod tls;
 
 pub use config::{
-    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, IdentityConfig,
+    AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, Home, IdentityConfig,
     LatencyConfig, SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity,
-    SeedFgac, SeedIndex, SeedWriter,
+    SeedFgac, SeedIndex, SeedRole, SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;
@@ -119,33 +119,39 @@ impl Sandbox {
         ));
         let s3 = Arc::new(s3::S3Store::default());
         for bucket in &config.buckets {
-            s3.create_bucket(bucket);
+            let (account, region) = config.bucket_home(bucket);
+            s3.create_bucket(bucket, &region, &account);
+            iam.serve_account(&account);
         }
         let (roles, blobs) = external_clients(&config, &iam, &s3);
+        let identities = Arc::new(identity::Identities::from_config(&config)?);
+        for account in identities.accounts() {
+            iam.serve_account(&account);
+        }
+        for seed in &config.domains {
+            iam.serve_account(&config.domain_home(&seed.name).0);
+        }
+        for role in &config.roles {
+            iam.insert_seeded_role(role);
+        }
         let mut builder = s3s::service::S3ServiceBuilder::new(s3::SandboxS3 {
             store: s3.clone(),
-            region: config.region.clone(),
-            account_id: config.account_id.clone(),
+            identities: identities.clone(),
             // Principals in bucket policies are resolved against the sandbox's IAM when it
             // serves IAM itself; an external IAM's roles are not checked.
             iam: config.external.iam_endpoint.is_none().then(|| iam.clone()),
         });
-        let identities = Arc::new(identity::Identities::from_config(&config)?);
-        let mut auth = s3s::auth::SimpleAuth::new();
-        for identity in identities.all() {
-            auth.register(
-                identity.credentials.access_key_id.clone(),
-                identity.credentials.secret_access_key.clone().into(),
-            );
-        }
-        builder.set_auth(auth);
+        builder.set_auth(identity::S3Auth {
+            identities: identities.clone(),
+        });
         builder.set_access(identity::S3Access {
             identities: identities.clone(),
             store: s3.clone(),
+            clock: clock.clone(),
         });
-        if identities.service_linked_role_exists() {
+        for account in identities.service_linked_role_accounts() {
             iam.insert_service_linked_role(
-                &config.account_id,
+                &account,
                 identity::SERVICE_LINKED_ROLE,
                 "opensearchservice.amazonaws.com",
             );
@@ -309,6 +315,19 @@ impl SandboxHandle {
     /// domain's `vpc-<name>.sandbox.internal:<port>`, which only a proxy that maps it reaches.
     pub fn domain_endpoint(&self, domain: &str) -> Option<String> {
         self.shared.domains.endpoint(&self.shared, domain)
+    }
+
+    /// A ready domain's `host:port` in `account` and `region` (domains of one name may live in
+    /// several accounts and Regions).
+    pub fn domain_endpoint_in(&self, account: &str, region: &str, domain: &str) -> Option<String> {
+        self.shared.domains.endpoint_at(
+            &self.shared,
+            &control_plane::DomainKey {
+                account: account.to_owned(),
+                region: region.to_owned(),
+                name: domain.to_owned(),
+            },
+        )
     }
 
     /// The sandbox's DNS for the names it hands out (a VPC domain's `vpc-<name>.sandbox.internal`):

@@ -86,6 +86,15 @@ pub fn iam() -> &'static Model {
     })
 }
 
+/// The STS model (2011-06-15).
+pub fn sts() -> &'static Model {
+    static MODEL: OnceLock<Model> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Model::parse(include_str!("../models/sts-2011-06-15.json"))
+            .expect("the vendored STS model is valid JSON")
+    })
+}
+
 /// `DomainName` → `domainName`: how AWS's validation messages name a member.
 fn lower_first(name: &str) -> String {
     let mut chars = name.chars();

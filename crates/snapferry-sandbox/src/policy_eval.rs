@@ -20,6 +20,10 @@
 //! A resource-based policy that names an account (`123456789012`, `arn:aws:iam::…:root`)
 //! rather than a principal only delegates to that account: its `Allow` lets nobody in by
 //! itself (the caller's identity policies must allow), its `Deny` applies to everyone in it.
+//!
+//! Across accounts ([`evaluate_across`]: the caller in one account, the resource in another)
+//! AWS wants both sides: the caller's identity policies must allow *and* the resource's policy
+//! must grant the caller or the caller's account; either alone is an implicit deny.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -392,7 +396,9 @@ impl Statement {
         })
     }
 
-    fn applies(&self, request: &Request<'_>) -> bool {
+    /// `account_grants`: whether an `Allow` naming the caller's account counts as a grant (a
+    /// resource policy of another account) rather than a delegation (the caller's own).
+    fn applies_with(&self, request: &Request<'_>, account_grants: bool) -> bool {
         let action_hit = self.actions.patterns.iter().any(|p| {
             glob(
                 &p.to_ascii_lowercase(),
@@ -412,7 +418,7 @@ impl Statement {
             let named = p.names(request.principal);
             let hit = if p.negated {
                 named == PrincipalMatch::No
-            } else if self.allow {
+            } else if self.allow && !account_grants {
                 // Naming the caller's account only delegates to its identity policies.
                 named == PrincipalMatch::Named
             } else {
@@ -632,6 +638,9 @@ pub enum Decision {
     Allow,
     /// Nothing allows it.
     ImplicitDeny,
+    /// Across accounts: the caller's identity policies allow it, but the resource's policy
+    /// (in the other account) grants the caller nothing.
+    NoResourceGrant,
     /// A `Deny` statement matched: in an identity-based policy, or in a resource-based one.
     ExplicitDeny {
         in_resource_policy: bool,
@@ -639,9 +648,17 @@ pub enum Decision {
 }
 
 fn statements_say(policies: &[&Policy], request: &Request<'_>) -> (bool, bool) {
+    statements_say_with(policies, request, false)
+}
+
+fn statements_say_with(
+    policies: &[&Policy],
+    request: &Request<'_>,
+    account_grants: bool,
+) -> (bool, bool) {
     let (mut allow, mut deny) = (false, false);
     for s in policies.iter().flat_map(|p| &p.statements) {
-        if s.applies(request) {
+        if s.applies_with(request, account_grants) {
             if s.allow {
                 allow = true;
             } else {
@@ -679,9 +696,111 @@ pub fn evaluate(
     }
 }
 
+/// Whether resource-based policies grant the request by themselves: an `Allow` naming the
+/// caller or its account, and no `Deny`. A role's trust policy must always do so for
+/// `AssumeRole`, whatever the caller's identity policies say.
+pub fn grants(resource_policies: &[&Policy], request: &Request<'_>) -> bool {
+    let (allow, deny) = statements_say_with(resource_policies, request, true);
+    allow && !deny
+}
+
+/// Evaluates a request on a resource owned by `resource_account`: the same-account decision
+/// ([`evaluate`]) when the caller is of that account (or no owner is known); across accounts,
+/// an explicit deny anywhere still wins, and otherwise the caller's identity policies must
+/// allow *and* the resource policy must grant the caller or its account.
+pub fn evaluate_across(
+    identity: Option<&[Policy]>,
+    resource_policies: &[&Policy],
+    request: &Request<'_>,
+    resource_account: Option<&str>,
+) -> Decision {
+    let same = match (resource_account, request.principal.account.as_deref()) {
+        (Some(owner), Some(caller)) => owner == caller,
+        _ => true,
+    };
+    if same {
+        return evaluate(identity, resource_policies, request);
+    }
+    let (identity_allow, identity_deny) = match identity {
+        None => (true, false),
+        Some(policies) => statements_say(&policies.iter().collect::<Vec<_>>(), request),
+    };
+    let (resource_allow, resource_deny) = statements_say_with(resource_policies, request, true);
+    if identity_deny {
+        Decision::ExplicitDeny {
+            in_resource_policy: false,
+        }
+    } else if resource_deny {
+        Decision::ExplicitDeny {
+            in_resource_policy: true,
+        }
+    } else if !identity_allow {
+        Decision::ImplicitDeny
+    } else if !resource_allow {
+        Decision::NoResourceGrant
+    } else {
+        Decision::Allow
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn across_accounts_both_the_identity_and_the_resource_policy_must_allow() {
+        const B_ROLE: &str = "arn:aws:iam::222222222222:role/reader";
+        let principal = Principal::iam("222222222222", vec![B_ROLE.into()]);
+        let request = Request {
+            principal: &principal,
+            action: "s3:GetObject",
+            resource: "arn:aws:s3:::a-bucket/k",
+            context: Context::default(),
+        };
+        let identity = Policy::parse(
+            r#"{"Statement":{"Effect":"Allow","Action":"s3:*","Resource":"*"}}"#,
+            false,
+        )
+        .unwrap();
+        let grants = |principal: &str| {
+            Policy::parse(
+                &format!(
+                    r#"{{"Statement":{{"Effect":"Allow","Principal":{{"AWS":"{principal}"}},"Action":"s3:GetObject","Resource":"arn:aws:s3:::a-bucket/*"}}}}"#
+                ),
+                true,
+            )
+            .unwrap()
+        };
+        let owner = Some("111111111111");
+        let ids = std::slice::from_ref(&identity);
+        // The bucket policy grants the role, or its whole account: allowed with the identity.
+        for grant in [grants(B_ROLE), grants("arn:aws:iam::222222222222:root")] {
+            assert_eq!(
+                evaluate_across(Some(ids), &[&grant], &request, owner),
+                Decision::Allow
+            );
+            // Without the identity's own allow it is not.
+            assert_eq!(
+                evaluate_across(Some(&[]), &[&grant], &request, owner),
+                Decision::ImplicitDeny
+            );
+        }
+        // A bucket policy granting someone else: the identity alone is not enough.
+        let other = grants("arn:aws:iam::111111111111:role/writer");
+        assert_eq!(
+            evaluate_across(Some(ids), &[&other], &request, owner),
+            Decision::NoResourceGrant
+        );
+        assert_eq!(
+            evaluate_across(Some(ids), &[], &request, owner),
+            Decision::NoResourceGrant
+        );
+        // In its own account the identity policy alone allows.
+        assert_eq!(
+            evaluate_across(Some(ids), &[], &request, Some("222222222222")),
+            Decision::Allow
+        );
+    }
 
     fn user() -> Principal {
         Principal::iam(

@@ -89,18 +89,24 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             let source_ip = crate::http::source_ip(req.extensions());
             let (params, verify) = query_request(&shared, req).await;
             let (operation, target, mutating) = crate::iam::classify(&params);
+            // Each account has its own IAM: the caller's.
+            let account = verify
+                .as_ref()
+                .ok()
+                .and_then(|scope| shared.identities.get(&scope.access_key))
+                .map_or_else(|| shared.config.account_id.clone(), |i| i.account.clone());
             let call = Call {
                 service: "iam",
                 operation: operation.clone(),
                 target,
                 mutating,
                 protocol: Protocol::Query,
-                checks: crate::identity::iam_checks(&shared, &params),
+                checks: crate::identity::iam_checks(&shared, &account, &params),
                 source_ip,
             };
             guarded(&shared, call, Some(verify), async {
                 let rid = request_id();
-                match shared.iam.handle(&shared.config.account_id, &params) {
+                match shared.iam.handle(&account, &params) {
                     Ok(result) => respond(
                         200,
                         "text/xml",
@@ -130,8 +136,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 .ok()
                 .and_then(|scope| shared.identities.get(&scope.access_key))
                 .unwrap_or_else(|| shared.identities.default_identity());
+            let region = verify
+                .as_ref()
+                .map_or_else(|_| shared.config.region.clone(), |s| s.region.clone());
             guarded(&shared, call, Some(verify), async {
-                let (status, xml) = crate::sts::handle(&caller, &params, &request_id());
+                let (status, xml) =
+                    crate::sts::handle(&shared, &caller, &region, &params, &request_id());
                 respond(status, "text/xml", xml)
             })
             .await

@@ -7,6 +7,13 @@
 //! `iam_propagation_secs` ago does not resolve yet (IAM is eventually consistent), so S3 answers
 //! 400 `MalformedPolicy` "Invalid principal in policy" for it exactly as for a role that does not
 //! exist; a client retries until the role has propagated.
+//!
+//! Buckets have a Region and an owner account. A request signed for another Region than the
+//! bucket's is answered 301 `PermanentRedirect` with `x-amz-bucket-region` (checked in the access
+//! hook, [`crate::identity::S3Access`]); `CreateBucket` puts the bucket in the Region its
+//! request was signed for, which its `LocationConstraint` must name (none in `us-east-1`), else
+//! `IllegalLocationConstraintException`. A bucket is used across accounts only as its policy
+//! grants ([`crate::policy_eval::evaluate_across`]); `ListBuckets` lists the caller's own.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +41,10 @@ pub struct StoredBucket {
     pub policy: Option<String>,
     /// The default encryption set with PutBucketEncryption.
     pub encryption: Option<ServerSideEncryptionConfiguration>,
+    /// The Region the bucket lives in.
+    pub region: String,
+    /// The account that owns it.
+    pub owner: String,
 }
 
 /// The sandbox's own buckets.
@@ -43,7 +54,8 @@ pub struct S3Store {
 }
 
 impl S3Store {
-    pub fn create_bucket(&self, name: &str) -> bool {
+    /// Creates bucket `name` in `region`, owned by `owner`; `false` when the name is taken.
+    pub fn create_bucket(&self, name: &str, region: &str, owner: &str) -> bool {
         let mut buckets = self.buckets.lock().expect("s3 lock");
         if buckets.contains_key(name) {
             return false;
@@ -55,9 +67,29 @@ impl S3Store {
                 objects: BTreeMap::new(),
                 policy: None,
                 encryption: None,
+                region: region.to_owned(),
+                owner: owner.to_owned(),
             },
         );
         true
+    }
+
+    /// The Region a bucket lives in.
+    pub fn region(&self, name: &str) -> Option<String> {
+        self.buckets
+            .lock()
+            .expect("s3 lock")
+            .get(name)
+            .map(|b| b.region.clone())
+    }
+
+    /// The account that owns a bucket.
+    pub fn owner(&self, name: &str) -> Option<String> {
+        self.buckets
+            .lock()
+            .expect("s3 lock")
+            .get(name)
+            .map(|b| b.owner.clone())
     }
 
     pub fn bucket_exists(&self, name: &str) -> bool {
@@ -126,8 +158,8 @@ impl S3Store {
 #[derive(Debug, Clone)]
 pub struct SandboxS3 {
     pub store: Arc<S3Store>,
-    pub region: String,
-    pub account_id: String,
+    /// Who signed a request: the owner of the buckets it creates and lists.
+    pub identities: Arc<crate::identity::Identities>,
     /// The IAM principals in bucket policies are resolved against (`None`: IAM is external, its
     /// roles are taken as they are).
     pub iam: Option<Arc<crate::iam::IamStore>>,
@@ -188,7 +220,7 @@ impl SandboxS3 {
             };
             if let Some(iam) = &self.iam {
                 for principal in principals.iter().filter(|p| *p != "*") {
-                    match iam.principal_state(&self.account_id, principal) {
+                    match iam.principal_state(principal) {
                         crate::iam::PrincipalState::Known | crate::iam::PrincipalState::Foreign => {
                         }
                         crate::iam::PrincipalState::Propagating
@@ -233,7 +265,50 @@ impl S3 for SandboxS3 {
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         let name = &req.input.bucket;
-        if !self.store.create_bucket(name) {
+        let owner = req
+            .credentials
+            .as_ref()
+            .and_then(|c| self.identities.get(&c.access_key))
+            .map(|i| i.account.clone())
+            .unwrap_or_default();
+        // The Region the request was sent to is where the bucket goes; the location constraint
+        // must say the same (and is left out in us-east-1, which refuses it).
+        let region = req.region.clone().unwrap_or_else(|| "us-east-1".into());
+        let constraint = req
+            .input
+            .create_bucket_configuration
+            .as_ref()
+            .and_then(|c| c.location_constraint.as_ref())
+            .map(|c| c.as_str().to_owned())
+            .filter(|c| !c.is_empty());
+        match constraint.as_deref() {
+            None if region != "us-east-1" => {
+                return Err(s3_error!(
+                    IllegalLocationConstraintException,
+                    "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to."
+                ));
+            }
+            Some("us-east-1") => {
+                return Err(s3_error!(
+                    InvalidLocationConstraint,
+                    "The specified location-constraint is not valid"
+                ));
+            }
+            Some(c) if c != region => {
+                return Err(s3_error!(
+                    IllegalLocationConstraintException,
+                    "The {c} location constraint is incompatible for the region specific endpoint this request was sent to."
+                ));
+            }
+            _ => {}
+        }
+        if !self.store.create_bucket(name, &region, &owner) {
+            if self.store.owner(name).as_deref() != Some(owner.as_str()) {
+                return Err(s3_error!(
+                    BucketAlreadyExists,
+                    "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
+                ));
+            }
             return Err(s3_error!(
                 BucketAlreadyOwnedByYou,
                 "Your previous request to create the named bucket succeeded and you already own it."
@@ -248,22 +323,28 @@ impl S3 for SandboxS3 {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> S3Result<S3Response<HeadBucketOutput>> {
-        if !self.store.bucket_exists(&req.input.bucket) {
+        let Some(region) = self.store.region(&req.input.bucket) else {
             return Err(no_such_bucket(&req.input.bucket));
-        }
+        };
         Ok(S3Response::new(HeadBucketOutput {
-            bucket_region: Some(self.region.clone()),
+            bucket_region: Some(region),
             ..Default::default()
         }))
     }
 
     async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> S3Result<S3Response<ListBucketsOutput>> {
+        let owner = req
+            .credentials
+            .as_ref()
+            .and_then(|c| self.identities.get(&c.access_key))
+            .map(|i| i.account.clone());
         let buckets = self.store.buckets.lock().expect("s3 lock");
         let list = buckets
             .iter()
+            .filter(|(_, b)| owner.as_deref() == Some(b.owner.as_str()))
             .map(|(name, b)| Bucket {
                 name: Some(name.clone()),
                 creation_date: Some(Timestamp::from(b.created)),
@@ -578,6 +659,15 @@ pub enum BlobError {
 }
 
 impl BlobStore {
+    /// The owner account and Region of a bucket of the sandbox's own S3 (`None` for an external
+    /// S3, whose buckets the sandbox cannot place).
+    pub fn bucket_home(&self, bucket: &str) -> Option<(String, String)> {
+        match self {
+            Self::Local(s) => Some((s.owner(bucket)?, s.region(bucket)?)),
+            Self::External(_) => None,
+        }
+    }
+
     pub async fn bucket_exists(&self, bucket: &str) -> Result<bool, BlobError> {
         match self {
             Self::Local(s) => Ok(s.bucket_exists(bucket)),

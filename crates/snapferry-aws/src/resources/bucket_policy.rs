@@ -128,7 +128,11 @@ impl Resource for BucketPolicyResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let s3 = self.env.home().await.map_err(|e| fail(&self.id, e))?.s3;
+        let s3 = self
+            .env
+            .bucket_s3(&self.spec.bucket.region)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
         let bucket = &self.spec.bucket.name;
         let what = format!("bucket {bucket}");
         if let Err(e) = s3.head_bucket().bucket(bucket).send().await {
@@ -235,7 +239,11 @@ impl Resource for BucketPolicyResource {
         _inputs: &Inputs,
         change: &Change,
     ) -> Result<(), ResourceError> {
-        let s3 = self.env.home().await.map_err(|e| fail(&self.id, e))?.s3;
+        let s3 = self
+            .env
+            .bucket_s3(&self.spec.bucket.region)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
         let bucket = &self.spec.bucket.name;
         let what = format!("bucket {bucket}");
         if matches!(change, Change::Create { .. }) {
@@ -356,7 +364,11 @@ impl Resource for BucketPolicyResource {
     /// there). The bucket itself stays, even one snapferry created: it may hold snapshots.
     /// A missing bucket or policy, or one without our statements, is left alone (idempotent).
     async fn destroy(&self, _cx: &Context, _inputs: &Inputs) -> Result<(), ResourceError> {
-        let s3 = self.env.home().await.map_err(|e| fail(&self.id, e))?.s3;
+        let s3 = self
+            .env
+            .bucket_s3(&self.spec.bucket.region)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
         let bucket = &self.spec.bucket.name;
         let what = format!("bucket {bucket}");
         let existing = self.current_policy(&s3).await?;

@@ -91,15 +91,25 @@ impl Env {
         limiter.acquire().await;
     }
 
-    /// The clients for the plan's own region and identity (IAM, the bucket).
+    /// The clients for the plan's own region and identity (IAM).
     pub async fn home(&self) -> Result<ServiceClients, AwsError> {
         self.aws.clients(&self.plan_region, None).await
     }
 
-    /// The clients that manage `domain` (its region, its assumed role).
+    /// The S3 client for a bucket in `region`: S3 answers a call sent to another Region's
+    /// endpoint with 301 `PermanentRedirect`, so every bucket call goes through the bucket's.
+    pub async fn bucket_s3(&self, region: &str) -> Result<aws_sdk_s3::Client, AwsError> {
+        Ok(self.aws.clients(region, None).await?.s3)
+    }
+
+    /// The clients that manage `domain` (its region, its assumed role and external id).
     pub async fn for_domain(&self, domain: &DomainRef) -> Result<ServiceClients, AwsError> {
         self.aws
-            .clients(&domain.region, domain.assume_role_arn.as_deref())
+            .clients_as(
+                &domain.region,
+                domain.assume_role_arn.as_deref(),
+                domain.external_id.as_deref(),
+            )
             .await
     }
 

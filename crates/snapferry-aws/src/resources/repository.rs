@@ -58,6 +58,7 @@ impl RepositoryResource {
         let definition = RepositoryDefinition::s3(
             &self.spec.bucket.name,
             &self.spec.bucket.region,
+            &self.spec.domain.region,
             &role,
             Some(&self.spec.repository.base_path),
             &settings,

@@ -217,3 +217,109 @@ async fn an_assumed_role_signs_its_own_clients_and_reports_its_account() {
     // AssumeRole itself is signed with the caller's own credentials.
     assert!(assume.headers["authorization"].contains(&format!("Credential={ACCESS_KEY}/")));
 }
+
+/// A credential source that counts how often it is asked and always fails the same way.
+#[derive(Debug)]
+struct Failing {
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+    not_loaded: bool,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for Failing {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        use aws_credential_types::provider::error::CredentialsError;
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let error = if self.not_loaded {
+            CredentialsError::not_loaded("no providers in chain provided credentials")
+        } else {
+            CredentialsError::provider_error(
+                "the SSO session associated with this profile has expired",
+            )
+        };
+        aws_credential_types::provider::future::ProvideCredentials::ready(Err(error))
+    }
+}
+
+fn remembered(not_loaded: bool) -> (AwsOptions, Arc<std::sync::atomic::AtomicUsize>) {
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let chain = snapferry_aws::credentials::RememberedChain::new(
+        Failing {
+            asked: asked.clone(),
+            not_loaded,
+        },
+        snapferry_aws::credentials::ChainSettings::default(),
+    );
+    let options = AwsOptions {
+        fallback_region: Some(REGION.to_owned()),
+        credentials: Some(aws_credential_types::provider::SharedCredentialsProvider::new(chain)),
+        ..AwsOptions::default()
+    };
+    (options, asked)
+}
+
+/// Debug forms of the SDK's errors that must never reach a user.
+const SDK_DEBUG: &[&str] = &[
+    "DispatchFailure",
+    "dispatch failure",
+    "ConnectorError",
+    "Some(",
+    "CredentialsNotLoaded",
+];
+
+#[tokio::test]
+async fn no_credentials_fail_every_call_with_one_lookup_and_no_sdk_debug_text() {
+    let (mut options, asked) = remembered(true);
+    let server = http_server(answer()).await;
+    options.endpoint_url = Some(format!("http://{}", server.addr));
+    let aws = AwsContext::load(options).await.unwrap();
+    let err = aws.check_credentials().await.unwrap_err();
+    let AwsError::Credentials { problem } = &err else {
+        panic!("not a credentials error: {err:?}");
+    };
+    assert!(
+        problem.message().starts_with("no AWS credentials found: "),
+        "{problem}"
+    );
+    // The SDK call fails with the same problem, found inside its dispatch failure, and is not
+    // worth retrying.
+    let err = aws.account_id(REGION, None).await.unwrap_err();
+    assert!(matches!(err, AwsError::Credentials { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    let text = chain(&err);
+    assert!(text.starts_with("no AWS credentials found: "), "{text}");
+    for debug in SDK_DEBUG {
+        assert!(!text.contains(debug), "{debug} in {text}");
+    }
+    // Many callers at once (a plan's parallel reads): the chain was asked once in all.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let aws = aws.clone();
+        calls.spawn(async move { aws.account_id(REGION, None).await });
+    }
+    for result in calls.join_all().await {
+        assert!(matches!(result, Err(AwsError::Credentials { .. })));
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(server.seen.lock().unwrap().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_failing_source_is_asked_again_and_its_words_are_kept() {
+    let (options, asked) = remembered(false);
+    let aws = AwsContext::load(options).await.unwrap();
+    for _ in 0..2 {
+        let err = aws.check_credentials().await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "could not get AWS credentials: an error occurred while loading credentials: the SSO \
+             session associated with this profile has expired"
+        );
+    }
+    // An SSO refresh or an STS call may succeed later: not remembered.
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -15,6 +15,7 @@ mod destroy;
 mod display;
 mod graph;
 mod logging;
+mod markdown;
 mod plan;
 mod render;
 mod sandbox;

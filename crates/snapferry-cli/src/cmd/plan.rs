@@ -15,9 +15,13 @@ pub struct Args {
     pub plan: super::PlanArg,
     #[command(flatten)]
     pub aws: AwsArgs,
-    /// Print the plan as JSON on stdout.
-    #[arg(long)]
+    /// Print the plan as JSON on stdout (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// How to print the plan: `text` for people, `json` for programs, `markdown` for a
+    /// pull-request comment (a changes table, blocked steps, details collapsed).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
     /// Exit 2 when there are changes, 0 when there are none.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -31,10 +35,30 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     runtime()?.block_on(async {
         let session = Session::open(&args.plan.file, &args.aws).await?;
         let (proposal, _) = propose(&session).await?;
-        if args.json {
-            println!("{}", render::json(&proposal, &session.plan.name));
-        } else {
-            print!("{}", render::text(&proposal, &heading(&session)));
+        let format = match (args.json, args.format) {
+            (true, _) => Format::Json,
+            (false, format) => format.unwrap_or(Format::Text),
+        };
+        match format {
+            Format::Json => println!("{}", render::json(&proposal, &session.plan.name)),
+            Format::Text => print!("{}", render::text(&proposal, &heading(&session))),
+            Format::Markdown => {
+                let plan_file = args.plan.file.display().to_string();
+                let state = session.store.location();
+                let heading = super::markdown::Heading {
+                    plan_name: &session.plan.name,
+                    plan_file: &plan_file,
+                    state: &state,
+                };
+                print!(
+                    "{}",
+                    super::markdown::markdown(
+                        &proposal,
+                        &heading,
+                        super::markdown::GITHUB_COMMENT_LIMIT
+                    )
+                );
+            }
         }
         if let Some(out) = &args.out {
             let mut saved = super::saved::SavedPlan::new(
@@ -45,7 +69,7 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             );
             saved.targets.clone_from(&args.aws.targets);
             saved.write(out)?;
-            if !args.json {
+            if format == Format::Text {
                 println!(
                     "\nSaved to {}: `snapferry apply {}` applies exactly this plan.",
                     out.display(),
@@ -62,6 +86,14 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// How `plan` prints the proposal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
 }
 
 /// The first line of a plan: which plan, which state.

@@ -63,13 +63,29 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads and checks the plan, then sets up AWS from the environment.
+    /// Loads and checks the plan, then sets up AWS from the environment, asking for
+    /// credentials first: none stops the command here, saying how to provide them.
     pub async fn open(plan_file: &Path, aws: &AwsArgs) -> miette::Result<Session> {
+        Session::open_from_env(plan_file, aws, true).await
+    }
+
+    /// [`Session::open`] without asking for credentials up front, for `status` and `unlock`,
+    /// which need none with a local state (with an S3 state, the first S3 call reports the
+    /// same problem).
+    pub async fn open_unchecked(plan_file: &Path, aws: &AwsArgs) -> miette::Result<Session> {
+        Session::open_from_env(plan_file, aws, false).await
+    }
+
+    async fn open_from_env(
+        plan_file: &Path,
+        aws: &AwsArgs,
+        check_credentials: bool,
+    ) -> miette::Result<Session> {
         let plan = super::validate::load_plan(plan_file)?;
         let mut options = AwsOptions::from_env();
         options.profile.clone_from(&aws.profile);
         options.fallback_region = Some(plan.region.clone());
-        Session::open_with(plan_file, plan, options, aws).await
+        Session::open_checking(plan_file, plan, options, aws, check_credentials).await
     }
 
     /// Sets up a session for a checked plan with explicit AWS options.
@@ -79,11 +95,31 @@ impl Session {
         options: AwsOptions,
         aws: &AwsArgs,
     ) -> miette::Result<Session> {
+        Session::open_checking(plan_file, plan, options, aws, true).await
+    }
+
+    async fn open_checking(
+        plan_file: &Path,
+        plan: Plan,
+        options: AwsOptions,
+        aws: &AwsArgs,
+        check_credentials: bool,
+    ) -> miette::Result<Session> {
         let ca_bundle = options.ca_bundle.clone();
         let context = AwsContext::load(options)
             .await
             .map_err(|e| miette::miette!("{}", snapferry_aws::resources::chain(&e)))
             .wrap_err("cannot set up the AWS clients")?;
+        // Credentials first: none (or a profile that is not there) stops here, within the
+        // instance-metadata timeouts, saying how to provide them.
+        if check_credentials {
+            context.check_credentials().await.map_err(|e| match e {
+                snapferry_aws::error::AwsError::Credentials { problem } => {
+                    miette::miette!(help = problem.help(), "{}", problem.message())
+                }
+                other => miette::miette!("{}", snapferry_aws::resources::chain(&other)),
+            })?;
+        }
         let now = aws.now.unwrap_or_else(Utc::now);
         let store: Arc<dyn StateStore> = match &plan.state {
             StateLocation::Local { .. } => {

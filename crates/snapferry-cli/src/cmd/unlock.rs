@@ -23,7 +23,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> miette::Result<ExitCode> {
     runtime()?.block_on(async {
-        let session = Session::open(&args.plan.file, &args.aws).await?;
+        let session = Session::open_unchecked(&args.plan.file, &args.aws).await?;
         let store = &session.store;
         let chain = |e: snapferry_engine::StoreError| {
             miette::miette!("{}", snapferry_aws::resources::chain(&e))

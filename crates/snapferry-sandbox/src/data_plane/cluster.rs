@@ -52,7 +52,7 @@ impl Node {
 
 /// The data nodes of a domain, numbered from 0. A blue/green relocation adds node `count`.
 pub fn nodes(shared: &Shared, data: &DomainData) -> Vec<Node> {
-    let count = shared.domains.data_nodes(&data.name);
+    let count = shared.domains.data_nodes(&data.key);
     (0..count).map(|n| node(shared, data, n)).collect()
 }
 
@@ -295,7 +295,7 @@ pub fn health(shared: &Shared, data: &DomainData) -> Value {
     } else {
         "green"
     };
-    let nodes = shared.domains.data_nodes(&data.name);
+    let nodes = shared.domains.data_nodes(&data.key);
     json!({
         "cluster_name": format!("{}:{}", shared.config.account_id, data.name),
         "status": status,

@@ -54,6 +54,8 @@ pub const MAX_INITIAL_LINE_LENGTH: usize = 4096;
 /// The documents, repositories, snapshots in flight and recoveries of one domain.
 pub struct DomainData {
     pub name: String,
+    /// Where the domain is (account, Region, name): how the control plane knows it.
+    pub key: crate::control_plane::DomainKey,
     /// The parsed engine version: what the REST API accepts and how the server behaves.
     pub engine: Engine,
     /// This domain's `seed_data` (empty when the configuration has none).
@@ -125,7 +127,12 @@ impl DataState {
 }
 
 impl DomainData {
-    pub fn new(name: &str, engine_version: &str, seed: SeedData, started: Instant) -> Self {
+    pub fn new(
+        key: crate::control_plane::DomainKey,
+        engine_version: &str,
+        seed: SeedData,
+        started: Instant,
+    ) -> Self {
         let engine = Engine::of_domain(engine_version);
         let mut state = DataState::default();
         // The configuration was checked at start-up with the same code, so this cannot fail.
@@ -136,7 +143,8 @@ impl DomainData {
             chrono::Utc::now().timestamp_millis(),
         );
         Self {
-            name: name.to_owned(),
+            name: key.name.clone(),
+            key,
             engine,
             seed,
             started,
@@ -263,7 +271,7 @@ impl DomainData {
 /// Accepts TLS connections for one domain until shutdown.
 pub async fn serve(
     shared: Arc<Shared>,
-    domain: String,
+    domain: crate::control_plane::DomainKey,
     data: Arc<DomainData>,
     listener: tokio::net::TcpListener,
 ) {
@@ -492,7 +500,7 @@ async fn handle(
 ) -> Result<Resp, Dropped> {
     let (parts, body) = req.into_parts();
     let body = read_body(body).await;
-    match shared.domains.serving(shared, &data.name) {
+    match shared.domains.serving(shared, &data.key) {
         None => return Err(Dropped),
         Some(false) => {
             return Ok(json_resp(
@@ -585,7 +593,7 @@ async fn handle(
         // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
         // limit), its REST handler (parameters), and the security plugin with the action.
         if let Err(denied) =
-            crate::access_policy::check(shared, &data.name, &req.caller, &parts.method, &path, peer)
+            crate::access_policy::check(shared, &data.key, &req.caller, &parts.method, &path, peer)
         {
             return denied;
         }

@@ -2,7 +2,10 @@
 //! OpenSearch Service checks (the role exists, its trust policy lets `es.amazonaws.com` assume it
 //! under its `aws:SourceAccount`/`aws:SourceArn` conditions, the bucket exists, the bucket policy
 //! or the role's own policy allows the role what a snapshot needs — all decided by
-//! [`crate::policy_eval`]). A snapshot's mappings, settings and documents are really written into the bucket under
+//! [`crate::policy_eval`]; a bucket of another account only as its policy grants the role and
+//! the role's own policy allows). The domain reaches S3 in its own Region unless the repository
+//! names an `endpoint` (`s3.amazonaws.com` reaches every Region, `s3.<region>.amazonaws.com`
+//! that one): a bucket elsewhere answers 301 `PermanentRedirect`. A snapshot's mappings, settings and documents are really written into the bucket under
 //! `base_path`, and the snapshot goes `IN_PROGRESS → SUCCESS` over the configured (scaled) time.
 
 use bytes::Bytes;
@@ -15,7 +18,9 @@ use super::{DataStream, DomainData, Req};
 use crate::Shared;
 use crate::faults::FaultKind;
 use crate::http::{Resp, json as json_resp, os_error};
-use crate::policy_eval::{Context, Decision, Policy, Principal, Request, evaluate};
+use crate::policy_eval::{
+    Context, Decision, Policy, Principal, Request, evaluate, evaluate_across,
+};
 use crate::s3::BlobError;
 
 /// A registered repository.
@@ -129,6 +134,7 @@ fn role_may(
     account: &str,
     inline: &[Policy],
     bucket: Option<&Policy>,
+    bucket_owner: Option<&str>,
     action: &str,
     resource: &str,
 ) -> bool {
@@ -144,7 +150,28 @@ fn role_may(
             .with("aws:ViaAWSService", "true"),
     };
     let bucket: Vec<&Policy> = bucket.into_iter().collect();
-    evaluate(Some(inline), &bucket, &request) == Decision::Allow
+    evaluate_across(Some(inline), &bucket, &request, bucket_owner) == Decision::Allow
+}
+
+/// The Region a repository's S3 client calls: the one its `endpoint` names (`None` for the
+/// global `s3.amazonaws.com`, which reaches a bucket in any Region), else the domain's own.
+fn client_region(settings: &Value, domain_region: &str) -> Option<String> {
+    let Some(endpoint) = settings.get("endpoint").and_then(Value::as_str) else {
+        return Some(domain_region.to_owned());
+    };
+    let host = endpoint
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    if host == "s3.amazonaws.com" || host == "s3-external-1.amazonaws.com" {
+        return None;
+    }
+    let rest = host
+        .strip_prefix("s3.dualstack.")
+        .or_else(|| host.strip_prefix("s3."))
+        .or_else(|| host.strip_prefix("s3-"))
+        .and_then(|r| r.strip_suffix(".amazonaws.com"));
+    Some(rest.unwrap_or(domain_region).to_owned())
 }
 
 /// Why a domain could not use a repository's bucket, as the repository plugin's AWS SDK (for
@@ -159,6 +186,8 @@ enum AccessFailure {
         code: &'static str,
         message: &'static str,
     },
+    /// The bucket is in another Region than the one the client called.
+    WrongRegion { bucket_region: String },
     /// An external S3 or IAM could not be asked.
     Other(String),
 }
@@ -181,14 +210,25 @@ async fn check_access(
             )));
         }
     };
-    let account = &shared.config.account_id;
+    let account = &data.key.account;
     let domain_arn = format!(
         "arn:aws:es:{}:{account}:domain/{}",
-        shared.config.region, data.name
+        data.key.region, data.name
     );
     if !trust_allows_domain(&role.trust_policy, &r.role_arn, &domain_arn, account) {
         return Err(AccessFailure::AssumeRole);
     }
+    let role_account = r.role_arn.split(':').nth(4).unwrap_or(account).to_owned();
+    let home = shared.blobs.bucket_home(&r.bucket);
+    if let (Some((_, bucket_region)), Some(called)) =
+        (&home, client_region(&r.settings, &data.key.region))
+        && *bucket_region != called
+    {
+        return Err(AccessFailure::WrongRegion {
+            bucket_region: bucket_region.clone(),
+        });
+    }
+    let bucket_owner = home.map(|(owner, _)| owner);
     match shared.blobs.bucket_exists(&r.bucket).await {
         Ok(true) => {}
         Ok(false) | Err(BlobError::NoSuchBucket) => {
@@ -223,9 +263,10 @@ async fn check_access(
         let resource = resource.replace('*', "snapferry-check");
         if !role_may(
             &r.role_arn,
-            account,
+            &role_account,
             &inline,
             bucket_policy.as_ref(),
+            bucket_owner.as_deref(),
             action,
             &resource,
         ) {
@@ -244,7 +285,6 @@ async fn check_access(
 /// master node" ("cluster-manager node" from OpenSearch 2) — with the S3 or STS cause only
 /// inside `caused_by`, under the `i_o_exception` of the test blob's upload.
 fn verification_failure(
-    shared: &Shared,
     data: &DomainData,
     repo: &str,
     r: &Repository,
@@ -264,13 +304,13 @@ fn verification_failure(
         .collect();
     let reason = format!("[{repo}] path {path} is not accessible on {node} node");
     let request_id = || uuid::Uuid::new_v4().simple().to_string().to_uppercase()[..16].to_owned();
-    let account = &shared.config.account_id;
+    let account = &data.key.account;
     let cause = match failure {
         AccessFailure::AssumeRole => json!({
             "type": "a_w_s_security_token_service_exception",
             "reason": format!(
                 "User: arn:aws:sts::{account}:assumed-role/cp-sts-grant-role/swift-{}-prod-{account} is not authorized to perform: sts:AssumeRole on resource: {} (Service: AWSSecurityTokenService; Status Code: 403; Error Code: AccessDenied; Request ID: {}; Proxy: null)",
-                shared.config.region,
+                data.key.region,
                 r.role_arn,
                 uuid::Uuid::new_v4()
             ),
@@ -283,6 +323,14 @@ fn verification_failure(
             "type": "amazon_s3_exception",
             "reason": format!(
                 "{message} (Service: Amazon S3; Status Code: {status}; Error Code: {code}; Request ID: {}; S3 Extended Request ID: {}; Proxy: null)",
+                request_id(),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, uuid::Uuid::new_v4().as_bytes())
+            ),
+        }),
+        AccessFailure::WrongRegion { bucket_region } => json!({
+            "type": "amazon_s3_exception",
+            "reason": format!(
+                "The bucket is in this region: {bucket_region}. Please use this region to retry the request (Service: Amazon S3; Status Code: 301; Error Code: PermanentRedirect; Request ID: {}; S3 Extended Request ID: {}; Proxy: null)",
                 request_id(),
                 base64::Engine::encode(&base64::engine::general_purpose::STANDARD, uuid::Uuid::new_v4().as_bytes())
             ),
@@ -328,7 +376,7 @@ async fn verify(
     r: &Repository,
 ) -> Result<(), Resp> {
     if let Err(failure) = check_access(shared, data, r).await {
-        return Err(verification_failure(shared, data, repo, r, failure));
+        return Err(verification_failure(data, repo, r, failure));
     }
     let readonly =
         matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
@@ -353,7 +401,7 @@ async fn verify(
             },
             BlobError::Other(e) => AccessFailure::Other(e),
         };
-        return Err(verification_failure(shared, data, repo, r, failure));
+        return Err(verification_failure(data, repo, r, failure));
     }
     let _ = shared.blobs.delete(&r.bucket, &key).await;
     Ok(())
@@ -1112,6 +1160,7 @@ mod tests {
                 "123456789012",
                 inline,
                 Some(&bucket),
+                None,
                 action,
                 "arn:aws:s3:::b/x",
             )

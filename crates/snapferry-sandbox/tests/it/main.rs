@@ -2,6 +2,7 @@
 //! (a binary per file would link the whole dependency tree once per file).
 
 mod access_policies;
+mod accounts;
 mod aws_clients;
 mod aws_models;
 mod cluster_meta;

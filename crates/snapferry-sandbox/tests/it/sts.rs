@@ -46,20 +46,13 @@ async fn caller_identity_is_the_configured_account_and_is_logged_as_a_read() {
 #[tokio::test]
 async fn unknown_actions_get_invalid_action_and_bad_keys_are_refused() {
     let h = start(fast_config()).await;
-    let err = sts(&h)
-        .await
-        .assume_role()
-        .role_arn("arn:aws:iam::123456789012:role/other")
-        .role_session_name("s")
-        .send()
-        .await
-        .unwrap_err();
+    let err = sts(&h).await.get_session_token().send().await.unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
     let err = err.into_service_error();
     assert_eq!(err.meta().code(), Some("InvalidAction"), "{err:?}");
     assert_eq!(
         err.meta().message(),
-        Some("Could not find operation AssumeRole for version 2011-06-15")
+        Some("Could not find operation GetSessionToken for version 2011-06-15")
     );
 
     // A wrong secret fails the signature check like every other Query-protocol service.

@@ -292,9 +292,10 @@ impl DomainResource {
         let target_account = self
             .env
             .aws
-            .account_id(
+            .account_id_as(
                 &self.spec.domain.region,
                 self.spec.domain.assume_role_arn.as_deref(),
+                self.spec.domain.external_id.as_deref(),
             )
             .await
             .map_err(|e| fail(&self.id, e))?;
