@@ -10,6 +10,7 @@ mod drift;
 mod json_output;
 mod least_privilege;
 mod locks;
+mod metadata;
 mod moto;
 mod plan_markdown;
 mod plan_output;

@@ -317,7 +317,9 @@ pub fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
             let reason = s(e.get("reason")).or_else(|| s(root.and_then(|r| r.get("reason"))));
             (error_type, reason)
         }
-        Some(Value::String(text)) => (None, Some(text.clone())),
+        // Dashboards/Kibana (`{"statusCode":400,"error":"Bad Request","message":..}`) put the
+        // reason in `message`.
+        Some(Value::String(text)) => (None, s(v.get("message")).or_else(|| Some(text.clone()))),
         _ => (None, s(v.get("Message")).or_else(|| s(v.get("message")))),
     }
 }
@@ -343,6 +345,16 @@ fn parse_retry_after(value: Option<&HeaderValue>) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// A request body of any content type, with the headers one API needs beyond the signature.
+#[derive(Debug, Clone, Default)]
+pub struct RawBody {
+    /// `Content-Type`, if there is a body.
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+    /// Extra headers (never credentials: they are signed, and errors never carry them).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 /// A 2xx response from a domain.
@@ -484,6 +496,36 @@ impl DomainHttp {
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<DomainResponse, DomainHttpError> {
+        let request = match body {
+            Some(v) => RawBody {
+                content_type: Some("application/json".to_owned()),
+                bytes: serde_json::to_vec(v).expect("a serde_json::Value always serialises"),
+                headers: Vec::new(),
+            },
+            None => RawBody::default(),
+        };
+        self.execute(method, path_and_query, request).await
+    }
+
+    /// Sends a signed request with a body of any content type and extra headers (the
+    /// Dashboards API's NDJSON and multipart bodies, its `osd-xsrf` and `securitytenant`
+    /// headers). Non-2xx statuses become [`DomainHttpError::Status`].
+    #[tracing::instrument(name = "send", level = "debug", skip(self, raw), fields(domain = %self.domain))]
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        raw: RawBody,
+    ) -> Result<DomainResponse, DomainHttpError> {
+        self.execute(method, path_and_query, raw).await
+    }
+
+    async fn execute(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        raw: RawBody,
+    ) -> Result<DomainResponse, DomainHttpError> {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
@@ -496,15 +538,14 @@ impl DomainHttp {
                     endpoint: format!("{}{}", self.base, path_and_query),
                     source,
                 })?;
-        let payload = match body {
-            Some(v) => serde_json::to_vec(v).expect("a serde_json::Value always serialises"),
-            None => Vec::new(),
-        };
         let mut request = http::Request::builder()
             .method(method.clone())
             .uri(url.as_str());
-        if body.is_some() {
-            request = request.header(http::header::CONTENT_TYPE, "application/json");
+        if let Some(content_type) = &raw.content_type {
+            request = request.header(http::header::CONTENT_TYPE, content_type.as_str());
+        }
+        for (name, value) in &raw.headers {
+            request = request.header(*name, value.as_str());
         }
         let host = match url.port() {
             Some(p) => format!("{}:{p}", url.host_str().unwrap_or_default()),
@@ -512,7 +553,7 @@ impl DomainHttp {
         };
         request = request.header(http::header::HOST, host);
         let mut request = request
-            .body(payload)
+            .body(raw.bytes)
             .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;
         self.sign(&mut request, &method, &path).await?;
 

@@ -4,6 +4,7 @@
 //! [`state_store::S3Store`] keeps a plan's state and its lock in S3, for teams with no shared disk.
 
 pub mod clients;
+pub mod cluster_meta;
 pub mod credentials;
 pub mod domain_http;
 pub mod error;

@@ -160,6 +160,9 @@ pub struct SnapshotInfo {
     pub state: SnapshotState,
     #[serde(default)]
     pub indices: Vec<String>,
+    /// The data streams the snapshot holds (Elasticsearch 7.9+, OpenSearch).
+    #[serde(default)]
+    pub data_streams: Vec<String>,
     #[serde(default)]
     pub include_global_state: Option<bool>,
     #[serde(default)]

@@ -3,13 +3,19 @@
 //! `(known after apply)` where a value depends on an earlier step, what changed since the last
 //! apply, and a summary line. The CLI prints it under its own heading; the planner's golden
 //! tests compare it with files, so what they pin is exactly what a user reads.
+//!
+//! A node that stands for many objects (the templates of a metadata step) names them in its
+//! field paths, `<family>[<name>]` followed by `.<field>` or nothing for the whole object; such
+//! fields are shown under one line per object, with its own symbol (`+` when every field is new,
+//! `-` when every field goes, `~` otherwise). The parts of such a node that stay as they are go
+//! in its observed value under `unchanged` (a list of strings), each shown as `= <part>`.
 
 use std::fmt::Write as _;
 
 use serde_json::Value;
 use snapferry_plan::NodeId;
 
-use crate::change::{Change, FieldValue};
+use crate::change::{Change, FieldChange, FieldValue};
 use crate::proposal::Proposal;
 
 /// Counts per kind of change, for the summary line and exit codes.
@@ -91,6 +97,73 @@ fn value_text(v: &FieldValue) -> String {
     }
 }
 
+/// `(object, field)` of a path naming an object (`index_template[logs].priority`), else `None`.
+fn object_of(path: &str) -> Option<(&str, &str)> {
+    let open = path.find('[')?;
+    if open == 0
+        || !path[..open]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-')
+    {
+        return None;
+    }
+    if let Some(close) = path[open..].find("].") {
+        let end = open + close + 1;
+        return Some((&path[..end], &path[end + 1..]));
+    }
+    path.ends_with(']').then_some((path, ""))
+}
+
+fn field_line(out: &mut String, indent: &str, path: &str, f: &FieldChange) {
+    let label = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    };
+    // A pretty-printed value's lines sit two columns under its field, however deep the field.
+    let deeper = format!("\n{}", " ".repeat(indent.len().saturating_sub(6)));
+    let text = |v: &FieldValue| value_text(v).replace('\n', &deeper);
+    let _ = match &f.before {
+        None => writeln!(out, "{indent}{label}{}", text(&f.after)),
+        Some(before) => writeln!(out, "{indent}{label}{} → {}", text(before), text(&f.after)),
+    };
+}
+
+/// The fields of a change, those naming objects grouped under a line per object.
+fn fields_text(out: &mut String, fields: &[FieldChange]) {
+    let mut i = 0;
+    while i < fields.len() {
+        let Some((object, _)) = object_of(&fields[i].path) else {
+            field_line(out, "      ", &fields[i].path, &fields[i]);
+            i += 1;
+            continue;
+        };
+        let group: Vec<&FieldChange> = fields[i..]
+            .iter()
+            .take_while(|f| object_of(&f.path).is_some_and(|(o, _)| o == object))
+            .collect();
+        i += group.len();
+        let gone = |f: &&FieldChange| {
+            f.before.is_some() && matches!(f.after, FieldValue::Known(Value::Null))
+        };
+        let symbol = if group.iter().all(|f| f.before.is_none()) {
+            "+"
+        } else if group.iter().all(gone) {
+            "-"
+        } else {
+            "~"
+        };
+        let _ = writeln!(out, "      {symbol} {object}");
+        if symbol == "-" {
+            continue;
+        }
+        for f in group {
+            let (_, field) = object_of(&f.path).expect("grouped by object");
+            field_line(out, "          ", field, f);
+        }
+    }
+}
+
 /// One node's block.
 pub fn node_text(id: &NodeId, change: &Change) -> String {
     let mut out = String::new();
@@ -103,22 +176,7 @@ pub fn node_text(id: &NodeId, change: &Change) -> String {
         }
         Change::Create { fields } | Change::Update { fields } | Change::Replace { fields } => {
             let _ = writeln!(out, "  {} {id} ({})", symbol(change), change.verb());
-            for f in fields {
-                match &f.before {
-                    None => {
-                        let _ = writeln!(out, "      {}: {}", f.path, value_text(&f.after));
-                    }
-                    Some(before) => {
-                        let _ = writeln!(
-                            out,
-                            "      {}: {} → {}",
-                            f.path,
-                            value_text(before),
-                            value_text(&f.after)
-                        );
-                    }
-                }
-            }
+            fields_text(&mut out, fields);
         }
         Change::InProgress { what } => {
             let _ = writeln!(out, "  … {id} (in progress: {what}; apply waits for it)");
@@ -136,6 +194,13 @@ pub fn text(proposal: &Proposal, heading: &str) -> String {
     let _ = writeln!(out, "{heading}\n");
     for id in &proposal.order {
         out.push_str(&node_text(id, &proposal.nodes[id].change));
+        let unchanged = proposal
+            .observed(id)
+            .and_then(|o| o.value.get("unchanged"))
+            .and_then(Value::as_array);
+        for part in unchanged.into_iter().flatten().filter_map(Value::as_str) {
+            let _ = writeln!(out, "      = {part}");
+        }
     }
     if let Some(drift) = &proposal.state {
         let mut notes = Vec::new();

@@ -690,6 +690,8 @@ struct RawParts<'a> {
     snapshot: Option<&'a RawSnapshot>,
     restore: Option<&'a RawRestore>,
     verify: Option<&'a RawVerify>,
+    metadata: Option<&'a RawMetadata>,
+    dashboards: Option<&'a RawDashboards>,
 }
 
 /// Checks a raw plan. Returns the plan, or every problem found.
@@ -726,6 +728,8 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                 ("snapshot", raw.snapshot.is_some()),
                 ("restore", raw.restore.is_some()),
                 ("verify", raw.verify.is_some()),
+                ("metadata", raw.metadata.is_some()),
+                ("dashboards", raw.dashboards.is_some()),
             ];
             for (field, set) in top {
                 if set {
@@ -763,6 +767,8 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                     snapshot: r.snapshot.as_ref(),
                     restore: r.restore.as_ref(),
                     verify: r.verify.as_ref(),
+                    metadata: r.metadata.as_ref(),
+                    dashboards: r.dashboards.as_ref(),
                     prefix,
                 });
             }
@@ -778,6 +784,8 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                 snapshot: raw.snapshot.as_ref(),
                 restore: raw.restore.as_ref(),
                 verify: raw.verify.as_ref(),
+                metadata: raw.metadata.as_ref(),
+                dashboards: raw.dashboards.as_ref(),
             }),
             (None, None) => c.at("", Problem::NoReplication),
             (None, Some(_)) => c.at(
@@ -858,6 +866,11 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
         let verify = VerifySpec {
             enabled: p.verify.and_then(RawVerify::enabled).unwrap_or(true),
         };
+        let (metadata, found) = crate::copies::metadata(&p.prefix, p.metadata);
+        let (dashboards, more) = crate::copies::dashboards(&p.prefix, p.dashboards);
+        for (path, problem) in found.into_iter().chain(more) {
+            c.at(path, problem);
+        }
         replications.push(Replication {
             name: p.name.to_owned(),
             source,
@@ -866,6 +879,8 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
             snapshot,
             restore,
             verify,
+            metadata,
+            dashboards,
         });
     }
 

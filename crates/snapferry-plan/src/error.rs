@@ -68,6 +68,8 @@ pub enum Problem {
     InvalidIndexPattern { pattern: String, reason: String },
     #[error("empty `{field}` list")]
     EmptyList { field: String },
+    #[error("invalid name pattern {pattern:?}: {reason}")]
+    InvalidNamePattern { pattern: String, reason: String },
     #[error("{reason}")]
     InvalidEngineVersion { version: String, reason: String },
     #[error("a snapshot of {source_version} cannot be restored on {target_version}")]
@@ -170,6 +172,7 @@ impl Problem {
             InvalidRegion { .. } => "write a region code such as `us-east-1` or `eu-west-3`".into(),
             InvalidIndexPattern { .. } => "write an index name or pattern such as `logs-*`; prefix with `-` to exclude".into(),
             EmptyList { .. } => "list at least one pattern, or remove the key to use the default".into(),
+            InvalidNamePattern { .. } => "write a name or a pattern such as `logs-*` (`*` matches any run of characters); prefix with `-` to exclude".into(),
             InvalidEngineVersion { .. } => "write the engine version as OpenSearch_X.Y or Elasticsearch_X.Y, e.g. OpenSearch_2.11".into(),
             EngineIncompatible { .. } => "choose a target engine version that is the same as or newer than the source and can read its indices (Elasticsearch 7 → OpenSearch 1/2, OpenSearch 1 → 2)".into(),
             InvalidTemplate { .. } => "use only the placeholders {name}, {date} and {datetime}".into(),
@@ -246,6 +249,7 @@ impl Problem {
             | InvalidRegion { .. }
             | InvalidIndexPattern { .. }
             | EmptyList { .. }
+            | InvalidNamePattern { .. }
             | InvalidEngineVersion { .. }
             | InvalidTemplate { .. }
             | InvalidRenamePattern { .. }

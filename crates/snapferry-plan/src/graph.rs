@@ -6,6 +6,13 @@
 //!                                   └──────────────────────────► restore
 //! ```
 //!
+//! With `metadata`, the target's templates, pipelines, ISM policies and stored
+//! scripts are made to match the source's between the target domain and the
+//! restore (`domain → metadata → restore`), and `ism_attach` attaches restored
+//! indices to their policies after it (`restore → ism_attach`); with
+//! `dashboards`, the saved objects are copied once the target exists
+//! (`domain → dashboards`).
+//!
 //! The target domain does not wait for the snapshot: creating it runs at the
 //! same time. Shared nodes (one role, one bucket policy, a source repository
 //! used by several replications) appear once. Every node carries the complete
@@ -35,6 +42,9 @@ pub mod kind {
     pub const DOMAIN: &str = "domain";
     pub const RESTORE: &str = "restore";
     pub const VERIFY: &str = "verify";
+    pub const METADATA: &str = "metadata";
+    pub const ISM_ATTACH: &str = "ism_attach";
+    pub const DASHBOARDS: &str = "dashboards";
 }
 
 /// The role step: create or check the role, with what its policy must allow.
@@ -124,6 +134,41 @@ pub struct VerifyNode {
     pub rename: Option<Rename>,
 }
 
+/// Making the target's cluster metadata (templates, pipelines, ISM policies, stored scripts)
+/// match the source's, object by object, before the restore (a restored data stream needs its
+/// template to roll over).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetadataNode {
+    pub replication: String,
+    pub source: DomainRef,
+    /// Its `engine_version` is the one the plan gives the target, if any.
+    pub target: DomainRef,
+    pub metadata: MetadataSpec,
+}
+
+/// Attaching the restored indices again to the ISM policies that manage their source indices
+/// (managed-index records live in a system index no snapshot restores).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IsmAttachNode {
+    pub replication: String,
+    pub source: DomainRef,
+    pub target: DomainRef,
+    /// The restore node whose restored index list (source → target) is attached.
+    pub restore: NodeId,
+    /// The ISM policies the metadata step copies (name patterns).
+    pub policies: Vec<String>,
+}
+
+/// Copying the Dashboards (Kibana) saved objects.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DashboardsNode {
+    pub replication: String,
+    pub source: DomainRef,
+    /// Its `engine_version` is the one the plan gives the target, if any.
+    pub target: DomainRef,
+    pub dashboards: DashboardsSpec,
+}
+
 /// The checked desired configuration of one node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -135,6 +180,9 @@ pub enum NodeSpec {
     Domain(DomainNode),
     Restore(RestoreNode),
     Verify(VerifyNode),
+    Metadata(MetadataNode),
+    IsmAttach(IsmAttachNode),
+    Dashboards(DashboardsNode),
 }
 
 /// One step of the graph.
@@ -269,11 +317,50 @@ impl StepGraph {
                         replication: r.name.clone(),
                         source: r.source.clone(),
                         target: r.target.domain.clone(),
-                        restore: restore_id,
+                        restore: restore_id.clone(),
                         rename: r.restore.rename.clone(),
                     }),
                 );
                 g.edge(restore, verify);
+            }
+            if let Some(metadata) = &r.metadata {
+                let metadata_node = g.add(
+                    NodeId::new(kind::METADATA, &r.name),
+                    NodeSpec::Metadata(MetadataNode {
+                        replication: r.name.clone(),
+                        source: r.source.clone(),
+                        target: r.target.domain.clone(),
+                        metadata: metadata.clone(),
+                    }),
+                );
+                g.edge(domain, metadata_node);
+                g.edge(metadata_node, restore);
+                if !metadata.ism_policies.is_empty() {
+                    let attach = g.add(
+                        NodeId::new(kind::ISM_ATTACH, &r.name),
+                        NodeSpec::IsmAttach(IsmAttachNode {
+                            replication: r.name.clone(),
+                            source: r.source.clone(),
+                            target: r.target.domain.clone(),
+                            restore: restore_id.clone(),
+                            policies: metadata.ism_policies.clone(),
+                        }),
+                    );
+                    g.edge(restore, attach);
+                    g.edge(metadata_node, attach);
+                }
+            }
+            if let Some(dashboards) = &r.dashboards {
+                let node = g.add(
+                    NodeId::new(kind::DASHBOARDS, &r.name),
+                    NodeSpec::Dashboards(DashboardsNode {
+                        replication: r.name.clone(),
+                        source: r.source.clone(),
+                        target: r.target.domain.clone(),
+                        dashboards: dashboards.clone(),
+                    }),
+                );
+                g.edge(domain, node);
             }
         }
         g

@@ -129,6 +129,10 @@ pub struct Replication {
     pub snapshot: SnapshotSpec,
     pub restore: RestoreSpec,
     pub verify: VerifySpec,
+    /// The cluster metadata copied to the target; `None` when the plan does not ask for it.
+    pub metadata: Option<MetadataSpec>,
+    /// The saved objects copied to the target; `None` when the plan does not ask for it.
+    pub dashboards: Option<DashboardsSpec>,
 }
 
 /// The target domain and how to create it.
@@ -220,4 +224,29 @@ pub struct Rename {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct VerifySpec {
     pub enabled: bool,
+}
+
+/// Which objects of the source's cluster metadata the target gets, by family: name patterns
+/// (`*` wildcards, `-` excludes). An empty list copies none of the family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetadataSpec {
+    pub index_templates: Vec<String>,
+    pub component_templates: Vec<String>,
+    pub legacy_templates: Vec<String>,
+    pub pipelines: Vec<String>,
+    pub ism_policies: Vec<String>,
+    pub scripts: Vec<String>,
+    /// Delete selected objects the source does not have (default: keep them).
+    pub prune: bool,
+}
+
+/// How the Dashboards (Kibana) saved objects are copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DashboardsSpec {
+    /// Tenants, each copied into the tenant of the same name; `global` is the default one.
+    pub tenants: Vec<String>,
+    /// Replace differing objects of the same type and id on the target.
+    pub overwrite: bool,
+    /// The saved-object types copied; `None` for the default set of the source's version.
+    pub types: Option<Vec<String>>,
 }

@@ -47,7 +47,13 @@ pub struct RawPlan {
     /// Single-replication plans: compare document counts after the restore (default on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<RawVerify>,
-    /// Several replications sharing one role and one bucket. Excludes top-level `source`/`target`/`snapshot`/`restore`/`verify`.
+    /// Single-replication plans: copy the source's templates, ingest pipelines, ISM policies and stored scripts to the target (default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<RawMetadata>,
+    /// Single-replication plans: copy the source's Dashboards (Kibana) saved objects to the target (default off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<RawDashboards>,
+    /// Several replications sharing one role and one bucket. Excludes top-level `source`/`target`/`snapshot`/`restore`/`verify`/`metadata`/`dashboards`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replications: Option<Vec<RawReplication>>,
 }
@@ -442,4 +448,98 @@ pub struct RawReplication {
     /// Verification after the restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<RawVerify>,
+    /// Templates, ingest pipelines, ISM policies and stored scripts copied to the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<RawMetadata>,
+    /// Dashboards (Kibana) saved objects copied to the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboards: Option<RawDashboards>,
+}
+
+/// The cluster metadata a restore leaves behind: `true`/`false`, or a mapping choosing what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawMetadata {
+    /// `metadata: true` copies everything not built in; `false` (the default) nothing.
+    Enabled(bool),
+    /// The long form, choosing objects by name.
+    Options(RawMetadataOptions),
+}
+
+impl RawMetadata {
+    /// Whether the metadata step is on, if the plan says.
+    pub fn enabled(&self) -> Option<bool> {
+        match self {
+            RawMetadata::Enabled(on) => Some(*on),
+            RawMetadata::Options(options) => options.enabled,
+        }
+    }
+}
+
+/// Which objects of the source's cluster metadata the target gets, family by family, matched by name: `*` matches any run of characters, a leading `-` excludes (a list of exclusions alone starts from everything). The default `["*"]` selects every object that is not built in; built in means a name starting with `.` (the plugins' and Dashboards' own, such as `.opendistro-ism-config`), selected only by a pattern that starts with `.` too. `[]` copies none of the family. The same patterns choose which of the target's objects `prune` may delete.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetadataOptions {
+    /// Copy the metadata. Default true when this mapping is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Composable index templates (`_index_template`), by name. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_templates: Option<Vec<String>>,
+    /// Component templates (`_component_template`), by name. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_templates: Option<Vec<String>>,
+    /// Legacy index templates (`_template`), by name. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy_templates: Option<Vec<String>>,
+    /// Ingest pipelines (`_ingest/pipeline`), by id. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipelines: Option<Vec<String>>,
+    /// ISM policies (`_plugins/_ism`, `_opendistro/_ism` on Elasticsearch), by id; restored indices that the source manages with a copied policy are attached to it again after the restore. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ism_policies: Option<Vec<String>>,
+    /// Stored scripts and search templates (`_scripts`), by id. Default `["*"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripts: Option<Vec<String>>,
+    /// Delete the selected objects the target has and the source does not. Default false: they are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<bool>,
+}
+
+/// The Dashboards (Kibana) saved objects: `true`/`false`, or a mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawDashboards {
+    /// `dashboards: true` copies the global tenant's saved objects; `false` (the default) none.
+    Enabled(bool),
+    /// The long form.
+    Options(RawDashboardsOptions),
+}
+
+impl RawDashboards {
+    /// Whether the dashboards step is on, if the plan says.
+    pub fn enabled(&self) -> Option<bool> {
+        match self {
+            RawDashboards::Enabled(on) => Some(*on),
+            RawDashboards::Options(options) => options.enabled,
+        }
+    }
+}
+
+/// How the saved objects are copied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDashboardsOptions {
+    /// Copy the saved objects. Default true when this mapping is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Tenants to copy, each into the tenant of the same name (`global`, `private` or a custom tenant); tenants other than `global` need fine-grained access control on both domains. Default `["global"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenants: Option<Vec<String>>,
+    /// Replace the target's objects of the same type and id that differ from the source's. Default true; with false they are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite: Option<bool>,
+    /// Saved-object types to copy. Default: `index-pattern`, `visualization`, `dashboard`, `search`, `url`, `query` and the newer types the source's version has (`visualization-visbuilder`, `augment-vis`); `config` (the UI's advanced settings, one object per version) only when listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
 }

@@ -38,6 +38,8 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("RawPlan.snapshot", "{ name: \"{name}-{date}\" }"),
     ("RawPlan.restore", "{ on_conflict: fail }"),
     ("RawPlan.verify", "false"),
+    ("RawPlan.metadata", "true"),
+    ("RawPlan.dashboards", "{ tenants: [global, analysts] }"),
     (
         "RawPlan.replications",
         "[{ name: logs, source: { domain: logs-prod }, target: { domain: logs-next } }]",
@@ -179,6 +181,29 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "{ on_conflict: rename, rename_pattern: \"(.+)\", rename_replacement: \"restored-$1\" }",
     ),
     ("RawReplication.verify", "{ enabled: false }"),
+    (
+        "RawReplication.metadata",
+        "{ ism_policies: [\"-experimental-*\"], prune: true }",
+    ),
+    ("RawReplication.dashboards", "true"),
+    ("RawMetadataOptions.enabled", "true"),
+    (
+        "RawMetadataOptions.index_templates",
+        "[\"logs-*\", \"-logs-debug\"]",
+    ),
+    ("RawMetadataOptions.component_templates", "[\"base-*\"]"),
+    ("RawMetadataOptions.legacy_templates", "[]"),
+    ("RawMetadataOptions.pipelines", "[\"*\"]"),
+    ("RawMetadataOptions.ism_policies", "[rollover-daily]"),
+    ("RawMetadataOptions.scripts", "[\"search-*\"]"),
+    ("RawMetadataOptions.prune", "true"),
+    ("RawDashboardsOptions.enabled", "true"),
+    ("RawDashboardsOptions.tenants", "[global, analysts]"),
+    ("RawDashboardsOptions.overwrite", "false"),
+    (
+        "RawDashboardsOptions.types",
+        "[index-pattern, visualization, dashboard]",
+    ),
 ];
 
 /// The name the reference gives the schema's root.

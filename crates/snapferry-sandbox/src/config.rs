@@ -558,6 +558,21 @@ pub struct SeedData {
     /// The hourly automated snapshots (`cs-automated`) of Elasticsearch domains before 7.9, which
     /// hold the one snapshot slot those versions have.
     pub automated_snapshots: AutomatedSnapshots,
+    /// Composable index templates by name, each the body `PUT _index_template/<name>` takes.
+    pub index_templates: BTreeMap<String, serde_json::Value>,
+    /// Component templates by name (`PUT _component_template/<name>` bodies).
+    pub component_templates: BTreeMap<String, serde_json::Value>,
+    /// Legacy templates by name (`PUT _template/<name>` bodies).
+    pub legacy_templates: BTreeMap<String, serde_json::Value>,
+    /// Ingest pipelines by id (`PUT _ingest/pipeline/<id>` bodies).
+    pub pipelines: BTreeMap<String, serde_json::Value>,
+    /// Stored scripts and search templates by id (`PUT _scripts/<id>` bodies).
+    pub scripts: BTreeMap<String, serde_json::Value>,
+    /// ISM policies by id (`PUT _plugins/_ism/policies/<id>` bodies, `{"policy": {...}}`).
+    pub ism_policies: BTreeMap<String, serde_json::Value>,
+    /// Dashboards saved objects per tenant (`global` is the default one), each as a line of an
+    /// export (`type`, `id`, `attributes`, `references`).
+    pub saved_objects: BTreeMap<String, Vec<serde_json::Value>>,
 }
 
 impl SeedData {
@@ -594,6 +609,14 @@ impl SeedData {
                 s.name
             ));
         }
+        // The metadata seeds go through the domain's own API code, so they are refused as the
+        // domain would refuse them (a domain created later is checked as the default version).
+        let engine = crate::data_plane::version::Engine::of_domain(
+            seeded.map_or("OpenSearch_2.11", |d| d.engine_version.as_str()),
+        );
+        let mut state = crate::data_plane::DataState::default();
+        crate::data_plane::meta::apply_seed(&mut state, &engine, self, 0)
+            .map_err(|why| format!("seed_data.{domain}.{why}"))?;
         Ok(())
     }
 }

@@ -13,9 +13,12 @@
 //! live state can be planned from without a network (`tests/it/planner_golden.rs`).
 
 mod bucket_policy;
+mod dashboards;
 mod domain;
 mod env;
 mod iam_propagation;
+mod ism_attach;
+mod metadata;
 mod repository;
 mod restore;
 mod role;
@@ -69,16 +72,31 @@ pub const VERIFY: Kind = Kind {
     name: "verify",
     volatile: true,
 };
+pub const METADATA: Kind = Kind {
+    name: "metadata",
+    volatile: false,
+};
+pub const ISM_ATTACH: Kind = Kind {
+    name: "ism_attach",
+    volatile: false,
+};
+pub const DASHBOARDS: Kind = Kind {
+    name: "dashboards",
+    volatile: false,
+};
 
 /// Every kind, in graph order.
-pub const KINDS: [Kind; 7] = [
+pub const KINDS: [Kind; 10] = [
     ROLE,
     BUCKET_POLICY,
     REPOSITORY,
     SNAPSHOT,
     DOMAIN,
+    METADATA,
     RESTORE,
     VERIFY,
+    ISM_ATTACH,
+    DASHBOARDS,
 ];
 
 /// The kind of a node of the plan's step graph.
@@ -91,6 +109,9 @@ pub fn kind_of(spec: &NodeSpec) -> Kind {
         NodeSpec::Domain(_) => DOMAIN,
         NodeSpec::Restore(_) => RESTORE,
         NodeSpec::Verify(_) => VERIFY,
+        NodeSpec::Metadata(_) => METADATA,
+        NodeSpec::IsmAttach(_) => ISM_ATTACH,
+        NodeSpec::Dashboards(_) => DASHBOARDS,
     }
 }
 
@@ -118,6 +139,21 @@ fn resource(id: NodeId, fingerprint: String, spec: &NodeSpec, env: &Arc<Env>) ->
             Arc::new(restore::RestoreResource::new(id, fingerprint, spec, env))
         }
         NodeSpec::Verify(spec) => Arc::new(verify::VerifyResource::new(id, fingerprint, spec, env)),
+        NodeSpec::Metadata(spec) => {
+            Arc::new(metadata::MetadataResource::new(id, fingerprint, spec, env))
+        }
+        NodeSpec::IsmAttach(spec) => Arc::new(ism_attach::IsmAttachResource::new(
+            id,
+            fingerprint,
+            spec,
+            env,
+        )),
+        NodeSpec::Dashboards(spec) => Arc::new(dashboards::DashboardsResource::new(
+            id,
+            fingerprint,
+            spec,
+            env,
+        )),
     }
 }
 
@@ -228,6 +264,22 @@ pub fn destroy_policy(
                 spec.domain.name
             ),
         ),
-        NodeSpec::Restore(_) | NodeSpec::Verify(_) => (DestroyAction::Forget, String::new()),
+        NodeSpec::Restore(_) | NodeSpec::Verify(_) | NodeSpec::IsmAttach(_) => {
+            (DestroyAction::Forget, String::new())
+        }
+        NodeSpec::Metadata(spec) => (
+            DestroyAction::Release,
+            format!(
+                "the templates, pipelines, ISM policies and scripts copied to domain {} stay in it (they go with the domain)",
+                spec.target.name
+            ),
+        ),
+        NodeSpec::Dashboards(spec) => (
+            DestroyAction::Release,
+            format!(
+                "the saved objects copied to domain {} stay in it (they go with the domain)",
+                spec.target.name
+            ),
+        ),
     }
 }

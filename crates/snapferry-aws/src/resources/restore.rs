@@ -434,6 +434,22 @@ impl Resource for RestoreResource {
         if to_restore.is_empty() {
             return Ok(());
         }
+        // A data stream comes back only when the restore names it (its backing indices alone
+        // come back as plain indices, and the stream could never roll over): name each stream of
+        // the snapshot whose backing indices are all restored.
+        if let Some(info) = client
+            .get_snapshot(&self.spec.repository, &snapshot)
+            .await
+            .map_err(|e| fail_domain(&self.id, &what, e))?
+        {
+            for stream in &info.data_streams {
+                let prefix = format!(".ds-{stream}-");
+                let mut backing = info.indices.iter().filter(|i| i.starts_with(&prefix));
+                if backing.clone().next().is_some() && backing.all(|i| to_restore.contains(i)) {
+                    to_restore.push(stream.clone());
+                }
+            }
+        }
         let index_settings: serde_json::Map<String, Value> = self
             .spec
             .restore

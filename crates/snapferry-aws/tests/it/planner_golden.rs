@@ -3,7 +3,9 @@
 //! file (`golden/plans/`), a live state recorded from the sandbox (`golden/live/`), optionally
 //! the state document recorded with it (`golden/state/`), and a JSON merge patch per node that
 //! turns the recording into the situation the case is about (a role deleted by hand, a
-//! snapshot that ended `PARTIAL`, ...). The proposal is rendered exactly as `snapferry plan`
+//! snapshot that ended `PARTIAL`, ...). The steps of `metadata` and `dashboards`
+//! (`shop-meta.yaml`, `shop-dashboards.yaml`) are added to the recordings whole, as their
+//! `read` would have observed them: both domains' objects, their engine versions. The proposal is rendered exactly as `snapferry plan`
 //! shows it and compared with the case's `.txt` file.
 //!
 //! `SNAPFERRY_UPDATE_GOLDEN=1` rewrites the `.txt` files. The recordings are made by the
@@ -109,7 +111,14 @@ async fn run_case(name: &str, case: &Case) -> String {
     let graph = build_graph(&plan, offline_env(&plan, now).await).expect("graph");
     let mut live = read_json(&dir.join("live").join(format!("{}.json", case.live)));
     for (node, patch) in &case.patch {
-        let observed = live["nodes"]
+        // A node the recording lacks (a step the recorded plan did not have) is given whole:
+        // its patch is a complete `Observed`, with `exists`.
+        let nodes = live["nodes"].as_object_mut().expect("recorded nodes");
+        if !nodes.contains_key(node) && patch.get("exists").is_some() {
+            nodes.insert(node.clone(), patch.clone());
+            continue;
+        }
+        let observed = nodes
             .get_mut(node)
             .unwrap_or_else(|| panic!("{name}: the recording has no node {node}"));
         merge(observed, patch);

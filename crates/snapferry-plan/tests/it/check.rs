@@ -186,12 +186,9 @@ fn every_unknown_key_is_reported_at_its_key_with_a_suggestion() {
     );
     assert_eq!(all[1].0.to_string(), "unknown key `verfy` in the top level");
     assert_eq!((all[1].1, all[1].2), (12, 1));
-    assert!(
-        all[1]
-            .0
-            .help()
-            .starts_with("did you mean `verify`? Keys allowed here: bucket, name, ")
-    );
+    assert!(all[1].0.help().starts_with(
+        "did you mean `verify`? Keys allowed here: bucket, dashboards, metadata, name, "
+    ));
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! (a binary per file would link the whole dependency tree once per file).
 
 mod check;
+mod copies;
 mod examples;
 mod graph_props;
 mod problems;

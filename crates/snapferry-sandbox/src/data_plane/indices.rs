@@ -17,7 +17,8 @@ pub struct Index {
     pub settings: BTreeMap<String, String>,
     pub mappings: Value,
     pub docs: BTreeMap<String, Value>,
-    pub aliases: std::collections::BTreeSet<String>,
+    /// Alias name → its properties on this index (`is_write_index`, `filter`, routing).
+    pub aliases: BTreeMap<String, Value>,
     /// Closed (`POST <index>/_close`): listed as `close`, not searchable, not in health.
     pub closed: bool,
     /// On UltraWarm nodes (read-only, no replicas on hot nodes).
@@ -95,7 +96,7 @@ impl Index {
             settings: flat,
             mappings: mappings.unwrap_or_else(|| json!({})),
             docs: BTreeMap::new(),
-            aliases: std::collections::BTreeSet::new(),
+            aliases: BTreeMap::new(),
             closed: false,
             warm: false,
             data_stream: None,
@@ -398,7 +399,7 @@ fn valid_index_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-pub fn create(data: &DomainData, name: &str, req: &Req) -> Resp {
+pub fn create(data: &DomainData, now: i64, name: &str, req: &Req) -> Resp {
     if let Err(why) = valid_index_name(name) {
         return os_error(
             400,
@@ -411,26 +412,21 @@ pub fn create(data: &DomainData, name: &str, req: &Req) -> Resp {
         Err(r) => return r,
     };
     let mut state = data.lock();
-    if let Some(existing) = state.indices.get(name) {
-        return os_error(
-            400,
-            "resource_already_exists_exception",
-            &format!("index [{name}/{}] already exists", existing.uuid()),
-        );
-    }
-    state.indices.insert(
-        name.to_owned(),
-        Index::new(
-            name,
-            &data.engine,
-            body.get("settings"),
-            body.get("mappings").cloned(),
+    match super::templates::create_index(
+        &mut state,
+        &data.engine,
+        now,
+        name,
+        &body,
+        super::templates::Cause::Api,
+        None,
+    ) {
+        Ok(()) => json_resp(
+            200,
+            &json!({"acknowledged": true, "shards_acknowledged": true, "index": name}),
         ),
-    );
-    json_resp(
-        200,
-        &json!({"acknowledged": true, "shards_acknowledged": true, "index": name}),
-    )
+        Err(r) => r,
+    }
 }
 
 pub fn delete(data: &DomainData, expr: &str) -> Resp {
@@ -438,9 +434,29 @@ pub fn delete(data: &DomainData, expr: &str) -> Resp {
     let names: Vec<String> = state.indices.keys().cloned().collect();
     match resolve(&names, expr) {
         Ok(found) => {
+            for n in &found {
+                if let Some(d) = state
+                    .data_streams
+                    .values()
+                    .find(|d| d.indices.last() == Some(n))
+                {
+                    return os_error(
+                        400,
+                        "illegal_argument_exception",
+                        &format!(
+                            "index [{n}] is the write index for data stream [{}] and cannot be deleted",
+                            d.name
+                        ),
+                    );
+                }
+            }
             for n in found {
                 state.indices.remove(&n);
                 state.recoveries.remove(&n);
+                state.meta.ism.forget(&n);
+                for d in state.data_streams.values_mut() {
+                    d.indices.retain(|i| *i != n);
+                }
             }
             json_resp(200, &json!({"acknowledged": true}))
         }
@@ -451,14 +467,15 @@ pub fn delete(data: &DomainData, expr: &str) -> Resp {
 pub fn get(data: &DomainData, expr: &str) -> Resp {
     let state = data.lock();
     let names: Vec<String> = state.indices.keys().cloned().collect();
-    match resolve(&names, expr) {
+    let (expanded, _) = super::aliases::expand(&state, &state.expand_streams(expr).0);
+    match resolve(&names, &expanded) {
         Ok(found) => {
             let mut out = serde_json::Map::new();
             for n in found {
                 let i = &state.indices[&n];
                 out.insert(
                     n.clone(),
-                    json!({"aliases": i.aliases.iter().map(|a| (a.clone(), json!({}))).collect::<serde_json::Map<_, _>>(), "mappings": i.mappings, "settings": nest(&i.settings)}),
+                    json!({"aliases": i.aliases, "mappings": i.mappings, "settings": nest(&i.settings)}),
                 );
             }
             json_resp(200, &Value::Object(out))
@@ -484,86 +501,188 @@ pub fn nest(flat: &BTreeMap<String, String>) -> Value {
     root
 }
 
-/// `POST _aliases` with `add` / `remove` actions.
-pub fn update_aliases(data: &DomainData, req: &Req) -> Resp {
-    let body = match req.json_body() {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let mut state = data.lock();
-    for action in body["actions"].as_array().into_iter().flatten() {
-        let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
-            continue;
-        };
-        let (Some(index), Some(alias)) = (spec["index"].as_str(), spec["alias"].as_str()) else {
-            return os_error(
-                400,
-                "action_request_validation_exception",
-                "Validation Failed: 1: index and alias are required;",
-            );
-        };
-        let Some(i) = state.indices.get_mut(index) else {
-            return index_not_found(index);
-        };
-        match kind.as_str() {
-            "add" => {
-                i.aliases.insert(alias.to_owned());
-            }
-            "remove" => {
-                i.aliases.remove(alias);
-            }
-            other => {
-                return os_error(
-                    400,
-                    "illegal_argument_exception",
-                    &format!("unsupported alias action [{other}]"),
-                );
-            }
-        }
-    }
-    json_resp(200, &json!({"acknowledged": true}))
+/// Where a write landed.
+pub struct Written {
+    pub index: String,
+    pub id: String,
+    pub created: bool,
+    /// A `drop` processor dropped the document.
+    pub dropped: bool,
 }
 
-fn put_doc(
+fn only_create() -> Resp {
+    os_error(
+        400,
+        "illegal_argument_exception",
+        "only write ops with an op_type of create are allowed in data streams",
+    )
+}
+
+/// One document write as the server runs it: the pipelines (requested, default, final), then the
+/// target resolved — a data stream's write index (creates only, a timestamp required), an
+/// alias's write index, an existing index, or a new index (or data stream) made from the
+/// templates — then the index's blocks.
+#[allow(clippy::too_many_arguments)]
+pub fn write(
     state: &mut DataState,
     engine: &Engine,
-    index: &str,
-    id: String,
+    now: i64,
+    target: &str,
+    id: Option<String>,
+    create_only: bool,
     source: Value,
-) -> Result<bool, Resp> {
-    if let Err(why) = valid_index_name(index) {
-        return Err(os_error(
-            400,
-            "invalid_index_name_exception",
-            &format!("Invalid index name [{index}], {why}"),
-        ));
-    }
+    pipeline: Option<&str>,
+) -> Result<Written, Resp> {
+    let doc = super::ingest::process(state, now, target, id, source, pipeline)
+        .map_err(|f| f.response())?;
+    let Some(doc) = doc else {
+        return Ok(Written {
+            index: target.to_owned(),
+            id: String::new(),
+            created: false,
+            dropped: true,
+        });
+    };
+    let target = doc.index.clone();
+    let source = doc.source;
+    let id = doc
+        .id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
+    let mut stream = state.data_streams.get(&target).cloned();
+    let concrete = if stream.is_some() {
+        String::new()
+    } else if super::aliases::is_alias(state, &target) {
+        super::aliases::write_index(state, &target).ok_or_else(|| {
+            os_error(
+                400,
+                "illegal_argument_exception",
+                &format!(
+                    "no write index is defined for alias [{target}]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index"
+                ),
+            )
+        })?
+    } else if state.indices.contains_key(&target) {
+        target.clone()
+    } else {
+        if let Err(why) = valid_index_name(&target) {
+            return Err(os_error(
+                400,
+                "invalid_index_name_exception",
+                &format!("Invalid index name [{target}], {why}"),
+            ));
+        }
+        let resolved = super::templates::resolve(&state.meta.templates, &target, false);
+        if resolved.data_stream.is_some() {
+            super::templates::create_data_stream(state, engine, now, &target)?;
+            stream = state.data_streams.get(&target).cloned();
+            String::new()
+        } else {
+            super::templates::create_index(
+                state,
+                engine,
+                now,
+                &target,
+                &json!({}),
+                super::templates::Cause::AutoCreate,
+                None,
+            )?;
+            target.clone()
+        }
+    };
+    let concrete = match &stream {
+        Some(ds) => {
+            if !create_only {
+                return Err(only_create());
+            }
+            let field = &ds.timestamp_field;
+            let value = source
+                .get(field.as_str())
+                .or_else(|| source.pointer(&format!("/{}", field.replace('.', "/"))));
+            if !matches!(value, Some(Value::String(_)) | Some(Value::Number(_))) {
+                let reason = format!(
+                    "documents must contain a single-valued timestamp field '{field}' of date type"
+                );
+                return Err(json_resp(
+                    400,
+                    &json!({"error": {"root_cause": [{"type": "mapper_parsing_exception", "reason": "failed to parse"}],
+                        "type": "mapper_parsing_exception", "reason": "failed to parse",
+                        "caused_by": {"type": "illegal_argument_exception", "reason": reason}}, "status": 400}),
+                ));
+            }
+            ds.indices.last().cloned().unwrap_or_default()
+        }
+        None => concrete,
+    };
     let i = state
         .indices
-        .entry(index.to_owned())
-        .or_insert_with(|| Index::new(index, engine, None, None));
+        .get_mut(&concrete)
+        .ok_or_else(|| index_not_found(&concrete))?;
     if i.closed {
-        return Err(index_closed(index, &i.uuid()));
+        return Err(index_closed(&concrete, &i.uuid()));
     }
-    if i.warm {
-        return Err(warm_block(index));
+    if i.warm
+        || i.settings
+            .get("index.blocks.write")
+            .is_some_and(|v| v == "true")
+    {
+        return Err(warm_block(&concrete));
     }
-    Ok(i.docs.insert(id, source).is_none())
+    if create_only && i.docs.contains_key(&id) {
+        let reason =
+            format!("[{id}]: version conflict, document already exists (current version [1])");
+        return Err(json_resp(
+            409,
+            &json!({"error": {"root_cause": [{"type": "version_conflict_engine_exception", "reason": reason, "index": concrete}],
+                "type": "version_conflict_engine_exception", "reason": reason, "index": concrete}, "status": 409}),
+        ));
+    }
+    let created = i.docs.insert(id.clone(), source).is_none();
+    Ok(Written {
+        index: concrete,
+        id,
+        created,
+        dropped: false,
+    })
 }
 
-pub fn index_document(data: &DomainData, index: &str, id: Option<String>, req: &Req) -> Resp {
+/// `PUT|POST <index>/_doc[/<id>]` and `PUT|POST <index>/_create/<id>`.
+pub fn index_document(
+    data: &DomainData,
+    now: i64,
+    index: &str,
+    endpoint: Option<String>,
+    id: Option<String>,
+    req: &Req,
+) -> Resp {
     let source = match req.json_body() {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
+    let create_only = endpoint.as_deref() == Some("_create")
+        || req.query.get("op_type").is_some_and(|o| o == "create")
+        || (id.is_none() && req.method == http::Method::POST);
     let mut state = data.lock();
-    match put_doc(&mut state, &data.engine, index, id.clone(), source) {
-        Ok(created) => json_resp(
-            if created { 201 } else { 200 },
+    let pipeline = req.query.get("pipeline").map(String::as_str);
+    match write(
+        &mut state,
+        &data.engine,
+        now,
+        index,
+        id,
+        create_only,
+        source,
+        pipeline,
+    ) {
+        Ok(w) if w.dropped => json_resp(
+            200,
+            &json!({"_index": w.index, "_id": w.id, "_version": -3, "result": "noop",
+                "_shards": {"total": 0, "successful": 0, "failed": 0}}),
+        ),
+        Ok(w) => json_resp(
+            if w.created { 201 } else { 200 },
             &json!({
-                "_index": index, "_id": id, "_version": 1,
-                "result": if created { "created" } else { "updated" },
+                "_index": w.index, "_id": w.id, "_version": 1,
+                "result": if w.created { "created" } else { "updated" },
                 "_shards": {"total": 2, "successful": 1, "failed": 0},
                 "_seq_no": 0, "_primary_term": 1
             }),
@@ -572,7 +691,24 @@ pub fn index_document(data: &DomainData, index: &str, id: Option<String>, req: &
     }
 }
 
-pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp {
+fn error_of(resp: Resp) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let error = resp
+        .into_body()
+        .bytes()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .map(|v| {
+            let mut e = v["error"].clone();
+            if let Some(o) = e.as_object_mut() {
+                o.remove("root_cause");
+            }
+            e
+        })
+        .unwrap_or_default();
+    (status, error)
+}
+
+pub fn bulk(data: &DomainData, now: i64, default_index: Option<String>, req: &Req) -> Resp {
     let text = String::from_utf8_lossy(&req.body);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let mut items = Vec::new();
@@ -603,23 +739,28 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
             .map(str::to_owned)
             .or_else(|| default_index.clone())
             .unwrap_or_default();
-        let id = meta
-            .get("_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_owned());
+        let id = meta.get("_id").and_then(Value::as_str).map(str::to_owned);
         seq += 1;
         let item = match kind.as_str() {
             "delete" => {
-                let found = state
-                    .indices
-                    .get_mut(&index)
-                    .and_then(|i| i.docs.remove(&id))
-                    .is_some();
-                json!({"_index": index, "_id": id, "_version": 1,
-                    "result": if found { "deleted" } else { "not_found" },
-                    "_shards": {"total": 2, "successful": 1, "failed": 0},
-                    "_seq_no": seq, "_primary_term": 1, "status": if found { 200 } else { 404 }})
+                let id = id.unwrap_or_default();
+                if state.data_streams.contains_key(&index) {
+                    errors = true;
+                    let (status, error) = error_of(only_create());
+                    json!({"_index": index, "_id": id, "status": status, "error": error})
+                } else {
+                    let concrete =
+                        super::aliases::write_index(&state, &index).unwrap_or(index.clone());
+                    let found = state
+                        .indices
+                        .get_mut(&concrete)
+                        .and_then(|i| i.docs.remove(&id))
+                        .is_some();
+                    json!({"_index": concrete, "_id": id, "_version": 1,
+                        "result": if found { "deleted" } else { "not_found" },
+                        "_shards": {"total": 2, "successful": 1, "failed": 0},
+                        "_seq_no": seq, "_primary_term": 1, "status": if found { 200 } else { 404 }})
+                }
             }
             "index" | "create" | "update" => {
                 let Some(source_line) = lines.next() else {
@@ -638,34 +779,34 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
                 if kind == "update" {
                     source = source.get("doc").cloned().unwrap_or(source);
                 }
-                let exists = state
-                    .indices
-                    .get(&index)
-                    .is_some_and(|i| i.docs.contains_key(&id));
-                if kind == "create" && exists {
-                    errors = true;
-                    let reason = format!(
-                        "[{id}]: version conflict, document already exists (current version [1])"
-                    );
-                    json!({"_index": index, "_id": id, "status": 409,
-                        "error": {"type": "version_conflict_engine_exception", "reason": reason, "index": index}})
-                } else {
-                    match put_doc(&mut state, &data.engine, &index, id.clone(), source) {
-                        Ok(created) => json!({"_index": index, "_id": id, "_version": 1,
-                            "result": if created { "created" } else { "updated" },
-                            "_shards": {"total": 2, "successful": 1, "failed": 0},
-                            "_seq_no": seq, "_primary_term": 1, "status": if created { 201 } else { 200 }}),
-                        Err(resp) => {
-                            errors = true;
-                            let status = resp.status().as_u16();
-                            let error = resp
-                                .into_body()
-                                .bytes()
-                                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                                .map(|v| v["error"].clone())
-                                .unwrap_or_default();
-                            json!({"_index": index, "_id": id, "status": status, "error": error})
-                        }
+                let pipeline = meta
+                    .get("pipeline")
+                    .and_then(Value::as_str)
+                    .or_else(|| req.query.get("pipeline").map(String::as_str));
+                let create_only = kind == "create"
+                    || meta.get("op_type").and_then(Value::as_str) == Some("create");
+                match write(
+                    &mut state,
+                    &data.engine,
+                    now,
+                    &index,
+                    id.clone(),
+                    create_only,
+                    source,
+                    pipeline,
+                ) {
+                    Ok(w) if w.dropped => {
+                        json!({"_index": w.index, "_id": w.id, "_version": -3, "result": "noop",
+                        "_shards": {"total": 0, "successful": 0, "failed": 0}, "status": 200})
+                    }
+                    Ok(w) => json!({"_index": w.index, "_id": w.id, "_version": 1,
+                        "result": if w.created { "created" } else { "updated" },
+                        "_shards": {"total": 2, "successful": 1, "failed": 0},
+                        "_seq_no": seq, "_primary_term": 1, "status": if w.created { 201 } else { 200 }}),
+                    Err(resp) => {
+                        errors = true;
+                        let (status, error) = error_of(resp);
+                        json!({"_index": index, "_id": id, "status": status, "error": error})
                     }
                 }
             }
@@ -684,21 +825,26 @@ pub fn bulk(data: &DomainData, default_index: Option<String>, req: &Req) -> Resp
     json_resp(200, &json!({"took": 1, "errors": errors, "items": items}))
 }
 
-/// The indices a search or count reads: closed ones are left out of wildcards and refused by name.
-fn selected(state: &DataState, req: &Req) -> Result<Vec<String>, Resp> {
+/// The indices a search or count reads (closed ones are left out of wildcards and refused by
+/// name), each with the filters of the aliases it was reached through.
+fn selected(state: &DataState, req: &Req) -> Result<Vec<(String, Vec<Value>)>, Resp> {
     let names: Vec<String> = state.indices.keys().cloned().collect();
     let expr = match req.segments.first() {
         Some(s) if !s.starts_with('_') => s.as_str(),
         _ => "_all",
     };
     let (expanded, _) = state.expand_streams(expr);
+    let (expanded, filters) = super::aliases::expand(state, &expanded);
     let found = resolve(&names, &expanded).map_err(|missing| index_not_found(&missing))?;
     let wildcard = expr == "_all" || expr.contains('*');
     let mut out = Vec::new();
     for n in found {
         let i = &state.indices[&n];
         match (i.closed, wildcard) {
-            (false, _) => out.push(n),
+            (false, _) => {
+                let f = filters.get(&n).cloned().unwrap_or_default();
+                out.push((n, f));
+            }
             (true, true) => {}
             (true, false) => return Err(index_closed(&n, &i.uuid())),
         }
@@ -706,30 +852,57 @@ fn selected(state: &DataState, req: &Req) -> Result<Vec<String>, Resp> {
     Ok(out)
 }
 
-fn check_query(req: &Req) -> Result<(), Resp> {
+fn query_of(req: &Req) -> Result<Value, Resp> {
     let body = req.json_body()?;
-    match body.get("query") {
-        None => Ok(()),
-        Some(q) if q.get("match_all").is_some() => Ok(()),
-        Some(q) => Err(os_error(
-            400,
-            "parsing_exception",
-            &format!("the snapferry sandbox only runs match_all queries, got {q}"),
-        )),
+    let query = body
+        .get("query")
+        .cloned()
+        .unwrap_or(json!({"match_all": {}}));
+    super::query::check(&query)?;
+    Ok(query)
+}
+
+/// The documents of the selected indices that match the query and their alias filters.
+fn hits<'a>(
+    state: &'a DataState,
+    names: &'a [(String, Vec<Value>)],
+    query: &Value,
+) -> Result<Vec<(&'a String, &'a String, &'a Value)>, Resp> {
+    let mut out = Vec::new();
+    for (n, filters) in names {
+        let i = &state.indices[n];
+        for (id, doc) in &i.docs {
+            let mut ok = super::query::matches(query, doc, id, &i.mappings)?;
+            if ok && !filters.is_empty() {
+                let mut any = false;
+                for f in filters {
+                    any |= super::query::matches(f, doc, id, &i.mappings)?;
+                }
+                ok = any;
+            }
+            if ok {
+                out.push((n, id, doc));
+            }
+        }
     }
+    Ok(out)
 }
 
 pub fn count(data: &DomainData, req: &Req) -> Resp {
-    if let Err(r) = check_query(req) {
-        return r;
-    }
+    let query = match query_of(req) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
     let state = data.lock();
     let names = match selected(&state, req) {
         Ok(n) => n,
         Err(r) => return r,
     };
-    let count: usize = names.iter().map(|n| state.indices[n].docs.len()).sum();
-    let shards: u64 = names.iter().map(|n| state.indices[n].shards()).sum();
+    let count = match hits(&state, &names, &query) {
+        Ok(h) => h.len(),
+        Err(r) => return r,
+    };
+    let shards: u64 = names.iter().map(|(n, _)| state.indices[n].shards()).sum();
     json_resp(
         200,
         &json!({"count": count, "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0}}),
@@ -737,9 +910,10 @@ pub fn count(data: &DomainData, req: &Req) -> Resp {
 }
 
 pub fn search(data: &DomainData, req: &Req) -> Resp {
-    if let Err(r) = check_query(req) {
-        return r;
-    }
+    let query = match query_of(req) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
     let body = req.json_body().unwrap_or_default();
     let size = req
         .query
@@ -758,17 +932,17 @@ pub fn search(data: &DomainData, req: &Req) -> Resp {
         Ok(n) => n,
         Err(r) => return r,
     };
-    let total: usize = names.iter().map(|n| state.indices[n].docs.len()).sum();
-    let shards: u64 = names.iter().map(|n| state.indices[n].shards()).sum();
-    let hits: Vec<Value> = names
-        .iter()
-        .flat_map(|n| {
-            state.indices[n].docs.iter().map(
-                move |(id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}),
-            )
-        })
+    let matched = match hits(&state, &names, &query) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let total = matched.len();
+    let shards: u64 = names.iter().map(|(n, _)| state.indices[n].shards()).sum();
+    let hits: Vec<Value> = matched
+        .into_iter()
         .skip(from)
         .take(size)
+        .map(|(n, id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}))
         .collect();
     json_resp(
         200,

@@ -1,7 +1,9 @@
 //! Each domain's data plane: the OpenSearch REST API over HTTPS (SigV4, service `es`), with its
 //! real JSON shapes and error envelope. Requests are routed here to [`indices`] (data in and out),
 //! [`snapshot`] (repositories and snapshots written into S3) and [`restore`] (restore and
-//! recovery). One listener per domain, bound when the domain is created, answering once it's ready.
+//! recovery), and to the cluster metadata around the indices: [`templates`] (and data streams),
+//! [`aliases`], [`ingest`], [`scripts`], [`ism`] and the Dashboards API ([`dashboards`]), whose
+//! state lives in [`meta`]. One listener per domain, bound when the domain is created, answering once it's ready.
 //!
 //! A request passes, in order: the signature check (when it is SigV4-signed; an unsigned request
 //! is `anonymous`), the gateway ([`crate::access_policy`]: the domain access policy together
@@ -13,12 +15,21 @@
 // sent as is, so boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod aliases;
 pub mod cluster;
+pub mod dashboards;
 pub mod indices;
+pub mod ingest;
+pub mod ism;
+pub mod meta;
+pub mod mustache;
 pub mod params;
+pub mod query;
 pub mod restore;
+pub mod scripts;
 pub mod security;
 pub mod snapshot;
+pub mod templates;
 pub mod version;
 
 use std::collections::BTreeMap;
@@ -66,6 +77,8 @@ pub struct DataState {
     pub data_streams: BTreeMap<String, DataStream>,
     /// Documents each writer (by index) has written so far.
     pub written: BTreeMap<String, u64>,
+    /// Templates, pipelines, scripts, ISM and saved objects ([`meta`]).
+    pub meta: meta::Meta,
 }
 
 /// A data stream: its backing indices, oldest first (the last is the write index).
@@ -120,13 +133,22 @@ impl DomainData {
         seed: SeedData,
         started: Instant,
     ) -> Self {
+        let engine = Engine::of_domain(engine_version);
+        let mut state = DataState::default();
+        // The configuration was checked at start-up with the same code, so this cannot fail.
+        let _ = meta::apply_seed(
+            &mut state,
+            &engine,
+            &seed,
+            chrono::Utc::now().timestamp_millis(),
+        );
         Self {
             name: key.name.clone(),
             key,
-            engine: Engine::of_domain(engine_version),
+            engine,
             seed,
             started,
-            state: Mutex::new(DataState::default()),
+            state: Mutex::new(state),
             security: security::Security::default(),
         }
     }
@@ -176,6 +198,19 @@ impl DomainData {
             state.indices.insert(index.name.clone(), i);
         }
         for ds in &self.seed.data_streams {
+            // A stream exists because a template made it: give it one unless a seed did.
+            let made_by_template = templates::find_v2(&state.meta.templates, &ds.name, false)
+                .is_some_and(|t| {
+                    state.meta.templates.composable[&t]
+                        .get("data_stream")
+                        .is_some()
+                });
+            if !made_by_template {
+                state.meta.templates.composable.insert(
+                    format!("{}-template", ds.name),
+                    json!({"index_patterns": [ds.name], "data_stream": {"timestamp_field": {"name": "@timestamp"}}}),
+                );
+            }
             let mut backing = Vec::new();
             for generation in 1..=ds.generations {
                 let name = backing_index(&ds.name, generation);
@@ -282,8 +317,12 @@ pub struct Req {
     pub segments: Vec<String>,
     pub query: BTreeMap<String, String>,
     pub body: Bytes,
+    /// The request's headers (Dashboards reads its xsrf and tenant headers).
+    pub headers: http::HeaderMap,
     /// Who sent the request: the signing identity, or `anonymous`.
     pub caller: Caller,
+    /// The decoded path with the query as sent (the metadata handlers route on it).
+    pub uri: String,
 }
 
 impl Req {
@@ -311,6 +350,9 @@ impl Req {
 fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bool) {
     use Method as M;
     let t = |s: &str| Some(s.to_owned());
+    if let Some(found) = classify_meta(method, segs) {
+        return found;
+    }
     match (method, segs) {
         (_, []) => ("Info", None, false),
         (&M::GET, ["_cluster", "health", ..]) => ("ClusterHealth", None, false),
@@ -350,6 +392,104 @@ fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bo
         (&M::GET, [index]) => ("GetIndex", t(index), false),
         _ => ("Unknown", None, false),
     }
+}
+
+/// The operations of templates, data streams, ingest, scripts, aliases, ISM and Dashboards.
+fn classify_meta(method: &Method, segs: &[&str]) -> Option<(&'static str, Option<String>, bool)> {
+    use Method as M;
+    let t = |s: &str| Some(s.to_owned());
+    let kind = |s: &str| match s {
+        "_index_template" => Some("IndexTemplate"),
+        "_component_template" => Some("ComponentTemplate"),
+        "_template" => Some("LegacyTemplate"),
+        _ => None,
+    };
+    Some(match (method, segs) {
+        (_, [first, rest @ ..]) if kind(first).is_some() && rest.len() <= 1 => {
+            let k = kind(first).expect("checked");
+            let name = rest.first().and_then(|n| t(n));
+            match (method, rest.len(), k) {
+                (&M::PUT | &M::POST, 1, "IndexTemplate") => ("PutIndexTemplate", name, true),
+                (&M::PUT | &M::POST, 1, "ComponentTemplate") => {
+                    ("PutComponentTemplate", name, true)
+                }
+                (&M::PUT | &M::POST, 1, _) => ("PutLegacyTemplate", name, true),
+                (&M::GET, _, "IndexTemplate") => ("GetIndexTemplate", name, false),
+                (&M::GET, _, "ComponentTemplate") => ("GetComponentTemplate", name, false),
+                (&M::GET, _, _) => ("GetLegacyTemplate", name, false),
+                (&M::HEAD, 1, "IndexTemplate") => ("IndexTemplateExists", name, false),
+                (&M::HEAD, 1, "ComponentTemplate") => ("ComponentTemplateExists", name, false),
+                (&M::HEAD, 1, _) => ("LegacyTemplateExists", name, false),
+                (&M::DELETE, 1, "IndexTemplate") => ("DeleteIndexTemplate", name, true),
+                (&M::DELETE, 1, "ComponentTemplate") => ("DeleteComponentTemplate", name, true),
+                (&M::DELETE, 1, _) => ("DeleteLegacyTemplate", name, true),
+                _ => return None,
+            }
+        }
+        (&M::PUT | &M::POST, [index, "_create", _]) => ("CreateDocument", t(index), true),
+        (&M::PUT, ["_data_stream", name]) => ("CreateDataStream", t(name), true),
+        (&M::DELETE, ["_data_stream", name]) => ("DeleteDataStream", t(name), true),
+        (&M::POST, [target, "_rollover", ..]) if segs.len() <= 3 => ("Rollover", t(target), true),
+        (&M::PUT, ["_ingest", "pipeline", id]) => ("PutPipeline", t(id), true),
+        (&M::GET | &M::POST, ["_ingest", "pipeline", "_simulate"]) => {
+            ("SimulatePipeline", None, false)
+        }
+        (&M::GET | &M::POST, ["_ingest", "pipeline", id, "_simulate"]) => {
+            ("SimulatePipeline", t(id), false)
+        }
+        (&M::GET, ["_ingest", "pipeline", ..]) if segs.len() <= 3 => ("GetPipeline", None, false),
+        (&M::DELETE, ["_ingest", "pipeline", id]) => ("DeletePipeline", t(id), true),
+        (&M::PUT | &M::POST, ["_scripts", id, ..]) if segs.len() <= 3 => ("PutScript", t(id), true),
+        (&M::GET, ["_scripts", id]) => ("GetScript", t(id), false),
+        (&M::DELETE, ["_scripts", id]) => ("DeleteScript", t(id), true),
+        (&M::GET | &M::POST, ["_render", "template", ..]) if segs.len() <= 3 => {
+            ("RenderTemplate", None, false)
+        }
+        (&M::GET | &M::POST, ["_search", "template"]) => ("SearchTemplate", None, false),
+        (&M::GET | &M::POST, [index, "_search", "template"]) => ("SearchTemplate", t(index), false),
+        (&M::GET, ["_cluster", "state", ..]) => ("ClusterState", None, false),
+        (&M::GET, ["_alias" | "_aliases", ..]) if segs.len() <= 2 => ("GetAlias", None, false),
+        (&M::HEAD, ["_alias", _]) => ("AliasExists", None, false),
+        (&M::GET, [index, "_alias" | "_aliases", ..]) if segs.len() <= 3 => {
+            ("GetAlias", t(index), false)
+        }
+        (&M::HEAD, [index, "_alias", _]) => ("AliasExists", t(index), false),
+        (&M::PUT | &M::POST, [index, "_alias" | "_aliases", _]) => ("PutAlias", t(index), true),
+        (&M::DELETE, [index, "_alias" | "_aliases", _]) => ("DeleteAlias", t(index), true),
+        (_, ["_plugins" | "_opendistro", "_ism", what, ..]) => {
+            let mutating = *method != M::GET && *method != M::HEAD && *what != "explain";
+            let op = match *what {
+                "policies" if *method == M::PUT && segs.len() == 3 => "IsmPutPolicies",
+                "policies" if *method == M::PUT => "IsmPutPolicy",
+                "policies" if *method == M::DELETE => "IsmDeletePolicy",
+                "policies" if segs.len() == 3 => "IsmGetPolicies",
+                "policies" => "IsmGetPolicy",
+                "add" => "IsmAddPolicy",
+                "remove" => "IsmRemovePolicy",
+                "change_policy" => "IsmChangePolicy",
+                "explain" => "IsmExplain",
+                _ => "IsmUnknown",
+            };
+            (op, segs.get(3).and_then(|s| t(s)), mutating)
+        }
+        (_, ["_dashboards", ..]) | (_, ["_plugin", "kibana", ..]) => {
+            let rest = if segs[0] == "_dashboards" {
+                &segs[1..]
+            } else {
+                &segs[2..]
+            };
+            match (method, rest) {
+                (&M::POST, ["api", "saved_objects", "_export"]) => {
+                    ("DashboardsExport", None, false)
+                }
+                (&M::POST, ["api", "saved_objects", "_import"]) => ("DashboardsImport", None, true),
+                (&M::GET, ["api", "saved_objects", "_find"]) => ("DashboardsFind", None, false),
+                (&M::DELETE, ["api", "saved_objects", ..]) => ("DashboardsDelete", None, true),
+                _ => ("Dashboards", None, false),
+            }
+        }
+        _ => return None,
+    })
 }
 
 async fn handle(
@@ -417,14 +557,23 @@ async fn handle(
             .map_or(Caller::Anonymous, Caller::Signed),
         _ => Caller::Anonymous,
     };
+    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    let uri = match parts.uri.query() {
+        Some(q) => format!("{decoded_path}?{q}"),
+        None => decoded_path.clone(),
+    };
     let req = Req {
         caller,
+        uri,
         method: parts.method.clone(),
         query: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
         segments,
         body,
+        headers: parts.headers.clone(),
     };
     let call = Call {
         service: "es-data",
@@ -439,9 +588,6 @@ async fn handle(
     let head = parts.method == Method::HEAD;
     let line = crate::http::request_line(&http::Request::from_parts(parts.clone(), ()));
     let line_len = line.0.len() + 1 + line.1.len() + " HTTP/1.1".len();
-    let decoded_path = percent_encoding::percent_decode_str(parts.uri.path())
-        .decode_utf8_lossy()
-        .into_owned();
     let path = parts.uri.path().to_owned();
     let resp = guarded(shared, call, signed.then_some(verify), async {
         // The gateway in front of the nodes first; then the node's HTTP layer (Netty's line
@@ -466,6 +612,7 @@ async fn handle(
             return denied;
         }
         data.catch_up_writers(shared);
+        ism::catch_up(shared, data);
         let caller = req.caller.clone();
         security::handle(shared, data, &caller, &parts.headers, operation, req).await
     })
@@ -493,13 +640,59 @@ fn too_long_line(engine: &Engine) -> Resp {
     )
 }
 
+/// The handlers of the cluster metadata families (`None`: not one of theirs).
+fn route_meta(
+    shared: &Shared,
+    data: &DomainData,
+    operation: &str,
+    req: &Req,
+    uri: &str,
+) -> Option<Resp> {
+    let now = meta::now_ms(shared);
+    Some(match operation {
+        op if op.contains("IndexTemplate")
+            || op.contains("ComponentTemplate")
+            || op.contains("LegacyTemplate") =>
+        {
+            templates::handle(data, op, req, uri)
+        }
+        "CreateDataStream" | "DeleteDataStream" => templates::data_stream(
+            data,
+            now,
+            &req.method,
+            req.segments.get(1).map_or("", String::as_str),
+            uri,
+        ),
+        "Rollover" => templates::rollover_api(data, now, req),
+        "PutPipeline" | "GetPipeline" | "DeletePipeline" | "SimulatePipeline" => {
+            ingest::handle(data, now, operation, req)
+        }
+        "PutScript" | "GetScript" | "DeleteScript" | "RenderTemplate" | "SearchTemplate" => {
+            scripts::handle(data, operation, req)
+        }
+        "ClusterState" => scripts::cluster_state(shared, data, req),
+        "GetAlias" | "AliasExists" => aliases::get(data, req),
+        "PutAlias" => aliases::put_or_delete(data, req, false),
+        "DeleteAlias" => aliases::put_or_delete(data, req, true),
+        "UpdateAliases" => aliases::update(data, req),
+        op if op.starts_with("Ism") => ism::handle(data, now, req, uri),
+        op if op.starts_with("Dashboards") => {
+            dashboards::handle(data, now, data.security.is_enabled(), req, uri)
+        }
+        _ => return None,
+    })
+}
+
 async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) -> Resp {
+    if let Some(resp) = route_meta(shared, data, operation, &req, &req.uri) {
+        return resp;
+    }
     let seg = |i: usize| req.segments.get(i).cloned().unwrap_or_default();
     match operation {
         "Info" => indices::info(shared, data),
         "ClusterHealth" => indices::health(shared, data),
         "CatIndices" => indices::cat_indices(shared, data, &req),
-        "CreateIndex" => indices::create(data, &seg(0), &req),
+        "CreateIndex" => indices::create(data, meta::now_ms(shared), &seg(0), &req),
         "CloseIndex" => indices::open_close(data, &seg(0), true),
         "OpenIndex" => indices::open_close(data, &seg(0), false),
         "AllocationExplain" => match req.json_body() {
@@ -514,12 +707,18 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "IndexExists" | "GetIndex" => indices::get(data, &seg(0)),
         "Bulk" => indices::bulk(
             data,
+            meta::now_ms(shared),
             req.segments.first().filter(|s| *s != "_bulk").cloned(),
             &req,
         ),
-        "IndexDocument" => {
-            indices::index_document(data, &seg(0), req.segments.get(2).cloned(), &req)
-        }
+        "IndexDocument" | "CreateDocument" => indices::index_document(
+            data,
+            meta::now_ms(shared),
+            &seg(0),
+            req.segments.get(1).cloned(),
+            req.segments.get(2).cloned(),
+            &req,
+        ),
         "Count" => indices::count(data, &req),
         "Search" => indices::search(data, &req),
         "Refresh" => json_resp(
@@ -548,7 +747,6 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
             )
             .await
         }
-        "UpdateAliases" => indices::update_aliases(data, &req),
         "DeleteSnapshot" => snapshot::delete(shared, data, &seg(1), &seg(2)).await,
         "RestoreSnapshot" => restore::restore(shared, data, &seg(1), &seg(2), &req).await,
         _ => crate::http::os_error(
@@ -612,7 +810,7 @@ fn get_data_stream(shared: &Shared, data: &DomainData, expr: Option<&str>) -> Re
                 "indices": backing,
                 "generation": d.generation,
                 "status": status,
-                "template": format!("{}-template", d.name),
+                "template": templates::stream_template(&state, &d.name),
             })
         })
         .collect();

@@ -323,12 +323,14 @@ pub async fn restore(
             .settings
             .insert("index.provided_name".into(), target.clone());
         if body["include_aliases"].as_bool().unwrap_or(true) {
-            index.aliases = payload["aliases"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect();
+            index.aliases = match &payload["aliases"] {
+                Value::Object(o) => o.clone().into_iter().collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(|n| (n.to_owned(), json!({}))))
+                    .collect(),
+                _ => BTreeMap::new(),
+            };
         }
         index.data_stream = payload["data_stream"].as_str().map(str::to_owned);
         for pair in payload["docs"].as_array().into_iter().flatten() {

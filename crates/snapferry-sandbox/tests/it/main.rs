@@ -5,6 +5,7 @@ mod access_policies;
 mod accounts;
 mod aws_clients;
 mod aws_models;
+mod cluster_meta;
 mod common;
 mod control_plane;
 mod data_plane;

@@ -23,6 +23,10 @@ pub enum Check {
         actions: Vec<&'static str>,
         indices: Vec<String>,
     },
+    /// Access to a Dashboards tenant (`""`, `global` and `private` are everyone's; a custom
+    /// tenant needs a role whose `tenant_permissions` grant `kibana_all_read` or, to write,
+    /// `kibana_all_write`).
+    Tenant { tenant: String, write: bool },
 }
 
 fn index(actions: &[&'static str], indices: Vec<String>) -> Check {
@@ -163,8 +167,135 @@ pub fn checks(operation: &str, req: &Req, state: &DataState) -> Vec<Check> {
         }
         "DeleteIndex" => vec![index(&["indices:admin/delete"], all(&expr_of(req, 0)))],
         "IndexExists" | "GetIndex" => vec![index(&["indices:admin/get"], all(&expr_of(req, 0)))],
+        "CloseIndex" => vec![index(&["indices:admin/close"], all(&expr_of(req, 0)))],
+        "OpenIndex" => vec![index(&["indices:admin/open"], all(&expr_of(req, 0)))],
+        "CreateDocument" => {
+            let name = req.segments.first().cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            if !state.indices.contains_key(&name) {
+                out.push(index(&["indices:admin/create"], vec![name.clone()]));
+            }
+            out.push(index(&["indices:data/write/index"], vec![name]));
+            out
+        }
+        "AllocationExplain" => vec![Check::Cluster("cluster:monitor/allocation/explain")],
+        "ClusterState" => vec![Check::Cluster("cluster:monitor/state")],
+        // Templates are cluster permissions although two families are named `indices:` (the
+        // plugin's `isClusterPerm`).
+        "PutIndexTemplate" => vec![Check::Cluster("indices:admin/index_template/put")],
+        "GetIndexTemplate" | "IndexTemplateExists" | "IndexTemplate" => {
+            vec![Check::Cluster("indices:admin/index_template/get")]
+        }
+        "DeleteIndexTemplate" => vec![Check::Cluster("indices:admin/index_template/delete")],
+        "PutComponentTemplate" => vec![Check::Cluster("cluster:admin/component_template/put")],
+        "GetComponentTemplate" | "ComponentTemplateExists" | "ComponentTemplate" => {
+            vec![Check::Cluster("cluster:admin/component_template/get")]
+        }
+        "DeleteComponentTemplate" => {
+            vec![Check::Cluster("cluster:admin/component_template/delete")]
+        }
+        "PutLegacyTemplate" => vec![Check::Cluster("indices:admin/template/put")],
+        "GetLegacyTemplate" | "LegacyTemplateExists" | "LegacyTemplate" => {
+            vec![Check::Cluster("indices:admin/template/get")]
+        }
+        "DeleteLegacyTemplate" => vec![Check::Cluster("indices:admin/template/delete")],
+        "PutPipeline" => vec![Check::Cluster("cluster:admin/ingest/pipeline/put")],
+        "GetPipeline" => vec![Check::Cluster("cluster:admin/ingest/pipeline/get")],
+        "DeletePipeline" => vec![Check::Cluster("cluster:admin/ingest/pipeline/delete")],
+        "SimulatePipeline" => vec![Check::Cluster("cluster:admin/ingest/pipeline/simulate")],
+        "PutScript" => vec![Check::Cluster("cluster:admin/script/put")],
+        "GetScript" => vec![Check::Cluster("cluster:admin/script/get")],
+        "DeleteScript" => vec![Check::Cluster("cluster:admin/script/delete")],
+        "RenderTemplate" => vec![Check::Cluster("cluster:admin/search/template/render")],
+        // The template search, then the search it renders to.
+        "SearchTemplate" => vec![index(
+            &[
+                "indices:data/read/search/template",
+                "indices:data/read/search",
+            ],
+            all(&expr_of(req, 0)),
+        )],
+        "GetDataStream" => {
+            let expr = req.segments.get(1).cloned().unwrap_or("*".into());
+            vec![index(&["indices:admin/data_stream/get"], all(&expr))]
+        }
+        "CreateDataStream" => vec![index(
+            &["indices:admin/data_stream/create"],
+            req.segments.get(1).cloned().into_iter().collect(),
+        )],
+        "DeleteDataStream" => {
+            let expr = req.segments.get(1).cloned().unwrap_or_default();
+            vec![index(&["indices:admin/data_stream/delete"], all(&expr))]
+        }
+        "Rollover" => vec![index(
+            &["indices:admin/rollover"],
+            req.segments.first().cloned().into_iter().collect(),
+        )],
+        "GetAlias" | "AliasExists" => {
+            vec![index(&["indices:admin/aliases/get"], all(&expr_of(req, 0)))]
+        }
+        "PutAlias" | "DeleteAlias" => {
+            vec![index(&["indices:admin/aliases"], all(&expr_of(req, 0)))]
+        }
+        // Index State Management: every action of the plugin is a cluster permission.
+        "IsmPutPolicy" | "IsmPutPolicies" => {
+            vec![Check::Cluster("cluster:admin/opendistro/ism/policy/write")]
+        }
+        "IsmGetPolicy" => vec![Check::Cluster("cluster:admin/opendistro/ism/policy/get")],
+        "IsmGetPolicies" => vec![Check::Cluster("cluster:admin/opendistro/ism/policy/search")],
+        "IsmDeletePolicy" => vec![Check::Cluster("cluster:admin/opendistro/ism/policy/delete")],
+        "IsmAddPolicy" => vec![Check::Cluster(
+            "cluster:admin/opendistro/ism/managedindex/add",
+        )],
+        "IsmRemovePolicy" => {
+            vec![Check::Cluster(
+                "cluster:admin/opendistro/ism/managedindex/remove",
+            )]
+        }
+        "IsmChangePolicy" => {
+            vec![Check::Cluster(
+                "cluster:admin/opendistro/ism/managedindex/change",
+            )]
+        }
+        "IsmExplain" => vec![Check::Cluster(
+            "cluster:admin/opendistro/ism/managedindex/explain",
+        )],
+        // Dashboards works on the saved-objects index as the signed-in user, in the tenant the
+        // `securitytenant` header picks (a custom tenant also needs the role's tenant permission).
+        "DashboardsExport" | "DashboardsFind" => vec![
+            Check::Tenant {
+                tenant: tenant_header(req),
+                write: false,
+            },
+            index(&["indices:data/read/search"], vec![".kibana".to_owned()]),
+        ],
+        "DashboardsImport" => vec![
+            Check::Tenant {
+                tenant: tenant_header(req),
+                write: true,
+            },
+            index(&["indices:data/read/search"], vec![".kibana".to_owned()]),
+            Check::Cluster("indices:data/write/bulk"),
+            index(&["indices:data/write/index"], vec![".kibana".to_owned()]),
+        ],
+        "DashboardsDelete" => vec![
+            Check::Tenant {
+                tenant: tenant_header(req),
+                write: true,
+            },
+            index(&["indices:data/write/delete"], vec![".kibana".to_owned()]),
+        ],
         _ => Vec::new(),
     }
+}
+
+/// The tenant a Dashboards request names (`securitytenant`; none is the global tenant).
+fn tenant_header(req: &Req) -> String {
+    req.headers
+        .get("securitytenant")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -202,6 +333,18 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             body: bytes::Bytes::from(body.to_owned()),
+            headers: http::HeaderMap::new(),
+            uri: match query.is_empty() {
+                true => path.to_owned(),
+                false => format!(
+                    "{path}?{}",
+                    query
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join("&")
+                ),
+            },
         }
     }
 

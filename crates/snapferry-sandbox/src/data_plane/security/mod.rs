@@ -305,6 +305,15 @@ fn refused(roles: &[Role], user: &User, checks: &[Check]) -> Option<Vec<String>>
             let missing = roles::missing_index_privileges(&refs, &user.name, actions, indices);
             (!missing.is_empty()).then_some(missing)
         }
+        Check::Tenant { tenant, write } => {
+            let action = if *write {
+                "kibana:saved_objects/*/write"
+            } else {
+                "kibana:saved_objects/*/read"
+            };
+            (!roles::tenant_allows(&refs, &user.name, tenant, *write))
+                .then(|| vec![action.to_owned()])
+        }
     })
 }
 
@@ -454,6 +463,8 @@ async fn bulk(shared: &Shared, data: &DomainData, user: &User, roles: &[Role], r
             segments: req.segments.clone(),
             query: req.query.clone(),
             body: bytes::Bytes::from(body),
+            headers: req.headers.clone(),
+            uri: req.uri.clone(),
         };
         let resp = super::route(shared, data, "Bulk", sub).await;
         if resp.status() != 200 {

@@ -378,6 +378,48 @@ pub fn cluster_allows(roles: &[&Role], action: &str) -> bool {
         .any(|r| grants(&expand(&r.cluster_permissions), action))
 }
 
+/// Whether `roles` let the user into a Dashboards tenant: the global tenant (no header,
+/// `global`) and the user's private tenant (`private`, `__user__`) are everyone's; a custom tenant
+/// needs a `tenant_permissions` entry whose `tenant_patterns` match it and whose actions grant
+/// reading (`kibana_all_read` or `kibana_all_write`) or, for a write, `kibana_all_write`.
+pub fn tenant_allows(roles: &[&Role], user_name: &str, tenant: &str, write: bool) -> bool {
+    if matches!(
+        tenant.to_lowercase().as_str(),
+        "" | "global" | "global_tenant" | "private" | "__user__"
+    ) {
+        return true;
+    }
+    let wanted: &[&str] = if write {
+        &["kibana:saved_objects/*/write"]
+    } else {
+        &[
+            "kibana:saved_objects/*/read",
+            "kibana:saved_objects/*/write",
+        ]
+    };
+    roles
+        .iter()
+        .flat_map(|r| r.tenant_permissions.iter())
+        .any(|p| {
+            let patterns: Vec<String> = p["tenant_patterns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(|t| t.replace("${user_name}", user_name))
+                .collect();
+            let actions: Vec<String> = p["allowed_actions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            let allowed = expand(&actions);
+            patterns.iter().any(|t| glob(t, tenant)) && wanted.iter().any(|w| grants(&allowed, w))
+        })
+}
+
 /// The actions of `actions` that `roles` do not grant on every index of `indices` (the security
 /// plugin's "missing privileges"), in the order given.
 pub fn missing_index_privileges(

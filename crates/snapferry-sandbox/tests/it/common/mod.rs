@@ -107,6 +107,22 @@ impl DomainClient {
         content_type: &str,
         signed: bool,
     ) -> (u16, Vec<u8>) {
+        let (status, _, body) = self
+            .send(method, path, body, content_type, signed, &[])
+            .await;
+        (status, body)
+    }
+
+    /// A request with extra (unsigned) headers; answers status, headers and body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        signed: bool,
+        extra: &[(&str, &str)],
+    ) -> (u16, http::HeaderMap, Vec<u8>) {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
         let url = format!("{}{path}", self.base);
         let mut req = http::Request::builder()
@@ -137,10 +153,17 @@ impl DomainClient {
             let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
             instructions.apply_to_request_http1x(&mut req);
         }
+        for (k, v) in extra {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("header name"),
+                http::HeaderValue::from_str(v).expect("header value"),
+            );
+        }
         let req = reqwest::Request::try_from(req).expect("reqwest request");
         let resp = self.http.execute(req).await.expect("domain answers");
         let status = resp.status().as_u16();
-        (status, resp.bytes().await.expect("body").to_vec())
+        let headers = resp.headers().clone();
+        (status, headers, resp.bytes().await.expect("body").to_vec())
     }
 
     /// Sends JSON (or nothing) and parses the JSON answer.
@@ -154,6 +177,24 @@ impl DomainClient {
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
         };
         (status, value)
+    }
+
+    /// `_bulk` with `create` actions and no ids (as a data stream takes documents).
+    pub async fn bulk_create(&self, index: &str, docs: &[Value]) -> (u16, Value) {
+        let mut body = String::new();
+        for doc in docs {
+            body.push_str(&json!({"create": {"_index": index}}).to_string());
+            body.push('\n');
+            body.push_str(&doc.to_string());
+            body.push('\n');
+        }
+        let (status, bytes) = self
+            .raw("POST", "/_bulk", body.into_bytes(), "application/x-ndjson")
+            .await;
+        (
+            status,
+            serde_json::from_slice(&bytes).expect("bulk answers JSON"),
+        )
     }
 
     pub async fn bulk(&self, index: &str, docs: &[(String, Value)]) -> (u16, Value) {
