@@ -123,8 +123,10 @@ impl DomainShape {
             fine_grained_access_control: status
                 .advanced_security_options()
                 .and_then(|a| a.enabled()),
+            // Which user database only means something with FGAC on.
             internal_user_database: status
                 .advanced_security_options()
+                .filter(|a| a.enabled() == Some(true))
                 .and_then(|a| a.internal_user_database_enabled()),
             master_user: None,
             master_user_password_from: None,
