@@ -234,9 +234,10 @@ fn a_vpc_fgac_source_with_an_open_policy_gives_a_target_with_fgac_or_a_blocked_p
 
 #[test]
 fn a_public_target_with_an_open_policy_and_no_fgac_is_blocked_in_plan() {
-    let mut config = SandboxConfig::default();
-    config.domains = vec![source_domain("shop-prod", vec![index("products", 3)])];
-    let world = World::start_with(config);
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("products", 3)])],
+        ..SandboxConfig::default()
+    });
     world.plan(
         "snapferry.yaml",
         &plan(&format!(
