@@ -912,7 +912,8 @@ target:
         );
 
         // A source that turns fine-grained access control on gives a target that must have it
-        // too; this plan names no master user, so the plan is blocked with the fix. (Turning
+        // too; AWS turns it on in place only with a master user and a blue/green deployment,
+        // so the existing target is shown blocked with the command to run. (Turning
         // encryption at rest off on the source, as this step once did, AWS refuses.)
         let opensearch = rig.aws.clients("us-east-1", None).await.unwrap().opensearch;
         opensearch
@@ -937,8 +938,9 @@ target:
         };
         assert!(
             reason.starts_with(
-                "source domain shop-prod has fine-grained access control, so target domain \
-                 shop-copy gets it too and needs a master user"
+                "fine_grained_access_control: false → true cannot be made in place: domain \
+                 shop-copy has no fine-grained access control; turning it on in place needs \
+                 its master user"
             ),
             "{reason}"
         );

@@ -218,7 +218,7 @@ impl DomainShape {
         section: &str,
         domain: &str,
         source: &str,
-    ) -> Result<(), String> {
+    ) -> Result<Option<String>, String> {
         let asked = config.fine_grained_access_control.as_ref();
         let asked_enabled = asked.and_then(|f| f.enabled);
         if source_fgac && asked_enabled == Some(false) {
@@ -235,8 +235,10 @@ impl DomainShape {
         );
         if wanted {
             self.fine_grained_access_control = Some(true);
+            // Only creating a domain needs its master: an existing target keeps its own.
+            let mut needs_master = None;
             if self.master_user.is_none() {
-                return Err(format!(
+                needs_master = Some(format!(
                     "{} has fine-grained access control, so target domain {domain} gets it too \
                      and needs a master user, which AWS never shows: name it in the target's \
                      `{}.fine_grained_access_control`, as `master_user_arn: \
@@ -273,7 +275,7 @@ impl DomainShape {
                 }
                 *slot = Some(true);
             }
-            return Ok(());
+            return Ok(needs_master);
         }
         let public = self.subnet_ids.is_none();
         if public && self.access_policy.as_ref().is_some_and(is_open) {
@@ -285,7 +287,7 @@ impl DomainShape {
                  `fine_grained_access_control` with a master user"
             ));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The shape as dotted fields, for a field-by-field comparison.
@@ -388,6 +390,8 @@ struct Desired {
     source_version: Option<String>,
     /// Members the source uses that the copy does not get, with the reason (`members`).
     not_copied: Vec<(String, String)>,
+    /// Why the domain cannot be created: FGAC without a master in the plan.
+    needs_master: Option<String>,
 }
 
 pub(crate) struct DomainResource {
@@ -514,7 +518,7 @@ impl DomainResource {
             DomainCreation::FromSource { .. } => "overrides",
             DomainCreation::Explicit { .. } => "configuration",
         };
-        shape
+        let needs_master = shape
             .keep_protection(
                 source_fgac,
                 self.spec.creation.config(),
@@ -527,6 +531,7 @@ impl DomainResource {
             shape,
             source_version,
             not_copied,
+            needs_master,
         })
     }
 
@@ -699,6 +704,7 @@ impl Resource for DomainResource {
             shape: desired,
             source_version,
             not_copied,
+            needs_master,
         } = match self.desired().await {
             Ok(found) => found,
             // No source to copy from (or no right to read it): `plan` shows the step blocked
@@ -726,7 +732,9 @@ impl Resource for DomainResource {
         });
         let Some(status) = target.filter(|s| s.deleted() != Some(true)) else {
             // The password is needed only to create the domain: a missing one blocks the plan.
-            if let Err(reason) = self.master_password() {
+            if let Some(reason) = needs_master {
+                value["blocked"] = json!(reason);
+            } else if let Err(reason) = self.master_password() {
                 value["blocked"] = json!(reason);
             }
             return Ok(Observed {
@@ -849,10 +857,17 @@ impl Resource for DomainResource {
             .for_domain(&self.spec.domain)
             .await
             .map_err(|e| fail(&self.id, e))?;
-        let desired = self.desired().await?.shape;
+        let Desired {
+            shape: desired,
+            needs_master,
+            ..
+        } = self.desired().await?;
         let what = format!("domain {}", self.name());
         match change {
             Change::Create { .. } => {
+                if let Some(reason) = needs_master {
+                    return Err(ResourceError::permanent(&self.id, reason));
+                }
                 let password = self
                     .master_password()
                     .map_err(|reason| ResourceError::permanent(&self.id, reason))?;
