@@ -7,6 +7,7 @@ mod common;
 mod credentials;
 mod destroy;
 mod drift;
+mod fgac;
 mod json_output;
 mod least_privilege;
 mod locks;

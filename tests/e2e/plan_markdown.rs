@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use common::{World, index, source_domain};
-
 /// Plans `plans/<example>.yaml` as Markdown against sandbox domains holding the given indices
 /// and the given buckets; returns stdout, checking the exit code.
 fn markdown_of(
@@ -14,18 +12,12 @@ fn markdown_of(
     buckets: &[&str],
     exit_code: i32,
 ) -> String {
-    let world = World::start(
-        domains
-            .iter()
-            .map(|(d, indices)| source_domain(d, indices.iter().map(|i| index(i, 50)).collect()))
-            .collect(),
-        buckets.iter().map(|b| (*b).to_owned()).collect(),
-    );
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../../plans/{example}.yaml")),
     )
     .unwrap();
+    let world = common::example_world(&text, domains, buckets);
     world.plan("snapferry.yaml", &text);
     let out = world.run(&[
         "plan",

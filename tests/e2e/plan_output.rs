@@ -4,8 +4,6 @@
 
 use crate::common;
 
-use common::{World, index, source_domain};
-
 /// Plans `plans/<example>.yaml` against sandbox domains holding the given indices.
 fn plan_of(example: &str, domains: &[(&str, &[&str])]) -> String {
     plan_with_buckets(example, domains, &[])
@@ -13,18 +11,12 @@ fn plan_of(example: &str, domains: &[(&str, &[&str])]) -> String {
 
 /// [`plan_of`] with buckets that already exist.
 fn plan_with_buckets(example: &str, domains: &[(&str, &[&str])], buckets: &[&str]) -> String {
-    let world = World::start(
-        domains
-            .iter()
-            .map(|(d, indices)| source_domain(d, indices.iter().map(|i| index(i, 50)).collect()))
-            .collect(),
-        buckets.iter().map(|b| (*b).to_owned()).collect(),
-    );
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("../../plans/{example}.yaml")),
     )
     .unwrap();
+    let world = common::example_world(&text, domains, buckets);
     world.plan("snapferry.yaml", &text);
     let out = world.run(&["plan", "--now", "2026-11-25T06:00:00Z"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();

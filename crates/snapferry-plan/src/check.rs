@@ -574,6 +574,93 @@ impl Checker {
             enforce_https: raw.enforce_https,
             advanced_options: raw.advanced_options.clone().unwrap_or_default(),
             tags: raw.tags.clone().unwrap_or_default(),
+            fine_grained_access_control: raw.fine_grained_access_control.as_ref().map(|f| {
+                self.fine_grained_access_control(&join(path, "fine_grained_access_control"), f)
+            }),
+        }
+    }
+
+    /// The master user: exactly one of an ARN or an internal user with a password source.
+    fn fine_grained_access_control(
+        &mut self,
+        path: &str,
+        raw: &RawFineGrainedAccessControl,
+    ) -> FineGrainedAccessControl {
+        let problem = |this: &mut Self, key: &str, reason: &str| {
+            this.at(
+                join(path, key),
+                Problem::InvalidMasterUser {
+                    reason: reason.to_owned(),
+                },
+            );
+        };
+        let password = match &raw.master_user_password {
+            None => None,
+            Some(RawSecretSource { env }) if !env.is_empty() => {
+                Some(SecretSource::Env(env.clone()))
+            }
+            Some(_) => {
+                problem(
+                    self,
+                    "master_user_password",
+                    "name the environment variable that holds the password (`env: VAR`)",
+                );
+                None
+            }
+        };
+        let master = match (&raw.master_user_arn, &raw.master_user_name, password) {
+            (None, None, None) => None,
+            (Some(arn), None, None) => {
+                if !(arn.starts_with("arn:") && arn.contains(":iam::")) {
+                    problem(
+                        self,
+                        "master_user_arn",
+                        "an IAM user or role ARN is needed (arn:aws:iam::<account>:role/<name>)",
+                    );
+                }
+                Some(MasterUser::Arn(arn.clone()))
+            }
+            (None, Some(name), Some(password)) => Some(MasterUser::Internal {
+                name: name.clone(),
+                password,
+            }),
+            (None, Some(_), None) => {
+                if raw.master_user_password.is_none() {
+                    problem(
+                        self,
+                        "master_user_name",
+                        "an internal master user needs `master_user_password: { env: VAR }`",
+                    );
+                }
+                None
+            }
+            (None, None, Some(_)) => {
+                problem(
+                    self,
+                    "master_user_password",
+                    "a password belongs to an internal master user: add `master_user_name`",
+                );
+                None
+            }
+            (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
+                problem(
+                    self,
+                    "master_user_arn",
+                    "the master is either an IAM ARN or an internal user, not both",
+                );
+                None
+            }
+        };
+        if raw.enabled == Some(false) && master.is_some() {
+            problem(
+                self,
+                "enabled",
+                "a master user is only for fine-grained access control that is enabled",
+            );
+        }
+        FineGrainedAccessControl {
+            enabled: raw.enabled,
+            master,
         }
     }
 

@@ -58,6 +58,8 @@ pub enum Problem {
     InvalidRolePath { path: String, reason: String },
     #[error("invalid role ARN {arn:?}: {reason}")]
     InvalidRoleArn { arn: String, reason: String },
+    #[error("fine-grained access control: {reason}")]
+    InvalidMasterUser { reason: String },
     #[error("invalid policy ARN {arn:?}: {reason}")]
     InvalidPolicyArn { arn: String, reason: String },
     #[error("invalid trusted service {service:?}")]
@@ -166,6 +168,7 @@ impl Problem {
             InvalidRepositoryName { .. } => "repository names are not empty and contain none of \\ / * ? \" < > | , # or space".into(),
             InvalidRoleName { .. } => "use 1-64 characters: letters, digits and +=,.@_-".into(),
             InvalidRolePath { .. } => "write a path such as `/` or `/snapferry/`".into(),
+            InvalidMasterUser { .. } => "write `fine_grained_access_control: { master_user_arn: arn:aws:iam::<account>:role/<name> }` or `{ master_user_name: admin, master_user_password: { env: SNAPFERRY_MASTER_PASSWORD } }`".into(),
             InvalidRoleArn { .. } => "write the role ARN as arn:aws:iam::<12-digit account>:role/<name> (or arn:aws-cn / arn:aws-us-gov)".into(),
             InvalidPolicyArn { .. } => "write the policy ARN as arn:aws:iam::<12-digit account>:policy/<name>".into(),
             InvalidTrustedService { .. } => "name a service principal such as `opensearchservice.amazonaws.com`".into(),
@@ -224,6 +227,7 @@ impl Problem {
             | MixedLayout { .. }
             | NoReplication
             | ArnWithRoleFields { .. }
+            | InvalidMasterUser { .. }
             | MissingField { .. } => true,
             Syntax { .. }
             | InvalidUtf8 { .. }

@@ -178,6 +178,46 @@ pub struct DomainConfig {
     pub enforce_https: Option<bool>,
     pub advanced_options: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
+    /// Fine-grained access control asked for by the plan (`None`: as the source).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fine_grained_access_control: Option<FineGrainedAccessControl>,
+}
+
+/// Fine-grained access control of a target and who its master is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FineGrainedAccessControl {
+    /// `None`: as the source (an explicit configuration that names a master: on).
+    pub enabled: Option<bool>,
+    pub master: Option<MasterUser>,
+}
+
+/// The master user of a domain with fine-grained access control.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MasterUser {
+    /// An IAM user or role, by ARN.
+    Arn(String),
+    /// An internal user of the security plugin; only where its password is read from is known.
+    Internal {
+        name: String,
+        password: SecretSource,
+    },
+}
+
+/// Where a secret is read from when it is needed (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretSource {
+    /// An environment variable, by name.
+    Env(String),
+}
+
+impl std::fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Env(name) => write!(f, "environment variable {name}"),
+        }
+    }
 }
 
 /// The snapshot repository as registered on a domain.

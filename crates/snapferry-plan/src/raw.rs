@@ -265,6 +265,39 @@ pub struct RawDomainConfig {
     /// Tags put on the domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Fine-grained access control (the security plugin) and the target's master user. A
+    /// source with it always gives a target with it; the master must be named here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_grained_access_control: Option<RawFineGrainedAccessControl>,
+}
+
+/// Fine-grained access control of the target and its master user: an IAM ARN, or an internal
+/// user whose password is read from an environment variable when
+/// the domain is created (never written in the plan, the state or any output).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFineGrainedAccessControl {
+    /// Enabled (default: as the source; `true` with an explicit configuration). Never `false`
+    /// on a copy of a source that has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The master user as an IAM user or role ARN (`arn:aws:iam::<account>:role/<name>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_arn: Option<String>,
+    /// The master user as an internal user (turns the internal user database on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_name: Option<String>,
+    /// Where the internal master user's password comes from (with `master_user_name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_password: Option<RawSecretSource>,
+}
+
+/// Where a secret is read from when it is needed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecretSource {
+    /// Name of an environment variable holding it, read by `apply` on the machine it runs on.
+    pub env: String,
 }
 
 /// Instances of a domain.

@@ -134,6 +134,21 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "{ rest.action.multi.allow_explicit_index: \"true\" }",
     ),
     ("RawDomainConfig.tags", "{ purpose: copy-of-orders-prod }"),
+    (
+        "RawDomainConfig.fine_grained_access_control",
+        "{ master_user_arn: \"arn:aws:iam::111111111111:role/search-admin\" }",
+    ),
+    ("RawFineGrainedAccessControl.enabled", "true"),
+    (
+        "RawFineGrainedAccessControl.master_user_arn",
+        "arn:aws:iam::111111111111:role/search-admin",
+    ),
+    ("RawFineGrainedAccessControl.master_user_name", "admin"),
+    (
+        "RawFineGrainedAccessControl.master_user_password",
+        "{ env: SNAPFERRY_MASTER_PASSWORD }",
+    ),
+    ("RawSecretSource.env", "SNAPFERRY_MASTER_PASSWORD"),
     ("ClusterConfig.instance_type", "r6g.large.search"),
     ("ClusterConfig.instance_count", "3"),
     ("ClusterConfig.dedicated_master_enabled", "true"),

@@ -324,6 +324,27 @@ impl World {
 }
 
 /// A run's stdout followed by its stderr.
+/// A sandbox for an example plan: its domains (with these indices) and buckets live in the
+/// plan's `region`, as they would on AWS (an example in eu-west-3 reads eu-west-3).
+pub fn example_world(plan: &str, domains: &[(&str, &[&str])], buckets: &[&str]) -> World {
+    let region = plan
+        .lines()
+        .find_map(|l| l.strip_prefix("region:"))
+        .map(|r| r.trim().to_owned());
+    let mut config = SandboxConfig {
+        domains: domains
+            .iter()
+            .map(|(d, indices)| source_domain(d, indices.iter().map(|i| index(i, 50)).collect()))
+            .collect(),
+        buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
+        ..SandboxConfig::default()
+    };
+    if let Some(region) = region {
+        config.region = region;
+    }
+    World::start_with(config)
+}
+
 pub fn output_text(out: &Output) -> String {
     format!(
         "{}{}",

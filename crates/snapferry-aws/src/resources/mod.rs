@@ -30,7 +30,7 @@ use std::sync::Arc;
 use snapferry_engine::{DestroyAction, ExecGraph, GraphError, Inputs, NodeId, Resource};
 use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 
-pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff};
+pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
 pub(crate) use env::{changed, created, created_unknown, missing_source, outputs};
 

@@ -42,6 +42,10 @@ fn base() -> DomainShape {
         )]),
         access_policy: Some(json!({"Version": "2012-10-17", "Statement": []})),
         tags: BTreeMap::from([("team".into(), "search".into())]),
+        fine_grained_access_control: Some(false),
+        internal_user_database: Some(false),
+        master_user: Some("arn:aws:iam::123456789012:role/search-admin".into()),
+        master_user_password_from: Some("environment variable SNAPFERRY_MASTER_PASSWORD".into()),
     }
 }
 
@@ -51,6 +55,8 @@ enum Expect {
     Send(Block, &'static str),
     Tag(&'static str),
     Blocked(&'static str),
+    /// Never compared: AWS does not show it back (the master user is only sent on creation).
+    NotCompared,
 }
 
 struct Case {
@@ -87,9 +93,13 @@ fn cases() -> Vec<Case> {
         advanced_options: _,
         access_policy: _,
         tags: _,
+        fine_grained_access_control: _,
+        internal_user_database: _,
+        master_user: _,
+        master_user_password_from: _,
     } = base();
     use Block::*;
-    use Expect::{Blocked, Send, Tag};
+    use Expect::{Blocked, NotCompared, Send, Tag};
     let case = |field, path, change, expect| Case {
         field,
         path,
@@ -239,6 +249,32 @@ fn cases() -> Vec<Case> {
             Send(AccessPolicies, "es:ESHttpGet"),
         ),
         case(
+            "fine_grained_access_control",
+            "fine_grained_access_control",
+            |s| s.fine_grained_access_control = Some(true),
+            Blocked(
+                "has no fine-grained access control; turning it on in place needs its master user",
+            ),
+        ),
+        case(
+            "internal_user_database",
+            "internal_user_database",
+            |s| s.internal_user_database = Some(true),
+            Blocked("--advanced-security-options Enabled=true"),
+        ),
+        case(
+            "master_user",
+            "master_user",
+            |s| s.master_user = Some("admin".into()),
+            NotCompared,
+        ),
+        case(
+            "master_user_password_from",
+            "master_user_password_from",
+            |s| s.master_user_password_from = Some("environment variable OTHER".into()),
+            NotCompared,
+        ),
+        case(
             "tags",
             "tags.env",
             |s| {
@@ -346,6 +382,11 @@ fn every_domain_field_changed_alone_is_one_line_and_one_block_or_blocked() {
         (case.change)(&mut desired);
         let update = DomainUpdate::between("shop-copy", &live, &desired);
         let changes = update.changes();
+        if matches!(case.expect, Expect::NotCompared) {
+            assert!(update.is_empty(), "{}: {changes:?}", case.field);
+            assert!(sent(&update, &live, &desired).is_empty(), "{}", case.field);
+            continue;
+        }
         assert_eq!(changes.len(), 1, "{}: {changes:?}", case.field);
         let line = &changes[0];
         assert_eq!(line.path, case.path, "{}", case.field);
@@ -395,6 +436,7 @@ fn every_domain_field_changed_alone_is_one_line_and_one_block_or_blocked() {
                 assert_eq!(tags.len(), 1);
                 assert_eq!(tags[0].key(), *key);
             }
+            Expect::NotCompared => unreachable!("handled above"),
             Expect::Blocked(reason) => {
                 let blocked = update.blocked().unwrap_or_default();
                 assert!(
@@ -669,7 +711,9 @@ target:
     }
 
     struct Step {
-        path: &'static str,
+        /// What the plan shows for the target (a change AWS only takes together with another,
+        /// such as the zone count with as many subnets, is one step of several fields).
+        paths: &'static [&'static str],
         change: fn(&mut DomainShape),
         call: &'static str,
     }
@@ -685,97 +729,122 @@ target:
         let update = "UpdateDomainConfig";
         let steps = [
             Step {
-                path: "instance_type",
+                paths: &["instance_type"],
                 change: |s| s.instance_type = Some("r6g.xlarge.search".into()),
                 call: update,
             },
             Step {
-                path: "instance_count",
+                paths: &["instance_count"],
                 change: |s| s.instance_count = Some(3),
                 call: update,
             },
             Step {
-                path: "dedicated_master_enabled",
+                paths: &["dedicated_master_enabled"],
                 change: |s| s.dedicated_master_enabled = Some(true),
                 call: update,
             },
             Step {
-                path: "dedicated_master_type",
+                paths: &["dedicated_master_type"],
                 change: |s| s.dedicated_master_type = Some("m6g.large.search".into()),
                 call: update,
             },
             Step {
-                path: "dedicated_master_count",
+                paths: &["dedicated_master_count"],
                 change: |s| s.dedicated_master_count = Some(3),
                 call: update,
             },
+            // A VPC domain has one subnet per zone: AWS refuses zone awareness without a
+            // second subnet ("You must specify exactly two subnets because you've set zone
+            // count to two."), so the source changes both at once, as an operator must.
             Step {
-                path: "zone_awareness_enabled",
-                change: |s| s.zone_awareness_enabled = Some(true),
+                paths: &[
+                    "zone_awareness_enabled",
+                    "availability_zone_count",
+                    "subnet_ids",
+                ],
+                change: |s| {
+                    s.zone_awareness_enabled = Some(true);
+                    s.availability_zone_count = Some(2);
+                    s.subnet_ids = Some(vec!["subnet-za".into(), "subnet-zb".into()]);
+                },
                 call: update,
             },
             Step {
-                path: "availability_zone_count",
-                change: |s| s.availability_zone_count = Some(3),
+                paths: &["availability_zone_count", "subnet_ids"],
+                change: |s| {
+                    s.availability_zone_count = Some(3);
+                    s.subnet_ids = Some(vec![
+                        "subnet-za".into(),
+                        "subnet-zb".into(),
+                        "subnet-zc".into(),
+                    ]);
+                },
                 call: update,
             },
             Step {
-                path: "volume_type",
+                paths: &["volume_type"],
                 change: |s| s.volume_type = Some("io1".into()),
                 call: update,
             },
             Step {
-                path: "volume_size",
+                paths: &["volume_size"],
                 change: |s| s.volume_size = Some(50),
                 call: update,
             },
             Step {
-                path: "iops",
-                change: |s| s.iops = Some(3000),
+                paths: &["iops"],
+                change: |s| s.iops = Some(4000),
                 call: update,
             },
             Step {
-                path: "throughput",
+                paths: &["throughput"],
                 change: |s| s.throughput = Some(250),
                 call: update,
             },
             Step {
-                path: "ebs_enabled",
+                paths: &["ebs_enabled"],
                 change: |s| s.ebs_enabled = Some(false),
                 call: update,
             },
             Step {
-                path: "subnet_ids",
-                change: |s| s.subnet_ids = Some(vec!["subnet-0a".into(), "subnet-0b".into()]),
+                paths: &["subnet_ids"],
+                change: |s| {
+                    s.subnet_ids = Some(vec![
+                        "subnet-0a".into(),
+                        "subnet-0b".into(),
+                        "subnet-0c".into(),
+                    ]);
+                },
                 call: update,
             },
             Step {
-                path: "security_group_ids",
+                paths: &["security_group_ids"],
                 change: |s| s.security_group_ids = Some(vec!["sg-0b".into()]),
                 call: update,
             },
             Step {
-                path: "encryption_at_rest",
+                // Turned on, AWS names the key it uses (the AWS managed key): copied too.
+                paths: &["encryption_at_rest", "kms_key_id"],
                 change: |s| s.encryption_at_rest = Some(true),
                 call: update,
             },
             Step {
-                path: "node_to_node_encryption",
+                paths: &["node_to_node_encryption"],
                 change: |s| s.node_to_node_encryption = Some(true),
                 call: update,
             },
             Step {
-                path: "enforce_https",
+                paths: &["enforce_https"],
                 change: |s| s.enforce_https = Some(true),
                 call: update,
             },
             Step {
-                path: "tls_security_policy",
-                change: |s| s.tls_security_policy = Some("Policy-Min-TLS-1-2-2019-07".into()),
+                paths: &["tls_security_policy"],
+                change: |s| s.tls_security_policy = Some("Policy-Min-TLS-1-2-PFS-2023-10".into()),
                 call: update,
             },
             Step {
-                path: "advanced_options.indices.fielddata.cache.size",
+                paths: &["advanced_options.indices.fielddata.cache.size"],
                 change: |s| {
                     s.advanced_options
                         .insert("indices.fielddata.cache.size".into(), "40".into());
@@ -783,18 +852,18 @@ target:
                 call: update,
             },
             Step {
-                path: "access_policy",
+                paths: &["access_policy"],
                 change: |s| {
                     s.access_policy = Some(serde_json::json!({
                         "Version": "2012-10-17",
                         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
-                                       "Action": "es:*", "Resource": "arn:aws:es:us-east-1:123456789012:domain/shop-prod/*"}]
+                                       "Action": "es:ESHttp*", "Resource": "arn:aws:es:us-east-1:123456789012:domain/shop-prod/*"}]
                     }));
                 },
                 call: update,
             },
             Step {
-                path: "tags.team",
+                paths: &["tags.team"],
                 change: |s| {
                     s.tags.insert("team".into(), "search".into());
                 },
@@ -805,29 +874,28 @@ target:
             rig.change_source(step.change).await;
             let proposal = rig.propose().await;
             let Change::Update { fields } = Rig::domain_change(&proposal) else {
-                panic!("{}: {:?}", step.path, Rig::domain_change(&proposal));
+                panic!("{:?}: {:?}", step.paths, Rig::domain_change(&proposal));
             };
             let paths: Vec<&str> = fields.iter().map(|f| f.path.as_str()).collect();
             assert_eq!(
-                paths,
-                [step.path],
-                "{}: the plan shows exactly it",
-                step.path
+                paths, step.paths,
+                "{:?}: the plan shows exactly it",
+                step.paths
             );
             let before = rig.calls(step.call);
             rig.apply(&proposal).await;
             assert_eq!(
                 rig.calls(step.call),
                 before + 1,
-                "{}: one {} call",
-                step.path,
+                "{:?}: one {} call",
+                step.paths,
                 step.call
             );
             assert_eq!(
                 Rig::domain_change(&rig.propose().await),
                 Change::NoOp,
-                "{}: made by one apply",
-                step.path
+                "{:?}: made by one apply",
+                step.paths
             );
         }
         // The target's access policy names the target, not the source.
@@ -843,15 +911,22 @@ target:
             observed.value["live"]["access_policy"]
         );
 
-        // What AWS cannot change in place is shown blocked. (Only the sandbox lets the source
-        // turn encryption at rest off again; snapferry itself would not send it.)
+        // A source that turns fine-grained access control on gives a target that must have it
+        // too; AWS turns it on in place only with a master user and a blue/green deployment,
+        // so the existing target is shown blocked with the command to run. (Turning
+        // encryption at rest off on the source, as this step once did, AWS refuses.)
         let opensearch = rig.aws.clients("us-east-1", None).await.unwrap().opensearch;
         opensearch
             .update_domain_config()
             .domain_name("shop-prod")
-            .encryption_at_rest_options(
-                aws_sdk_opensearch::types::EncryptionAtRestOptions::builder()
-                    .enabled(false)
+            .advanced_security_options(
+                aws_sdk_opensearch::types::AdvancedSecurityOptionsInput::builder()
+                    .enabled(true)
+                    .master_user_options(
+                        aws_sdk_opensearch::types::MasterUserOptions::builder()
+                            .master_user_arn("arn:aws:iam::123456789012:role/search-admin")
+                            .build(),
+                    )
                     .build(),
             )
             .send()
@@ -862,7 +937,11 @@ target:
             panic!("{:?}", Rig::domain_change(&proposal));
         };
         assert!(
-            reason.starts_with("encryption_at_rest: true → false cannot be made in place"),
+            reason.starts_with(
+                "fine_grained_access_control: false → true cannot be made in place: domain \
+                 shop-copy has no fine-grained access control; turning it on in place needs \
+                 its master user"
+            ),
             "{reason}"
         );
         rig.sandbox.shutdown().await;

@@ -3,6 +3,7 @@
 
 mod clients;
 mod domain_http;
+mod domain_members;
 mod domain_update;
 mod opensearch_ops;
 mod planner_golden;

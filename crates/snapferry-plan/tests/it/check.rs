@@ -540,3 +540,65 @@ fn the_s3_lock_lease_defaults_to_a_minute_is_bounded_and_leaves_the_fingerprint_
         )]
     );
 }
+
+#[test]
+fn the_targets_master_user_is_an_arn_or_an_internal_user_with_a_password_source() {
+    let with =
+        |fgac: &str| format!("{MINIMAL}  overrides:\n    fine_grained_access_control: {fgac}\n");
+    let plan = ok(&with(
+        "{ master_user_arn: \"arn:aws:iam::111111111111:role/admin\" }",
+    ));
+    let fgac = plan.replications[0]
+        .target
+        .creation
+        .config()
+        .fine_grained_access_control
+        .clone()
+        .unwrap();
+    assert_eq!(
+        fgac.master,
+        Some(snapferry_plan::MasterUser::Arn(
+            "arn:aws:iam::111111111111:role/admin".into()
+        ))
+    );
+    let plan = ok(&with(
+        "{ master_user_name: admin, master_user_password: { env: MASTER_PW } }",
+    ));
+    assert_eq!(
+        plan.replications[0]
+            .target
+            .creation
+            .config()
+            .fine_grained_access_control
+            .as_ref()
+            .unwrap()
+            .master,
+        Some(snapferry_plan::MasterUser::Internal {
+            name: "admin".into(),
+            password: snapferry_plan::SecretSource::Env("MASTER_PW".into()),
+        })
+    );
+    let reason = |fgac: &str| match &found(&with(fgac))[0] {
+        (Problem::InvalidMasterUser { reason }, line, _) => {
+            assert_eq!(*line, 11, "{reason}");
+            reason.clone()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        reason("{ master_user_name: admin }"),
+        "an internal master user needs `master_user_password: { env: VAR }`"
+    );
+    assert_eq!(
+        reason("{ master_user_password: { env: PW } }"),
+        "a password belongs to an internal master user: add `master_user_name`"
+    );
+    assert_eq!(
+        reason("{ master_user_arn: \"arn:aws:iam::111111111111:role/a\", master_user_name: b }"),
+        "the master is either an IAM ARN or an internal user, not both"
+    );
+    assert_eq!(
+        reason("{ master_user_arn: admin }"),
+        "an IAM user or role ARN is needed (arn:aws:iam::<account>:role/<name>)"
+    );
+}

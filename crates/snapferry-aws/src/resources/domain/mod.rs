@@ -6,6 +6,7 @@
 //! fate (which `UpdateDomainConfig` block carries it, or why AWS cannot change it in place) is
 //! decided in [`update`].
 
+pub mod members;
 mod update;
 
 use std::collections::BTreeMap;
@@ -19,7 +20,9 @@ use snapferry_engine::{
     Change, Context, Inputs, NodeId, Observed, Outputs, PollStatus, Progress, Resource,
     ResourceError,
 };
-use snapferry_plan::{DomainConfig, DomainCreation, DomainNode, EngineVersion, can_restore};
+use snapferry_plan::{
+    DomainConfig, DomainCreation, DomainNode, EngineVersion, MasterUser, SecretSource, can_restore,
+};
 
 use super::{Env, endpoint_of, fail, outputs};
 use crate::error::AwsError;
@@ -53,6 +56,18 @@ pub struct DomainShape {
     pub advanced_options: BTreeMap<String, String>,
     pub access_policy: Option<Value>,
     pub tags: BTreeMap<String, String>,
+    /// Fine-grained access control (`AdvancedSecurityOptions.Enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fine_grained_access_control: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_user_database: Option<bool>,
+    /// The master user the plan names (an IAM ARN or an internal user's name). AWS never shows
+    /// it back, so it is only sent when creating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user: Option<String>,
+    /// Where the internal master user's password is read from (never the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_user_password_from: Option<String>,
 }
 
 impl DomainShape {
@@ -105,6 +120,16 @@ impl DomainShape {
                 .filter(|p| !p.trim().is_empty())
                 .and_then(|p| serde_json::from_str(p).ok()),
             tags,
+            fine_grained_access_control: status
+                .advanced_security_options()
+                .and_then(|a| a.enabled()),
+            // Which user database only means something with FGAC on.
+            internal_user_database: status
+                .advanced_security_options()
+                .filter(|a| a.enabled() == Some(true))
+                .and_then(|a| a.internal_user_database_enabled()),
+            master_user: None,
+            master_user_password_from: None,
         }
     }
 
@@ -164,6 +189,105 @@ impl DomainShape {
         for (k, v) in &config.tags {
             self.tags.insert(k.clone(), v.clone());
         }
+        if let Some(f) = &config.fine_grained_access_control {
+            set(&mut self.fine_grained_access_control, f.enabled);
+            match &f.master {
+                Some(MasterUser::Arn(arn)) => {
+                    self.master_user = Some(arn.clone());
+                    self.internal_user_database = Some(false);
+                    self.master_user_password_from = None;
+                }
+                Some(MasterUser::Internal { name, password }) => {
+                    self.master_user = Some(name.clone());
+                    self.internal_user_database = Some(true);
+                    self.master_user_password_from = Some(password.to_string());
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Holds the copy to "never more open than its source": a source with fine-grained access
+    /// control gives a target with it (and its master named in the plan), turning it on brings
+    /// its prerequisites, and a public target without it may not have an open access policy.
+    /// `Err` is the reason `plan` shows, with the fix.
+    fn keep_protection(
+        &mut self,
+        source_fgac: bool,
+        config: &DomainConfig,
+        section: &str,
+        domain: &str,
+        source: &str,
+    ) -> Result<Option<String>, String> {
+        let asked = config.fine_grained_access_control.as_ref();
+        let asked_enabled = asked.and_then(|f| f.enabled);
+        if source_fgac && asked_enabled == Some(false) {
+            return Err(format!(
+                "source domain {source} has fine-grained access control and snapferry never \
+                 makes a copy less protected than its source: remove \
+                 `fine_grained_access_control.enabled: false` from the target"
+            ));
+        }
+        let wanted = asked_enabled.unwrap_or(
+            source_fgac
+                || asked.is_some_and(|f| f.master.is_some())
+                || self.fine_grained_access_control == Some(true),
+        );
+        if wanted {
+            self.fine_grained_access_control = Some(true);
+            // Only creating a domain needs its master: an existing target keeps its own.
+            let mut needs_master = None;
+            if self.master_user.is_none() {
+                needs_master = Some(format!(
+                    "{} has fine-grained access control, so target domain {domain} gets it too \
+                     and needs a master user, which AWS never shows: name it in the target's \
+                     `{}.fine_grained_access_control`, as `master_user_arn: \
+                     arn:aws:iam::<account>:role/<name>` or as `master_user_name: admin` with \
+                     `master_user_password: {{ env: SNAPFERRY_MASTER_PASSWORD }}`",
+                    if source_fgac {
+                        format!("source domain {source}")
+                    } else {
+                        "the plan".to_owned()
+                    },
+                    section,
+                ));
+            }
+            // What fine-grained access control needs, as AWS checks it.
+            for (slot, what) in [
+                (&mut self.enforce_https, "enforce_https"),
+                (&mut self.node_to_node_encryption, "node_to_node_encryption"),
+                (&mut self.encryption_at_rest, "encryption_at_rest"),
+            ] {
+                let said_off = match what {
+                    "enforce_https" => config.enforce_https == Some(false),
+                    "node_to_node_encryption" => config.node_to_node_encryption == Some(false),
+                    _ => config
+                        .encryption_at_rest
+                        .as_ref()
+                        .is_some_and(|e| !e.enabled),
+                };
+                if said_off {
+                    return Err(format!(
+                        "target domain {domain} has fine-grained access control, which AWS \
+                         allows only with HTTPS enforced, node-to-node encryption and \
+                         encryption at rest: remove `{what}: false` from the plan"
+                    ));
+                }
+                *slot = Some(true);
+            }
+            return Ok(needs_master);
+        }
+        let public = self.subnet_ids.is_none();
+        if public && self.access_policy.as_ref().is_some_and(is_open) {
+            return Err(format!(
+                "target domain {domain} would be public, with an access policy open to anyone \
+                 and no fine-grained access control: AWS refuses such a domain and snapferry \
+                 never creates one. Restrict the target's `access_policy` (e.g. to \
+                 `Principal: {{AWS: arn:aws:iam::<account>:root}}`), or turn on \
+                 `fine_grained_access_control` with a master user"
+            ));
+        }
+        Ok(None)
     }
 
     /// The shape as dotted fields, for a field-by-field comparison.
@@ -186,6 +310,29 @@ impl DomainShape {
         }
         out
     }
+}
+
+/// An access policy that lets anyone in: an `Allow` for every principal without a condition.
+pub fn is_open(policy: &Value) -> bool {
+    let statements = match &policy["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Object(_) => vec![policy["Statement"].clone()],
+        _ => return false,
+    };
+    let anyone = |p: &Value| match p {
+        Value::String(s) => s == "*",
+        Value::Array(a) => a.iter().any(|v| v == "*"),
+        _ => false,
+    };
+    statements.iter().any(|s| {
+        s["Effect"] == "Allow"
+            && s.get("Condition")
+                .is_none_or(|c| c.as_object().is_none_or(|o| o.is_empty()))
+            && match &s["Principal"] {
+                Value::Object(o) => o.get("AWS").is_some_and(anyone),
+                other => anyone(other),
+            }
+    })
 }
 
 fn set<T>(slot: &mut Option<T>, value: Option<T>) {
@@ -235,6 +382,16 @@ fn rewrite_policy(policy: &Value, source_arn: &str, target_arn: &str) -> Value {
         ),
         other => other.clone(),
     }
+}
+
+/// What `desired` works out.
+struct Desired {
+    shape: DomainShape,
+    source_version: Option<String>,
+    /// Members the source uses that the copy does not get, with the reason (`members`).
+    not_copied: Vec<(String, String)>,
+    /// Why the domain cannot be created: FGAC without a master in the plan.
+    needs_master: Option<String>,
 }
 
 pub(crate) struct DomainResource {
@@ -287,8 +444,9 @@ impl DomainResource {
             .collect())
     }
 
-    /// The configuration the target must have, and the source's engine version.
-    async fn desired(&self) -> Result<(DomainShape, Option<String>), ResourceError> {
+    /// The configuration the target must have, the source's engine version and what of the
+    /// source is not copied.
+    async fn desired(&self) -> Result<Desired, ResourceError> {
         let target_account = self
             .env
             .aws
@@ -314,6 +472,12 @@ impl DomainResource {
             .as_ref()
             .and_then(|s| s.engine_version())
             .map(str::to_owned);
+        let source_fgac = source
+            .as_ref()
+            .and_then(|s| s.advanced_security_options())
+            .and_then(|a| a.enabled())
+            == Some(true);
+        let mut not_copied = Vec::new();
         let mut shape = match &self.spec.creation {
             DomainCreation::FromSource { overrides } => {
                 let Some(source) = source else {
@@ -329,6 +493,7 @@ impl DomainResource {
                 };
                 let tags = self.tags(source.arn(), &self.spec.source).await?;
                 let mut shape = DomainShape::from_status(&source, tags);
+                not_copied = members::not_copied_in_use(&source);
                 shape.tags.retain(|k, _| !k.starts_with("aws:"));
                 if let Some(policy) = &shape.access_policy {
                     shape.access_policy = Some(rewrite_policy(policy, source.arn(), &target_arn));
@@ -349,13 +514,53 @@ impl DomainResource {
         if let Some(v) = &self.spec.domain.engine_version {
             shape.engine_version = Some(v.to_string());
         }
-        Ok((shape, source_version))
+        let section = match &self.spec.creation {
+            DomainCreation::FromSource { .. } => "overrides",
+            DomainCreation::Explicit { .. } => "configuration",
+        };
+        let needs_master = shape
+            .keep_protection(
+                source_fgac,
+                self.spec.creation.config(),
+                section,
+                self.name(),
+                &self.spec.source.name,
+            )
+            .map_err(|reason| ResourceError::permanent(&self.id, reason))?;
+        Ok(Desired {
+            shape,
+            source_version,
+            not_copied,
+            needs_master,
+        })
+    }
+
+    /// The internal master user's password, read from where the plan says, only to be sent in
+    /// CreateDomain (never logged, recorded or shown). `Ok(None)` for an IAM master or no FGAC.
+    fn master_password(&self) -> Result<Option<String>, String> {
+        let Some(snapferry_plan::FineGrainedAccessControl {
+            master: Some(MasterUser::Internal { password, .. }),
+            ..
+        }) = &self.spec.creation.config().fine_grained_access_control
+        else {
+            return Ok(None);
+        };
+        match password {
+            SecretSource::Env(var) => match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(Some(value)),
+                _ => Err(format!(
+                    "the master user's password is to come from environment variable {var}, \
+                     which is not set: export {var} before running snapferry"
+                )),
+            },
+        }
     }
 
     fn create_request(
         &self,
         client: &aws_sdk_opensearch::Client,
         shape: &DomainShape,
+        password: Option<&str>,
     ) -> Result<
         aws_sdk_opensearch::operation::create_domain::builders::CreateDomainFluentBuilder,
         ResourceError,
@@ -392,6 +597,34 @@ impl DomainResource {
                 os::EncryptionAtRestOptions::builder()
                     .set_enabled(shape.encryption_at_rest)
                     .set_kms_key_id(shape.kms_key_id.clone())
+                    .build(),
+            );
+        }
+        if shape.fine_grained_access_control.is_some() {
+            let master = match (&shape.master_user, shape.internal_user_database, password) {
+                (Some(name), Some(true), Some(password)) => Some(
+                    os::MasterUserOptions::builder()
+                        .master_user_name(name)
+                        .master_user_password(password)
+                        .build(),
+                ),
+                (Some(arn), internal, _) if internal != Some(true) => Some(
+                    os::MasterUserOptions::builder()
+                        .master_user_arn(arn)
+                        .build(),
+                ),
+                _ => None,
+            };
+            request = request.advanced_security_options(
+                os::AdvancedSecurityOptionsInput::builder()
+                    .set_enabled(shape.fine_grained_access_control)
+                    .set_internal_user_database_enabled(
+                        shape
+                            .fine_grained_access_control
+                            .filter(|on| *on)
+                            .and(shape.internal_user_database),
+                    )
+                    .set_master_user_options(master)
                     .build(),
             );
         }
@@ -467,7 +700,12 @@ impl Resource for DomainResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let (desired, source_version) = match self.desired().await {
+        let Desired {
+            shape: desired,
+            source_version,
+            not_copied,
+            needs_master,
+        } = match self.desired().await {
             Ok(found) => found,
             // No source to copy from (or no right to read it): `plan` shows the step blocked
             // next to everything else instead of stopping at the first problem.
@@ -487,8 +725,18 @@ impl Resource for DomainResource {
         let mut value = json!({
             "desired": desired,
             "source_engine_version": source_version,
+            "not_copied": not_copied
+                .iter()
+                .map(|(member, reason)| json!({"member": member, "reason": reason}))
+                .collect::<Vec<_>>(),
         });
         let Some(status) = target.filter(|s| s.deleted() != Some(true)) else {
+            // The password is needed only to create the domain: a missing one blocks the plan.
+            if let Some(reason) = needs_master {
+                value["blocked"] = json!(reason);
+            } else if let Err(reason) = self.master_password() {
+                value["blocked"] = json!(reason);
+            }
             return Ok(Observed {
                 value,
                 ..Observed::absent()
@@ -550,10 +798,29 @@ impl Resource for DomainResource {
             };
         }
         if !observed.exists {
+            let password = desired.master_user_password_from.is_some().then(|| {
+                snapferry_engine::FieldChange {
+                    path: "master_user_password".into(),
+                    before: None,
+                    after: snapferry_engine::FieldValue::Sensitive(None),
+                }
+            });
+            let not_copied = observed.value["not_copied"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|n| {
+                    Some(super::created(
+                        &format!("not_copied.{}", n["member"].as_str()?),
+                        n["reason"].clone(),
+                    ))
+                });
             let fields = desired
                 .fields()
                 .into_iter()
                 .map(|(k, v)| super::created(&k, v))
+                .chain(password)
+                .chain(not_copied)
                 .chain([
                     super::created_unknown("arn"),
                     super::created_unknown("endpoint"),
@@ -590,11 +857,22 @@ impl Resource for DomainResource {
             .for_domain(&self.spec.domain)
             .await
             .map_err(|e| fail(&self.id, e))?;
-        let (desired, _) = self.desired().await?;
+        let Desired {
+            shape: desired,
+            needs_master,
+            ..
+        } = self.desired().await?;
         let what = format!("domain {}", self.name());
         match change {
             Change::Create { .. } => {
-                let request = self.create_request(&clients.opensearch, &desired)?;
+                if let Some(reason) = needs_master {
+                    return Err(ResourceError::permanent(&self.id, reason));
+                }
+                let password = self
+                    .master_password()
+                    .map_err(|reason| ResourceError::permanent(&self.id, reason))?;
+                let request =
+                    self.create_request(&clients.opensearch, &desired, password.as_deref())?;
                 match request.send().await {
                     Ok(_) => Ok(()),
                     Err(e) => {

@@ -89,6 +89,11 @@ impl DomainUpdate {
             advanced_options,
             access_policy,
             tags,
+            fine_grained_access_control,
+            internal_user_database,
+            // AWS never shows the master user: it is only sent when creating.
+            master_user: _,
+            master_user_password_from: _,
         } = desired;
         let mut u = DomainUpdate::default();
         let send = Fate::Send;
@@ -234,6 +239,35 @@ impl DomainUpdate {
         u.option("access_policy", &live.access_policy, access_policy, || {
             send(Block::AccessPolicies)
         });
+        let security = || {
+            Fate::Blocked(if live.fine_grained_access_control == Some(true) {
+                format!(
+                    "domain {domain} has fine-grained access control, which AWS cannot turn off \
+                     or move to another user database once enabled: create a new domain, or \
+                     leave `fine_grained_access_control` as the domain has it"
+                )
+            } else {
+                format!(
+                    "domain {domain} has no fine-grained access control; turning it on in place \
+                     needs its master user and a blue/green deployment snapferry leaves to you: \
+                     `aws opensearch update-domain-config --domain-name {domain} \
+                     --advanced-security-options Enabled=true,MasterUserOptions={{...}}`, or \
+                     create a new domain (another `target.domain`)"
+                )
+            })
+        };
+        u.option(
+            "fine_grained_access_control",
+            &live.fine_grained_access_control,
+            fine_grained_access_control,
+            security,
+        );
+        u.option(
+            "internal_user_database",
+            &live.internal_user_database,
+            internal_user_database,
+            security,
+        );
         let owned: BTreeMap<String, String> = tags
             .iter()
             .filter(|(k, _)| k.as_str() != OWNER_TAG)
@@ -428,6 +462,10 @@ fn overlaid(desired: &DomainShape, live: &DomainShape) -> DomainShape {
         advanced_options,
         access_policy,
         tags,
+        fine_grained_access_control,
+        internal_user_database,
+        master_user,
+        master_user_password_from,
     } = desired.clone();
     let mut merged_options = live.advanced_options.clone();
     merged_options.extend(advanced_options);
@@ -457,5 +495,10 @@ fn overlaid(desired: &DomainShape, live: &DomainShape) -> DomainShape {
         advanced_options: merged_options,
         access_policy: access_policy.or_else(|| live.access_policy.clone()),
         tags: merged_tags,
+        fine_grained_access_control: fine_grained_access_control
+            .or(live.fine_grained_access_control),
+        internal_user_database: internal_user_database.or(live.internal_user_database),
+        master_user,
+        master_user_password_from,
     }
 }

@@ -1,0 +1,262 @@
+//! The copy is never less protected than its source (issue #14): a source with fine-grained
+//! access control (FGAC) and the open access policy AWS recommends with it gives a target with
+//! FGAC, its master named in the plan — or a plan blocked with the fix; never a target AWS
+//! would refuse, nor one more open than the source. Public and VPC sources alike. An internal
+//! master's password comes from an environment variable, reaches CreateDomain and nowhere
+//! else (output, state, saved plan).
+
+use crate::common;
+
+use common::{World, index, source_domain};
+use snapferry_sandbox::SandboxConfig;
+
+/// The identity the e2e runs sign with (the sandbox's administrator credentials).
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/sandbox";
+const PASSWORD: &str = "Fgac-Test-Passw0rd!DoNotLeak";
+
+fn open_policy(domain: &str) -> String {
+    format!(
+        "{{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Principal: {{AWS: \"*\"}}, \
+         Action: \"es:ESHttp*\", Resource: \"arn:aws:es:us-east-1:123456789012:domain/{domain}/*\"}}]}}"
+    )
+}
+
+/// `shop-prod` with FGAC (master: the operator) and an open policy; public or in a VPC.
+fn fgac_source(vpc: bool) -> SandboxConfig {
+    let yaml = format!(
+        "domains:\n  - {{name: shop-prod, vpc: {vpc}, indices: [{{name: products, generate: 30}}, {{name: orders, generate: 20}}]}}\n\
+         domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_arn: \"{OPERATOR}\"}}\n",
+        open_policy("shop-prod")
+    );
+    SandboxConfig::from_yaml_str(&yaml).expect("config")
+}
+
+fn plan(target: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n{target}"
+    )
+}
+
+/// The target's `AdvancedSecurityOptions` as DescribeDomain shows them.
+fn target_security(world: &World) -> (bool, bool) {
+    let clients = world.aws();
+    world.rt.block_on(async {
+        let status = clients
+            .opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .expect("DescribeDomain shop-copy")
+            .domain_status
+            .expect("a status");
+        let a = status
+            .advanced_security_options()
+            .expect("security options");
+        (
+            a.enabled() == Some(true),
+            a.internal_user_database_enabled() == Some(true),
+        )
+    })
+}
+
+fn creates(world: &World) -> usize {
+    world
+        .mutating_calls()
+        .iter()
+        .filter(|r| r.operation == "CreateDomain")
+        .count()
+}
+
+#[test]
+fn a_public_fgac_source_without_a_master_in_the_plan_blocks_the_plan_with_the_fix() {
+    let world = World::start_with(fgac_source(false));
+    world.plan("snapferry.yaml", &plan(""));
+    let text = common::flat(&world.run_ok(&["plan"], 1));
+    assert!(text.contains("! domain/shop-copy (blocked)"), "{text}");
+    assert!(
+        text.contains(
+            "source domain shop-prod has fine-grained access control, so target domain \
+             shop-copy gets it too and needs a master user, which AWS never shows: name it in \
+             the target's `overrides.fine_grained_access_control`"
+        ),
+        "{text}"
+    );
+    // Asking for a copy without FGAC is refused too.
+    world.plan(
+        "snapferry.yaml",
+        &plan("  overrides:\n    fine_grained_access_control: { enabled: false }\n"),
+    );
+    let text = common::flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        text.contains("snapferry never makes a copy less protected than its source"),
+        "{text}"
+    );
+    assert_eq!(creates(&world), 0);
+}
+
+#[test]
+fn a_public_fgac_source_with_an_open_policy_replicates_into_a_target_with_fgac() {
+    let world = World::start_with(fgac_source(false));
+    world.plan(
+        "snapferry.yaml",
+        &plan(&format!(
+            "  overrides:\n    fine_grained_access_control: {{ master_user_arn: \"{OPERATOR}\" }}\n"
+        )),
+    );
+    let text = world.run_ok(&["plan"], 0);
+    assert!(text.contains("fine_grained_access_control: true"), "{text}");
+    assert!(
+        text.contains(&format!("master_user: \"{OPERATOR}\"")),
+        "{text}"
+    );
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(target_security(&world), (true, false));
+    // The open policy was copied, rewritten to the target (FGAC is what protects it).
+    let clients = world.aws();
+    let policy = world.rt.block_on(async {
+        clients
+            .opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .unwrap()
+            .domain_status
+            .unwrap()
+            .access_policies
+            .unwrap_or_default()
+    });
+    assert!(policy.contains("domain/shop-copy/*"), "{policy}");
+    assert!(!policy.contains("shop-prod"), "{policy}");
+    assert_eq!(
+        common::user_indices(&world.counts("shop-copy")),
+        common::user_indices(&world.counts("shop-prod"))
+    );
+    world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    // The master is needed only to create the target: an existing one keeps its own, so a plan
+    // that no longer names it is not blocked and changes nothing.
+    world.plan("snapferry.yaml", &plan(""));
+    world.run_ok(&["plan", "--detailed-exitcode"], 0);
+}
+
+#[test]
+fn an_internal_master_password_comes_from_the_environment_and_is_never_shown_or_kept() {
+    let world = World::start_with(fgac_source(false));
+    world.plan(
+        "snapferry.yaml",
+        &plan(
+            "  overrides:\n    fine_grained_access_control:\n      master_user_name: admin\n      \
+             master_user_password: { env: SHOP_MASTER_PASSWORD }\n",
+        ),
+    );
+    // Without the variable the plan is blocked, naming it.
+    let text = common::flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        text.contains(
+            "the master user's password is to come from environment variable \
+             SHOP_MASTER_PASSWORD, which is not set"
+        ),
+        "{text}"
+    );
+    let run = |args: &[&str], code: i32| {
+        let out = world
+            .command(args)
+            .env("SHOP_MASTER_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let text = common::output_text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+        assert!(
+            !text.contains(PASSWORD),
+            "{args:?} printed the password: {text}"
+        );
+        text
+    };
+    // Only the domain: the operator is not mapped on a target whose master is internal.
+    let text = run(
+        &["plan", "-o", "saved.plan", "--target", "domain/shop-copy"],
+        0,
+    );
+    assert!(text.contains("master_user: \"admin\""), "{text}");
+    assert!(text.contains("master_user_password: (sensitive)"), "{text}");
+    assert!(
+        text.contains("master_user_password_from: \"environment variable SHOP_MASTER_PASSWORD\""),
+        "{text}"
+    );
+    run(&["apply", "saved.plan"], 0);
+    assert_eq!(target_security(&world), (true, true));
+    for entry in walk(world.dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(PASSWORD),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn a_vpc_fgac_source_with_an_open_policy_gives_a_target_with_fgac_or_a_blocked_plan() {
+    let world = World::start_with(fgac_source(true));
+    world.plan("snapferry.yaml", &plan(""));
+    let text = common::flat(&world.run_ok(&["plan", "--target", "domain/shop-copy"], 1));
+    assert!(
+        text.contains("gets it too and needs a master user"),
+        "{text}"
+    );
+    world.plan(
+        "snapferry.yaml",
+        &plan(&format!(
+            "  overrides:\n    fine_grained_access_control: {{ master_user_arn: \"{OPERATOR}\" }}\n"
+        )),
+    );
+    let text = world.run_ok(&["plan", "--target", "domain/shop-copy"], 0);
+    assert!(text.contains("fine_grained_access_control: true"), "{text}");
+    assert!(text.contains("subnet_ids:"), "{text}");
+    world.run_ok(
+        &["apply", "--auto-approve", "--target", "domain/shop-copy"],
+        0,
+    );
+    // Never a VPC target without FGAC and with an open policy.
+    assert_eq!(target_security(&world), (true, false));
+}
+
+#[test]
+fn a_public_target_with_an_open_policy_and_no_fgac_is_blocked_in_plan() {
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("products", 3)])],
+        ..SandboxConfig::default()
+    });
+    world.plan(
+        "snapferry.yaml",
+        &plan(&format!(
+            "  overrides:\n    access_policy: {}\n",
+            open_policy("shop-copy")
+        )),
+    );
+    let text = common::flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        text.contains(
+            "target domain shop-copy would be public, with an access policy open to anyone and \
+             no fine-grained access control: AWS refuses such a domain and snapferry never \
+             creates one"
+        ),
+        "{text}"
+    );
+    assert_eq!(creates(&world), 0);
+}
