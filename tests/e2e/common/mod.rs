@@ -323,6 +323,49 @@ impl World {
     }
 }
 
+impl World {
+    /// A bucket's policy read as the identity with `access_key_id` (a bucket of another account
+    /// than the default one), `None` when it has none.
+    pub fn bucket_policy_as(&self, access_key_id: &str, bucket: &str) -> Option<serde_json::Value> {
+        let env: std::collections::HashMap<String, String> = self
+            .sandbox()
+            .identity_env(access_key_id)
+            .expect("a configured identity")
+            .into_iter()
+            .collect();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            env.get("AWS_SESSION_TOKEN").cloned(),
+            None,
+            "e2e",
+        ));
+        let options = snapferry_aws::clients::AwsOptions {
+            endpoint_url: Some(self.sandbox().endpoint_url()),
+            credentials: Some(credentials),
+            fallback_region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            let s3 = snapferry_aws::clients::AwsContext::load(options)
+                .await
+                .unwrap()
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+                .s3;
+            match s3.get_bucket_policy().bucket(bucket).send().await {
+                Ok(out) => out.policy().map(|p| serde_json::from_str(p).unwrap()),
+                Err(e) => {
+                    let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e);
+                    assert_eq!(code, Some("NoSuchBucketPolicy"), "{e:?}");
+                    None
+                }
+            }
+        })
+    }
+}
+
 /// A run's stdout followed by its stderr.
 pub fn output_text(out: &Output) -> String {
     format!(

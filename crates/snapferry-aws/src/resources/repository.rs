@@ -70,6 +70,41 @@ impl RepositoryResource {
         })
     }
 
+    /// Why the domain cannot register the repository with its role: `iam:PassRole` never
+    /// reaches a role of another account, so a domain's repository role must be in the
+    /// domain's own account (AWS's cross-account set-up gives the target a role of its own,
+    /// which the bucket policy lets read). `None` when the accounts agree.
+    async fn role_of_another_account(&self) -> Result<Option<String>, ResourceError> {
+        let role = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let Some(role_account) = role.split(':').nth(4).filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let account = self
+            .env
+            .account_of(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        if account == role_account {
+            return Ok(None);
+        }
+        let fix = match self.spec.side {
+            RepositorySide::Target => format!(
+                "set `target.snapshot_role_arn` to a role of account {account} that                  es.amazonaws.com may assume and whose policy lets it read bucket {}; the                  bucket policy then grants it read access",
+                self.spec.bucket.name
+            ),
+            RepositorySide::Source => format!(
+                "set `role.arn` to a role of account {account} (or leave `role.arn` out and                  snapferry creates the role there)"
+            ),
+        };
+        Ok(Some(format!(
+            "domain {} is in account {account} and cannot register repository {} with role              {role} of account {role_account}: a domain can pass (iam:PassRole) only a role of              its own account; {fix}",
+            self.spec.domain.name,
+            self.name(),
+        )))
+    }
+
     fn what(&self) -> String {
         format!(
             "repository {} on domain {}",
@@ -94,6 +129,12 @@ impl Resource for RepositoryResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
+        if let Some(reason) = self.role_of_another_account().await? {
+            return Ok(Observed {
+                value: json!({"missing": reason}),
+                ..Observed::absent()
+            });
+        }
         let desired = self.desired().await?;
         let desired_value = json!(desired.settings_as_strings());
         let Some(client) = self
