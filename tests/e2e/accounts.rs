@@ -302,3 +302,48 @@ fn each_assumed_role_is_assumed_once_however_many_requests_it_signs() {
         "one AssumeRole per role for {signed} signed requests"
     );
 }
+
+#[test]
+fn a_source_region_kms_key_for_the_target_blocks_the_plan_until_the_plan_names_its_own() {
+    let mut config = config();
+    let key = format!("arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab");
+    config.domain_config.insert(
+        "production".into(),
+        serde_json::from_value(serde_json::json!({
+            "EncryptionAtRestOptions": {"Enabled": true, "KmsKeyId": key},
+            "NodeToNodeEncryptionOptions": {"Enabled": true},
+            "DomainEndpointOptions": {"EnforceHTTPS": true}
+        }))
+        .unwrap(),
+    );
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", &good_plan());
+    let out = flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        out.contains(&format!(
+            "target domain staging is in eu-west-1 but its configuration uses KMS key {key} of \
+             us-east-1 (encryption_at_rest.kms_key_id)"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("set `target.overrides.encryption_at_rest.kms_key_id` to a key in eu-west-1"),
+        "{out}"
+    );
+    assert!(world.mutating_calls().is_empty());
+
+    // The plan names the target Region's own key: the domain is created with it.
+    let own = format!("arn:aws:kms:eu-west-1:{B}:key/staging");
+    world.plan(
+        "snapferry.yaml",
+        &plan(
+            "prod-handover-7f3a",
+            &format!(
+                "  snapshot_role_arn: {B_READER}\n  overrides:\n    encryption_at_rest: \
+                 {{enabled: true, kms_key_id: '{own}'}}\n"
+            ),
+        ),
+    );
+    let out = world.run_ok(&["plan"], 0);
+    assert!(out.contains(&own), "{out}");
+}

@@ -6,6 +6,7 @@
 //! fate (which `UpdateDomainConfig` block carries it, or why AWS cannot change it in place) is
 //! decided in [`update`].
 
+mod cross_region;
 mod update;
 
 use std::collections::BTreeMap;
@@ -348,6 +349,15 @@ impl DomainResource {
             .or_insert_with(|| self.env.plan_name.clone());
         if let Some(v) = &self.spec.domain.engine_version {
             shape.engine_version = Some(v.to_string());
+        }
+        if let Some(reason) = cross_region::regional_settings_problem(
+            self.name(),
+            &self.spec.source.region,
+            &self.spec.domain.region,
+            &self.spec.creation,
+            &shape,
+        ) {
+            return Err(ResourceError::permanent(&self.id, reason));
         }
         Ok((shape, source_version))
     }
