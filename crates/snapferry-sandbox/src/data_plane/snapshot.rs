@@ -1159,6 +1159,32 @@ mod tests {
     }
 
     #[test]
+    fn listing_is_asked_with_the_repository_base_path_as_s3_prefix() {
+        let role = "arn:aws:iam::123456789012:role/snap";
+        let inline = Policy::parse(
+            r#"{"Statement": {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b",
+                "Condition": {"StringLike": {"s3:prefix": ["handover/", "handover/*"]}}}}"#,
+            false,
+        )
+        .unwrap();
+        let list = |prefix: &str| {
+            role_may(
+                role,
+                "123456789012",
+                std::slice::from_ref(&inline),
+                None,
+                None,
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+                prefix,
+            )
+        };
+        assert!(list("handover/"));
+        assert!(list("handover/production/"));
+        assert!(!list("elsewhere/"));
+    }
+
+    #[test]
     fn bucket_policy_needs_the_role_as_principal_and_deny_wins() {
         let role = "arn:aws:iam::123456789012:role/snap";
         let policy = json!({"Version": "2012-10-17", "Statement": [
@@ -1176,6 +1202,7 @@ mod tests {
                 None,
                 action,
                 "arn:aws:s3:::b/x",
+                "",
             )
         };
         assert!(may(role, &[], "s3:PutObject"));
