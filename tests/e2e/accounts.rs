@@ -347,3 +347,74 @@ fn a_source_region_kms_key_for_the_target_blocks_the_plan_until_the_plan_names_i
     let out = world.run_ok(&["plan"], 0);
     assert!(out.contains(&own), "{out}");
 }
+
+/// The sandbox `plans/cross-account.yaml` was written for: the operator in the source's account
+/// (111111111111, us-west-2), which holds the bucket (and the plan's S3 state), the snapshot
+/// role the platform team made and the `billing` domain; the target's account (222222222222)
+/// with its operator role and the reader role.
+pub(crate) fn cross_account_example() -> World {
+    let a = "111111111111";
+    let b = "222222222222";
+    let yaml = format!(
+        r#"
+time_scale: 0.001
+account_id: '{a}'
+region: us-west-2
+identities:
+  - {{access_key_id: AKIAADMINA, secret_access_key: admin-a-secret, arn: 'arn:aws:iam::{a}:user/admin'}}
+  - {{access_key_id: AKIAADMINB, secret_access_key: admin-b-secret, arn: 'arn:aws:iam::{b}:user/admin'}}
+roles:
+  - arn: arn:aws:iam::{a}:role/snapferry-operator
+    trust_policy: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Principal: {{AWS: 'arn:aws:iam::{a}:root'}}, Action: 'sts:AssumeRole', Condition: {{StringEquals: {{'sts:ExternalId': billing-handover-a}}}}}}]}}
+    policies:
+      admin: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Action: '*', Resource: '*'}}]}}
+  - arn: arn:aws:iam::{b}:role/snapferry-operator
+    trust_policy: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Principal: {{AWS: 'arn:aws:iam::{a}:root'}}, Action: 'sts:AssumeRole', Condition: {{StringEquals: {{'sts:ExternalId': billing-handover-b}}}}}}]}}
+    policies:
+      admin: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Action: '*', Resource: '*'}}]}}
+  - arn: arn:aws:iam::{a}:role/opensearch-snapshots
+    trust_policy: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Principal: {{Service: es.amazonaws.com}}, Action: 'sts:AssumeRole'}}]}}
+    policies:
+      snapshots: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Action: ['s3:ListBucket', 's3:GetObject', 's3:PutObject', 's3:DeleteObject'], Resource: ['arn:aws:s3:::acme-billing-handover', 'arn:aws:s3:::acme-billing-handover/*']}}]}}
+  - arn: arn:aws:iam::{b}:role/opensearch-snapshots-reader
+    trust_policy: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Principal: {{Service: es.amazonaws.com}}, Action: 'sts:AssumeRole'}}]}}
+    policies:
+      read: {{Version: '2012-10-17', Statement: [{{Effect: Allow, Action: ['s3:ListBucket', 's3:GetObject'], Resource: ['arn:aws:s3:::acme-billing-handover', 'arn:aws:s3:::acme-billing-handover/*']}}]}}
+domains:
+  - name: billing
+    engine_version: OpenSearch_2.11
+    indices: [{{name: invoices, generate: 50}}, {{name: payments, generate: 30}}]
+buckets: [acme-billing-handover]
+"#
+    );
+    World::start_with(SandboxConfig::from_yaml_str(&yaml).expect("valid config"))
+}
+
+/// `plans/cross-account.yaml` as shipped.
+pub(crate) fn example(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../plans/{name}.yaml")),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_cross_account_example_runs_end_to_end() {
+    let world = cross_account_example();
+    world.plan("snapferry.yaml", &example("cross-account"));
+    let out = world.run_ok(&["apply", "--auto-approve"], 0);
+    let source = counts_in(&world, A, "us-west-2", "billing");
+    assert_eq!(
+        source,
+        vec![("invoices".into(), 50), ("payments".into(), 30)],
+        "{out}"
+    );
+    assert_eq!(
+        counts_in(&world, B, "us-west-2", "billing-copy"),
+        source,
+        "{out}"
+    );
+    // (A second plan is not checked here: on this three-node target the restore's primaries
+    // relocate, which main's restore step still reads as a restore undone — the known
+    // `replication::a_target_given_a_second_node_after_the_restore_is_not_restored_again`.)
+}
