@@ -418,3 +418,38 @@ fn the_cross_account_example_runs_end_to_end() {
     // relocate, which main's restore step still reads as a restore undone — the known
     // `replication::a_target_given_a_second_node_after_the_restore_is_not_restored_again`.)
 }
+
+#[test]
+fn a_bucket_policy_that_keeps_b_out_stops_apply_naming_the_role_its_account_and_the_fix() {
+    let world = World::start_with(config());
+    // A guardrail of account A's own: B's reader may not read the bucket, whatever else says.
+    let deny = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Sid": "guardrail-no-staging-reads", "Effect": "Deny",
+        "Principal": {"AWS": B_READER}, "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::prod-snaps/*"}]});
+    let s3 = world.s3_as("AKIAADMINA");
+    world.rt.block_on(async {
+        s3.put_bucket_policy()
+            .bucket("prod-snaps")
+            .policy(deny.to_string())
+            .send()
+            .await
+            .unwrap()
+    });
+    world.plan("snapferry.yaml", &good_plan());
+    let out = flat(&world.run_ok(&["apply", "--auto-approve"], 1));
+    assert!(
+        out.contains(&format!(
+            "Role {B_READER} of account {B} may not use bucket prod-snaps: the bucket policy \
+             must grant this role s3:ListBucket and s3:GetObject on the snapshot location"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("an explicit Deny written by someone else wins over it"),
+        "{out}"
+    );
+    // The guardrail is still there: snapferry never drops a foreign statement.
+    let policy = world.bucket_policy_as("AKIAADMINA", "prod-snaps").unwrap();
+    assert!(policy.to_string().contains("guardrail-no-staging-reads"));
+}

@@ -324,9 +324,8 @@ impl World {
 }
 
 impl World {
-    /// A bucket's policy read as the identity with `access_key_id` (a bucket of another account
-    /// than the default one), `None` when it has none.
-    pub fn bucket_policy_as(&self, access_key_id: &str, bucket: &str) -> Option<serde_json::Value> {
+    /// An S3 client (us-east-1) signing as the configured identity with `access_key_id`.
+    pub fn s3_as(&self, access_key_id: &str) -> aws_sdk_s3::Client {
         let env: std::collections::HashMap<String, String> = self
             .sandbox()
             .identity_env(access_key_id)
@@ -347,13 +346,21 @@ impl World {
             ..Default::default()
         };
         self.rt.block_on(async {
-            let s3 = snapferry_aws::clients::AwsContext::load(options)
+            snapferry_aws::clients::AwsContext::load(options)
                 .await
                 .unwrap()
                 .clients("us-east-1", None)
                 .await
                 .unwrap()
-                .s3;
+                .s3
+        })
+    }
+
+    /// A bucket's policy read as the identity with `access_key_id` (a bucket of another account
+    /// than the default one), `None` when it has none.
+    pub fn bucket_policy_as(&self, access_key_id: &str, bucket: &str) -> Option<serde_json::Value> {
+        let s3 = self.s3_as(access_key_id);
+        self.rt.block_on(async {
             match s3.get_bucket_policy().bucket(bucket).send().await {
                 Ok(out) => out.policy().map(|p| serde_json::from_str(p).unwrap()),
                 Err(e) => {

@@ -278,6 +278,27 @@ impl Resource for RepositoryResource {
                     PROPAGATION_WAIT.as_secs()
                 ),
             )),
+            Err(e) if s3_access_denied(&e) => {
+                let account = role.split(':').nth(4).unwrap_or("?");
+                Err(ResourceError::permanent(
+                    &self.id,
+                    format!(
+                        "{}: {e}. Role {role} of account {account} may not use bucket {}: the \
+                         bucket policy must grant this role {} on the snapshot location \
+                         (snapferry writes that statement for the snapshot role and each \
+                         `target.snapshot_role_arn`; an explicit Deny written by someone else \
+                         wins over it) and the role's own policy must allow the same; fix the \
+                         bucket policy or the role and run `snapferry apply` again",
+                        self.what(),
+                        self.spec.bucket.name,
+                        if self.spec.readonly {
+                            "s3:ListBucket and s3:GetObject"
+                        } else {
+                            "s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject"
+                        }
+                    ),
+                ))
+            }
             Err(e) => Err(fail_domain(&self.id, &self.what(), e)),
         }
     }
@@ -315,6 +336,14 @@ impl Resource for RepositoryResource {
             .await
             .map_err(|e| fail_domain(&self.id, &self.what(), e))
     }
+}
+
+/// The domain assumed the role but S3 refused it the bucket (the verification's `caused_by`).
+fn s3_access_denied(error: &DomainHttpError) -> bool {
+    error.status() == Some(500)
+        && error
+            .cause()
+            .is_some_and(|c| c.contains("amazon_s3_exception") && c.contains("Access Denied"))
 }
 
 /// OpenSearch Service could not assume the repository's role. The verification's top level
