@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `snapferry` binary against the sandbox (and moto), one module per
 //! topic in one test binary.
 
+mod accounts;
 mod ci_docs;
 mod cli_json;
 mod common;

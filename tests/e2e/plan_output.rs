@@ -69,3 +69,19 @@ fn the_cross_region_plan() {
         &[("catalog", &["items", "prices"])]
     ));
 }
+
+#[test]
+fn the_cross_account_plan() {
+    let world = crate::accounts::cross_account_example();
+    world.plan("snapferry.yaml", &crate::accounts::example("cross-account"));
+    let out = world.run(&["plan", "--now", "2026-11-25T06:00:00Z"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(world.mutating_calls().is_empty(), "plan changed something");
+    insta::assert_snapshot!(stdout);
+}

@@ -354,7 +354,12 @@ impl AwsContext {
                 let provider = builder.build().await;
                 // Remembered too: the domain client asks for credentials on every request, and
                 // each ask would otherwise be an STS AssumeRole call.
-                let provider = RememberedChain::new(provider, ChainSettings::default());
+                let provider = RememberedChain::for_role(
+                    provider,
+                    ChainSettings::default(),
+                    role_arn,
+                    external_id.is_some(),
+                );
                 regional
                     .into_builder()
                     .credentials_provider(SharedCredentialsProvider::new(provider))

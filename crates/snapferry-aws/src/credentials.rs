@@ -67,6 +67,16 @@ pub enum CredentialsProblem {
         /// What the provider said, causes joined with `: `.
         message: String,
     },
+    /// STS refused to let the identity assume a plan's `assume_role_arn` (its trust policy,
+    /// the `ExternalId` it asks for, or across accounts the caller's own policy).
+    AssumeRole {
+        /// The role's ARN.
+        role_arn: String,
+        /// Whether the plan gave an `external_id` for it.
+        with_external_id: bool,
+        /// What STS said.
+        message: String,
+    },
 }
 
 impl CredentialsProblem {
@@ -99,6 +109,26 @@ impl CredentialsProblem {
             CredentialsProblem::Failed { message } => {
                 format!("could not get AWS credentials: {message}")
             }
+            CredentialsProblem::AssumeRole {
+                role_arn,
+                with_external_id,
+                message,
+            } => {
+                let account = role_arn.split(':').nth(4).unwrap_or("?");
+                let external_id = if *with_external_id {
+                    "the plan's `external_id` must equal the `sts:ExternalId` its trust policy \
+                     asks for"
+                } else {
+                    "if its trust policy asks for an `sts:ExternalId`, set `external_id` beside \
+                     `assume_role_arn` in the plan"
+                };
+                format!(
+                    "could not assume role {role_arn} of account {account}: {message}; the \
+                     role's trust policy must let this identity (or its account) call \
+                     sts:AssumeRole, {external_id}, and from another account this identity's \
+                     own policy must allow sts:AssumeRole on the role"
+                )
+            }
         }
     }
 
@@ -128,6 +158,12 @@ impl CredentialsProblem {
                  `aws sso login --profile <name>`; for a web identity token, check AWS_ROLE_ARN \
                  and that the role trusts the token's subject; `-vv` shows each source tried"
                 .to_owned(),
+            CredentialsProblem::AssumeRole { role_arn, .. } => format!(
+                "compare the plan's `assume_role_arn`/`external_id` with the trust policy of \
+                 {role_arn} (`aws iam get-role --role-name {}`); docs/aws-setup.md shows the \
+                 trust policy each account needs",
+                role_arn.rsplit('/').next().unwrap_or(role_arn)
+            ),
         }
     }
 
@@ -139,7 +175,9 @@ impl CredentialsProblem {
 
     fn to_error(&self) -> CredentialsError {
         match self {
-            CredentialsProblem::Failed { .. } => CredentialsError::provider_error(self.clone()),
+            CredentialsProblem::Failed { .. } | CredentialsProblem::AssumeRole { .. } => {
+                CredentialsError::provider_error(self.clone())
+            }
             _ => CredentialsError::not_loaded(self.clone()),
         }
     }
@@ -190,6 +228,9 @@ pub struct RememberedChain {
     chain: SharedCredentialsProvider,
     settings: ChainSettings,
     last: Mutex<Option<Remembered>>,
+    /// For an assumed role: its ARN and whether an external id is sent, so STS's refusal is
+    /// described as a refused `AssumeRole` with its fix.
+    role: Option<(String, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +246,21 @@ impl RememberedChain {
             chain: SharedCredentialsProvider::new(chain),
             settings,
             last: Mutex::new(None),
+            role: None,
+        }
+    }
+
+    /// Wraps an assumed-role provider for `role_arn`: a refusal names the role, its account
+    /// and what to check (the trust policy, the `ExternalId`).
+    pub fn for_role(
+        provider: impl ProvideCredentials + 'static,
+        settings: ChainSettings,
+        role_arn: &str,
+        with_external_id: bool,
+    ) -> Self {
+        RememberedChain {
+            role: Some((role_arn.to_owned(), with_external_id)),
+            ..RememberedChain::new(provider, settings)
         }
     }
 
@@ -229,6 +285,23 @@ impl RememberedChain {
                     *last = Some(Remembered::Problem(problem));
                 }
                 Err(e)
+            }
+            Err(e) if self.role.is_some() && words(&e).contains("AccessDenied") => {
+                let (role_arn, with_external_id) = self.role.clone().expect("just checked");
+                // STS's own words, without the SDK's wrapping ("service error: unhandled error").
+                let full = words(&e);
+                let message = full
+                    .rfind("AccessDenied: ")
+                    .map_or(full.as_str(), |at| &full[at + "AccessDenied: ".len()..])
+                    .to_owned();
+                let problem = CredentialsProblem::AssumeRole {
+                    role_arn,
+                    with_external_id,
+                    message,
+                };
+                // A refusal stays one for the run: STS is not asked again for every request.
+                *last = Some(Remembered::Problem(problem.clone()));
+                Err(problem.to_error())
             }
             Err(e) => {
                 let settled_by_sdk = matches!(

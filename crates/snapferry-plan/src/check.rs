@@ -106,7 +106,17 @@ impl Checker {
         endpoint: Option<&String>,
         proxy: Option<&String>,
         assume: Option<&String>,
+        external_id: Option<&String>,
     ) {
+        if let Some(id) = external_id {
+            let path = join(prefix, "external_id");
+            if assume.is_none() {
+                self.at_key(path.clone(), Problem::ExternalIdWithoutRole);
+            }
+            self.rule(&path, names::check_external_id(id), |reason| {
+                Problem::InvalidExternalId { reason }
+            });
+        }
         if let Some(e) = endpoint {
             self.rule(
                 &join(prefix, "endpoint"),
@@ -672,6 +682,7 @@ impl Checker {
             raw.endpoint.as_ref(),
             raw.proxy.as_ref(),
             raw.assume_role_arn.as_ref(),
+            raw.external_id.as_ref(),
         );
         let domain_region = self.region(&join(&path, "region"), raw.region.as_ref(), region);
         let from_source = raw.from_source.unwrap_or(true);
@@ -745,6 +756,7 @@ impl Checker {
             raw.endpoint.as_ref(),
             raw.proxy.as_ref(),
             raw.assume_role_arn.as_ref(),
+            raw.external_id.as_ref(),
         );
         DomainRef {
             name: raw.domain.clone(),

@@ -135,6 +135,10 @@ pub enum Problem {
     StateLocationCount { count: usize },
     #[error("invalid proxy {proxy:?}: {reason}")]
     InvalidProxy { proxy: String, reason: String },
+    #[error("invalid external_id: {reason}")]
+    InvalidExternalId { reason: String },
+    #[error("`external_id` is sent only with `assume_role_arn`, which is not set here")]
+    ExternalIdWithoutRole,
     #[error("invalid endpoint {endpoint:?}: {reason}")]
     InvalidEndpoint { endpoint: String, reason: String },
 }
@@ -200,6 +204,8 @@ impl Problem {
             KmsKeyAlias { .. } => "give the key id (1234abcd-...) or key ARN; `aws kms describe-key --key-id <alias>` shows them".into(),
             StateLocationCount { .. } => "write `state: { local: { path: ... } }` or `state: { s3: { bucket: ..., key: ... } }`".into(),
             InvalidProxy { .. } => "write a proxy URL such as socks5h://localhost:1080 or http://proxy:3128".into(),
+            InvalidExternalId { .. } => "write the ExternalId the role's trust policy asks for: 2-1224 characters, letters, digits and _+=,.@:/-".into(),
+            ExternalIdWithoutRole => "add the `assume_role_arn` whose trust policy asks for this ExternalId, or remove `external_id`".into(),
             InvalidEndpoint { .. } => "write the endpoint as https://host[:port]".into(),
         }
     }
@@ -228,6 +234,7 @@ impl Problem {
             | NoReplication
             | ArnWithRoleFields { .. }
             | InvalidMasterUser { .. }
+            | ExternalIdWithoutRole
             | MissingField { .. } => true,
             Syntax { .. }
             | InvalidUtf8 { .. }
@@ -261,6 +268,7 @@ impl Problem {
             | WrongValue { .. }
             | KmsKeyAlias { .. }
             | InvalidProxy { .. }
+            | InvalidExternalId { .. }
             | InvalidEndpoint { .. } => false,
         }
     }

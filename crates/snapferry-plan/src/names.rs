@@ -237,6 +237,24 @@ pub fn check_index_pattern(pattern: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An STS `ExternalId` as `AssumeRole` accepts it (STS's model: 2–1224 characters of
+/// `[\w+=,.@:/-]`), so a typo is caught before STS refuses it with a generic denial.
+pub fn check_external_id(id: &str) -> Result<(), String> {
+    let length = id.chars().count();
+    if !(2..=1224).contains(&length) {
+        return Err(format!("it has {length} characters; STS accepts 2 to 1224"));
+    }
+    if let Some(bad) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(*c)))
+    {
+        return Err(format!(
+            "{bad:?} is not allowed; STS accepts letters, digits and _+=,.@:/- only"
+        ));
+    }
+    Ok(())
+}
+
 /// A proxy URL the HTTP client understands.
 pub fn check_proxy(proxy: &str) -> Result<(), String> {
     let Some((scheme, rest)) = proxy.split_once("://") else {

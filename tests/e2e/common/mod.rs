@@ -323,6 +323,56 @@ impl World {
     }
 }
 
+impl World {
+    /// An S3 client (us-east-1) signing as the configured identity with `access_key_id`.
+    pub fn s3_as(&self, access_key_id: &str) -> aws_sdk_s3::Client {
+        let env: std::collections::HashMap<String, String> = self
+            .sandbox()
+            .identity_env(access_key_id)
+            .expect("a configured identity")
+            .into_iter()
+            .collect();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            env["AWS_ACCESS_KEY_ID"].clone(),
+            env["AWS_SECRET_ACCESS_KEY"].clone(),
+            env.get("AWS_SESSION_TOKEN").cloned(),
+            None,
+            "e2e",
+        ));
+        let options = snapferry_aws::clients::AwsOptions {
+            endpoint_url: Some(self.sandbox().endpoint_url()),
+            credentials: Some(credentials),
+            fallback_region: Some("us-east-1".into()),
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            snapferry_aws::clients::AwsContext::load(options)
+                .await
+                .unwrap()
+                .clients("us-east-1", None)
+                .await
+                .unwrap()
+                .s3
+        })
+    }
+
+    /// A bucket's policy read as the identity with `access_key_id` (a bucket of another account
+    /// than the default one), `None` when it has none.
+    pub fn bucket_policy_as(&self, access_key_id: &str, bucket: &str) -> Option<serde_json::Value> {
+        let s3 = self.s3_as(access_key_id);
+        self.rt.block_on(async {
+            match s3.get_bucket_policy().bucket(bucket).send().await {
+                Ok(out) => out.policy().map(|p| serde_json::from_str(p).unwrap()),
+                Err(e) => {
+                    let code = aws_sdk_s3::error::ProvideErrorMetadata::code(&e);
+                    assert_eq!(code, Some("NoSuchBucketPolicy"), "{e:?}");
+                    None
+                }
+            }
+        })
+    }
+}
+
 /// A run's stdout followed by its stderr.
 /// A sandbox for an example plan: its domains (with these indices) and buckets live in the
 /// plan's `region`, as they would on AWS (an example in eu-west-3 reads eu-west-3).

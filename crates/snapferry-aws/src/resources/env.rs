@@ -26,6 +26,11 @@ pub struct Env {
     pub plan_name: String,
     /// The plan's region: where the role and bucket are managed from.
     pub plan_region: String,
+    /// The identity that owns the snapshot role and the bucket: the source domain's assumed
+    /// role (with its external id) when the source is reached through one, else the identity
+    /// snapferry runs as. AWS's cross-account set-up keeps the bucket and the role that writes
+    /// snapshots in the source's account; a domain can only pass a role of its own account.
+    pub source_access: Option<(String, Option<String>)>,
     /// The time snapshot-name templates resolve against (pinned per run by the engine).
     pub now: DateTime<Utc>,
     /// Extra CA bundle for the domains' HTTPS endpoints (`AWS_CA_BUNDLE`).
@@ -52,6 +57,12 @@ impl Env {
             aws,
             plan_name: plan.name.clone(),
             plan_region: plan.region.clone(),
+            source_access: plan.replications.first().and_then(|r| {
+                r.source
+                    .assume_role_arn
+                    .clone()
+                    .map(|arn| (arn, r.source.external_id.clone()))
+            }),
             now,
             ca_bundle,
             data_planes: Mutex::default(),
@@ -91,15 +102,28 @@ impl Env {
         limiter.acquire().await;
     }
 
-    /// The clients for the plan's own region and identity (IAM).
-    pub async fn home(&self) -> Result<ServiceClients, AwsError> {
-        self.aws.clients(&self.plan_region, None).await
+    fn source_role(&self) -> (Option<&str>, Option<&str>) {
+        match &self.source_access {
+            Some((arn, external_id)) => (Some(arn.as_str()), external_id.as_deref()),
+            None => (None, None),
+        }
     }
 
-    /// The S3 client for a bucket in `region`: S3 answers a call sent to another Region's
-    /// endpoint with 301 `PermanentRedirect`, so every bucket call goes through the bucket's.
+    /// The clients for the plan's region as the source's account (IAM: the snapshot role
+    /// lives there).
+    pub async fn home(&self) -> Result<ServiceClients, AwsError> {
+        let (arn, external_id) = self.source_role();
+        self.aws
+            .clients_as(&self.plan_region, arn, external_id)
+            .await
+    }
+
+    /// The S3 client for a bucket in `region`, as the bucket's owner (the source's account):
+    /// S3 answers a call sent to another Region's endpoint with 301 `PermanentRedirect`, so
+    /// every bucket call goes through the bucket's.
     pub async fn bucket_s3(&self, region: &str) -> Result<aws_sdk_s3::Client, AwsError> {
-        Ok(self.aws.clients(region, None).await?.s3)
+        let (arn, external_id) = self.source_role();
+        Ok(self.aws.clients_as(region, arn, external_id).await?.s3)
     }
 
     /// The clients that manage `domain` (its region, its assumed role and external id).
@@ -113,9 +137,23 @@ impl Env {
             .await
     }
 
-    /// The account the plan's identity belongs to (roles are created there).
+    /// The account of the snapshot role and the bucket (the source's; roles are created there).
     pub async fn account_id(&self) -> Result<String, AwsError> {
-        self.aws.account_id(&self.plan_region, None).await
+        let (arn, external_id) = self.source_role();
+        self.aws
+            .account_id_as(&self.plan_region, arn, external_id)
+            .await
+    }
+
+    /// The account `domain` lives in (its assumed role's, or snapferry's own).
+    pub async fn account_of(&self, domain: &DomainRef) -> Result<String, AwsError> {
+        self.aws
+            .account_id_as(
+                &domain.region,
+                domain.assume_role_arn.as_deref(),
+                domain.external_id.as_deref(),
+            )
+            .await
     }
 
     pub fn partition(&self) -> Partition {

@@ -70,6 +70,41 @@ impl RepositoryResource {
         })
     }
 
+    /// Why the domain cannot register the repository with its role: `iam:PassRole` never
+    /// reaches a role of another account, so a domain's repository role must be in the
+    /// domain's own account (AWS's cross-account set-up gives the target a role of its own,
+    /// which the bucket policy lets read). `None` when the accounts agree.
+    async fn role_of_another_account(&self) -> Result<Option<String>, ResourceError> {
+        let role = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let Some(role_account) = role.split(':').nth(4).filter(|a| !a.is_empty()) else {
+            return Ok(None);
+        };
+        let account = self
+            .env
+            .account_of(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        if account == role_account {
+            return Ok(None);
+        }
+        let fix = match self.spec.side {
+            RepositorySide::Target => format!(
+                "set `target.snapshot_role_arn` to a role of account {account} that                  es.amazonaws.com may assume and whose policy lets it read bucket {}; the                  bucket policy then grants it read access",
+                self.spec.bucket.name
+            ),
+            RepositorySide::Source => format!(
+                "set `role.arn` to a role of account {account} (or leave `role.arn` out and                  snapferry creates the role there)"
+            ),
+        };
+        Ok(Some(format!(
+            "domain {} is in account {account} and cannot register repository {} with role              {role} of account {role_account}: a domain can pass (iam:PassRole) only a role of              its own account; {fix}",
+            self.spec.domain.name,
+            self.name(),
+        )))
+    }
+
     fn what(&self) -> String {
         format!(
             "repository {} on domain {}",
@@ -94,6 +129,12 @@ impl Resource for RepositoryResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
+        if let Some(reason) = self.role_of_another_account().await? {
+            return Ok(Observed {
+                value: json!({"missing": reason}),
+                ..Observed::absent()
+            });
+        }
         let desired = self.desired().await?;
         let desired_value = json!(desired.settings_as_strings());
         let Some(client) = self
@@ -237,6 +278,27 @@ impl Resource for RepositoryResource {
                     PROPAGATION_WAIT.as_secs()
                 ),
             )),
+            Err(e) if s3_access_denied(&e) => {
+                let account = role.split(':').nth(4).unwrap_or("?");
+                Err(ResourceError::permanent(
+                    &self.id,
+                    format!(
+                        "{}: {e}. Role {role} of account {account} may not use bucket {}: the \
+                         bucket policy must grant this role {} on the snapshot location \
+                         (snapferry writes that statement for the snapshot role and each \
+                         `target.snapshot_role_arn`; an explicit Deny written by someone else \
+                         wins over it) and the role's own policy must allow the same; fix the \
+                         bucket policy or the role and run `snapferry apply` again",
+                        self.what(),
+                        self.spec.bucket.name,
+                        if self.spec.readonly {
+                            "s3:ListBucket and s3:GetObject"
+                        } else {
+                            "s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject"
+                        }
+                    ),
+                ))
+            }
             Err(e) => Err(fail_domain(&self.id, &self.what(), e)),
         }
     }
@@ -274,6 +336,14 @@ impl Resource for RepositoryResource {
             .await
             .map_err(|e| fail_domain(&self.id, &self.what(), e))
     }
+}
+
+/// The domain assumed the role but S3 refused it the bucket (the verification's `caused_by`).
+fn s3_access_denied(error: &DomainHttpError) -> bool {
+    error.status() == Some(500)
+        && error
+            .cause()
+            .is_some_and(|c| c.contains("amazon_s3_exception") && c.contains("Access Denied"))
 }
 
 /// OpenSearch Service could not assume the repository's role. The verification's top level

@@ -129,6 +129,9 @@ fn trust_allows_domain(trust: &str, role_arn: &str, domain_arn: &str, account: &
 
 /// Whether the role's session may do `action` on `resource`: its inline policies (identity-based)
 /// together with the bucket policy (resource-based). A policy that does not parse grants nothing.
+/// `prefix` is the `s3:prefix` of a `ListBucket` (the repository plugin lists under its base
+/// path), so a policy that limits listing to the base path allows it.
+#[allow(clippy::too_many_arguments)]
 fn role_may(
     role_arn: &str,
     account: &str,
@@ -137,17 +140,22 @@ fn role_may(
     bucket_owner: Option<&str>,
     action: &str,
     resource: &str,
+    prefix: &str,
 ) -> bool {
     let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
     let session = format!("arn:aws:sts::{account}:assumed-role/{role}/snapferry-sandbox-domain");
     let principal = Principal::iam(account, vec![role_arn.to_owned(), session]);
+    let mut context = Context::default()
+        .with("aws:PrincipalArn", role_arn)
+        .with("aws:ViaAWSService", "true");
+    if action == "s3:ListBucket" {
+        context = context.with("s3:prefix", prefix);
+    }
     let request = Request {
         principal: &principal,
         action,
         resource,
-        context: Context::default()
-            .with("aws:PrincipalArn", role_arn)
-            .with("aws:ViaAWSService", "true"),
+        context,
     };
     let bucket: Vec<&Policy> = bucket.into_iter().collect();
     evaluate_across(Some(inline), &bucket, &request, bucket_owner) == Decision::Allow
@@ -259,7 +267,11 @@ async fn check_access(
         ("s3:PutObject", objects.as_str()),
         ("s3:DeleteObject", objects.as_str()),
     ];
-    for (action, resource) in needs {
+    // A read-only repository (a restore's) only lists and reads: the plugin writes nothing.
+    let readonly =
+        matches!(r.settings.get("readonly"), Some(v) if v == &json!(true) || v == &json!("true"));
+    let needs = if readonly { &needs[..2] } else { &needs[..] };
+    for &(action, resource) in needs {
         let resource = resource.replace('*', "snapferry-check");
         if !role_may(
             &r.role_arn,
@@ -269,6 +281,7 @@ async fn check_access(
             bucket_owner.as_deref(),
             action,
             &resource,
+            &r.prefix(),
         ) {
             return Err(AccessFailure::S3 {
                 status: 403,
@@ -1146,6 +1159,32 @@ mod tests {
     }
 
     #[test]
+    fn listing_is_asked_with_the_repository_base_path_as_s3_prefix() {
+        let role = "arn:aws:iam::123456789012:role/snap";
+        let inline = Policy::parse(
+            r#"{"Statement": {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::b",
+                "Condition": {"StringLike": {"s3:prefix": ["handover/", "handover/*"]}}}}"#,
+            false,
+        )
+        .unwrap();
+        let list = |prefix: &str| {
+            role_may(
+                role,
+                "123456789012",
+                std::slice::from_ref(&inline),
+                None,
+                None,
+                "s3:ListBucket",
+                "arn:aws:s3:::b",
+                prefix,
+            )
+        };
+        assert!(list("handover/"));
+        assert!(list("handover/production/"));
+        assert!(!list("elsewhere/"));
+    }
+
+    #[test]
     fn bucket_policy_needs_the_role_as_principal_and_deny_wins() {
         let role = "arn:aws:iam::123456789012:role/snap";
         let policy = json!({"Version": "2012-10-17", "Statement": [
@@ -1163,6 +1202,7 @@ mod tests {
                 None,
                 action,
                 "arn:aws:s3:::b/x",
+                "",
             )
         };
         assert!(may(role, &[], "s3:PutObject"));

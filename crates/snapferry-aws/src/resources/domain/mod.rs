@@ -6,6 +6,7 @@
 //! fate (which `UpdateDomainConfig` block carries it, or why AWS cannot change it in place) is
 //! decided in [`update`].
 
+mod cross_region;
 pub mod members;
 mod update;
 
@@ -527,6 +528,15 @@ impl DomainResource {
                 &self.spec.source.name,
             )
             .map_err(|reason| ResourceError::permanent(&self.id, reason))?;
+        if let Some(reason) = cross_region::regional_settings_problem(
+            self.name(),
+            &self.spec.source.region,
+            &self.spec.domain.region,
+            &self.spec.creation,
+            &shape,
+        ) {
+            return Err(ResourceError::permanent(&self.id, reason));
+        }
         Ok(Desired {
             shape,
             source_version,
