@@ -1,9 +1,13 @@
 //! `repository`: the `s3` snapshot repository registered on a domain (the source writes into
 //! it; the target's registration is read-only). Another registration under the same name is
 //! an update shown field by field; the AWS-managed `cs-automated*` repositories are refused.
+//! OpenSearch keeps a repository registered when its verification fails, so a registration is
+//! done only once verified: by this run's `PUT`, or else by `POST _snapshot/<repo>/_verify`
+//! in `wait`; a role IAM has not yet propagated is waited for in both.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -24,6 +28,8 @@ pub(crate) struct RepositoryResource {
     fingerprint: String,
     spec: RepositoryNode,
     env: Arc<Env>,
+    /// Set when this run's `PUT` verified the registration, so `wait` need not verify again.
+    verified_by_put: AtomicBool,
 }
 
 impl RepositoryResource {
@@ -38,6 +44,7 @@ impl RepositoryResource {
             fingerprint,
             spec: spec.clone(),
             env: env.clone(),
+            verified_by_put: AtomicBool::new(false),
         }
     }
 
@@ -68,6 +75,45 @@ impl RepositoryResource {
         } else {
             definition
         })
+    }
+
+    /// `POST _snapshot/<repo>/_verify`, waiting out a role IAM has not yet propagated.
+    async fn verify(&self, cx: &Context) -> Result<(), ResourceError> {
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let role = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let name = self.name().to_owned();
+        let verified =
+            retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
+                client.verify_repository(&name)
+            })
+            .await?;
+        verified.map(drop).map_err(|e| self.unverified(&role, e))
+    }
+
+    /// The error of a registration that could not be verified, naming the role, the cause
+    /// and the fix when OpenSearch Service could not assume the role.
+    fn unverified(&self, role: &str, e: DomainHttpError) -> ResourceError {
+        if cannot_assume_role(&e) {
+            ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{}: {e}. OpenSearch Service still cannot assume role {role} after {} s: check \
+                     that its trust policy allows `es.amazonaws.com` to call sts:AssumeRole \
+                     (and any aws:SourceAccount/aws:SourceArn condition names this domain's \
+                     account and ARN); a role created moments ago can take longer to \
+                     propagate, so run `snapferry apply` again",
+                    self.what(),
+                    PROPAGATION_WAIT.as_secs()
+                ),
+            )
+        } else {
+            fail_domain(&self.id, &self.what(), e)
+        }
     }
 
     fn what(&self) -> String {
@@ -223,30 +269,26 @@ impl Resource for RepositoryResource {
         })
         .await?;
         match put {
-            Ok(()) => Ok(()),
-            Err(e) if cannot_assume_role(&e) => Err(ResourceError::permanent(
-                &self.id,
-                format!(
-                    "{}: {e}. OpenSearch Service still cannot assume role {} after {} s: check \
-                     that its trust policy allows `es.amazonaws.com` to call sts:AssumeRole \
-                     (and any aws:SourceAccount/aws:SourceArn condition names this domain's \
-                     account and ARN); a role created moments ago can take longer to \
-                     propagate, so run `snapferry apply` again",
-                    self.what(),
-                    role,
-                    PROPAGATION_WAIT.as_secs()
-                ),
-            )),
-            Err(e) => Err(fail_domain(&self.id, &self.what(), e)),
+            Ok(()) => {
+                self.verified_by_put.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => Err(self.unverified(&role, e)),
         }
     }
 
     async fn wait(
         &self,
-        _cx: &Context,
+        cx: &Context,
         _inputs: &Inputs,
         _progress: &Progress,
     ) -> Result<Outputs, ResourceError> {
+        // A registration found in place may be one whose verification failed: OpenSearch keeps
+        // a repository registered when it cannot reach the bucket (a run stopped right after
+        // such a PUT, a role whose trust policy changed). Only a verified repository is done.
+        if !self.verified_by_put.swap(false, Ordering::SeqCst) {
+            self.verify(cx).await?;
+        }
         Ok(outputs([
             ("repository", json!(self.name())),
             ("domain", json!(self.spec.domain.name)),
