@@ -5,7 +5,7 @@
 use crate::common;
 
 use common::{World, index, source_domain, user_indices};
-use snapferry_sandbox::{FaultKind, FaultRule, LoggedRequest, SandboxConfig, SeedDomain};
+use snapferry_sandbox::{FaultKind, FaultRule, LoggedRequest, SandboxConfig};
 
 const PLAN: &str = r#"
 version: 1
@@ -102,4 +102,133 @@ fn the_repository_waits_for_the_role_to_propagate() {
         user_indices(&world.counts("shop-copy")),
         vec![("orders".to_owned(), 300)]
     );
+}
+
+/// Each mutating call of a replication, carried out by the service and then its answer lost
+/// (the gateway's 504 after the work was done, or the connection dropped), must converge to
+/// exactly one of each resource: the retry finds its own work ("already exists", "already
+/// in-progress", `EntityAlreadyExists`, `BucketAlreadyOwnedByYou`, `ResourceAlreadyExists`
+/// on a domain carrying this plan's tag) and adopts it, or repeats an idempotent put. A run may
+/// stop once; the next `apply` then finishes.
+#[test]
+fn a_lost_answer_to_any_mutating_call_converges_to_exactly_one_of_each_resource() {
+    let operations = [
+        (Some("iam"), "CreateRole"),
+        (Some("iam"), "PutRolePolicy"),
+        (Some("s3"), "CreateBucket"),
+        (Some("s3"), "PutBucketPolicy"),
+        (None, "PutRepository"),
+        (None, "CreateSnapshot"),
+        (Some("es"), "CreateDomain"),
+        (None, "RestoreSnapshot"),
+    ];
+    let mut failures = Vec::new();
+    for kind in [FaultKind::LostAnswer, FaultKind::LostConnection] {
+        for (service, operation) in operations {
+            let case = format!("{kind:?} on {operation}");
+            if let Err(why) = lost_answer_case(kind, service, operation) {
+                failures.push(format!("{case}: {why}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn lost_answer_case(kind: FaultKind, service: Option<&str>, operation: &str) -> Result<(), String> {
+    let mut config = SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        ..Default::default()
+    };
+    config.faults.rules = vec![FaultRule {
+        kind,
+        service: service.map(str::to_owned),
+        operation: Some(operation.to_owned()),
+        target: None,
+        rate: None,
+        nth: Some(1),
+        times: None,
+        status: None,
+        delay_secs: None,
+    }];
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let first = world.run(&["apply", "--auto-approve"]);
+    if first.status.code() != Some(0) {
+        let again = world.run(&["apply", "--auto-approve"]);
+        if again.status.code() != Some(0) {
+            return Err(format!(
+                "two applies did not complete:\n{}\n---\n{}",
+                common::output_text(&first),
+                common::output_text(&again)
+            ));
+        }
+    }
+    if !requests(&world, operation)
+        .iter()
+        .any(|r| r.fault.is_some())
+    {
+        return Err("the fault never fired".into());
+    }
+    let counts = user_indices(&world.counts("shop-copy"));
+    if counts != vec![("orders".to_owned(), 300)] {
+        return Err(format!("target holds {counts:?}"));
+    }
+    // Exactly one of each resource, in the sandbox and in the request log.
+    let aws = world.aws();
+    let (roles, domains, snapshots) = world.rt.block_on(async {
+        let roles: Vec<String> = aws
+            .iam
+            .get_role()
+            .role_name("shop-snapshot-role")
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.role)
+            .map(|r| r.role_name().to_owned())
+            .into_iter()
+            .collect();
+        let domains = aws.opensearch.list_domain_names().send().await.unwrap();
+        let domains: Vec<String> = domains
+            .domain_names()
+            .iter()
+            .filter_map(|d| d.domain_name().map(str::to_owned))
+            .collect();
+        let snapshots = world
+            .domain("shop-prod")
+            .list_snapshots("snapferry-shop")
+            .await
+            .unwrap();
+        (roles, domains, snapshots)
+    });
+    if roles != vec!["shop-snapshot-role".to_owned()] {
+        return Err(format!("roles {roles:?}"));
+    }
+    if domains.iter().filter(|d| *d == "shop-copy").count() != 1 {
+        return Err(format!("domains {domains:?}"));
+    }
+    if snapshots.len() != 1 {
+        return Err(format!(
+            "snapshots {:?}",
+            snapshots.iter().map(|s| &s.snapshot).collect::<Vec<_>>()
+        ));
+    }
+    let carried_out = |op: &str| {
+        requests(&world, op)
+            .iter()
+            .filter(|r| r.status < 300 || r.fault.is_some())
+            .count()
+    };
+    for op in [
+        "CreateRole",
+        "CreateBucket",
+        "CreateDomain",
+        "CreateSnapshot",
+        "RestoreSnapshot",
+    ] {
+        let n = carried_out(op);
+        if n != 1 {
+            return Err(format!("{op} carried out {n} times"));
+        }
+    }
+    Ok(())
 }
