@@ -232,3 +232,97 @@ fn lost_answer_case(kind: FaultKind, service: Option<&str>, operation: &str) -> 
     }
     Ok(())
 }
+
+/// One replication per seeded engine pair, each engine with its own strict REST parameters
+/// (Elasticsearch before 7.7 refuses `expand_wildcards` on `_cat/indices`) and, before 7.9, one
+/// snapshot at a time with an automated snapshot holding the slot when the run starts.
+fn engine_pair(source: &str, target: &str) {
+    let mut seed = source_domain("old-prod", vec![index("orders", 400), index("users", 120)]);
+    seed.engine_version = source.to_owned();
+    let mut config = SandboxConfig {
+        domains: vec![seed],
+        ..Default::default()
+    };
+    let mut data = snapshot_data();
+    data.automated_snapshots.first_after_secs = 0.0;
+    data.automated_snapshots.duration_secs = 3000.0;
+    config.seed_data.insert("old-prod".into(), data);
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        &format!(
+            r#"
+version: 1
+name: old
+region: us-east-1
+bucket:
+  name: old-snapshots
+  create: true
+source:
+  domain: old-prod
+target:
+  domain: old-copy
+  overrides:
+    engine_version: {target}
+restore:
+  on_conflict: replace
+"#
+        ),
+    );
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.contains("Apply complete"), "{applied}");
+    assert_eq!(
+        user_indices(&world.counts("old-copy")),
+        vec![("orders".to_owned(), 400), ("users".to_owned(), 120)],
+        "{source} → {target}"
+    );
+    let creates: Vec<u16> = requests(&world, "CreateSnapshot")
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    if source == "Elasticsearch_6.8" {
+        // The automated snapshot held the one slot: refused, waited for, then started.
+        let (last, refused) = creates.split_last().expect("a snapshot was created");
+        assert_eq!(*last, 200, "{source}: {creates:?}");
+        assert!(
+            !refused.is_empty() && refused.iter().all(|s| *s == 503),
+            "{source}: {creates:?}"
+        );
+    } else {
+        assert_eq!(creates, vec![200], "{source}");
+    }
+    let refused: Vec<_> = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.status == 400 && r.service == "es-data")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(refused, Vec::<String>::new(), "{source} → {target}");
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("8 unchanged"), "{plan}");
+}
+
+fn snapshot_data() -> snapferry_sandbox::SeedData {
+    snapferry_sandbox::SeedData::default()
+}
+
+#[test]
+fn elasticsearch_6_8_to_7_10() {
+    engine_pair("Elasticsearch_6.8", "Elasticsearch_7.10");
+}
+
+#[test]
+fn elasticsearch_7_10_to_opensearch_1_3() {
+    engine_pair("Elasticsearch_7.10", "OpenSearch_1.3");
+}
+
+#[test]
+fn elasticsearch_7_10_to_opensearch_2() {
+    engine_pair("Elasticsearch_7.10", "OpenSearch_2.11");
+}
+
+#[test]
+fn opensearch_1_3_to_2() {
+    engine_pair("OpenSearch_1.3", "OpenSearch_2.11");
+}
