@@ -534,8 +534,10 @@ impl Resource for DomainResource {
         value["live"] = json!(DomainShape::from_status(&status, tags));
         let endpoint = endpoint_of(&status);
         let observed = Observed::present(value);
-        Ok(match (status.processing(), endpoint) {
-            (Some(false), Some(endpoint)) => observed.with_outputs(outputs([
+        // `Created` is false while AWS is still creating the domain, whatever else it says.
+        let ready = status.processing() == Some(false) && status.created() != Some(false);
+        Ok(match (ready, endpoint) {
+            (true, Some(endpoint)) => observed.with_outputs(outputs([
                 ("arn", json!(status.arn())),
                 ("endpoint", json!(endpoint)),
                 ("engine_version", json!(status.engine_version())),
@@ -722,8 +724,9 @@ impl Resource for DomainResource {
                         format!("domain {} disappeared while being created", domain.name),
                     ));
                 };
-                match (status.processing(), endpoint_of(&status)) {
-                    (Some(false), Some(endpoint)) => Ok(PollStatus::Ready(outputs([
+                let ready = status.processing() == Some(false) && status.created() != Some(false);
+                match (ready, endpoint_of(&status)) {
+                    (true, Some(endpoint)) => Ok(PollStatus::Ready(outputs([
                         ("arn", json!(status.arn())),
                         ("endpoint", json!(endpoint)),
                         ("engine_version", json!(status.engine_version())),
