@@ -350,6 +350,23 @@ pub struct EngineVersion {
     pub number: String,
 }
 
+impl EngineVersion {
+    /// Whether `_cat/indices` accepts `expand_wildcards`: every OpenSearch, Elasticsearch from
+    /// 7.7 (elastic/elasticsearch#53248).
+    pub fn takes_cat_expand_wildcards(&self) -> bool {
+        if self.distribution.as_deref() == Some("opensearch") {
+            return true;
+        }
+        let mut parts = self
+            .number
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let major = parts.next().unwrap_or(0);
+        let minor = parts.next().unwrap_or(0);
+        (major, minor) >= (7, 7)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct RootInfo {
     version: EngineVersion,
@@ -544,14 +561,15 @@ impl OpenSearch {
     }
 
     /// `_cat/indices?format=json&expand_wildcards=all`: every index, hidden and system ones too.
+    /// Elasticsearch before 7.7 has no hidden indices and refuses `expand_wildcards` there (400
+    /// "contains unrecognized parameter"), so it is sent only to engines that take it.
     pub async fn cat_indices(&self) -> Result<Vec<CatIndex>, DomainHttpError> {
-        self.http
-            .send_json(
-                Method::GET,
-                "/_cat/indices?format=json&expand_wildcards=all",
-                None,
-            )
-            .await
+        let path = if self.version().await?.takes_cat_expand_wildcards() {
+            "/_cat/indices?format=json&expand_wildcards=all"
+        } else {
+            "/_cat/indices?format=json"
+        };
+        self.http.send_json(Method::GET, path, None).await
     }
 
     /// `<index>/_count`.
@@ -689,6 +707,20 @@ mod tests {
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn expand_wildcards_goes_only_to_engines_that_take_it() {
+        let v = |distribution: Option<&str>, number: &str| EngineVersion {
+            distribution: distribution.map(str::to_owned),
+            number: number.to_owned(),
+        };
+        assert!(!v(None, "5.6.16").takes_cat_expand_wildcards());
+        assert!(!v(None, "6.8.23").takes_cat_expand_wildcards());
+        assert!(!v(None, "7.1.1").takes_cat_expand_wildcards());
+        assert!(v(None, "7.7.0").takes_cat_expand_wildcards());
+        assert!(v(None, "7.10.2").takes_cat_expand_wildcards());
+        assert!(v(Some("opensearch"), "1.3.20").takes_cat_expand_wildcards());
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl Problem {
             InvalidDomainName { .. } => "use 3-28 characters: a lowercase letter, then lowercase letters, digits or `-`".into(),
             InvalidBucketName { .. } => "use 3-63 characters of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit, not an IP address, without AWS's reserved prefixes (xn--, sthree-, amzn-s3-demo-) and suffixes (-s3alias, --ol-s3, .mrap, --x-s3, --table-s3)".into(),
             InvalidSnapshotName { .. } => "snapshot names are lowercase, do not start with `_` and contain none of \\ / * ? \" < > | , # or space".into(),
-            InvalidRepositoryName { .. } => "repository names are not empty and contain none of \\ / * ? \" < > | , # or space".into(),
+            InvalidRepositoryName { .. } => "repository names are not empty, do not start with `cs-` (reserved by AWS) and contain none of \\ / * ? \" < > | , # or space".into(),
             InvalidRoleName { .. } => "use 1-64 characters: letters, digits and +=,.@_-".into(),
             InvalidRolePath { .. } => "write a path such as `/` or `/snapferry/`".into(),
             InvalidMasterUser { .. } => "write `fine_grained_access_control: { master_user_arn: arn:aws:iam::<account>:role/<name> }` or `{ master_user_name: admin, master_user_password: { env: SNAPFERRY_MASTER_PASSWORD } }`".into(),

@@ -126,6 +126,14 @@ pub fn check_repository_name(name: &str) -> Result<(), String> {
     if let Some(c) = name.chars().find(|c| FORBIDDEN_NAME_CHARS.contains(c)) {
         return Err(format!("it contains {c:?}, which OpenSearch refuses"));
     }
+    // Amazon OpenSearch Service refuses to register these ("managedomains-snapshots").
+    if name.starts_with("cs-") {
+        return Err(
+            "it starts with `cs-`, which Amazon OpenSearch Service reserves for its automated \
+             snapshots"
+                .into(),
+        );
+    }
     Ok(())
 }
 
@@ -335,6 +343,9 @@ mod tests {
             "no lowercase rule for repositories"
         );
         assert!(check_repository_name("").is_err());
+        assert!(check_repository_name("cs-automated").is_err());
+        assert!(check_repository_name("cs-mine").is_err());
+        assert!(check_repository_name("my-cs-repo").is_ok());
     }
 
     #[test]

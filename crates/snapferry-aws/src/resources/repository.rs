@@ -1,9 +1,13 @@
 //! `repository`: the `s3` snapshot repository registered on a domain (the source writes into
 //! it; the target's registration is read-only). Another registration under the same name is
 //! an update shown field by field; the AWS-managed `cs-automated*` repositories are refused.
+//! OpenSearch keeps a repository registered when its verification fails, so a registration is
+//! done only once verified: by this run's `PUT`, or else by `POST _snapshot/<repo>/_verify`
+//! in `wait`; a role IAM has not yet propagated is waited for in both.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -24,6 +28,8 @@ pub(crate) struct RepositoryResource {
     fingerprint: String,
     spec: RepositoryNode,
     env: Arc<Env>,
+    /// Set when this run's `PUT` verified the registration, so `wait` need not verify again.
+    verified_by_put: AtomicBool,
 }
 
 impl RepositoryResource {
@@ -38,6 +44,7 @@ impl RepositoryResource {
             fingerprint,
             spec: spec.clone(),
             env: env.clone(),
+            verified_by_put: AtomicBool::new(false),
         }
     }
 
@@ -91,18 +98,77 @@ impl RepositoryResource {
         }
         let fix = match self.spec.side {
             RepositorySide::Target => format!(
-                "set `target.snapshot_role_arn` to a role of account {account} that                  es.amazonaws.com may assume and whose policy lets it read bucket {}; the                  bucket policy then grants it read access",
+                "set `target.snapshot_role_arn` to a role of account {account} that es.amazonaws.com may assume and whose policy lets it read bucket {}; the bucket policy then grants it read access",
                 self.spec.bucket.name
             ),
             RepositorySide::Source => format!(
-                "set `role.arn` to a role of account {account} (or leave `role.arn` out and                  snapferry creates the role there)"
+                "set `role.arn` to a role of account {account} (or leave `role.arn` out and snapferry creates the role there)"
             ),
         };
         Ok(Some(format!(
-            "domain {} is in account {account} and cannot register repository {} with role              {role} of account {role_account}: a domain can pass (iam:PassRole) only a role of              its own account; {fix}",
+            "domain {} is in account {account} and cannot register repository {} with role {role} of account {role_account}: a domain can pass (iam:PassRole) only a role of its own account; {fix}",
             self.spec.domain.name,
             self.name(),
         )))
+    }
+
+    /// `POST _snapshot/<repo>/_verify`, waiting out a role IAM has not yet propagated.
+    async fn verify(&self, cx: &Context) -> Result<(), ResourceError> {
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.domain)
+            .await?;
+        let role = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let name = self.name().to_owned();
+        let verified =
+            retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
+                client.verify_repository(&name)
+            })
+            .await?;
+        verified.map(drop).map_err(|e| self.unverified(&role, e))
+    }
+
+    /// The error of a registration that could not be verified, naming the role, the cause
+    /// and the fix when OpenSearch Service could not assume the role.
+    fn unverified(&self, role: &str, e: DomainHttpError) -> ResourceError {
+        if cannot_assume_role(&e) {
+            ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{}: {e}. OpenSearch Service still cannot assume role {role} after {} s: check \
+                     that its trust policy allows `es.amazonaws.com` to call sts:AssumeRole \
+                     (and any aws:SourceAccount/aws:SourceArn condition names this domain's \
+                     account and ARN); a role created moments ago can take longer to \
+                     propagate, so run `snapferry apply` again",
+                    self.what(),
+                    PROPAGATION_WAIT.as_secs()
+                ),
+            )
+        } else if s3_access_denied(&e) {
+            let account = role.split(':').nth(4).unwrap_or("?");
+            ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{}: {e}. Role {role} of account {account} may not use bucket {}: the \
+                         bucket policy must grant this role {} on the snapshot location \
+                         (snapferry writes that statement for the snapshot role and each \
+                         `target.snapshot_role_arn`; an explicit Deny written by someone else \
+                         wins over it) and the role's own policy must allow the same; fix the \
+                         bucket policy or the role and run `snapferry apply` again",
+                    self.what(),
+                    self.spec.bucket.name,
+                    if self.spec.readonly {
+                        "s3:ListBucket and s3:GetObject"
+                    } else {
+                        "s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject"
+                    }
+                ),
+            )
+        } else {
+            fail_domain(&self.id, &self.what(), e)
+        }
     }
 
     fn what(&self) -> String {
@@ -264,51 +330,26 @@ impl Resource for RepositoryResource {
         })
         .await?;
         match put {
-            Ok(()) => Ok(()),
-            Err(e) if cannot_assume_role(&e) => Err(ResourceError::permanent(
-                &self.id,
-                format!(
-                    "{}: {e}. OpenSearch Service still cannot assume role {} after {} s: check \
-                     that its trust policy allows `es.amazonaws.com` to call sts:AssumeRole \
-                     (and any aws:SourceAccount/aws:SourceArn condition names this domain's \
-                     account and ARN); a role created moments ago can take longer to \
-                     propagate, so run `snapferry apply` again",
-                    self.what(),
-                    role,
-                    PROPAGATION_WAIT.as_secs()
-                ),
-            )),
-            Err(e) if s3_access_denied(&e) => {
-                let account = role.split(':').nth(4).unwrap_or("?");
-                Err(ResourceError::permanent(
-                    &self.id,
-                    format!(
-                        "{}: {e}. Role {role} of account {account} may not use bucket {}: the \
-                         bucket policy must grant this role {} on the snapshot location \
-                         (snapferry writes that statement for the snapshot role and each \
-                         `target.snapshot_role_arn`; an explicit Deny written by someone else \
-                         wins over it) and the role's own policy must allow the same; fix the \
-                         bucket policy or the role and run `snapferry apply` again",
-                        self.what(),
-                        self.spec.bucket.name,
-                        if self.spec.readonly {
-                            "s3:ListBucket and s3:GetObject"
-                        } else {
-                            "s3:ListBucket, s3:GetObject, s3:PutObject and s3:DeleteObject"
-                        }
-                    ),
-                ))
+            Ok(()) => {
+                self.verified_by_put.store(true, Ordering::SeqCst);
+                Ok(())
             }
-            Err(e) => Err(fail_domain(&self.id, &self.what(), e)),
+            Err(e) => Err(self.unverified(&role, e)),
         }
     }
 
     async fn wait(
         &self,
-        _cx: &Context,
+        cx: &Context,
         _inputs: &Inputs,
         _progress: &Progress,
     ) -> Result<Outputs, ResourceError> {
+        // A registration found in place may be one whose verification failed: OpenSearch keeps
+        // a repository registered when it cannot reach the bucket (a run stopped right after
+        // such a PUT, a role whose trust policy changed). Only a verified repository is done.
+        if !self.verified_by_put.swap(false, Ordering::SeqCst) {
+            self.verify(cx).await?;
+        }
         Ok(outputs([
             ("repository", json!(self.name())),
             ("domain", json!(self.spec.domain.name)),

@@ -3,17 +3,33 @@
 //! resumed run waits for the snapshot it started instead of starting another.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use snapferry_engine::{
-    Change, Context, Inputs, NodeId, Observed, Outputs, PollStatus, Progress, Resource,
+    Change, Context, Event, Inputs, NodeId, Observed, Outputs, PollStatus, Progress, Resource,
     ResourceError,
 };
 use snapferry_plan::SnapshotNode;
 
 use super::{Env, created, fail_domain, outputs};
 use crate::opensearch::{CreateSnapshot, SnapshotInfo, SnapshotState, explain_selection};
+
+/// How long a snapshot waits for the one slot a pre-7.9 domain has (an automated snapshot
+/// usually takes minutes) before it stops and says so.
+const SLOT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+/// The error type of a snapshot refused because another one is running (before 7.9).
+const CONCURRENT: &str = "concurrent_snapshot_execution_exception";
+
+/// A snapshot by this name was already started (running: "already in-progress", from
+/// Elasticsearch 7.9 and on OpenSearch; finished: "already exists").
+fn started_already(e: &crate::domain_http::DomainHttpError) -> bool {
+    let text = e.to_string();
+    e.error_type() == Some("invalid_snapshot_name_exception")
+        && (text.contains("already exists") || text.contains("already in-progress"))
+}
 
 pub(crate) struct SnapshotResource {
     id: NodeId,
@@ -271,19 +287,61 @@ impl Resource for SnapshotResource {
             include_global_state: self.spec.include_global_state,
             partial: self.spec.partial,
         };
-        match client
-            .create_snapshot(&self.spec.repository, &name, &request)
-            .await
-        {
-            Ok(()) => Ok(()),
-            // Started by an earlier attempt whose answer was lost: wait for it.
-            Err(e)
-                if e.error_type() == Some("invalid_snapshot_name_exception")
-                    && e.to_string().contains("already exists") =>
+        let deadline = tokio::time::Instant::now() + SLOT_WAIT;
+        let mut delay = Duration::from_secs(2);
+        loop {
+            match client
+                .create_snapshot(&self.spec.repository, &name, &request)
+                .await
             {
-                Ok(())
+                Ok(()) => return Ok(()),
+                // The name is pinned for this run, so a snapshot by that name is the one an
+                // earlier attempt started and whose answer was lost (a 504 or a reset after the
+                // cluster accepted it): adopt it and wait for it.
+                Err(e) if started_already(&e) => return Ok(()),
+                Err(e) if e.error_type() == Some(CONCURRENT) => {
+                    // Before Elasticsearch 7.9 one snapshot runs at a time. Ours may be the one
+                    // holding the slot (its answer lost); otherwise another (the hourly
+                    // automated `cs-automated` snapshot) is, and it ends within minutes.
+                    if client
+                        .get_snapshot(&self.spec.repository, &name)
+                        .await
+                        .map_err(|e| fail_domain(&self.id, &self.what(&name), e))?
+                        .is_some()
+                    {
+                        return Ok(());
+                    }
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        return Err(ResourceError::permanent(
+                            &self.id,
+                            format!(
+                                "{}: another snapshot kept the domain's only snapshot slot for {} s ({e}); before Elasticsearch 7.9 a domain runs one snapshot at a time, and the hourly automated snapshot or another operator's snapshot holds it: see `GET _snapshot/_status` on {}, then run `snapferry apply` again",
+                                self.what(&name),
+                                SLOT_WAIT.as_secs(),
+                                self.spec.domain.name
+                            ),
+                        ));
+                    }
+                    cx.events().emit(Event::Progress {
+                        node: cx.node().clone(),
+                        done: 0,
+                        total: 0,
+                        message: format!(
+                            "waiting for the snapshot already running on {} (one at a time \
+                             before Elasticsearch 7.9) to finish",
+                            self.spec.domain.name
+                        ),
+                    });
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = cx.cancellation().cancelled() => {
+                            return Err(ResourceError::interrupted(cx.node()));
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(fail_domain(&self.id, &self.what(&name), e)),
             }
-            Err(e) => Err(fail_domain(&self.id, &self.what(&name), e)),
         }
     }
 

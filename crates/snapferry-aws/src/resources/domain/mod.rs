@@ -416,6 +416,42 @@ impl DomainResource {
         &self.spec.domain.name
     }
 
+    /// CreateDomain answered that the domain exists: the plan saw none, so either an earlier
+    /// attempt of this apply created it and its answer was lost (a 504 or a reset after AWS
+    /// accepted it), or someone else created one meanwhile. Only a domain carrying this
+    /// plan's ownership tag (CreateDomain sets it) is adopted and waited for.
+    async fn adopt_if_ours(&self, what: &str) -> Result<(), ResourceError> {
+        let status = self
+            .env
+            .describe_domain(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?
+            .ok_or_else(|| {
+                ResourceError::transient(
+                    &self.id,
+                    format!("{what}: CreateDomain says it exists, DescribeDomain does not yet"),
+                )
+            })?;
+        let tags = self.tags(status.arn(), &self.spec.domain).await?;
+        if tags.get(OWNER_TAG) == Some(&self.env.plan_name) {
+            tracing::info!(
+                domain = self.name(),
+                "adopting the domain an earlier attempt created"
+            );
+            return Ok(());
+        }
+        Err(ResourceError::permanent(
+            &self.id,
+            format!(
+                "{what} was created by someone else after the plan was made (it is not tagged \
+                 {OWNER_TAG}: {}), so snapferry will not take it over: choose another \
+                 `target.domain`, or delete that domain if it is not needed, and run \
+                 `snapferry apply` again",
+                self.env.plan_name
+            ),
+        ))
+    }
+
     async fn tags(
         &self,
         arn: &str,
@@ -756,8 +792,10 @@ impl Resource for DomainResource {
         value["live"] = json!(DomainShape::from_status(&status, tags));
         let endpoint = endpoint_of(&status);
         let observed = Observed::present(value);
-        Ok(match (status.processing(), endpoint) {
-            (Some(false), Some(endpoint)) => observed.with_outputs(outputs([
+        // `Created` is false while AWS is still creating the domain, whatever else it says.
+        let ready = status.processing() == Some(false) && status.created() != Some(false);
+        Ok(match (ready, endpoint) {
+            (true, Some(endpoint)) => observed.with_outputs(outputs([
                 ("arn", json!(status.arn())),
                 ("endpoint", json!(endpoint)),
                 ("engine_version", json!(status.engine_version())),
@@ -887,9 +925,8 @@ impl Resource for DomainResource {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         let e = AwsError::from_sdk(&what, "opensearch", "CreateDomain", e);
-                        // Created by an attempt whose answer was lost: wait for it.
                         if e.code() == Some("ResourceAlreadyExistsException") {
-                            Ok(())
+                            self.adopt_if_ours(&what).await
                         } else {
                             Err(fail(&self.id, e))
                         }
@@ -975,8 +1012,9 @@ impl Resource for DomainResource {
                         format!("domain {} disappeared while being created", domain.name),
                     ));
                 };
-                match (status.processing(), endpoint_of(&status)) {
-                    (Some(false), Some(endpoint)) => Ok(PollStatus::Ready(outputs([
+                let ready = status.processing() == Some(false) && status.created() != Some(false);
+                match (ready, endpoint_of(&status)) {
+                    (true, Some(endpoint)) => Ok(PollStatus::Ready(outputs([
                         ("arn", json!(status.arn())),
                         ("endpoint", json!(endpoint)),
                         ("engine_version", json!(status.engine_version())),

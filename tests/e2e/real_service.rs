@@ -1,0 +1,328 @@
+//! End to end: the real binary gets through what a first run on a real account meets and a kind
+//! stand-in would not (REAL-AWS.md): IAM propagation on the repository's side, answers lost after
+//! the service did the work, older engines, a fresh endpoint not yet in DNS.
+
+use crate::common;
+
+use common::{World, index, source_domain, user_indices};
+use snapferry_sandbox::{FaultKind, FaultRule, LoggedRequest, SandboxConfig};
+
+const PLAN: &str = r#"
+version: 1
+name: shop
+region: us-east-1
+bucket:
+  name: shop-snapshots
+  create: true
+source:
+  domain: shop-prod
+target:
+  domain: shop-copy
+restore:
+  on_conflict: replace
+"#;
+
+fn requests(world: &World, operation: &str) -> Vec<LoggedRequest> {
+    world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.operation == operation)
+        .collect()
+}
+
+/// OpenSearch verifies a repository by assuming its role; while IAM has not propagated the role
+/// (here: its trust policy, broken by hand and then repaired by the run) the answer is a 500
+/// `repository_verification_exception` whose STS cause is only in `caused_by`, and the repository
+/// stays registered. The run must wait it out: the target's repository (deleted by hand, so
+/// registered again) is put until it verifies, not left registered and unverified.
+#[test]
+fn the_repository_waits_for_the_role_to_propagate() {
+    let mut config = SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        ..Default::default()
+    };
+    config.latencies.iam_propagation_secs = 2000.0;
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+
+    // Someone breaks the role's trust policy (long enough ago for the domains to see it) and
+    // unregisters the target's repository.
+    let iam = world.aws().iam;
+    world.rt.block_on(async {
+        iam.update_assume_role_policy()
+            .role_name("shop-snapshot-role")
+            .policy_document(
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole"
+                }]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    world.sandbox().advance_clock(2001.0);
+    let target = world.domain("shop-copy");
+    world
+        .rt
+        .block_on(target.delete_repository("snapferry-shop"))
+        .unwrap();
+
+    world.sandbox().reset_log();
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.contains("role/shop-snapshot-role"), "{applied}");
+
+    let puts: Vec<(Option<String>, u16)> = requests(&world, "PutRepository")
+        .into_iter()
+        .map(|r| (r.target, r.status))
+        .collect();
+    assert!(
+        puts.len() >= 2
+            && puts.first().map(|p| p.1) == Some(500)
+            && puts.last().map(|p| p.1) == Some(200),
+        "the target's repository was put until it verified: {puts:?}"
+    );
+    // Both repositories are registered once and verify now; nothing is left to do.
+    for domain in ["shop-prod", "shop-copy"] {
+        let client = world.domain(domain);
+        assert!(
+            world
+                .rt
+                .block_on(client.verify_repository("snapferry-shop"))
+                .is_ok()
+        );
+    }
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("8 unchanged"), "{plan}");
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        vec![("orders".to_owned(), 300)]
+    );
+}
+
+/// Each mutating call of a replication, carried out by the service and then its answer lost
+/// (the gateway's 504 after the work was done, or the connection dropped), must converge to
+/// exactly one of each resource: the retry finds its own work ("already exists", "already
+/// in-progress", `EntityAlreadyExists`, `BucketAlreadyOwnedByYou`, `ResourceAlreadyExists`
+/// on a domain carrying this plan's tag) and adopts it, or repeats an idempotent put. A run may
+/// stop once; the next `apply` then finishes.
+#[test]
+fn a_lost_answer_to_any_mutating_call_converges_to_exactly_one_of_each_resource() {
+    let operations = [
+        (Some("iam"), "CreateRole"),
+        (Some("iam"), "PutRolePolicy"),
+        (Some("s3"), "CreateBucket"),
+        (Some("s3"), "PutBucketPolicy"),
+        (None, "PutRepository"),
+        (None, "CreateSnapshot"),
+        (Some("es"), "CreateDomain"),
+        (None, "RestoreSnapshot"),
+    ];
+    let mut failures = Vec::new();
+    for kind in [FaultKind::LostAnswer, FaultKind::LostConnection] {
+        for (service, operation) in operations {
+            let case = format!("{kind:?} on {operation}");
+            if let Err(why) = lost_answer_case(kind, service, operation) {
+                failures.push(format!("{case}: {why}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn lost_answer_case(kind: FaultKind, service: Option<&str>, operation: &str) -> Result<(), String> {
+    let mut config = SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        ..Default::default()
+    };
+    config.faults.rules = vec![FaultRule {
+        kind,
+        service: service.map(str::to_owned),
+        operation: Some(operation.to_owned()),
+        target: None,
+        rate: None,
+        nth: Some(1),
+        times: None,
+        status: None,
+        delay_secs: None,
+    }];
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let first = world.run(&["apply", "--auto-approve"]);
+    if first.status.code() != Some(0) {
+        let again = world.run(&["apply", "--auto-approve"]);
+        if again.status.code() != Some(0) {
+            return Err(format!(
+                "two applies did not complete:\n{}\n---\n{}",
+                common::output_text(&first),
+                common::output_text(&again)
+            ));
+        }
+    }
+    if !requests(&world, operation)
+        .iter()
+        .any(|r| r.fault.is_some())
+    {
+        return Err("the fault never fired".into());
+    }
+    let counts = user_indices(&world.counts("shop-copy"));
+    if counts != vec![("orders".to_owned(), 300)] {
+        return Err(format!("target holds {counts:?}"));
+    }
+    // Exactly one of each resource, in the sandbox and in the request log.
+    let aws = world.aws();
+    let (roles, domains, snapshots) = world.rt.block_on(async {
+        let roles: Vec<String> = aws
+            .iam
+            .get_role()
+            .role_name("shop-snapshot-role")
+            .send()
+            .await
+            .ok()
+            .and_then(|r| r.role)
+            .map(|r| r.role_name().to_owned())
+            .into_iter()
+            .collect();
+        let domains = aws.opensearch.list_domain_names().send().await.unwrap();
+        let domains: Vec<String> = domains
+            .domain_names()
+            .iter()
+            .filter_map(|d| d.domain_name().map(str::to_owned))
+            .collect();
+        let snapshots = world
+            .domain("shop-prod")
+            .list_snapshots("snapferry-shop")
+            .await
+            .unwrap();
+        (roles, domains, snapshots)
+    });
+    if roles != vec!["shop-snapshot-role".to_owned()] {
+        return Err(format!("roles {roles:?}"));
+    }
+    if domains.iter().filter(|d| *d == "shop-copy").count() != 1 {
+        return Err(format!("domains {domains:?}"));
+    }
+    if snapshots.len() != 1 {
+        return Err(format!(
+            "snapshots {:?}",
+            snapshots.iter().map(|s| &s.snapshot).collect::<Vec<_>>()
+        ));
+    }
+    let carried_out = |op: &str| {
+        requests(&world, op)
+            .iter()
+            .filter(|r| r.status < 300 || r.fault.is_some())
+            .count()
+    };
+    for op in [
+        "CreateRole",
+        "CreateBucket",
+        "CreateDomain",
+        "CreateSnapshot",
+        "RestoreSnapshot",
+    ] {
+        let n = carried_out(op);
+        if n != 1 {
+            return Err(format!("{op} carried out {n} times"));
+        }
+    }
+    Ok(())
+}
+
+/// One replication per seeded engine pair, each engine with its own strict REST parameters
+/// (Elasticsearch before 7.7 refuses `expand_wildcards` on `_cat/indices`) and, before 7.9, one
+/// snapshot at a time with an automated snapshot holding the slot when the run starts.
+fn engine_pair(source: &str, target: &str) {
+    let mut seed = source_domain("old-prod", vec![index("orders", 400), index("users", 120)]);
+    seed.engine_version = source.to_owned();
+    let mut config = SandboxConfig {
+        domains: vec![seed],
+        ..Default::default()
+    };
+    let mut data = snapshot_data();
+    data.automated_snapshots.first_after_secs = 0.0;
+    data.automated_snapshots.duration_secs = 3000.0;
+    config.seed_data.insert("old-prod".into(), data);
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        &format!(
+            r#"
+version: 1
+name: old
+region: us-east-1
+bucket:
+  name: old-snapshots
+  create: true
+source:
+  domain: old-prod
+target:
+  domain: old-copy
+  overrides:
+    engine_version: {target}
+restore:
+  on_conflict: replace
+"#
+        ),
+    );
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert!(applied.contains("Apply complete"), "{applied}");
+    assert_eq!(
+        user_indices(&world.counts("old-copy")),
+        vec![("orders".to_owned(), 400), ("users".to_owned(), 120)],
+        "{source} → {target}"
+    );
+    let creates: Vec<u16> = requests(&world, "CreateSnapshot")
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    if source == "Elasticsearch_6.8" {
+        // The automated snapshot held the one slot: refused, waited for, then started.
+        let (last, refused) = creates.split_last().expect("a snapshot was created");
+        assert_eq!(*last, 200, "{source}: {creates:?}");
+        assert!(
+            !refused.is_empty() && refused.iter().all(|s| *s == 503),
+            "{source}: {creates:?}"
+        );
+    } else {
+        assert_eq!(creates, vec![200], "{source}");
+    }
+    let refused: Vec<_> = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.status == 400 && r.service == "es-data")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(refused, Vec::<String>::new(), "{source} → {target}");
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("8 unchanged"), "{plan}");
+}
+
+fn snapshot_data() -> snapferry_sandbox::SeedData {
+    snapferry_sandbox::SeedData::default()
+}
+
+#[test]
+fn elasticsearch_6_8_to_7_10() {
+    engine_pair("Elasticsearch_6.8", "Elasticsearch_7.10");
+}
+
+#[test]
+fn elasticsearch_7_10_to_opensearch_1_3() {
+    engine_pair("Elasticsearch_7.10", "OpenSearch_1.3");
+}
+
+#[test]
+fn elasticsearch_7_10_to_opensearch_2() {
+    engine_pair("Elasticsearch_7.10", "OpenSearch_2.11");
+}
+
+#[test]
+fn opensearch_1_3_to_2() {
+    engine_pair("OpenSearch_1.3", "OpenSearch_2.11");
+}
