@@ -6,7 +6,9 @@
 //! `cluster.health.yaml`); only the fields snapferry reads are modelled and unknown ones are
 //! ignored, so newer engine versions keep working. Every name that goes into a path is
 //! percent-encoded as one segment. Recovery is only ever asked for through `_all/_recovery` or
-//! `<index>/_recovery`: the managed service refuses the bare `/_recovery`.
+//! `<index>,…/_recovery`: the managed service refuses the bare `/_recovery`, and a list of
+//! indices is put on the request line only while the line stays under its 4 KB limit; beyond
+//! that one `_all/_recovery` answers for all of them, so a poll is one request at any scale.
 //!
 //! [`select_indices`] turns the plan's index patterns into the concrete list to snapshot or
 //! restore, leaving system indices out unless a pattern names them explicitly.
@@ -280,6 +282,9 @@ pub struct CatIndex {
     pub status: Option<String>,
     #[serde(default)]
     pub uuid: Option<String>,
+    /// Number of primary shards (a string, as every `_cat` value).
+    #[serde(default)]
+    pub pri: Option<String>,
     #[serde(rename = "docs.count", default)]
     pub docs_count: Option<String>,
     #[serde(rename = "store.size", default)]
@@ -355,6 +360,76 @@ struct RootInfo {
 #[derive(Debug, Deserialize)]
 struct CountResponse {
     count: u64,
+}
+
+/// The longest path snapferry puts on a request line that names indices. The managed service's
+/// `http.max_initial_line_length` is 4,096 bytes for the whole line (`GET `, path and query,
+/// ` HTTP/1.1`); this leaves room for the method, the version and a query string.
+pub const MAX_PATH_BYTES: usize = 3_584;
+
+/// The `_recovery` path for `indices` (see [`OpenSearch::recovery`]).
+pub fn recovery_path(indices: &[String]) -> String {
+    let named = indices
+        .iter()
+        .map(|i| segment(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let path = format!("/{named}/_recovery");
+    if indices.is_empty() || path.len() > MAX_PATH_BYTES {
+        "/_all/_recovery".to_owned()
+    } else {
+        path
+    }
+}
+
+/// `_cluster/allocation/explain`'s answer, as much of it as a report needs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AllocationExplanation {
+    pub index: String,
+    pub shard: u64,
+    pub primary: bool,
+    pub current_state: String,
+    /// `no` when no node may take the copy; `yes`, `throttled`, `awaiting_info` otherwise.
+    #[serde(default)]
+    pub can_allocate: Option<String>,
+    #[serde(default)]
+    pub allocate_explanation: Option<String>,
+    #[serde(default)]
+    pub node_allocation_decisions: Vec<NodeAllocationDecision>,
+}
+
+/// One node's verdict on a shard copy, with the deciders that said no.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeAllocationDecision {
+    #[serde(default)]
+    pub node_name: String,
+    #[serde(default)]
+    pub deciders: Vec<AllocationDecider>,
+}
+
+/// A decider's verdict (`NO`, `YES`, `THROTTLE`) and its words.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AllocationDecider {
+    pub decider: String,
+    pub decision: String,
+    #[serde(default)]
+    pub explanation: String,
+}
+
+impl AllocationExplanation {
+    /// The distinct reasons the deciders gave, for a report (`filter: node does not match …`).
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for node in &self.node_allocation_decisions {
+            for d in node.deciders.iter().filter(|d| d.decision == "NO") {
+                let reason = format!("{}: {}", d.decider, d.explanation);
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+        }
+        reasons
+    }
 }
 
 fn indices_param(indices: &[String]) -> String {
@@ -522,22 +597,35 @@ impl OpenSearch {
         Ok(())
     }
 
-    /// Recovery of `indices` (`<a>,<b>/_recovery`), or of all through `_all/_recovery` when
-    /// empty; never the bare `/_recovery` the managed service refuses.
+    /// Recovery of `indices`, in one request whatever their number: `<a>,<b>/_recovery` while
+    /// that path keeps the request line under [`MAX_PATH_BYTES`], otherwise `_all/_recovery`
+    /// with the answer cut down to `indices` (the managed service refuses a request line over
+    /// 4 KB with 400 `too_long_http_line_exception`, and the bare `/_recovery` always). An empty
+    /// list asks for all. Indices the answer does not list (closed, or no copy assigned) are
+    /// absent from the result.
     pub async fn recovery(&self, indices: &[String]) -> Result<Recovery, DomainHttpError> {
-        let target = if indices.is_empty() {
-            "_all".to_owned()
-        } else {
-            indices
-                .iter()
-                .map(|i| segment(i))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let path = format!("/{target}/_recovery");
+        let path = recovery_path(indices);
         let raw: BTreeMap<String, IndexRecovery> =
             self.http.send_json(Method::GET, &path, None).await?;
-        Ok(raw.into_iter().map(|(k, v)| (k, v.shards)).collect())
+        let wanted: std::collections::BTreeSet<&str> = indices.iter().map(String::as_str).collect();
+        Ok(raw
+            .into_iter()
+            .filter(|(k, _)| wanted.is_empty() || wanted.contains(k.as_str()))
+            .map(|(k, v)| (k, v.shards))
+            .collect())
+    }
+
+    /// `_cluster/allocation/explain` for one shard copy: why it is (not) assigned.
+    pub async fn allocation_explain(
+        &self,
+        index: &str,
+        shard: u64,
+        primary: bool,
+    ) -> Result<AllocationExplanation, DomainHttpError> {
+        let body = json!({ "index": index, "shard": shard, "primary": primary });
+        self.http
+            .send_json(Method::POST, "/_cluster/allocation/explain", Some(&body))
+            .await
     }
 
     /// `_cat/indices?format=json&expand_wildcards=all`: every index, hidden and system ones too.
