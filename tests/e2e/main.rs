@@ -13,6 +13,7 @@ mod locks;
 mod moto;
 mod plan_markdown;
 mod plan_output;
+mod real_service;
 mod reliability;
 mod remote_state;
 mod replication;
