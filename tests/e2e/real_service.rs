@@ -76,3 +76,89 @@ fn five_hundred_indices_with_long_names_replicate_without_a_request_line_over_4_
     let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
     assert!(plan.contains("  = restore/shop\n"), "{}", flat(&plan));
 }
+
+/// Writes go on while a snapshot is taken, and documents written meanwhile may not be in it
+/// (REAL-AWS.md, "Snapshots"). A source written to during the whole run verifies: the target
+/// is compared with the source's counts just before and just after the snapshot, and the state
+/// says so.
+#[test]
+fn a_source_written_to_during_the_run_verifies_against_the_snapshots_bracket() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain(
+            "shop-prod",
+            vec![index("orders", 300), index("products", 50)],
+        )],
+        ..Default::default()
+    };
+    config.seed_data.insert(
+        "shop-prod".into(),
+        snapferry_sandbox::SeedData {
+            writers: vec![snapferry_sandbox::SeedWriter {
+                index: "orders".into(),
+                docs_per_minute: 600.0,
+            }],
+            ..Default::default()
+        },
+    );
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    let state = world.state(".snapferry/shop.state.json");
+    let verify = &state["nodes"]["verify/shop"]["outputs"];
+    assert_eq!(
+        verify["compared_with"]["known"],
+        "the counts of shop-prod just before and just after the snapshot",
+        "{verify}"
+    );
+    let bracket = &state["nodes"]["snapshot/shop"]["outputs"]["documents"]["known"]["orders"];
+    let (lo, hi) = (bracket[0].as_u64().unwrap(), bracket[1].as_u64().unwrap());
+    let copied = user_indices(&world.counts("shop-copy"));
+    let orders = copied.iter().find(|(i, _)| i == "orders").unwrap().1;
+    assert!(
+        lo >= 300 && lo <= orders && orders <= hi,
+        "{lo} ≤ {orders} ≤ {hi}"
+    );
+    // The premise: the source moved on after the snapshot, so its current count would fail.
+    let now = user_indices(&world.counts("shop-prod"));
+    let source_now = now.iter().find(|(i, _)| i == "orders").unwrap().1;
+    assert!(
+        source_now > orders,
+        "the source was not written to: {source_now}"
+    );
+}
+
+/// A target missing documents still fails verify, naming the index, its count and the bracket.
+#[test]
+fn a_target_missing_documents_fails_verify_naming_the_index_and_the_bracket() {
+    let world = World::start(
+        vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        vec![],
+    );
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve", "--target", "restore/shop"], 0);
+    let target = world.domain("shop-copy");
+    world.rt.block_on(async {
+        for id in 0..10 {
+            target
+                .http()
+                .send(
+                    http::Method::POST,
+                    "/_bulk",
+                    Some(
+                        &serde_json::json!({"delete": {"_index": "orders", "_id": id.to_string()}}),
+                    ),
+                )
+                .await
+                .unwrap();
+        }
+    });
+    let out = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert!(
+        flat(&out).contains(
+            "document counts on shop-copy lie outside what the snapshot can hold (the source \
+             shop-prod's counts just before and after the snapshot): orders: 290 documents, \
+             source orders had 300 before the snapshot and 300 after it"
+        ),
+        "{out}"
+    );
+}

@@ -302,7 +302,16 @@ impl RestoreResource {
         Some((name, indices))
     }
 
-    fn outputs(&self, survey: &Survey) -> Outputs {
+    /// The snapshot's document bracket (`documents`: per source index `[before, after]`), when
+    /// the snapshot node read one, handed on to `verify`.
+    fn bracket(&self, inputs: &Inputs) -> Option<Value> {
+        inputs
+            .get(&self.spec.snapshot, "documents")?
+            .as_known()
+            .cloned()
+    }
+
+    fn outputs(&self, survey: &Survey, bracket: Option<Value>) -> Outputs {
         let mapping: BTreeMap<&str, &str> = survey
             .mappings
             .iter()
@@ -322,6 +331,9 @@ impl RestoreResource {
         ]);
         if !uuids.is_empty() {
             out.insert("uuids".to_owned(), FieldValue::known(json!(uuids)));
+        }
+        if let Some(bracket) = bracket {
+            out.insert("documents".to_owned(), FieldValue::known(bracket));
         }
         out
     }
@@ -380,7 +392,7 @@ impl Resource for RestoreResource {
             ..Observed::present(value)
         };
         Ok(if survey.restored() {
-            observed.with_outputs(self.outputs(&survey))
+            observed.with_outputs(self.outputs(&survey, self.bracket(inputs)))
         } else if survey.running() && survey.missing().next().is_none() {
             observed.in_progress(format!("restore of {snapshot} is recovering"))
         } else {
@@ -649,7 +661,7 @@ impl Resource for RestoreResource {
                 .any(|b| b.target == m.target && b.from_this_snapshot && b.uuid == m.uuid);
         }
         survey.mappings.retain(|m| !skipped.contains(&m.target));
-        Ok(self.outputs(&survey))
+        Ok(self.outputs(&survey, self.bracket(inputs)))
     }
 }
 

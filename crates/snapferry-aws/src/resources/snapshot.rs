@@ -1,6 +1,12 @@
 //! `snapshot`: a manual snapshot of the source's selected indices into the repository. The
 //! name comes from the plan's template, resolved once per run and pinned in the state, so a
 //! resumed run waits for the snapshot it started instead of starting another.
+//!
+//! Writes go on while a snapshot is taken, and what was written meanwhile may or may not be in
+//! it. So the source's document counts are read just before the snapshot starts (pinned with
+//! the run) and just after it completes, and the pair is an output (`documents`: per index
+//! `[before, after]`): what the snapshot holds lies within, and `verify` checks the target
+//! against that bracket instead of the source's current counts.
 
 use std::sync::Arc;
 
@@ -52,6 +58,31 @@ impl SnapshotResource {
             "snapshot {name} in repository {} on domain {}",
             self.spec.repository, self.spec.domain.name
         )
+    }
+
+    /// `_count` of each index on the source, each retried on its own.
+    async fn count_each(
+        &self,
+        cx: &Context,
+        client: &crate::opensearch::OpenSearch,
+        indices: &[String],
+    ) -> Result<std::collections::BTreeMap<String, u64>, ResourceError> {
+        let mut counts = std::collections::BTreeMap::new();
+        for index in indices {
+            let n = cx
+                .retry(|| async {
+                    client.count(index).await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("count of {index} on {}", self.spec.domain.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
+            counts.insert(index.clone(), n);
+        }
+        Ok(counts)
     }
 
     fn outputs(&self, info: &SnapshotInfo) -> Outputs {
@@ -266,6 +297,10 @@ impl Resource for SnapshotResource {
                 .unwrap_or_else(|| self.spec.indices.clone()),
             _ => return Ok(()),
         };
+        // The low end of the bracket, pinned before the snapshot starts: a resumed run (or a
+        // retry after a lost answer) keeps the first reading.
+        let before = self.count_each(cx, &client, &indices).await?;
+        cx.pin("documents_before", move || json!(before)).await?;
         let request = CreateSnapshot {
             indices,
             include_global_state: self.spec.include_global_state,
@@ -334,7 +369,27 @@ impl Resource for SnapshotResource {
             })
             .await?;
         match info.state {
-            SnapshotState::Success => Ok(self.outputs(&info)),
+            SnapshotState::Success => {
+                let mut outputs = self.outputs(&info);
+                // The high end of the bracket, read now that the snapshot is complete. Without
+                // a low end (a snapshot this run did not start) there is no bracket.
+                let before = cx.pin("documents_before", || Value::Null).await?;
+                if let Ok(before) =
+                    serde_json::from_value::<std::collections::BTreeMap<String, u64>>(before)
+                {
+                    let indices: Vec<String> = before.keys().cloned().collect();
+                    let after = self.count_each(cx, &client, &indices).await?;
+                    let bracket: std::collections::BTreeMap<&String, [u64; 2]> = before
+                        .iter()
+                        .map(|(index, lo)| (index, [*lo, after.get(index).copied().unwrap_or(*lo)]))
+                        .collect();
+                    outputs.insert(
+                        "documents".to_owned(),
+                        snapferry_engine::FieldValue::known(json!(bracket)),
+                    );
+                }
+                Ok(outputs)
+            }
             state => Err(ResourceError::permanent(
                 &self.id,
                 format!(
