@@ -162,3 +162,26 @@ fn a_target_missing_documents_fails_verify_naming_the_index_and_the_bracket() {
         "{out}"
     );
 }
+
+/// Index settings the target cannot satisfy leave shards unassigned: the restore never
+/// completes and `_recovery` lists nothing for them (REAL-AWS.md, "Restore and recovery"). The
+/// apply stops with the allocation explanation (index, shard, the deciders' reasons) instead of
+/// waiting until a timeout.
+#[test]
+fn a_restore_whose_shards_cannot_be_assigned_is_reported_with_the_allocation_explanation() {
+    let world = World::start(
+        vec![source_domain("shop-prod", vec![index("orders", 30)])],
+        vec![],
+    );
+    let plan = PLAN.replace(
+        "restore:\n",
+        "restore:\n  index_settings:\n    index.routing.allocation.require.box_type: warm\n",
+    );
+    assert_ne!(plan, PLAN);
+    world.plan("snapferry.yaml", &plan);
+    let out = flat(&world.run_ok(&["apply", "--auto-approve"], 1));
+    assert!(
+        out.contains("shard 0 of index orders cannot be assigned on the target, so its restore can never finish: cannot allocate because allocation is not permitted to any of the nodes (filter: node does not match index setting [index.routing.allocation.require] filters [box_type:\"warm\"])"),
+        "{out}"
+    );
+}
