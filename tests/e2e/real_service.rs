@@ -185,3 +185,66 @@ fn a_restore_whose_shards_cannot_be_assigned_is_reported_with_the_allocation_exp
         "{out}"
     );
 }
+
+/// A closed index fails a snapshot that is not `partial`, and a snapshot cannot mix hot and
+/// UltraWarm indices (REAL-AWS.md, "Snapshots"): both are left out of the selection and the
+/// plan says which and why. A data stream's backing indices (`.ds-<stream>-<generation>`) are
+/// data, not system indices: `*` selects them and they are restored with their stream.
+#[test]
+fn closed_and_warm_indices_are_left_out_with_a_note_and_data_streams_are_copied() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain(
+            "shop-prod",
+            vec![
+                index("orders", 40),
+                index("archive", 10),
+                index("old-logs", 20),
+            ],
+        )],
+        ..Default::default()
+    };
+    config.seed_data.insert(
+        "shop-prod".into(),
+        snapferry_sandbox::SeedData {
+            closed: vec!["archive".into()],
+            warm: vec!["old-logs".into()],
+            data_streams: vec![snapferry_sandbox::SeedDataStream {
+                name: "events".into(),
+                generations: 2,
+                generate: 5,
+            }],
+            ..Default::default()
+        },
+    );
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let plan = world.run_ok(&["plan"], 0);
+    for line in [
+        "left_out.closed: \"archive (closed: a snapshot that is not partial fails on a closed index; open them to copy them)\"",
+        "left_out.warm: \"old-logs (UltraWarm: a snapshot cannot mix hot and warm indices; migrate them to hot to copy them)\"",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        world
+            .counts("shop-copy")
+            .into_iter()
+            .filter(|(i, _)| !i.starts_with('.') || i.starts_with(".ds-"))
+            .collect::<Vec<_>>(),
+        vec![
+            (".ds-events-000001".to_owned(), 5),
+            (".ds-events-000002".to_owned(), 5),
+            ("orders".to_owned(), 40),
+        ]
+    );
+    let streams: serde_json::Value = world
+        .rt
+        .block_on(world.domain("shop-copy").http().send_json(
+            http::Method::GET,
+            "/_data_stream/events",
+            None,
+        ))
+        .unwrap();
+    assert_eq!(streams["data_streams"][0]["name"], "events", "{streams}");
+}

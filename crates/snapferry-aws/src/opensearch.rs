@@ -162,6 +162,9 @@ pub struct SnapshotInfo {
     pub state: SnapshotState,
     #[serde(default)]
     pub indices: Vec<String>,
+    /// The data streams the snapshot holds with all their backing indices.
+    #[serde(default)]
+    pub data_streams: Vec<String>,
     #[serde(default)]
     pub include_global_state: Option<bool>,
     #[serde(default)]
@@ -639,6 +642,20 @@ impl OpenSearch {
             .await
     }
 
+    /// The indices on UltraWarm nodes (`_cat/indices/_warm`, Amazon OpenSearch Service's own
+    /// path). A domain that does not know the path (no UltraWarm) has none.
+    pub async fn warm_indices(&self) -> Result<Vec<String>, DomainHttpError> {
+        match self
+            .http
+            .send_json::<Vec<CatIndex>>(Method::GET, "/_cat/indices/_warm?format=json", None)
+            .await
+        {
+            Ok(rows) => Ok(rows.into_iter().map(|r| r.index).collect()),
+            Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `<index>/_count`.
     pub async fn count(&self, index: &str) -> Result<u64, DomainHttpError> {
         let path = format!("/{}/_count", segment(index));
@@ -717,8 +734,8 @@ pub struct Selection {
 /// The concrete indices `patterns` select from `existing`, in `existing`'s order. Patterns are
 /// applied left to right (`-x` removes what matched so far). An index starting with `.` (or
 /// matching [`DEFAULT_SYSTEM_EXCLUSIONS`]) is only selected by a pattern that itself starts
-/// with `.` (so `*` never drags in `.kibana` or `.opendistro-job-scheduler-lock`); no patterns
-/// means `*`.
+/// with `.` (so `*` never drags in `.kibana` or `.opendistro-job-scheduler-lock`), except a
+/// data stream's backing index (`.ds-*`), which is data; no patterns means `*`.
 pub fn select_indices(existing: &[String], patterns: &[String]) -> Vec<String> {
     explain_selection(existing, patterns).indices
 }
@@ -733,7 +750,9 @@ pub fn explain_selection(existing: &[String], patterns: &[String]) -> Selection 
     };
     let mut selection = Selection::default();
     for name in existing {
-        let hidden = name.starts_with('.')
+        // Data-stream backing indices (`.ds-<stream>-<generation>`) are data, not system
+        // indices: selected like any other index, and restored with their stream.
+        let hidden = (name.starts_with('.') && !name.starts_with(".ds-"))
             || DEFAULT_SYSTEM_EXCLUSIONS
                 .iter()
                 .any(|s| wildcard_match(s, name));

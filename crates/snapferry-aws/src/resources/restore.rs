@@ -549,6 +549,19 @@ impl Resource for RestoreResource {
         if to_restore.is_empty() {
             return Ok(());
         }
+        // A data stream is restored only when the request names it: name each stream of the
+        // snapshot whose backing indices (`.ds-<stream>-<generation>`) are being restored, so
+        // they come back as the stream they were, not as loose indices.
+        let streams: Vec<String> = inputs
+            .get(&self.spec.snapshot, "data_streams")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default();
+        for stream in streams {
+            let prefix = format!(".ds-{stream}-");
+            if to_restore.iter().any(|i| i.starts_with(&prefix)) {
+                to_restore.push(stream);
+            }
+        }
         let index_settings: serde_json::Map<String, Value> = self
             .spec
             .restore

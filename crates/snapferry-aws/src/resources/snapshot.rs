@@ -88,11 +88,18 @@ impl SnapshotResource {
     fn outputs(&self, info: &SnapshotInfo) -> Outputs {
         let mut indices = info.indices.clone();
         indices.sort();
-        outputs([
+        let mut out = outputs([
             ("name", json!(info.snapshot)),
             ("repository", json!(self.spec.repository)),
             ("indices", json!(indices)),
-        ])
+        ]);
+        if !info.data_streams.is_empty() {
+            out.insert(
+                "data_streams".to_owned(),
+                snapferry_engine::FieldValue::known(json!(info.data_streams)),
+            );
+        }
+        out
     }
 }
 
@@ -174,26 +181,43 @@ impl Resource for SnapshotResource {
             }
             Err(e) => return Err(fail_domain(&self.id, &self.what(&name), e)),
         };
-        let existing: Vec<String> = client
+        let what = format!("indices of {}", self.spec.domain.name);
+        let rows = client
             .cat_indices()
             .await
-            .map_err(|e| {
-                fail_domain(
-                    &self.id,
-                    &format!("indices of {}", self.spec.domain.name),
-                    e,
-                )
-            })?
-            .into_iter()
-            .map(|i| i.index)
+            .map_err(|e| fail_domain(&self.id, &what, e))?;
+        let existing: Vec<String> = rows.iter().map(|i| i.index.clone()).collect();
+        let closed: Vec<&str> = rows
+            .iter()
+            .filter(|i| i.status.as_deref() == Some("close"))
+            .map(|i| i.index.as_str())
             .collect();
-        let selection = explain_selection(&existing, &self.spec.indices);
+        let warm = client
+            .warm_indices()
+            .await
+            .map_err(|e| fail_domain(&self.id, &what, e))?;
+        let mut selection = explain_selection(&existing, &self.spec.indices);
+        // Closed indices fail a snapshot that is not `partial`, and a snapshot cannot mix hot
+        // and warm indices (at most one warm index per snapshot): both are left out, and said.
+        let (closed_left_out, rest): (Vec<String>, Vec<String>) = selection
+            .indices
+            .into_iter()
+            .partition(|i| closed.contains(&i.as_str()));
+        let (warm_left_out, hot): (Vec<String>, Vec<String>) =
+            rest.into_iter().partition(|i| warm.contains(i));
+        selection.indices = hot;
         let mut value = json!({
             "name": name,
             "selected": selection.indices,
             "unmatched_patterns": selection.unmatched_patterns,
             "system_left_out": selection.system_left_out,
         });
+        if !closed_left_out.is_empty() {
+            value["closed_left_out"] = json!(closed_left_out);
+        }
+        if !warm_left_out.is_empty() {
+            value["warm_left_out"] = json!(warm_left_out);
+        }
         let Some(info) = found else {
             // What dependents' reads may use before apply: the pinned name and the indices the
             // selection matches now (the restore checks its conflicts against them). Their diffs
@@ -264,17 +288,35 @@ impl Resource for SnapshotResource {
                 ),
             };
         }
-        Change::Create {
-            fields: vec![
-                created("name", json!(name)),
-                created("repository", json!(self.spec.repository)),
-                created("indices", selected),
-                created(
-                    "include_global_state",
-                    json!(self.spec.include_global_state),
-                ),
-            ],
+        let mut fields = vec![
+            created("name", json!(name)),
+            created("repository", json!(self.spec.repository)),
+            created("indices", selected),
+            created(
+                "include_global_state",
+                json!(self.spec.include_global_state),
+            ),
+        ];
+        // What the selection matched but the snapshot leaves out, with why: shown in the plan.
+        for (key, why) in [
+            (
+                "closed_left_out",
+                "closed: a snapshot that is not partial fails on a closed index; open them to copy them",
+            ),
+            (
+                "warm_left_out",
+                "UltraWarm: a snapshot cannot mix hot and warm indices; migrate them to hot to copy them",
+            ),
+        ] {
+            if let Some(left) = observed.value[key].as_array().filter(|l| !l.is_empty()) {
+                let names: Vec<&str> = left.iter().filter_map(Value::as_str).collect();
+                fields.push(created(
+                    &format!("left_out.{}", &key[..key.find('_').unwrap_or(key.len())]),
+                    json!(format!("{} ({why})", names.join(", "))),
+                ));
+            }
         }
+        Change::Create { fields }
     }
 
     async fn apply(
