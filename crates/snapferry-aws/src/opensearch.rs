@@ -796,6 +796,22 @@ mod tests {
     }
 
     #[test]
+    fn recovery_names_indices_only_while_the_request_line_stays_under_4_kb() {
+        assert_eq!(recovery_path(&[]), "/_all/_recovery");
+        assert_eq!(recovery_path(&names(&["a", "b c"])), "/a,b%20c/_recovery");
+        let many: Vec<String> = (0..500).map(|i| format!("{i:040}")).collect();
+        assert_eq!(recovery_path(&many), "/_all/_recovery");
+        let fits: Vec<String> = (0..80).map(|i| format!("{i:040}")).collect();
+        let path = recovery_path(&fits);
+        assert!(
+            path.len() <= MAX_PATH_BYTES && path.starts_with("/0000"),
+            "{path}"
+        );
+        // `GET ` + path + ` HTTP/1.1` always fits the managed service's 4,096-byte line.
+        assert!("GET ".len() + MAX_PATH_BYTES + " HTTP/1.1".len() < 4096);
+    }
+
+    #[test]
     fn path_segments_cannot_escape() {
         assert_eq!(segment("daily-2026.11.25"), "daily-2026.11.25");
         assert_eq!(segment("a/b?c#d e,f*"), "a%2Fb%3Fc%23d%20e%2Cf%2A");
