@@ -16,6 +16,7 @@ mod metadata;
 mod moto;
 mod plan_markdown;
 mod plan_output;
+mod real_data;
 mod real_service;
 mod reliability;
 mod remote_state;

@@ -704,34 +704,52 @@ fn an_adopted_target_domain_is_never_marked_as_created_and_destroy_leaves_it() {
     );
 }
 
+/// The recovery types `_recovery` shows for an index of a domain, as (primary, type), sorted.
+fn recovery_kinds(world: &World, domain: &str, index: &str) -> Vec<(bool, String)> {
+    let client = world.domain(domain);
+    let recovery = world
+        .rt
+        .block_on(client.recovery(&[index.to_owned()]))
+        .unwrap();
+    let mut kinds: Vec<(bool, String)> = recovery[index]
+        .iter()
+        .map(|s| (s.primary, s.kind.clone().unwrap_or_default()))
+        .collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
 /// Only primaries recover from the snapshot; replicas recover from a peer (REAL-AWS.md,
 /// "Restore and recovery"). A target that gains a node after the restore gets its replicas
 /// allocated, and `_recovery` then lists them as `PEER`: the restore is still the one done from
-/// this snapshot, and a later apply must not try it again.
-///
-/// Fails until the tool reads "restored from this snapshot" from the primaries only
-/// (`snapferry-aws` `resources/restore.rs`, `survey`, which requires every shard, replicas
-/// included, to name the snapshot).
+/// this snapshot (its primaries say so), `plan` shows nothing to do and a later apply does not
+/// try it again.
 #[test]
 fn a_target_given_a_second_node_after_the_restore_is_not_restored_again() {
     let world = World::start(
         vec![source_domain("shop-prod", vec![index("orders", 300)])],
         vec![],
     );
-    let plan = PLAN.replace("restore:\n  on_conflict: replace\n", "");
-    world.plan("snapferry.yaml", &plan);
+    world.plan("snapferry.yaml", PLAN);
     world.run_ok(&["apply", "--auto-approve"], 0);
-    let resized = plan.replace(
+    let resized = PLAN.replace(
         "target:\n  domain: shop-copy\n",
         "target:\n  domain: shop-copy\n  overrides:\n    cluster_config:\n      instance_count: 2\n",
     );
-    assert_ne!(resized, plan);
+    assert_ne!(resized, PLAN);
     world.plan("snapferry.yaml", &resized);
     world.sandbox().reset_log();
-    let applied = world.run_ok(&["apply", "--auto-approve", "--reconcile-drift"], 0);
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
     assert!(
-        applied.contains("Apply complete: 1 applied, 7 unchanged, 0 drifted"),
+        applied
+            .contains("Apply complete: 1 applied, 7 unchanged, 0 stale, 0 failed, 0 not started."),
         "only the domain changes; the restore is the one already done:\n{applied}"
+    );
+    // The premise: the second node took the replicas, which recovered from their primaries.
+    assert_eq!(
+        recovery_kinds(&world, "shop-copy", "orders"),
+        vec![(false, "PEER".to_owned()), (true, "SNAPSHOT".to_owned())]
     );
     let restores = world
         .mutating_calls()
@@ -739,6 +757,52 @@ fn a_target_given_a_second_node_after_the_restore_is_not_restored_again() {
         .filter(|r| r.operation == "RestoreSnapshot" || r.operation == "DeleteIndex")
         .count();
     assert_eq!(restores, 0, "nothing restored again:\n{applied}");
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("  = restore/shop\n"), "{plan}");
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        vec![("orders".to_owned(), 300)]
+    );
+}
+
+/// A primary relocated after the restore (a blue/green deployment, a rebalance) shows `PEER`
+/// in `_recovery` like a replica: nothing in the cluster says any more that the index came from
+/// the snapshot. The restore's own record (the restored indices' uuids in the state) does, so
+/// `plan` shows nothing to do and an apply with `on_conflict: replace` never deletes and
+/// restores the index again.
+#[test]
+fn a_restored_index_whose_primaries_relocated_is_not_replaced() {
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
+        ..Default::default()
+    };
+    config.seed_data.insert(
+        "shop-copy".into(),
+        snapferry_sandbox::SeedData {
+            relocate_primaries_after_secs: Some(1.0),
+            ..Default::default()
+        },
+    );
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    // One simulated second is a millisecond at the tests' time scale; wait for it generously.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(
+        recovery_kinds(&world, "shop-copy", "orders"),
+        vec![(true, "PEER".to_owned())],
+        "the premise: the primary relocated"
+    );
+    world.sandbox().reset_log();
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("  = restore/shop\n"), "{plan}");
+    let applied = world.run_ok(&["apply", "--auto-approve"], 0);
+    let replaced = world
+        .mutating_calls()
+        .into_iter()
+        .filter(|r| r.operation == "RestoreSnapshot" || r.operation == "DeleteIndex")
+        .count();
+    assert_eq!(replaced, 0, "the restored index was replaced:\n{applied}");
     assert_eq!(
         user_indices(&world.counts("shop-copy")),
         vec![("orders".to_owned(), 300)]

@@ -6,7 +6,9 @@
 //! `cluster.health.yaml`); only the fields snapferry reads are modelled and unknown ones are
 //! ignored, so newer engine versions keep working. Every name that goes into a path is
 //! percent-encoded as one segment. Recovery is only ever asked for through `_all/_recovery` or
-//! `<index>/_recovery`: the managed service refuses the bare `/_recovery`.
+//! `<index>,…/_recovery`: the managed service refuses the bare `/_recovery`, and a list of
+//! indices is put on the request line only while the line stays under its 4 KB limit; beyond
+//! that one `_all/_recovery` answers for all of them, so a poll is one request at any scale.
 //!
 //! [`select_indices`] turns the plan's index patterns into the concrete list to snapshot or
 //! restore, leaving system indices out unless a pattern names them explicitly.
@@ -160,7 +162,7 @@ pub struct SnapshotInfo {
     pub state: SnapshotState,
     #[serde(default)]
     pub indices: Vec<String>,
-    /// The data streams the snapshot holds (Elasticsearch 7.9+, OpenSearch).
+    /// The data streams the snapshot holds with all their backing indices.
     #[serde(default)]
     pub data_streams: Vec<String>,
     #[serde(default)]
@@ -283,6 +285,9 @@ pub struct CatIndex {
     pub status: Option<String>,
     #[serde(default)]
     pub uuid: Option<String>,
+    /// Number of primary shards (a string, as every `_cat` value).
+    #[serde(default)]
+    pub pri: Option<String>,
     #[serde(rename = "docs.count", default)]
     pub docs_count: Option<String>,
     #[serde(rename = "store.size", default)]
@@ -375,6 +380,76 @@ struct RootInfo {
 #[derive(Debug, Deserialize)]
 struct CountResponse {
     count: u64,
+}
+
+/// The longest path snapferry puts on a request line that names indices. The managed service's
+/// `http.max_initial_line_length` is 4,096 bytes for the whole line (`GET `, path and query,
+/// ` HTTP/1.1`); this leaves room for the method, the version and a query string.
+pub const MAX_PATH_BYTES: usize = 3_584;
+
+/// The `_recovery` path for `indices` (see [`OpenSearch::recovery`]).
+pub fn recovery_path(indices: &[String]) -> String {
+    let named = indices
+        .iter()
+        .map(|i| segment(i))
+        .collect::<Vec<_>>()
+        .join(",");
+    let path = format!("/{named}/_recovery");
+    if indices.is_empty() || path.len() > MAX_PATH_BYTES {
+        "/_all/_recovery".to_owned()
+    } else {
+        path
+    }
+}
+
+/// `_cluster/allocation/explain`'s answer, as much of it as a report needs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AllocationExplanation {
+    pub index: String,
+    pub shard: u64,
+    pub primary: bool,
+    pub current_state: String,
+    /// `no` when no node may take the copy; `yes`, `throttled`, `awaiting_info` otherwise.
+    #[serde(default)]
+    pub can_allocate: Option<String>,
+    #[serde(default)]
+    pub allocate_explanation: Option<String>,
+    #[serde(default)]
+    pub node_allocation_decisions: Vec<NodeAllocationDecision>,
+}
+
+/// One node's verdict on a shard copy, with the deciders that said no.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct NodeAllocationDecision {
+    #[serde(default)]
+    pub node_name: String,
+    #[serde(default)]
+    pub deciders: Vec<AllocationDecider>,
+}
+
+/// A decider's verdict (`NO`, `YES`, `THROTTLE`) and its words.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AllocationDecider {
+    pub decider: String,
+    pub decision: String,
+    #[serde(default)]
+    pub explanation: String,
+}
+
+impl AllocationExplanation {
+    /// The distinct reasons the deciders gave, for a report (`filter: node does not match …`).
+    pub fn reasons(&self) -> Vec<String> {
+        let mut reasons: Vec<String> = Vec::new();
+        for node in &self.node_allocation_decisions {
+            for d in node.deciders.iter().filter(|d| d.decision == "NO") {
+                let reason = format!("{}: {}", d.decider, d.explanation);
+                if !reasons.contains(&reason) {
+                    reasons.push(reason);
+                }
+            }
+        }
+        reasons
+    }
 }
 
 fn indices_param(indices: &[String]) -> String {
@@ -542,22 +617,35 @@ impl OpenSearch {
         Ok(())
     }
 
-    /// Recovery of `indices` (`<a>,<b>/_recovery`), or of all through `_all/_recovery` when
-    /// empty; never the bare `/_recovery` the managed service refuses.
+    /// Recovery of `indices`, in one request whatever their number: `<a>,<b>/_recovery` while
+    /// that path keeps the request line under [`MAX_PATH_BYTES`], otherwise `_all/_recovery`
+    /// with the answer cut down to `indices` (the managed service refuses a request line over
+    /// 4 KB with 400 `too_long_http_line_exception`, and the bare `/_recovery` always). An empty
+    /// list asks for all. Indices the answer does not list (closed, or no copy assigned) are
+    /// absent from the result.
     pub async fn recovery(&self, indices: &[String]) -> Result<Recovery, DomainHttpError> {
-        let target = if indices.is_empty() {
-            "_all".to_owned()
-        } else {
-            indices
-                .iter()
-                .map(|i| segment(i))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let path = format!("/{target}/_recovery");
+        let path = recovery_path(indices);
         let raw: BTreeMap<String, IndexRecovery> =
             self.http.send_json(Method::GET, &path, None).await?;
-        Ok(raw.into_iter().map(|(k, v)| (k, v.shards)).collect())
+        let wanted: std::collections::BTreeSet<&str> = indices.iter().map(String::as_str).collect();
+        Ok(raw
+            .into_iter()
+            .filter(|(k, _)| wanted.is_empty() || wanted.contains(k.as_str()))
+            .map(|(k, v)| (k, v.shards))
+            .collect())
+    }
+
+    /// `_cluster/allocation/explain` for one shard copy: why it is (not) assigned.
+    pub async fn allocation_explain(
+        &self,
+        index: &str,
+        shard: u64,
+        primary: bool,
+    ) -> Result<AllocationExplanation, DomainHttpError> {
+        let body = json!({ "index": index, "shard": shard, "primary": primary });
+        self.http
+            .send_json(Method::POST, "/_cluster/allocation/explain", Some(&body))
+            .await
     }
 
     /// `_cat/indices?format=json&expand_wildcards=all`: every index, hidden and system ones too.
@@ -570,6 +658,20 @@ impl OpenSearch {
             "/_cat/indices?format=json"
         };
         self.http.send_json(Method::GET, path, None).await
+    }
+
+    /// The indices on UltraWarm nodes (`_cat/indices/_warm`, Amazon OpenSearch Service's own
+    /// path). A domain that does not know the path (no UltraWarm) has none.
+    pub async fn warm_indices(&self) -> Result<Vec<String>, DomainHttpError> {
+        match self
+            .http
+            .send_json::<Vec<CatIndex>>(Method::GET, "/_cat/indices/_warm?format=json", None)
+            .await
+        {
+            Ok(rows) => Ok(rows.into_iter().map(|r| r.index).collect()),
+            Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `<index>/_count`.
@@ -650,8 +752,8 @@ pub struct Selection {
 /// The concrete indices `patterns` select from `existing`, in `existing`'s order. Patterns are
 /// applied left to right (`-x` removes what matched so far). An index starting with `.` (or
 /// matching [`DEFAULT_SYSTEM_EXCLUSIONS`]) is only selected by a pattern that itself starts
-/// with `.` (so `*` never drags in `.kibana` or `.opendistro-job-scheduler-lock`); no patterns
-/// means `*`.
+/// with `.` (so `*` never drags in `.kibana` or `.opendistro-job-scheduler-lock`), except a
+/// data stream's backing index (`.ds-*`), which is data; no patterns means `*`.
 pub fn select_indices(existing: &[String], patterns: &[String]) -> Vec<String> {
     explain_selection(existing, patterns).indices
 }
@@ -666,7 +768,9 @@ pub fn explain_selection(existing: &[String], patterns: &[String]) -> Selection 
     };
     let mut selection = Selection::default();
     for name in existing {
-        let hidden = name.starts_with('.')
+        // Data-stream backing indices (`.ds-<stream>-<generation>`) are data, not system
+        // indices: selected like any other index, and restored with their stream.
+        let hidden = (name.starts_with('.') && !name.starts_with(".ds-"))
             || DEFAULT_SYSTEM_EXCLUSIONS
                 .iter()
                 .any(|s| wildcard_match(s, name));
@@ -721,6 +825,22 @@ mod tests {
         assert!(v(None, "7.7.0").takes_cat_expand_wildcards());
         assert!(v(None, "7.10.2").takes_cat_expand_wildcards());
         assert!(v(Some("opensearch"), "1.3.20").takes_cat_expand_wildcards());
+    }
+
+    #[test]
+    fn recovery_names_indices_only_while_the_request_line_stays_under_4_kb() {
+        assert_eq!(recovery_path(&[]), "/_all/_recovery");
+        assert_eq!(recovery_path(&names(&["a", "b c"])), "/a,b%20c/_recovery");
+        let many: Vec<String> = (0..500).map(|i| format!("{i:040}")).collect();
+        assert_eq!(recovery_path(&many), "/_all/_recovery");
+        let fits: Vec<String> = (0..80).map(|i| format!("{i:040}")).collect();
+        let path = recovery_path(&fits);
+        assert!(
+            path.len() <= MAX_PATH_BYTES && path.starts_with("/0000"),
+            "{path}"
+        );
+        // `GET ` + path + ` HTTP/1.1` always fits the managed service's 4,096-byte line.
+        assert!("GET ".len() + MAX_PATH_BYTES + " HTTP/1.1".len() < 4096);
     }
 
     #[test]

@@ -377,7 +377,7 @@ pub struct RawSnapshot {
     /// Name template with `{name}`, `{date}` (YYYY-MM-DD) and `{datetime}` (e.g. 20261125t054200z). Resolved when a run starts and kept until it completes, so a resumed run reuses it; the next run resolves it again: with `{date}`, a second apply on the same day changes nothing and one on a later day takes a new snapshot; with `{datetime}`, every apply takes one. Default `{name}-{date}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Index patterns; a leading `-` excludes. Default `*`.
+    /// Index patterns; a leading `-` excludes. Data-stream backing indices (`.ds-<stream>-<generation>`) are selected like other indices and restored with their stream. Closed indices (a snapshot that is not `partial` fails on them) and UltraWarm indices (a snapshot cannot mix hot and warm indices) are left out, and the plan names them under `left_out`. Default `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indices: Option<Vec<String>>,
     /// Keep system indices (`.kibana*`, `.opendistro*`, `.plugins*`, `.opensearch*`, `.tasks`). Default false.

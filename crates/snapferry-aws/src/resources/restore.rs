@@ -1,7 +1,10 @@
 //! `restore`: the snapshot's selected indices restored on the target (system indices never),
 //! renamed and with index settings as the plan says; `on_conflict` decides what happens to
 //! indices that already exist. Whether an index was already restored from *this* snapshot is
-//! read from its shards' recovery source, so a restore done (or under way) is never repeated.
+//! read from its *primaries'* recovery source (replicas recover from a peer, `PEER`), or from
+//! the index uuids this node recorded when the restore finished (a primary relocated since by a
+//! blue/green deployment shows `PEER` too), so a restore done (or under way) is never repeated.
+//! Apply deletes an index (`on_conflict: replace`) only when the change it carries out names it.
 //!
 //! The change is a `create` while the target holds no index of its own yet and an `update`
 //! once it does (a refresh, a repair after an index was deleted), so the kind of change does
@@ -22,7 +25,7 @@ use snapferry_engine::{
 use snapferry_plan::{OnConflict, RestoreNode};
 
 use super::{Env, created, created_unknown, fail_domain, outputs};
-use crate::opensearch::{OpenSearch, Recovery, RestoreRequest, select_indices};
+use crate::opensearch::{CatIndex, OpenSearch, Recovery, RestoreRequest, select_indices};
 
 pub(crate) struct RestoreResource {
     id: NodeId,
@@ -38,10 +41,14 @@ struct Mapping {
     target: String,
     /// The target index exists.
     exists: bool,
-    /// Every shard of the target index was recovered from this snapshot...
+    /// The target index's primaries were recovered from this snapshot (or its uuid is the one
+    /// recorded when this node restored it)...
     from_this_snapshot: bool,
-    /// ...and all of them are done.
+    /// ...and every primary is done.
     done: bool,
+    /// The target index's uuid, when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    uuid: Option<String>,
 }
 
 /// What the target looks like for this restore.
@@ -75,19 +82,62 @@ impl Survey {
     }
 }
 
-/// Shards `done` of `total` in a recovery answer, for the indices given.
-fn recovery_progress(recovery: &Recovery, indices: &[String]) -> (u64, u64) {
+/// Primary shards `done` of `total` in a recovery answer, for the indices given with their
+/// number of primaries (`None`: as many as the answer lists). Replicas are left out: they
+/// recover from a peer once their primary is active, and a small domain may never place them.
+fn recovery_progress(recovery: &Recovery, indices: &[(String, Option<u64>)]) -> (u64, u64) {
     let mut done = 0;
     let mut total = 0;
-    for index in indices {
-        for shard in recovery.get(index).into_iter().flatten() {
-            total += 1;
-            if shard.stage == "DONE" {
-                done += 1;
+    for (index, primaries) in indices {
+        let shards = recovery.get(index).map(Vec::as_slice).unwrap_or_default();
+        let listed = shards.iter().filter(|s| s.primary).count() as u64;
+        total += primaries.unwrap_or(listed).max(listed);
+        done += shards
+            .iter()
+            .filter(|s| s.primary && s.stage == "DONE")
+            .count() as u64;
+    }
+    (done, total)
+}
+
+/// Whether a recovery answer says the index's primaries came from `repository:snapshot`: at
+/// least one primary recovered from it and none from anything else that creates an index
+/// (another snapshot, an empty store). A relocated primary (`PEER`) or one reopened from its
+/// own files (`EXISTING_STORE`) says nothing either way.
+fn primaries_from(
+    shards: &[crate::opensearch::ShardRecovery],
+    repository: &str,
+    snapshot: &str,
+) -> bool {
+    let mut from_it = false;
+    for shard in shards.iter().filter(|s| s.primary) {
+        match shard.kind.as_deref() {
+            Some("PEER") | Some("EXISTING_STORE") => {}
+            _ => {
+                let source = shard.source.clone().unwrap_or_default();
+                if source.snapshot.as_deref() == Some(snapshot)
+                    && source.repository.as_deref() == Some(repository)
+                {
+                    from_it = true;
+                } else {
+                    return false;
+                }
             }
         }
     }
-    (done, total)
+    from_it
+}
+
+/// Whether every primary of an index (`primaries` of them, when known) is listed and done.
+fn primaries_done(shards: &[crate::opensearch::ShardRecovery], primaries: Option<u64>) -> bool {
+    let done: std::collections::BTreeSet<u64> = shards
+        .iter()
+        .filter(|s| s.primary && s.stage == "DONE")
+        .map(|s| s.id)
+        .collect();
+    let listed = shards.iter().filter(|s| s.primary).count() as u64;
+    let expected = primaries.unwrap_or(listed).max(listed);
+    expected > 0 && done.len() as u64 == expected
 }
 
 impl RestoreResource {
@@ -127,14 +177,11 @@ impl RestoreResource {
         &self,
         client: &OpenSearch,
         what: &str,
-    ) -> Result<Vec<String>, ResourceError> {
-        Ok(client
+    ) -> Result<Vec<CatIndex>, ResourceError> {
+        client
             .cat_indices()
             .await
-            .map_err(|e| fail_domain(&self.id, what, e))?
-            .into_iter()
-            .map(|i| i.index)
-            .collect())
+            .map_err(|e| fail_domain(&self.id, what, e))
     }
 
     /// Compares the snapshot's selected indices with what the target has.
@@ -146,34 +193,48 @@ impl RestoreResource {
     ) -> Result<Survey, ResourceError> {
         let what = self.what(snapshot);
         let existing = self.target_indices(client, &what).await?;
-        self.survey_with(client, snapshot, snapshot_indices, &existing)
-            .await
+        self.survey_with(
+            client,
+            snapshot,
+            snapshot_indices,
+            &existing,
+            &BTreeMap::new(),
+        )
+        .await
     }
 
-    /// [`Self::survey`] against a list of the target's indices already read.
+    /// [`Self::survey`] against a list of the target's indices already read. `recorded` holds
+    /// the target indices' uuids this node recorded for `snapshot` (target → uuid).
     async fn survey_with(
         &self,
         client: &OpenSearch,
         snapshot: &str,
         snapshot_indices: &[String],
-        existing: &[String],
+        existing: &[CatIndex],
+        recorded: &BTreeMap<String, String>,
     ) -> Result<Survey, ResourceError> {
         let what = self.what(snapshot);
         let selected = select_indices(snapshot_indices, &self.spec.restore.indices);
         let mut mappings = Vec::new();
         let mut present = Vec::new();
+        let mut primaries = BTreeMap::new();
         for source in selected {
             let target = self.rename(&source)?;
-            let exists = existing.contains(&target);
-            if exists {
+            let row = existing.iter().find(|i| i.index == target);
+            if let Some(row) = row {
                 present.push(target.clone());
+                primaries.insert(
+                    target.clone(),
+                    row.pri.as_deref().and_then(|p| p.parse::<u64>().ok()),
+                );
             }
             mappings.push(Mapping {
                 source,
                 target,
-                exists,
+                exists: row.is_some(),
                 from_this_snapshot: false,
                 done: false,
+                uuid: row.and_then(|r| r.uuid.clone()),
             });
         }
         if !present.is_empty() {
@@ -183,20 +244,35 @@ impl RestoreResource {
                 .map_err(|e| fail_domain(&self.id, &what, e))?;
             for mapping in mappings.iter_mut().filter(|m| m.exists) {
                 let shards = recovery.get(&mapping.target).cloned().unwrap_or_default();
-                mapping.from_this_snapshot = !shards.is_empty()
-                    && shards.iter().all(|s| {
-                        s.source.as_ref().is_some_and(|src| {
-                            src.snapshot.as_deref() == Some(snapshot)
-                                && src.repository.as_deref() == Some(&self.spec.repository)
-                        })
-                    });
-                mapping.done = shards.iter().all(|s| s.stage == "DONE");
+                let recorded_here = mapping
+                    .uuid
+                    .as_ref()
+                    .is_some_and(|uuid| recorded.get(&mapping.target) == Some(uuid));
+                mapping.from_this_snapshot =
+                    recorded_here || primaries_from(&shards, &self.spec.repository, snapshot);
+                mapping.done = recorded_here
+                    || primaries_done(&shards, primaries.get(&mapping.target).copied().flatten());
             }
         }
         Ok(Survey {
             snapshot: snapshot.to_owned(),
             mappings,
         })
+    }
+
+    /// The uuids this node recorded for the target indices it restored from `snapshot`.
+    fn recorded_uuids(&self, inputs: &Inputs, snapshot: &str) -> BTreeMap<String, String> {
+        let same_snapshot = inputs
+            .get(&self.id, "snapshot")
+            .and_then(|v| v.as_known().cloned())
+            == Some(json!(snapshot));
+        if !same_snapshot {
+            return BTreeMap::new();
+        }
+        inputs
+            .get(&self.id, "uuids")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default()
     }
 
     /// Indices in the way that `on_conflict` does not allow to touch.
@@ -226,16 +302,40 @@ impl RestoreResource {
         Some((name, indices))
     }
 
-    fn outputs(&self, survey: &Survey) -> Outputs {
+    /// The snapshot's document bracket (`documents`: per source index `[before, after]`), when
+    /// the snapshot node read one, handed on to `verify`.
+    fn bracket(&self, inputs: &Inputs) -> Option<Value> {
+        inputs
+            .get(&self.spec.snapshot, "documents")?
+            .as_known()
+            .cloned()
+    }
+
+    fn outputs(&self, survey: &Survey, bracket: Option<Value>) -> Outputs {
         let mapping: BTreeMap<&str, &str> = survey
             .mappings
             .iter()
             .map(|m| (m.source.as_str(), m.target.as_str()))
             .collect();
-        outputs([
+        // The record of what this node restored: an index whose uuid is still this one is the
+        // restored index, whatever `_recovery` says of its primaries later.
+        let uuids: BTreeMap<&str, &str> = survey
+            .mappings
+            .iter()
+            .filter(|m| m.from_this_snapshot)
+            .filter_map(|m| Some((m.target.as_str(), m.uuid.as_deref()?)))
+            .collect();
+        let mut out = outputs([
             ("snapshot", json!(survey.snapshot)),
             ("indices", json!(mapping)),
-        ])
+        ]);
+        if !uuids.is_empty() {
+            out.insert("uuids".to_owned(), FieldValue::known(json!(uuids)));
+        }
+        if let Some(bracket) = bracket {
+            out.insert("documents".to_owned(), FieldValue::known(bracket));
+        }
+        out
     }
 }
 
@@ -267,7 +367,11 @@ impl Resource for RestoreResource {
         let what = self.what(snapshot.as_ref().map_or("(new)", |(name, _)| name.as_str()));
         let all = self.target_indices(&client, &what).await?;
         // The target's own indices (system indices are never restored).
-        let existing: Vec<&String> = all.iter().filter(|i| !i.starts_with('.')).collect();
+        let existing: Vec<&String> = all
+            .iter()
+            .map(|i| &i.index)
+            .filter(|i| !i.starts_with('.'))
+            .collect();
         let mut value = json!({ "existing": existing });
         let present = !existing.is_empty();
         // The snapshot is known before apply (it exists, or the state recorded it): survey what
@@ -278,14 +382,17 @@ impl Resource for RestoreResource {
                 ..Observed::present(value)
             });
         };
-        let survey = self.survey_with(&client, &snapshot, &indices, &all).await?;
+        let recorded = self.recorded_uuids(inputs, &snapshot);
+        let survey = self
+            .survey_with(&client, &snapshot, &indices, &all, &recorded)
+            .await?;
         value["survey"] = serde_json::to_value(&survey).expect("a survey is JSON");
         let observed = Observed {
             exists: present,
             ..Observed::present(value)
         };
         Ok(if survey.restored() {
-            observed.with_outputs(self.outputs(&survey))
+            observed.with_outputs(self.outputs(&survey, self.bracket(inputs)))
         } else if survey.running() && survey.missing().next().is_none() {
             observed.in_progress(format!("restore of {snapshot} is recovering"))
         } else {
@@ -385,7 +492,7 @@ impl Resource for RestoreResource {
         &self,
         _cx: &Context,
         inputs: &Inputs,
-        _change: &Change,
+        change: &Change,
     ) -> Result<(), ResourceError> {
         let Some((snapshot, indices)) = self.snapshot_of(inputs) else {
             return Err(ResourceError::permanent(
@@ -401,6 +508,10 @@ impl Resource for RestoreResource {
         // Survey again right before acting: apply must be safe to repeat after a crash.
         let survey = self.survey(&client, &snapshot, &indices).await?;
         let on_conflict = self.spec.restore.on_conflict;
+        // The indices the change being carried out replaces: an index is deleted only when the
+        // change names it (its read knew this node's own record of what it restored, which
+        // this fresh survey does not).
+        let replacing = replaced_by(change);
         let mut to_restore = Vec::new();
         for m in &survey.mappings {
             if m.from_this_snapshot {
@@ -408,6 +519,10 @@ impl Resource for RestoreResource {
             }
             if m.exists {
                 match on_conflict {
+                    OnConflict::Replace if !replacing.contains(m.target.as_str()) => {
+                        tracing::info!(index = %m.target, "not named by the change: left as it is");
+                        continue;
+                    }
                     OnConflict::Replace => {
                         tracing::info!(index = %m.target, "deleting the target index to replace it");
                         client
@@ -434,20 +549,17 @@ impl Resource for RestoreResource {
         if to_restore.is_empty() {
             return Ok(());
         }
-        // A data stream comes back only when the restore names it (its backing indices alone
-        // come back as plain indices, and the stream could never roll over): name each stream of
-        // the snapshot whose backing indices are all restored.
-        if let Some(info) = client
-            .get_snapshot(&self.spec.repository, &snapshot)
-            .await
-            .map_err(|e| fail_domain(&self.id, &what, e))?
-        {
-            for stream in &info.data_streams {
-                let prefix = format!(".ds-{stream}-");
-                let mut backing = info.indices.iter().filter(|i| i.starts_with(&prefix));
-                if backing.clone().next().is_some() && backing.all(|i| to_restore.contains(i)) {
-                    to_restore.push(stream.clone());
-                }
+        // A data stream is restored only when the request names it: name each stream of the
+        // snapshot whose backing indices (`.ds-<stream>-<generation>`) are being restored, so
+        // they come back as the stream they were, not as loose indices.
+        let streams: Vec<String> = inputs
+            .get(&self.spec.snapshot, "data_streams")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default();
+        for stream in streams {
+            let prefix = format!(".ds-{stream}-");
+            if to_restore.iter().any(|i| i.starts_with(&prefix)) {
+                to_restore.push(stream);
             }
         }
         let index_settings: serde_json::Map<String, Value> = self
@@ -503,36 +615,132 @@ impl Resource for RestoreResource {
         } else {
             Vec::new()
         };
-        let targets: Vec<String> = survey
+        let rows = cx.retry(|| self.target_indices(&client, &what)).await?;
+        let targets: Vec<(String, Option<u64>)> = survey
             .mappings
             .iter()
             .filter(|m| !skipped.contains(&m.target))
-            .map(|m| m.target.clone())
+            .map(|m| {
+                let primaries = rows
+                    .iter()
+                    .find(|r| r.index == m.target)
+                    .and_then(|r| r.pri.as_deref()?.parse().ok());
+                (m.target.clone(), primaries)
+            })
             .collect();
+        let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
         let id = self.id.clone();
         cx.poll_until(|| {
-            let (client, targets, what, id) =
-                (client.clone(), targets.clone(), what.clone(), id.clone());
+            let (client, targets, names, what, id) = (
+                client.clone(),
+                targets.clone(),
+                names.clone(),
+                what.clone(),
+                id.clone(),
+            );
             async move {
                 let recovery = client
-                    .recovery(&targets)
+                    .recovery(&names)
                     .await
                     .map_err(|e| fail_domain(&id, &what, e))?;
                 let (done, total) = recovery_progress(&recovery, &targets);
                 if total > 0 && done == total {
-                    Ok(PollStatus::Ready(()))
-                } else {
-                    Ok(PollStatus::Pending {
-                        done,
-                        total,
-                        message: format!("{done} of {total} shards recovered"),
-                    })
+                    return Ok(PollStatus::Ready(()));
                 }
+                if let Some(stuck) = unassigned_primary(&recovery, &targets)
+                    && let Some(reason) = unassignable(&client, &stuck, &id, &what).await?
+                {
+                    return Err(ResourceError::permanent(&id, reason));
+                }
+                Ok(PollStatus::Pending {
+                    done,
+                    total,
+                    message: format!("{done} of {total} primary shards recovered"),
+                })
             }
         })
         .await?;
-        let mut survey = survey;
+        // Read again once done, for the record of the restored indices' uuids. An index seen
+        // recovering from this snapshot before the wait is this restore's even when its
+        // primaries have been relocated since (`PEER`).
+        let before = survey;
+        let mut survey = cx
+            .retry(|| self.survey(&client, &snapshot, &indices))
+            .await?;
+        for m in &mut survey.mappings {
+            m.from_this_snapshot |= before
+                .mappings
+                .iter()
+                .any(|b| b.target == m.target && b.from_this_snapshot && b.uuid == m.uuid);
+        }
         survey.mappings.retain(|m| !skipped.contains(&m.target));
-        Ok(self.outputs(&survey))
+        Ok(self.outputs(&survey, self.bracket(inputs)))
     }
+}
+
+/// The target indices a change replaces (`indices.<target>: existing index → replaced from …`).
+fn replaced_by(change: &Change) -> std::collections::BTreeSet<&str> {
+    let fields = match change {
+        Change::Create { fields } | Change::Update { fields } | Change::Replace { fields } => {
+            fields.as_slice()
+        }
+        Change::NoOp | Change::InProgress { what: _ } | Change::Blocked { reason: _ } => &[],
+    };
+    fields
+        .iter()
+        .filter(|f| f.before.is_some())
+        .filter_map(|f| f.path.strip_prefix("indices."))
+        .collect()
+}
+
+/// The first primary (index, shard) the recovery answer does not list: no node has it yet.
+fn unassigned_primary(
+    recovery: &Recovery,
+    targets: &[(String, Option<u64>)],
+) -> Option<(String, u64)> {
+    targets.iter().find_map(|(index, primaries)| {
+        let listed: std::collections::BTreeSet<u64> = recovery
+            .get(index)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.primary)
+            .map(|s| s.id)
+            .collect();
+        (0..primaries.unwrap_or(0))
+            .find(|shard| !listed.contains(shard))
+            .map(|shard| (index.clone(), shard))
+    })
+}
+
+/// Why a primary cannot be assigned, from `_cluster/allocation/explain`; `None` while it can
+/// still be (it is being allocated, or throttled).
+async fn unassignable(
+    client: &OpenSearch,
+    (index, shard): &(String, u64),
+    id: &NodeId,
+    what: &str,
+) -> Result<Option<String>, ResourceError> {
+    let explained = client
+        .allocation_explain(index, *shard, true)
+        .await
+        .map_err(|e| fail_domain(id, what, e))?;
+    if explained.current_state != "unassigned" || explained.can_allocate.as_deref() != Some("no") {
+        return Ok(None);
+    }
+    let reasons = explained.reasons();
+    Ok(Some(format!(
+        "shard {shard} of index {index} cannot be assigned on the target, so its restore can \
+         never finish: {}{}; change the index settings the restore gives it \
+         (`restore.index_settings`, `restore.ignore_index_settings`) or the target's nodes, \
+         delete the index and apply again",
+        explained
+            .allocate_explanation
+            .as_deref()
+            .unwrap_or("no node may take it"),
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", reasons.join("; "))
+        }
+    )))
 }

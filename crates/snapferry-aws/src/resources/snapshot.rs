@@ -1,6 +1,12 @@
 //! `snapshot`: a manual snapshot of the source's selected indices into the repository. The
 //! name comes from the plan's template, resolved once per run and pinned in the state, so a
 //! resumed run waits for the snapshot it started instead of starting another.
+//!
+//! Writes go on while a snapshot is taken, and what was written meanwhile may or may not be in
+//! it. So the source's document counts are read just before the snapshot starts (pinned with
+//! the run) and just after it completes, and the pair is an output (`documents`: per index
+//! `[before, after]`): what the snapshot holds lies within, and `verify` checks the target
+//! against that bracket instead of the source's current counts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,14 +76,46 @@ impl SnapshotResource {
         )
     }
 
+    /// `_count` of each index on the source, each retried on its own.
+    async fn count_each(
+        &self,
+        cx: &Context,
+        client: &crate::opensearch::OpenSearch,
+        indices: &[String],
+    ) -> Result<std::collections::BTreeMap<String, u64>, ResourceError> {
+        let mut counts = std::collections::BTreeMap::new();
+        for index in indices {
+            let n = cx
+                .retry(|| async {
+                    client.count(index).await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("count of {index} on {}", self.spec.domain.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
+            counts.insert(index.clone(), n);
+        }
+        Ok(counts)
+    }
+
     fn outputs(&self, info: &SnapshotInfo) -> Outputs {
         let mut indices = info.indices.clone();
         indices.sort();
-        outputs([
+        let mut out = outputs([
             ("name", json!(info.snapshot)),
             ("repository", json!(self.spec.repository)),
             ("indices", json!(indices)),
-        ])
+        ]);
+        if !info.data_streams.is_empty() {
+            out.insert(
+                "data_streams".to_owned(),
+                snapferry_engine::FieldValue::known(json!(info.data_streams)),
+            );
+        }
+        out
     }
 }
 
@@ -159,26 +197,43 @@ impl Resource for SnapshotResource {
             }
             Err(e) => return Err(fail_domain(&self.id, &self.what(&name), e)),
         };
-        let existing: Vec<String> = client
+        let what = format!("indices of {}", self.spec.domain.name);
+        let rows = client
             .cat_indices()
             .await
-            .map_err(|e| {
-                fail_domain(
-                    &self.id,
-                    &format!("indices of {}", self.spec.domain.name),
-                    e,
-                )
-            })?
-            .into_iter()
-            .map(|i| i.index)
+            .map_err(|e| fail_domain(&self.id, &what, e))?;
+        let existing: Vec<String> = rows.iter().map(|i| i.index.clone()).collect();
+        let closed: Vec<&str> = rows
+            .iter()
+            .filter(|i| i.status.as_deref() == Some("close"))
+            .map(|i| i.index.as_str())
             .collect();
-        let selection = explain_selection(&existing, &self.spec.indices);
+        let warm = client
+            .warm_indices()
+            .await
+            .map_err(|e| fail_domain(&self.id, &what, e))?;
+        let mut selection = explain_selection(&existing, &self.spec.indices);
+        // Closed indices fail a snapshot that is not `partial`, and a snapshot cannot mix hot
+        // and warm indices (at most one warm index per snapshot): both are left out, and said.
+        let (closed_left_out, rest): (Vec<String>, Vec<String>) = selection
+            .indices
+            .into_iter()
+            .partition(|i| closed.contains(&i.as_str()));
+        let (warm_left_out, hot): (Vec<String>, Vec<String>) =
+            rest.into_iter().partition(|i| warm.contains(i));
+        selection.indices = hot;
         let mut value = json!({
             "name": name,
             "selected": selection.indices,
             "unmatched_patterns": selection.unmatched_patterns,
             "system_left_out": selection.system_left_out,
         });
+        if !closed_left_out.is_empty() {
+            value["closed_left_out"] = json!(closed_left_out);
+        }
+        if !warm_left_out.is_empty() {
+            value["warm_left_out"] = json!(warm_left_out);
+        }
         let Some(info) = found else {
             // What dependents' reads may use before apply: the pinned name and the indices the
             // selection matches now (the restore checks its conflicts against them). Their diffs
@@ -249,17 +304,35 @@ impl Resource for SnapshotResource {
                 ),
             };
         }
-        Change::Create {
-            fields: vec![
-                created("name", json!(name)),
-                created("repository", json!(self.spec.repository)),
-                created("indices", selected),
-                created(
-                    "include_global_state",
-                    json!(self.spec.include_global_state),
-                ),
-            ],
+        let mut fields = vec![
+            created("name", json!(name)),
+            created("repository", json!(self.spec.repository)),
+            created("indices", selected),
+            created(
+                "include_global_state",
+                json!(self.spec.include_global_state),
+            ),
+        ];
+        // What the selection matched but the snapshot leaves out, with why: shown in the plan.
+        for (key, why) in [
+            (
+                "closed_left_out",
+                "closed: a snapshot that is not partial fails on a closed index; open them to copy them",
+            ),
+            (
+                "warm_left_out",
+                "UltraWarm: a snapshot cannot mix hot and warm indices; migrate them to hot to copy them",
+            ),
+        ] {
+            if let Some(left) = observed.value[key].as_array().filter(|l| !l.is_empty()) {
+                let names: Vec<&str> = left.iter().filter_map(Value::as_str).collect();
+                fields.push(created(
+                    &format!("left_out.{}", &key[..key.find('_').unwrap_or(key.len())]),
+                    json!(format!("{} ({why})", names.join(", "))),
+                ));
+            }
         }
+        Change::Create { fields }
     }
 
     async fn apply(
@@ -282,6 +355,10 @@ impl Resource for SnapshotResource {
                 .unwrap_or_else(|| self.spec.indices.clone()),
             _ => return Ok(()),
         };
+        // The low end of the bracket, pinned before the snapshot starts: a resumed run (or a
+        // retry after a lost answer) keeps the first reading.
+        let before = self.count_each(cx, &client, &indices).await?;
+        cx.pin("documents_before", move || json!(before)).await?;
         let request = CreateSnapshot {
             indices,
             include_global_state: self.spec.include_global_state,
@@ -392,7 +469,27 @@ impl Resource for SnapshotResource {
             })
             .await?;
         match info.state {
-            SnapshotState::Success => Ok(self.outputs(&info)),
+            SnapshotState::Success => {
+                let mut outputs = self.outputs(&info);
+                // The high end of the bracket, read now that the snapshot is complete. Without
+                // a low end (a snapshot this run did not start) there is no bracket.
+                let before = cx.pin("documents_before", || Value::Null).await?;
+                if let Ok(before) =
+                    serde_json::from_value::<std::collections::BTreeMap<String, u64>>(before)
+                {
+                    let indices: Vec<String> = before.keys().cloned().collect();
+                    let after = self.count_each(cx, &client, &indices).await?;
+                    let bracket: std::collections::BTreeMap<&String, [u64; 2]> = before
+                        .iter()
+                        .map(|(index, lo)| (index, [*lo, after.get(index).copied().unwrap_or(*lo)]))
+                        .collect();
+                    outputs.insert(
+                        "documents".to_owned(),
+                        snapferry_engine::FieldValue::known(json!(bracket)),
+                    );
+                }
+                Ok(outputs)
+            }
             state => Err(ResourceError::permanent(
                 &self.id,
                 format!(

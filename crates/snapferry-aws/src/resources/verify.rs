@@ -1,6 +1,13 @@
-//! `verify`: after the restore, every restored index must hold as many documents on the target
-//! as its source index holds; a mismatch fails the apply, naming each index and both counts.
-//! (A source written to during the copy will differ: the snapshot is a point in time.)
+//! `verify`: after the restore, every restored index must hold on the target what the snapshot
+//! can contain; a mismatch fails the apply, naming each index, its count and what it was
+//! compared with.
+//!
+//! Writes go on while a snapshot is taken (REAL-AWS.md, "Snapshots"), so a source in use holds
+//! more than the snapshot by the time the copy is checked. The snapshot node reads each source
+//! index's count just before the snapshot starts and just after it completes; the restore hands
+//! that bracket on, and the target's count must lie within it. Without a bracket (a snapshot
+//! that this tool did not start, a state written before brackets existed) the target is
+//! compared with the source's current count, and the messages say which comparison was made.
 //!
 //! Counts move on their own, so the kind is volatile: apply does not hold a fresh count against
 //! the approved plan, and runs the verification whenever the plan showed it running. It runs
@@ -31,8 +38,11 @@ pub(crate) struct VerifyResource {
 }
 
 /// Per target index: (source index, source count, target count — `None` when the index is
-/// missing on the target).
+/// missing on the target). With a bracket the source count is its high end.
 type Counts = BTreeMap<String, (String, u64, Option<u64>)>;
+
+/// Per source index: its counts `[before, after]` the snapshot.
+type Brackets = BTreeMap<String, [u64; 2]>;
 
 impl VerifyResource {
     pub(crate) fn new(id: NodeId, fingerprint: String, spec: &VerifyNode, env: &Arc<Env>) -> Self {
@@ -50,12 +60,22 @@ impl VerifyResource {
         serde_json::from_value(value.as_known()?.clone()).ok()
     }
 
-    /// Counts every mapped index on both sides. Each count is retried on its own: with many
-    /// indices, retrying the whole survey after one transient error would rarely get through.
+    /// The snapshot's bracket handed on by the restore (empty without one).
+    fn brackets(&self, inputs: &Inputs) -> Brackets {
+        inputs
+            .get(&self.spec.restore, "documents")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Counts every mapped index on the target, and on the source those without a bracket.
+    /// Each count is retried on its own: with many indices, retrying the whole survey after one
+    /// transient error would rarely get through.
     async fn count(
         &self,
         cx: &Context,
         mapping: &BTreeMap<String, String>,
+        brackets: &Brackets,
     ) -> Result<Counts, ResourceError> {
         let source = self
             .env
@@ -67,8 +87,10 @@ impl VerifyResource {
             .await?;
         let mut counts = Counts::new();
         for (from, to) in mapping {
-            let s = cx
-                .retry(|| async {
+            let s = if let Some([_, after]) = brackets.get(from) {
+                *after
+            } else {
+                cx.retry(|| async {
                     source.count(from).await.map_err(|e| {
                         fail_domain(
                             &self.id,
@@ -77,7 +99,8 @@ impl VerifyResource {
                         )
                     })
                 })
-                .await?;
+                .await?
+            };
             let t = cx
                 .retry(|| async {
                     match target.count(to).await {
@@ -98,25 +121,58 @@ impl VerifyResource {
 }
 
 impl VerifyResource {
-    /// Why the copy does not hold what the source holds, and what to do.
-    fn differ(&self, wrong: &[String]) -> String {
-        format!(
-            "document counts differ between {} and {}: {}; if the source was written to during \
-             the copy, take a new snapshot (a new snapshot name) and apply again",
-            self.spec.source.name,
-            self.spec.target.name,
-            wrong.join("; ")
-        )
+    /// Why the copy does not hold what the snapshot can hold, and what to do.
+    fn differ(&self, wrong: &[String], bracketed: bool) -> String {
+        if bracketed {
+            format!(
+                "document counts on {} lie outside what the snapshot can hold (the source {}'s \
+                 counts just before and after the snapshot): {}; documents went missing on the \
+                 target: restore again (`restore.on_conflict: replace` and a new snapshot name) \
+                 and apply again",
+                self.spec.target.name,
+                self.spec.source.name,
+                wrong.join("; ")
+            )
+        } else {
+            format!(
+                "document counts differ between {} and {} (compared with the source's current \
+                 counts: no counts were read around the snapshot): {}; if the source was \
+                 written to during the copy, take a new snapshot (a new snapshot name) and \
+                 apply again",
+                self.spec.source.name,
+                self.spec.target.name,
+                wrong.join("; ")
+            )
+        }
+    }
+
+    /// What the target's counts were compared with, for the record and the messages.
+    fn compared(&self, brackets: &Brackets) -> String {
+        if brackets.is_empty() {
+            format!("the current counts of {}", self.spec.source.name)
+        } else {
+            format!(
+                "the counts of {} just before and just after the snapshot",
+                self.spec.source.name
+            )
+        }
     }
 }
 
-fn mismatches(counts: &Counts) -> Vec<String> {
+fn mismatches(counts: &Counts, brackets: &Brackets) -> Vec<String> {
     counts
         .iter()
-        .filter(|(_, (_, s, t))| Some(*s) != *t)
-        .map(|(to, (from, s, t))| match t {
-            Some(t) => format!("{to}: {t} documents, source {from} has {s}"),
-            None => format!("{to}: missing, source {from} has {s} documents"),
+        .filter_map(|(to, (from, s, t))| match (brackets.get(from), t) {
+            (Some([lo, hi]), Some(t)) if (lo..=hi).contains(&t) => None,
+            (Some([lo, hi]), Some(t)) => Some(format!(
+                "{to}: {t} documents, source {from} had {lo} before the snapshot and {hi} after it"
+            )),
+            (Some([lo, hi]), None) => Some(format!(
+                "{to}: missing, source {from} had {lo} documents before the snapshot and {hi} after it"
+            )),
+            (None, Some(t)) if t == s => None,
+            (None, Some(t)) => Some(format!("{to}: {t} documents, source {from} has {s}")),
+            (None, None) => Some(format!("{to}: missing, source {from} has {s} documents")),
         })
         .collect()
 }
@@ -157,14 +213,25 @@ impl Resource for VerifyResource {
             inputs.get(&self.id, "restored"),
         );
         if restored.0.is_some() && restored == verified {
-            let recorded = ["indices", "documents", "snapshot", "restored"]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), inputs.get(&self.id, k)?)))
-                .collect();
+            let recorded = [
+                "indices",
+                "documents",
+                "snapshot",
+                "restored",
+                "compared_with",
+            ]
+            .into_iter()
+            .filter_map(|k| Some((k.to_owned(), inputs.get(&self.id, k)?)))
+            .collect();
             return Ok(Observed::present(json!({ "verified": restored.0 })).with_outputs(recorded));
         }
-        let counts = self.count(cx, &mapping).await?;
-        Ok(Observed::present(json!({ "counts": counts })))
+        let brackets = self.brackets(inputs);
+        let counts = self.count(cx, &mapping, &brackets).await?;
+        let mut value = json!({ "counts": counts });
+        if !brackets.is_empty() {
+            value["brackets"] = json!(brackets);
+        }
+        Ok(Observed::present(value))
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
@@ -186,12 +253,14 @@ impl Resource for VerifyResource {
         }
         let counts: Counts =
             serde_json::from_value(observed.value["counts"].clone()).unwrap_or_default();
-        let wrong = mismatches(&counts);
+        let brackets: Brackets =
+            serde_json::from_value(observed.value["brackets"].clone()).unwrap_or_default();
+        let wrong = mismatches(&counts, &brackets);
         if wrong.is_empty() {
             Change::NoOp
         } else {
             Change::Blocked {
-                reason: self.differ(&wrong),
+                reason: self.differ(&wrong, !brackets.is_empty()),
             }
         }
     }
@@ -218,14 +287,19 @@ impl Resource for VerifyResource {
                 "the restored indices are not known; apply the restore first",
             ));
         };
-        let counts = self.count(cx, &mapping).await?;
-        let wrong = mismatches(&counts);
+        let brackets = self.brackets(inputs);
+        let counts = self.count(cx, &mapping, &brackets).await?;
+        let wrong = mismatches(&counts, &brackets);
         if !wrong.is_empty() {
-            return Err(ResourceError::permanent(&self.id, self.differ(&wrong)));
+            return Err(ResourceError::permanent(
+                &self.id,
+                self.differ(&wrong, !brackets.is_empty()),
+            ));
         }
         let mut verified = outputs([
             ("indices", json!(counts.len())),
             ("documents", json!(total(&counts))),
+            ("compared_with", json!(self.compared(&brackets))),
         ]);
         for (key, from) in [("snapshot", "snapshot"), ("restored", "indices")] {
             if let Some(value) = inputs.get(&self.spec.restore, from) {
