@@ -16,5 +16,6 @@ mod plan_output;
 mod reliability;
 mod remote_state;
 mod replication;
+mod sandbox_doc;
 mod saved_plans;
 mod secrets;

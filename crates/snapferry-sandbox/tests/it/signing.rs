@@ -36,6 +36,8 @@ fn rows(body: &[u8]) -> Vec<(String, String)> {
         .expect("an array of rows")
         .iter()
         .map(|r| {
+            // `h=` chose these two columns, so the rows have nothing else.
+            assert_eq!(r.as_object().unwrap().len(), 2, "{r}");
             (
                 r["index"].as_str().unwrap().to_owned(),
                 r["docs.count"].as_str().unwrap().to_owned(),
@@ -77,6 +79,30 @@ async fn a_signed_request_with_commas_in_its_path_and_query_is_accepted() {
         rows(&body),
         [("a".into(), "3".into()), ("c".into(), "7".into())]
     );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn cat_indices_shows_the_columns_h_names_with_a_header_under_v() {
+    let h = start(config()).await;
+    let client = seeded(&h, "commas");
+    let (status, body) = client
+        .raw(
+            "GET",
+            "/_cat/indices/b?v&h=i,dc,health",
+            Vec::new(),
+            "text/plain",
+        )
+        .await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["index", "docs.count", "health"], "{text}");
+    assert_eq!(lines[1][..2], ["b", "5"], "{text}");
+    assert_eq!(lines.len(), 2, "{text}");
     h.shutdown().await;
 }
 
