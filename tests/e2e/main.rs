@@ -3,6 +3,7 @@
 
 mod ci_docs;
 mod cli_json;
+mod cli_polish;
 mod common;
 mod credentials;
 mod destroy;
