@@ -316,3 +316,182 @@ fn the_readme_commands_table_names_every_flag_of_every_command() {
         );
     }
 }
+
+/// The screen an 80-column terminal shows after `stream`: enough of a VT100 for indicatif's
+/// drawing (text with auto-wrap, `\r`, `\n`, cursor up/down/column, erase line and below).
+fn screen(stream: &str) -> Vec<String> {
+    const WIDTH: usize = 80;
+    let mut lines: Vec<Vec<char>> = vec![Vec::new()];
+    let (mut row, mut col) = (0usize, 0usize);
+    // A character written in the last column leaves the cursor there until the next one wraps.
+    let mut wrap_pending = false;
+    let mut chars = stream.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' && !(c.is_control() && c != '\r' && c != '\n' && c != '\u{8}') {
+            if c.is_control() {
+                wrap_pending = false;
+            } else if wrap_pending {
+                row += 1;
+                col = 0;
+                wrap_pending = false;
+            }
+        }
+        match c {
+            '\r' => col = 0,
+            '\n' => {
+                row += 1;
+                col = 0;
+            }
+            '\u{8}' => col = col.saturating_sub(1),
+            '\u{1b}' => {
+                if chars.peek() != Some(&'[') {
+                    continue;
+                }
+                chars.next();
+                let mut arg = String::new();
+                let mut command = ' ';
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        command = c;
+                        break;
+                    }
+                    arg.push(c);
+                }
+                let n = arg
+                    .trim_start_matches('?')
+                    .parse::<usize>()
+                    .unwrap_or(1)
+                    .max(1);
+                let number = arg.parse::<usize>().unwrap_or(0);
+                match command {
+                    'A' => row = row.saturating_sub(n),
+                    'B' => row += n,
+                    'G' => col = n - 1,
+                    'K' => {
+                        if let Some(line) = lines.get_mut(row) {
+                            match number {
+                                0 => line.truncate(col),
+                                _ => line.clear(),
+                            }
+                        }
+                    }
+                    'J' => {
+                        if let Some(line) = lines.get_mut(row) {
+                            line.truncate(col);
+                        }
+                        lines.truncate(row + 1);
+                    }
+                    _ => {}
+                }
+            }
+            c if c.is_control() => {}
+            c => {
+                while lines.len() <= row {
+                    lines.push(Vec::new());
+                }
+                let line = &mut lines[row];
+                while line.len() < col {
+                    line.push(' ');
+                }
+                if col < line.len() {
+                    line[col] = c;
+                } else {
+                    line.push(c);
+                }
+                if col + 1 == WIDTH {
+                    wrap_pending = true;
+                } else {
+                    col += 1;
+                }
+            }
+        }
+        while lines.len() <= row {
+            lines.push(Vec::new());
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| l.into_iter().collect::<String>().trim_end().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_ctrl_c_notice_stays_on_a_terminal_under_the_live_view() {
+    use std::io::{Read, Write};
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("products", 50)])],
+        ..snapferry_sandbox::SandboxConfig::default()
+    };
+    // Four real seconds of domain creation: the live view keeps redrawing while Ctrl-C lands.
+    config.latencies.domain_creation_secs = 4000.0;
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    let inner = world.command(&["apply", "--auto-approve"]);
+    let line = std::iter::once(inner.get_program())
+        .chain(inner.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    // util-linux `script` gives the apply a terminal; ^C written to it is the user's Ctrl-C.
+    let mut cmd = Command::new("script");
+    cmd.args(["-q", "-e", "-c", &line, "/dev/null"])
+        .current_dir(world.dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(v) => cmd.env(key, v),
+            None => cmd.env_remove(key),
+        };
+    }
+    let mut child = cmd
+        .spawn()
+        .expect("util-linux `script` runs the apply on a terminal; install util-linux");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (send, received) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if send.send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut stream = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut sent = false;
+    while let Ok(chunk) = received.recv_timeout(deadline - std::time::Instant::now()) {
+        stream.extend(chunk);
+        let so_far = String::from_utf8_lossy(&stream).into_owned();
+        let live = so_far
+            .split_once("\nPlan: ")
+            .is_some_and(|(_, after)| after.contains("Creating"));
+        if !sent && live {
+            // Let the spinners redraw a few times first.
+            std::thread::sleep(std::time::Duration::from_millis(600));
+            stdin.write_all(b"\x03").unwrap();
+            stdin.flush().unwrap();
+            sent = true;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stream = String::from_utf8_lossy(&stream).into_owned();
+    assert!(sent, "the apply showed no live view:\n{stream}");
+    assert_eq!(status.code(), Some(130), "{stream}");
+    let shown = screen(&stream).join("\n");
+    assert!(
+        shown.contains(
+            "Stopping at the next safe point. Operations already started continue on AWS;"
+        ),
+        "the Ctrl-C notice is not on the final screen:\n{shown}\n--- raw:\n{stream:?}"
+    );
+}
