@@ -4,6 +4,7 @@
 mod accounts;
 mod ci_docs;
 mod cli_json;
+mod cli_polish;
 mod common;
 mod credentials;
 mod destroy;
@@ -21,5 +22,6 @@ mod real_service;
 mod reliability;
 mod remote_state;
 mod replication;
+mod sandbox_doc;
 mod saved_plans;
 mod secrets;

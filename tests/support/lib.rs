@@ -1,9 +1,10 @@
 //! Shared helpers for the workspace-level end-to-end tests: where the `snapferry`
-//! binary and the target directory are, and the external tools (moto, check-jsonschema) a
-//! test may need. Each helper fails loudly with what to do; none skips.
+//! binary and the target directory are, and the external tools (moto, check-jsonschema, the AWS
+//! CLI) a test may need. Each helper fails loudly with what to do; none skips.
 
 use std::path::PathBuf;
 
+pub mod awscli;
 pub mod check_jsonschema;
 pub mod moto;
 pub mod socks;

@@ -29,6 +29,8 @@ pub struct ExecGraph {
     deps: BTreeMap<NodeId, BTreeSet<NodeId>>,
     dependents: BTreeMap<NodeId, BTreeSet<NodeId>>,
     order: Vec<NodeId>,
+    /// Steps of the whole plan that `--target` left out (see [`ExecGraph::restricted_to`]).
+    untargeted: BTreeSet<NodeId>,
 }
 
 /// Collects resources and edges; [`ExecGraphBuilder::build`] checks them.
@@ -110,7 +112,21 @@ impl ExecGraph {
                 builder.depend(node, dep);
             }
         }
-        builder.build()
+        let mut graph = builder.build()?;
+        graph.untargeted = self
+            .resources
+            .keys()
+            .filter(|id| !keep.contains(*id))
+            .chain(&self.untargeted)
+            .cloned()
+            .collect();
+        Ok(graph)
+    }
+
+    /// Steps of the plan this graph leaves out because of `--target`: still in the plan, so
+    /// never reported as removed from it.
+    pub fn untargeted(&self) -> &BTreeSet<NodeId> {
+        &self.untargeted
     }
 }
 
@@ -173,6 +189,7 @@ impl ExecGraphBuilder {
             deps,
             dependents,
             order,
+            untargeted: BTreeSet::new(),
         })
     }
 }

@@ -213,7 +213,12 @@ fn state_drift(
         plan_fingerprint_changed: state.plan_fingerprint != plan_fingerprint,
         ..StateDrift::default()
     };
-    let in_plan: BTreeSet<&NodeId> = graph.topological().iter().collect();
+    // Steps `--target` left out are still in the plan: not "removed".
+    let in_plan: BTreeSet<&NodeId> = graph
+        .topological()
+        .iter()
+        .chain(graph.untargeted())
+        .collect();
     for id in graph.topological() {
         let planned = &nodes[id];
         let Some(recorded) = state.nodes.get(id) else {

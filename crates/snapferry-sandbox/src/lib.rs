@@ -268,6 +268,8 @@ impl SandboxHandle {
                 c.credentials.secret_access_key.clone(),
             ),
             ("AWS_REGION".to_owned(), c.region.clone()),
+            // The AWS CLI v1 and older SDKs read only this one.
+            ("AWS_DEFAULT_REGION".to_owned(), c.region.clone()),
         ];
         if let Some(token) = &c.credentials.session_token {
             env.push(("AWS_SESSION_TOKEN".to_owned(), token.clone()));

@@ -68,8 +68,34 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
     })
 }
 
+/// Whether the positional argument of `apply` is a YAML plan file (a common slip for `-f`): a
+/// `.yaml`/`.yml` name, or a file that is not JSON and has a top-level `version:` line.
+fn looks_like_a_plan_file(path: &std::path::Path) -> bool {
+    let yaml_name = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    yaml_name
+        || std::fs::read_to_string(path).is_ok_and(|text| {
+            serde_json::from_str::<serde_json::Value>(&text).is_err()
+                && text.lines().any(|l| l.starts_with("version:"))
+        })
+}
+
 /// Applies a saved plan if, planned again at the same time, it is still exactly what it says.
 async fn apply_saved(path: &std::path::Path, args: &Args) -> miette::Result<ExitCode> {
+    if looks_like_a_plan_file(path) {
+        return Err(miette::miette!(
+            help = format!(
+                "apply a plan file with `snapferry apply -f {0}`; to apply exactly what was \
+                 reviewed, save it first with `snapferry plan -f {0} -o plan.out` and run \
+                 `snapferry apply plan.out`",
+                path.display()
+            ),
+            "{} is a plan file, not a saved plan; nothing was changed",
+            path.display()
+        ));
+    }
     let saved = super::saved::SavedPlan::read(path)?;
     let mut aws = args.aws.clone();
     aws.now = Some(saved.resolved_at);
@@ -180,15 +206,16 @@ async fn execute_proposal(
         println!();
     }
     let cancel = CancellationToken::new();
-    let watcher = tokio::spawn(watch_ctrl_c(cancel.clone()));
-    let mut options = ApplyOptions::new(&session.plan.name);
-    options.parallelism = args.parallelism.max(1);
-    options.poll = session.poll.clone();
-    options.events = Arc::new(if args.json {
+    let display = Arc::new(if args.json {
         Display::Json(JsonLines::default())
     } else {
         Display::new(std::io::stderr().is_terminal())
     });
+    let watcher = tokio::spawn(watch_ctrl_c(cancel.clone(), display.clone()));
+    let mut options = ApplyOptions::new(&session.plan.name);
+    options.parallelism = args.parallelism.max(1);
+    options.poll = session.poll.clone();
+    options.events = display;
     options.cancel = cancel;
     options.lock_timeout = Session::lock_timeout(args.lock_timeout);
     options.command = std::env::args().collect::<Vec<_>>().join(" ");
@@ -276,17 +303,17 @@ fn report_json(summary: &ApplySummary, session: &Session) -> ExitCode {
     code
 }
 
-async fn watch_ctrl_c(cancel: CancellationToken) {
+async fn watch_ctrl_c(cancel: CancellationToken, display: Arc<Display>) {
     if tokio::signal::ctrl_c().await.is_err() {
         return;
     }
-    eprintln!(
+    display.notice(
         "\nStopping at the next safe point. Operations already started continue on AWS; \
-         `snapferry apply` again resumes them. Press Ctrl-C again to exit at once."
+         `snapferry apply` again resumes them. Press Ctrl-C again to exit at once.",
     );
     cancel.cancel();
     if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("Exiting now; the state records where each step was.");
+        display.notice("Exiting now; the state records where each step was.");
         std::process::exit(130);
     }
 }

@@ -156,10 +156,20 @@ pub fn run(args: Args) -> miette::Result<ExitCode> {
         let log = sandbox.request_log();
         let mutating = log.iter().filter(|r| r.mutating).count();
         println!(
-            "\n{} AWS calls were made ({mutating} of them changed something). State: {}",
-            log.len(),
-            session.store.location()
+            "\n{} AWS calls were made ({mutating} of them changed something).",
+            log.len()
         );
+        match &args.dir {
+            Some(dir) => println!(
+                "Kept in {}: demo.yaml and its state ({}).",
+                dir.display(),
+                session.store.location()
+            ),
+            None => println!(
+                "The plan and its state were in a temporary directory, removed now; \
+                 `snapferry demo --dir DIR` keeps them."
+            ),
+        }
         sandbox.shutdown().await;
         if all_match {
             println!("Demo complete: demo-source was replicated into demo-target.");

@@ -1,8 +1,9 @@
 //! `snapferry destroy`: removes what the replication created for the copy, and only that —
 //! the repository registrations (source and target), the snapshot (unless `--keep-snapshot`),
 //! the bucket-policy statements with the plan's `Sid` prefix, the role snapferry created, and
-//! the target domain only with `--include-target-domain`. Never the source domain, a bucket,
-//! a statement or a role snapferry did not create.
+//! the target domain only with `--include-target-domain`. Never the source domain, a bucket
+//! (not even one apply created with `bucket.create: true`: it says so, with the command that
+//! removes it), a statement or a role snapferry did not create.
 //!
 //! Design: the state is the list of what was created. A node the state records as started
 //! (applying, done, failed or destroying) is a candidate; a node never started created
@@ -249,7 +250,7 @@ fn render(session: &Session, state: &StateDoc, items: &[Item]) -> String {
         ));
     }
     for id in state.nodes.keys() {
-        if session.graph.resource(id).is_none() {
+        if session.graph.resource(id).is_none() && !session.graph.untargeted().contains(id) {
             out.push_str(&format!(
                 "  ! {id} is recorded in the state but is not in the plan any more; snapferry \
                  cannot remove it from this plan: remove it by hand\n"
@@ -264,6 +265,14 @@ fn render(session: &Session, state: &StateDoc, items: &[Item]) -> String {
         .collect();
     for source in sources {
         out.push_str(&format!("  = source domain {source} is never touched\n"));
+    }
+    if session.plan.bucket.create {
+        let bucket = &session.plan.bucket.name;
+        out.push_str(&format!(
+            "  = bucket {bucket} is kept: destroy never deletes a bucket, not even one apply \
+             created (`bucket.create: true`), since it may hold other snapshots; once nothing in \
+             it is needed: `aws s3 rb s3://{bucket} --force`\n"
+        ));
     }
     out.push_str(&format!("\nDestroy: {destroy} to destroy, {kept} kept.\n"));
     out

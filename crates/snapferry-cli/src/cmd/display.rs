@@ -34,6 +34,22 @@ impl Display {
     }
 }
 
+impl Display {
+    /// Prints a line on stderr for the person at the terminal (the Ctrl-C notice). On a
+    /// terminal it goes above the live view through indicatif, which would otherwise draw its
+    /// lines over it at the next tick.
+    pub fn notice(&self, text: &str) {
+        match self {
+            Display::Terminal(t) => {
+                if t.multi.println(text).is_err() {
+                    eprintln!("{text}");
+                }
+            }
+            Display::Plain(_) | Display::Json(_) => eprintln!("{text}"),
+        }
+    }
+}
+
 impl EventSink for Display {
     fn emit(&self, event: Event) {
         match self {

@@ -90,7 +90,8 @@ pub enum Command {
     Schema(schema::Args),
     /// Print a shell completion script: bash, zsh, fish, powershell or elvish.
     Completions(completions::Args),
-    /// Print the man page (roff): `snapferry man > snapferry.1`.
+    /// Print the man page (roff): `snapferry man > snapferry.1`; `--out-dir DIR` writes the
+    /// page of every command too.
     Man(completions::ManArgs),
     /// Run the local sandbox that stands in for IAM, S3 and OpenSearch Service.
     Sandbox(sandbox::Args),

@@ -294,33 +294,66 @@ pub fn cat_indices(shared: &Shared, data: &DomainData, req: &Req) -> Resp {
             })
         })
         .collect();
+    let columns = cat_columns(req.query.get("h").map(String::as_str));
     if req.query.get("format").map(String::as_str) == Some("json") {
+        let rows = rows
+            .iter()
+            .map(|r| {
+                Value::Object(
+                    columns
+                        .iter()
+                        .map(|c| ((*c).to_owned(), r[*c].clone()))
+                        .collect(),
+                )
+            })
+            .collect();
         json_resp(200, &Value::Array(rows))
     } else {
         let cell = |r: &Value, k: &str| r[k].as_str().unwrap_or("").to_owned();
-        let text: String = rows
-            .iter()
-            .map(|r| {
-                let cells: Vec<String> = [
-                    "health",
-                    "status",
-                    "index",
-                    "uuid",
-                    "pri",
-                    "rep",
-                    "docs.count",
-                    "docs.deleted",
-                    "store.size",
-                    "pri.store.size",
-                ]
-                .iter()
-                .map(|k| cell(r, k))
-                .collect();
+        let verbose = req
+            .query
+            .get("v")
+            .is_some_and(|v| v.is_empty() || v == "true");
+        let header = verbose.then(|| format!("{}\n", columns.join(" ")));
+        let text: String = header
+            .into_iter()
+            .chain(rows.iter().map(|r| {
+                let cells: Vec<String> = columns.iter().map(|k| cell(r, k)).collect();
                 format!("{}\n", cells.join(" "))
-            })
+            }))
             .collect();
         crate::http::respond(200, "text/plain; charset=UTF-8", text)
     }
+}
+
+/// The columns of `_cat/indices` in their default order, each with its aliases.
+const CAT_INDICES_COLUMNS: &[(&str, &[&str])] = &[
+    ("health", &["h"]),
+    ("status", &["s"]),
+    ("index", &["i", "idx"]),
+    ("uuid", &["id", "uuid"]),
+    ("pri", &["p", "shards.primary", "shardsPrimary"]),
+    ("rep", &["r", "shards.replica", "shardsReplica"]),
+    ("docs.count", &["dc", "docsCount"]),
+    ("docs.deleted", &["dd", "docsDeleted"]),
+    ("store.size", &["ss", "storeSize"]),
+    ("pri.store.size", &[]),
+];
+
+/// The columns `h=` asks for (names or aliases, comma-separated, in the order given; names
+/// `_cat/indices` does not have are left out, as OpenSearch's table does), or all of them.
+fn cat_columns(h: Option<&str>) -> Vec<&'static str> {
+    let Some(h) = h.filter(|h| !h.is_empty()) else {
+        return CAT_INDICES_COLUMNS.iter().map(|(name, _)| *name).collect();
+    };
+    h.split(',')
+        .filter_map(|wanted| {
+            CAT_INDICES_COLUMNS
+                .iter()
+                .find(|(name, aliases)| *name == wanted || aliases.contains(&wanted))
+                .map(|(name, _)| *name)
+        })
+        .collect()
 }
 
 /// 400 `index_closed_exception`, as a closed index answers searches and writes.

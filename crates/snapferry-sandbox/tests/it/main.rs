@@ -16,6 +16,7 @@ mod fgac;
 mod iam_policies;
 mod iam_propagation;
 mod s3_conditional_put;
+mod signing;
 mod stories;
 mod sts;
 mod vpc;

@@ -166,6 +166,46 @@ impl DomainClient {
         (status, headers, resp.bytes().await.expect("body").to_vec())
     }
 
+    /// A GET signed for `signed_path` but sent to `sent_path`: what a request changed in transit
+    /// (or canonicalised differently by the two sides) looks like to the service.
+    pub async fn tampered(&self, signed_path: &str, sent_path: &str) -> (u16, Vec<u8>) {
+        use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+        let signed_url = format!("{}{signed_path}", self.base);
+        let mut req = http::Request::builder()
+            .method("GET")
+            .uri(format!("{}{sent_path}", self.base))
+            .body(Vec::new())
+            .expect("request");
+        let identity = self.creds.clone().into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("es")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .expect("params")
+            .into();
+        let signable = SignableRequest::new(
+            "GET",
+            &signed_url,
+            std::iter::empty(),
+            SignableBody::Bytes(&[]),
+        )
+        .expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        for (name, value) in instructions.headers() {
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        let req = reqwest::Request::try_from(req).expect("reqwest request");
+        let resp = self.http.execute(req).await.expect("domain answers");
+        let status = resp.status().as_u16();
+        (status, resp.bytes().await.expect("body").to_vec())
+    }
+
     /// Sends JSON (or nothing) and parses the JSON answer.
     pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
