@@ -18,6 +18,7 @@ pub mod indices;
 pub mod params;
 pub mod restore;
 pub mod security;
+pub mod shard_files;
 pub mod snapshot;
 pub mod version;
 

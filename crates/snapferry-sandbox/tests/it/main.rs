@@ -15,6 +15,7 @@ mod fgac;
 mod iam_policies;
 mod iam_propagation;
 mod s3_conditional_put;
+mod snapshot_refresh;
 mod stories;
 mod sts;
 mod vpc;
