@@ -248,3 +248,66 @@ async fn a_recreated_index_is_copied_again_and_status_shows_progress() {
         "nothing reused across index UUIDs"
     );
 }
+
+#[tokio::test]
+async fn a_thousand_indices_are_listed_snapshotted_and_recovered() {
+    let h = start(fast_config()).await;
+    let d = ready_domain(&h, "wide").await;
+    let spec = Spec::load();
+    // One `_bulk` creates 1,000 indices of 3 documents each.
+    let mut lines = String::new();
+    for i in 0..1000 {
+        for n in 0..3 {
+            lines.push_str(&format!(
+                "{{\"index\":{{\"_index\":\"idx-{i:04}\",\"_id\":\"{n}\"}}}}\n{{\"n\":{n}}}\n"
+            ));
+        }
+    }
+    let (status, bulk) = d
+        .raw("POST", "/_bulk", lines.into_bytes(), "application/x-ndjson")
+        .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bulk));
+    let (status, cat) = d.call("GET", "/_cat/indices?format=json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(cat.as_array().map(Vec::len), Some(1000));
+    repository(&h, &d, "repo", "wide").await;
+    let (status, snap) = d
+        .call(
+            "PUT",
+            "/_snapshot/repo/all?wait_for_completion=true",
+            Some(json!({"indices": "idx-*"})),
+        )
+        .await;
+    assert_eq!(
+        (status, snap["snapshot"]["shards"]["successful"].as_u64()),
+        (200, Some(1000)),
+        "{snap}"
+    );
+    let (status, st) = d.call("GET", "/_snapshot/repo/all/_status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        st["snapshots"][0]["indices"].as_object().map(|o| o.len()),
+        Some(1000)
+    );
+    assert_eq!(st["snapshots"][0]["stats"]["total"]["file_count"], 1000);
+    spec.response("snapshot", "snapshot.status@200", &st);
+    let (status, restored) = d
+        .call(
+            "POST",
+            "/_snapshot/repo/all/_restore?wait_for_completion=true",
+            Some(json!({"indices": "idx-*", "rename_pattern": "idx-(.+)", "rename_replacement": "copy-$1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    let (status, rec) = d.call("GET", "/copy-*/_recovery", None).await;
+    assert_eq!(status, 200, "{rec}");
+    let recovered = rec
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, v)| k.starts_with("copy-") && v["shards"][0]["type"] == "SNAPSHOT")
+        .count();
+    assert_eq!(recovered, 1000);
+    let (_, count) = d.call("GET", "/copy-*/_count", None).await;
+    assert_eq!(count["count"], 3000);
+}
