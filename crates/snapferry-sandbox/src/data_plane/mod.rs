@@ -28,6 +28,7 @@ pub mod query;
 pub mod restore;
 pub mod scripts;
 pub mod security;
+pub mod shard_files;
 pub mod snapshot;
 pub mod templates;
 pub mod version;

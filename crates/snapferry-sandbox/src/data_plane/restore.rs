@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::cluster::{self, CopyState, Node};
 use super::indices::{Index, flatten_settings, resolve};
+use super::shard_files;
 use super::snapshot::{repository_missing, snapshot_missing};
 use super::version::id_to_string;
 use super::{DataStream, DomainData, Req};
@@ -333,12 +334,29 @@ pub async fn restore(
             };
         }
         index.data_stream = payload["data_stream"].as_str().map(str::to_owned);
-        for pair in payload["docs"].as_array().into_iter().flatten() {
-            if let (Some(id), Some(doc)) = (pair[0].as_str(), pair.get(1)) {
-                index.docs.insert(id.to_owned(), doc.clone());
+        // A restore copies every file of the index, whatever an earlier restore brought.
+        let copied = match shard_files::read_docs(shared, &r, &payload).await {
+            Ok(Some((docs, bytes, files))) => {
+                index.docs = docs;
+                (bytes, files)
             }
-        }
-        restored.push((target.clone(), index, bytes.len() as u64));
+            Ok(None) => {
+                return restore_exception(
+                    repo,
+                    snap,
+                    &uuid,
+                    &format!("index [{source}] data is missing from the repository"),
+                );
+            }
+            Err(e) => {
+                return os_error(
+                    500,
+                    "repository_exception",
+                    &format!("[{repo}] cannot read snapshot data: {e:?}"),
+                );
+            }
+        };
+        restored.push((target.clone(), index, copied));
     }
     let now = shared.clock.now();
     let mut last_end = now;
@@ -379,7 +397,7 @@ pub async fn restore(
         shards = restored.iter().map(|(_, i, _)| i.shards()).sum();
         let restore_uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
         let version = info["version"].as_str().unwrap_or("").to_owned();
-        for (target, index, bytes) in restored.iter().cloned() {
+        for (target, index, (bytes, files)) in restored.iter().cloned() {
             let source_index = targets
                 .iter()
                 .find(|(_, t)| *t == target)
@@ -400,7 +418,7 @@ pub async fn restore(
                     source_index,
                     restore_uuid: restore_uuid.clone(),
                     bytes,
-                    files: 1,
+                    files,
                 },
             );
             state.indices.insert(target, index);

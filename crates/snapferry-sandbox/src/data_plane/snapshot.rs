@@ -14,6 +14,9 @@ use tokio::time::Instant;
 
 use sha2::Digest;
 
+use std::collections::BTreeMap;
+
+use super::shard_files::{self, ShardStats};
 use super::{DataStream, DomainData, Req};
 use crate::Shared;
 use crate::faults::FaultKind;
@@ -654,6 +657,20 @@ pub fn automated_running(shared: &Shared, data: &DomainData, now: Instant) -> Op
     ))
 }
 
+/// A snapshot's simulated duration when it copies `docs` documents.
+fn snapshot_duration(shared: &Shared, docs: u64) -> std::time::Duration {
+    let l = &shared.config.latencies;
+    shared
+        .config
+        .scaled(l.snapshot_secs + l.snapshot_secs_per_1000_docs * docs as f64 / 1000.0)
+}
+
+/// Where a snapshot's per-index file stats are kept (the server keeps them in each shard's
+/// `snap-<uuid>.dat`), for `_status`.
+pub fn stats_key(r: &Repository, snapshot: &str) -> String {
+    format!("{}stats/{snapshot}.json", r.prefix())
+}
+
 fn concurrent(shared: &Shared, repo: &str, snap: &str) -> Resp {
     os_error(
         shared.config.concurrent_snapshot_status,
@@ -787,23 +804,24 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             })
             .map(stream_json)
             .collect();
-        let payloads: Vec<(String, Value, usize)> = selected
-            .iter()
-            .filter(|n| !closed.contains(n))
-            .map(|n| {
-                let i = &state.indices[n];
-                let docs: Vec<Value> = i.docs.iter().map(|(id, d)| json!([id, d])).collect();
-                (
-                    n.clone(),
-                    json!({"settings": i.settings, "mappings": i.mappings, "aliases": i.aliases, "docs": docs, "data_stream": i.data_stream}),
-                    i.docs.len(),
-                )
-            })
-            .collect();
-        let total_docs: usize = payloads.iter().map(|p| p.2).sum();
-        let l = &shared.config.latencies;
-        let secs = l.snapshot_secs + l.snapshot_secs_per_1000_docs * total_docs as f64 / 1000.0;
-        let ends_at = now + shared.config.scaled(secs);
+        let payloads: Vec<(String, Value, std::collections::BTreeMap<String, Value>, String)> =
+            selected
+                .iter()
+                .filter(|n| !closed.contains(n))
+                .map(|n| {
+                    let i = &state.indices[n];
+                    (
+                        n.clone(),
+                        json!({"settings": i.settings, "mappings": i.mappings, "aliases": i.aliases, "data_stream": i.data_stream}),
+                        i.docs.clone(),
+                        i.uuid(),
+                    )
+                })
+                .collect();
+        // Held at the price of a full copy while the files are compared, then repriced by what
+        // was really copied.
+        let total_docs: usize = payloads.iter().map(|p| p.2.len()).sum();
+        let ends_at = now + snapshot_duration(shared, total_docs as u64);
         let placeholder = Run {
             started: now,
             ends_at,
@@ -853,7 +871,8 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     for index in &closed {
         failures.push(json!({"index": index, "index_uuid": index, "shard_id": "0", "reason": "index is closed", "node_id": "_na_", "status": "INTERNAL_SERVER_ERROR"}));
     }
-    for (n, (index, payload, _)) in payloads.iter().enumerate() {
+    let mut shard_stats: BTreeMap<String, ShardStats> = BTreeMap::new();
+    for (n, (index, payload, docs, index_uuid)) in payloads.iter().enumerate() {
         if n < failed_shards {
             failures.push(json!({"index": index, "index_uuid": index, "shard_id": "0", "reason": "IndexShardSnapshotFailedException[injected by the snapferry sandbox]", "node_id": "sandbox-node-1", "status": "INTERNAL_SERVER_ERROR"}));
             continue;
@@ -861,6 +880,21 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         if legacy_closed {
             continue;
         }
+        let (mut files, stats) =
+            match shard_files::write_index(shared, &r, snap, index, index_uuid, docs).await {
+                Ok(x) => x,
+                Err(e) => {
+                    release(data);
+                    return repository_exception(
+                        repo,
+                        &format!("cannot write snapshot data: {e:?}"),
+                    );
+                }
+            };
+        shard_stats.insert(index.clone(), stats);
+        let mut payload = payload.clone();
+        payload["catalog"] = files["catalog"].take();
+        payload["files"] = files["files"].take();
         let bytes = Bytes::from(payload.to_string());
         if let Err(e) = shared
             .blobs
@@ -880,6 +914,21 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
                 Bytes::from(Value::Array(streams.clone()).to_string()),
             )
             .await
+    {
+        release(data);
+        return repository_exception(repo, &format!("cannot write snapshot metadata: {e:?}"));
+    }
+    // Priced by the documents really copied: files already in the repository are not.
+    let copied: u64 = shard_stats.values().map(|s| s.copied_docs).sum();
+    let ends_at = ends_at.min(now + snapshot_duration(shared, copied));
+    if let Err(e) = shared
+        .blobs
+        .put(
+            &r.bucket,
+            &stats_key(&r, snap),
+            Bytes::from(serde_json::to_vec(&shard_stats).unwrap_or_default()),
+        )
+        .await
     {
         release(data);
         return repository_exception(repo, &format!("cannot write snapshot metadata: {e:?}"));
@@ -930,6 +979,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         .get_mut(&(repo.to_owned(), snap.to_owned()))
     {
         run.info = info.clone();
+        run.ends_at = ends_at;
     }
     if req.flag("wait_for_completion") {
         shared.clock.sleep_until(ends_at).await;
@@ -1002,8 +1052,26 @@ pub async fn get(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> 
     }
 }
 
+/// The server's `SnapshotStats`: `processed` appears only while it differs from `incremental`.
+fn stats_json(s: &ShardStats, progress: f64, start: i64, elapsed: i64) -> Value {
+    let mut v = json!({
+        "incremental": {"file_count": s.incremental_files, "size_in_bytes": s.incremental_bytes},
+        "total": {"file_count": s.total_files, "size_in_bytes": s.total_bytes},
+        "start_time_in_millis": start,
+        "time_in_millis": elapsed,
+    });
+    if progress < 1.0 {
+        let files = (s.incremental_files as f64 * progress).floor() as u64;
+        let bytes = (s.incremental_bytes as f64 * progress).floor() as u64;
+        if files != s.incremental_files {
+            v["processed"] = json!({"file_count": files, "size_in_bytes": bytes});
+        }
+    }
+    v
+}
+
 pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) -> Resp {
-    let (_, infos) = match select(shared, data, repo, expr).await {
+    let (r, infos) = match select(shared, data, repo, expr).await {
         Ok(x) => x,
         Err(resp) => return resp,
     };
@@ -1041,13 +1109,28 @@ pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
             .as_ref()
             .map(|r| (now.min(r.ends_at) - r.started).as_millis() as i64)
             .unwrap_or_else(|| info["duration_in_millis"].as_i64().unwrap_or(0));
-        let stats = |files: u64| {
-            json!({
-                "incremental": {"file_count": files, "size_in_bytes": files * 1024},
-                "total": {"file_count": files, "size_in_bytes": files * 1024},
-                "start_time_in_millis": start,
-                "time_in_millis": elapsed,
-            })
+        let per_shard: BTreeMap<String, ShardStats> = match shared
+            .blobs
+            .get(&r.bucket, &stats_key(&r, &name))
+            .await
+        {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Ok(None) => BTreeMap::new(),
+            Err(e) => {
+                return repository_exception(repo, &format!("cannot read the repository: {e:?}"));
+            }
+        };
+        let mut sum = ShardStats::default();
+        for s in per_shard.values() {
+            sum.incremental_files += s.incremental_files;
+            sum.incremental_bytes += s.incremental_bytes;
+            sum.total_files += s.total_files;
+            sum.total_bytes += s.total_bytes;
+        }
+        let shard_progress = |finished: bool| if finished { 1.0 } else { progress };
+        let stats = |index: Option<&String>, finished: bool| {
+            let s = index.map_or(sum, |i| per_shard.get(i).copied().unwrap_or_default());
+            stats_json(&s, shard_progress(finished), start, elapsed)
         };
         let shards_stats = json!({
             "initializing": 0, "started": total - done, "finalizing": 0,
@@ -1068,19 +1151,20 @@ pub async fn status(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
                 json!({
                     "shards_stats": {"initializing": 0, "started": u64::from(!finished), "finalizing": 0,
                         "done": u64::from(stage == "DONE"), "failed": u64::from(stage == "FAILURE"), "total": 1},
-                    "stats": stats(1),
-                    "shards": {"0": {"stage": stage, "stats": stats(1)}},
+                    "stats": stats(Some(index), finished),
+                    "shards": {"0": {"stage": stage, "stats": stats(Some(index), finished)}},
                 }),
             );
         }
+        let overall = stats(None, state != "IN_PROGRESS");
         out.push(json!({
             "snapshot": name,
             "repository": repo,
             "uuid": info["uuid"],
-            "state": if state == "IN_PROGRESS" { "STARTED".to_owned() } else { state },
+            "state": if state == "IN_PROGRESS" { "STARTED".to_owned() } else { state.clone() },
             "include_global_state": info["include_global_state"],
             "shards_stats": shards_stats,
-            "stats": stats(total),
+            "stats": overall,
             "indices": per_index,
         }));
     }
@@ -1137,9 +1221,25 @@ pub async fn delete(shared: &Shared, data: &DomainData, repo: &str, expr: &str) 
         let prefix = format!("{}indices/{name}/", r.prefix());
         if let Ok(keys) = shared.blobs.list(&r.bucket, &prefix).await {
             for key in keys {
+                // The index's files go only when no other snapshot still references them.
+                if let Ok(Some(bytes)) = shared.blobs.get(&r.bucket, &key).await
+                    && let Ok(manifest) = serde_json::from_slice::<Value>(&bytes)
+                    && let Some(catalog) = manifest["catalog"].as_str()
+                    && let Err(e) = shard_files::release(shared, &r, catalog, &name).await
+                {
+                    return repository_exception(
+                        repo,
+                        &format!("cannot delete snapshot data: {e:?}"),
+                    );
+                }
                 let _ = shared.blobs.delete(&r.bucket, &key).await;
             }
         }
+        let _ = shared.blobs.delete(&r.bucket, &stats_key(&r, &name)).await;
+        let _ = shared
+            .blobs
+            .delete(&r.bucket, &streams_key(&r, &name))
+            .await;
         let _ = shared.blobs.delete(&r.bucket, &r.meta_key(&name)).await;
         data.lock().runs.remove(&(repo.to_owned(), name));
     }

@@ -3,6 +3,7 @@
 
 mod access_policies;
 mod accounts;
+mod alias_swap;
 mod aws_clients;
 mod aws_models;
 mod cluster_meta;
@@ -17,6 +18,7 @@ mod iam_policies;
 mod iam_propagation;
 mod s3_conditional_put;
 mod signing;
+mod snapshot_refresh;
 mod stories;
 mod sts;
 mod vpc;
