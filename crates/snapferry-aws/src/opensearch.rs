@@ -460,12 +460,18 @@ fn indices_param(indices: &[String]) -> String {
 #[derive(Debug, Clone)]
 pub struct OpenSearch {
     http: DomainHttp,
+    /// The engine's version, asked once: it decides request parameters on every poll, and a
+    /// domain's version does not change under a run (an upgrade is a blue/green of its own).
+    version: std::sync::Arc<tokio::sync::OnceCell<EngineVersion>>,
 }
 
 impl OpenSearch {
     /// Wraps a domain client.
     pub fn new(http: DomainHttp) -> Self {
-        Self { http }
+        Self {
+            http,
+            version: Default::default(),
+        }
     }
 
     /// The underlying client.
@@ -702,10 +708,15 @@ impl OpenSearch {
             .await
     }
 
-    /// `GET /`: engine distribution and version number.
+    /// `GET /`: engine distribution and version number, asked once per client.
     pub async fn version(&self) -> Result<EngineVersion, DomainHttpError> {
-        let root: RootInfo = self.http.send_json(Method::GET, "/", None).await?;
-        Ok(root.version)
+        self.version
+            .get_or_try_init(|| async {
+                let root: RootInfo = self.http.send_json(Method::GET, "/", None).await?;
+                Ok(root.version)
+            })
+            .await
+            .cloned()
     }
 }
 
