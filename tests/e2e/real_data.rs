@@ -66,13 +66,22 @@ fn five_hundred_indices_with_long_names_replicate_without_a_request_line_over_4_
     );
     // The line would have been over the limit had the restored indices been listed on it.
     assert!(names.iter().map(|n| n.len() + 1).sum::<usize>() > 4096);
-    let refused = world
+    // Only the domains' refusals count here: S3 may refuse the bucket policy with 400
+    // `MalformedPolicy` while the new role propagates (retried; `real_service.rs` covers it),
+    // and how often depends on how busy the machine is.
+    let refused: Vec<String> = world
         .sandbox()
         .request_log()
         .into_iter()
-        .filter(|r| r.status == 400)
-        .count();
-    assert_eq!(refused, 0, "requests refused");
+        .filter(|r| r.status == 400 && r.service.starts_with("es"))
+        .map(|r| {
+            format!(
+                "#{} {} {} {} {}",
+                r.seq, r.service, r.operation, r.method, r.path
+            )
+        })
+        .collect();
+    assert!(refused.is_empty(), "requests refused: {refused:#?}");
     let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
     assert!(plan.contains("  = restore/shop\n"), "{}", flat(&plan));
 }
