@@ -7,6 +7,7 @@ use std::path::PathBuf;
 pub mod awscli;
 pub mod check_jsonschema;
 pub mod moto;
+pub mod pytool;
 pub mod socks;
 
 /// Environment variables of a developer's shell that must not leak into a `snapferry` run a

@@ -89,65 +89,16 @@ pub fn python() -> &'static Path {
 fn moto_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv = crate::target_dir()
-            .join("test-tools")
-            .join(format!("moto-{MOTO_VERSION}"));
-        let python = venv.join("bin").join("python");
-        if python.exists() && moto_importable(&python) {
-            return python;
+        crate::pytool::PyTool {
+            dir: format!("moto-{MOTO_VERSION}"),
+            requirement: format!("moto[server]=={MOTO_VERSION}"),
+            import: "moto.server",
+            needed_for: "the IAM/S3 cross-check",
         }
-        let staging = venv.with_extension(format!("partial-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&staging);
-        run_or_explain(
-            Command::new("python3").args(["-m", "venv"]).arg(&staging),
-            "python3 with its venv module is needed to install moto for the IAM/S3 cross-check; \
-             install Python 3 (on Debian: apt-get install python3 python3-venv)",
-        );
-        run_or_explain(
-            Command::new(staging.join("bin").join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                &format!("moto[server]=={MOTO_VERSION}"),
-            ]),
-            "pip could not install moto from PyPI; the test suite needs the package registry \
-             (pypi.org or a mirror set with PIP_INDEX_URL) the first time it runs",
-        );
-        // Another test binary may have finished the same install meanwhile: either copy works.
-        let _ = std::fs::remove_dir_all(&venv);
-        if std::fs::rename(&staging, &venv).is_err() {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        // A venv's scripts embed its path, so run python by the final path only through `-m`.
-        assert!(
-            moto_importable(&python),
-            "moto was installed into {} but cannot be imported",
-            venv.display()
-        );
-        python
+        .install()
+        .join("bin")
+        .join("python")
     })
-}
-
-fn moto_importable(python: &Path) -> bool {
-    Command::new(python)
-        .args(["-c", "import moto.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run_or_explain(command: &mut Command, what_to_do: &str) {
-    match command.output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!(
-            "{what_to_do}\n`{command:?}` exited with {}:\n{}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => panic!("{what_to_do}\n`{command:?}` could not run: {e}"),
-    }
 }
 
 fn free_port() -> u16 {
