@@ -89,8 +89,8 @@ fn the_cross_account_plan() {
 #[test]
 fn the_vpc_socks_plan() {
     // A VPC source, reachable only through the plan's SOCKS proxy, which here runs on an
-    // ephemeral port instead of `ssh -D 1080`: the plan is pointed at it and the golden shows
-    // the port as `<port>`.
+    // ephemeral port instead of `ssh -D 1080`: the plan is pointed at it. The plan output does
+    // not show the proxy today; should it ever, the varying port is scrubbed to `<port>`.
     let mut source = common::source_domain(
         "orders-prod",
         vec![
@@ -103,6 +103,7 @@ fn the_vpc_socks_plan() {
     let world = common::World::start_with(snapferry_sandbox::SandboxConfig {
         region: "eu-west-1".into(),
         domains: vec![source],
+        buckets: vec!["acme-orders-snapshots".into()],
         ..snapferry_sandbox::SandboxConfig::default()
     });
     let socks = snapferry_tests::socks::SocksServer::start(|host| {
