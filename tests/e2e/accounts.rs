@@ -186,6 +186,7 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
         "{text}"
     );
     assert!(text.contains(B_READER), "{text}");
+    assert!(role_exists_as(&world, "AKIAADMINA", "handover-snapshot-role"));
 
     // A one-hour session lasts 3.6 s of this sandbox's time: the run outlived several, and
     // each was renewed before it expired (no step failed on ExpiredToken).
@@ -212,6 +213,24 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
         source,
         "the source is untouched"
     );
+    // In A the snapshot role snapferry made is gone and the source has no repository of ours.
+    assert!(
+        !role_exists_as(&world, "AKIAADMINA", "handover-snapshot-role"),
+        "the snapshot role is deleted from A"
+    );
+    let production = domain_in(&world, A, "us-east-1", "production").unwrap();
+    let repositories = world.rt.block_on(async {
+        let r = production
+            .http()
+            .send(http::Method::GET, "/_snapshot", None)
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    });
+    assert!(
+        repositories.get("snapferry-handover").is_none(),
+        "{repositories}"
+    );
     world.sandbox().advance_clock(3600.0);
     assert!(
         world
@@ -220,6 +239,46 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
             .is_none(),
         "the target is gone from B"
     );
+}
+
+/// Whether IAM role `name` exists in the account of the configured identity `access_key_id`.
+fn role_exists_as(world: &World, access_key_id: &str, name: &str) -> bool {
+    let env: std::collections::HashMap<String, String> = world
+        .sandbox()
+        .identity_env(access_key_id)
+        .expect("a configured identity")
+        .into_iter()
+        .collect();
+    let credentials = SharedCredentialsProvider::new(Credentials::new(
+        env["AWS_ACCESS_KEY_ID"].clone(),
+        env["AWS_SECRET_ACCESS_KEY"].clone(),
+        None,
+        None,
+        "e2e",
+    ));
+    let options = snapferry_aws::clients::AwsOptions {
+        endpoint_url: Some(world.sandbox().endpoint_url()),
+        credentials: Some(credentials),
+        fallback_region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    world.rt.block_on(async {
+        let iam = snapferry_aws::clients::AwsContext::load(options)
+            .await
+            .unwrap()
+            .clients("us-east-1", None)
+            .await
+            .unwrap()
+            .iam;
+        match iam.get_role().role_name(name).send().await {
+            Ok(_) => true,
+            Err(e) => {
+                let e = e.into_service_error();
+                assert!(e.is_no_such_entity_exception(), "{e:?}");
+                false
+            }
+        }
+    })
 }
 
 #[test]
