@@ -186,7 +186,11 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
         "{text}"
     );
     assert!(text.contains(B_READER), "{text}");
-    assert!(role_exists_as(&world, "AKIAADMINA", "handover-snapshot-role"));
+    assert!(role_exists_as(
+        &world,
+        "AKIAADMINA",
+        "handover-snapshot-role"
+    ));
 
     // A one-hour session lasts 3.6 s of this sandbox's time: the run outlived several, and
     // each was renewed before it expired (no step failed on ExpiredToken).
@@ -690,7 +694,9 @@ fn a_subnet_of_another_region_or_account_stops_plan_or_apply_naming_it_and_the_f
         "{out}"
     );
     assert!(
-        out.contains("set `target.overrides.vpc.subnet_ids` and `security_group_ids` to ones in eu-west-1"),
+        out.contains(
+            "set `target.overrides.vpc.subnet_ids` and `security_group_ids` to ones in eu-west-1"
+        ),
         "{out}"
     );
     assert!(world.mutating_calls().is_empty(), "plan changed nothing");

@@ -110,7 +110,8 @@ fn the_vpc_socks_plan() {
         host.ends_with(".sandbox.internal")
             .then_some(std::net::IpAddr::from([127, 0, 0, 1]))
     });
-    let text = crate::accounts::example("vpc-socks").replace("socks5h://localhost:1080", &socks.url());
+    let text =
+        crate::accounts::example("vpc-socks").replace("socks5h://localhost:1080", &socks.url());
     assert!(text.contains(&socks.url()), "the example names its proxy");
     world.plan("snapferry.yaml", &text);
     let out = world.run(&["plan", "--now", "2026-11-25T06:00:00Z"]);

@@ -750,13 +750,17 @@ fn foreign_vpc_resource(
     let ids = |key: &str| -> Vec<String> {
         vpc.get(key)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let elsewhere = |id: &str| {
-        vpc_home(config, id).is_some_and(|(account, region)| {
-            account != place.account || region != place.region
-        })
+        vpc_home(config, id)
+            .is_some_and(|(account, region)| account != place.account || region != place.region)
     };
     if let Some(subnet) = ids("SubnetIds").into_iter().find(|id| elsewhere(id)) {
         return Some(format!("The subnet ID '{subnet}' does not exist"));

@@ -715,7 +715,11 @@ async fn a_subnet_or_security_group_of_another_region_or_account_is_refused() {
     };
     // A's subnet, from B in eu-west-1: another account and another Region.
     assert_eq!(
-        refusal(vpc("subnet-0a11a11a11a11a11a", "sg-0b22b22b22b22b22b"), "staging").await,
+        refusal(
+            vpc("subnet-0a11a11a11a11a11a", "sg-0b22b22b22b22b22b"),
+            "staging"
+        )
+        .await,
         (
             Some("ValidationException".into()),
             Some("The subnet ID 'subnet-0a11a11a11a11a11a' does not exist".into())
@@ -730,7 +734,11 @@ async fn a_subnet_or_security_group_of_another_region_or_account_is_refused() {
     );
     // B's own subnet with A's security group.
     assert_eq!(
-        refusal(vpc("subnet-0b22b22b22b22b22b", "sg-0a11a11a11a11a11a"), "staging").await,
+        refusal(
+            vpc("subnet-0b22b22b22b22b22b", "sg-0a11a11a11a11a11a"),
+            "staging"
+        )
+        .await,
         (
             Some("ValidationException".into()),
             Some("The security group 'sg-0a11a11a11a11a11a' does not exist".into())
