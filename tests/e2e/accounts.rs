@@ -109,6 +109,8 @@ fn domain_in(world: &World, account: &str, region: &str, domain: &str) -> Option
     } else {
         "admin-b-secret"
     };
+    // A VPC domain's name resolves only inside its VPC; the test reaches its port directly.
+    let endpoint = endpoint.replace(&format!("vpc-{domain}.sandbox.internal"), "127.0.0.1");
     let mut config = DomainHttpConfig::new(domain, &endpoint, region);
     config.proxy = ProxyChoice::Direct;
     config.ca_bundle = Some(world.sandbox().ca_bundle_path().to_owned());
@@ -184,6 +186,11 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
         "{text}"
     );
     assert!(text.contains(B_READER), "{text}");
+    assert!(role_exists_as(
+        &world,
+        "AKIAADMINA",
+        "handover-snapshot-role"
+    ));
 
     // A one-hour session lasts 3.6 s of this sandbox's time: the run outlived several, and
     // each was renewed before it expired (no step failed on ExpiredToken).
@@ -210,6 +217,24 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
         source,
         "the source is untouched"
     );
+    // In A the snapshot role snapferry made is gone and the source has no repository of ours.
+    assert!(
+        !role_exists_as(&world, "AKIAADMINA", "handover-snapshot-role"),
+        "the snapshot role is deleted from A"
+    );
+    let production = domain_in(&world, A, "us-east-1", "production").unwrap();
+    let repositories = world.rt.block_on(async {
+        let r = production
+            .http()
+            .send(http::Method::GET, "/_snapshot", None)
+            .await
+            .unwrap();
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    });
+    assert!(
+        repositories.get("snapferry-handover").is_none(),
+        "{repositories}"
+    );
     world.sandbox().advance_clock(3600.0);
     assert!(
         world
@@ -218,6 +243,46 @@ fn production_in_account_a_is_copied_to_staging_in_account_b_and_destroy_cleans_
             .is_none(),
         "the target is gone from B"
     );
+}
+
+/// Whether IAM role `name` exists in the account of the configured identity `access_key_id`.
+fn role_exists_as(world: &World, access_key_id: &str, name: &str) -> bool {
+    let env: std::collections::HashMap<String, String> = world
+        .sandbox()
+        .identity_env(access_key_id)
+        .expect("a configured identity")
+        .into_iter()
+        .collect();
+    let credentials = SharedCredentialsProvider::new(Credentials::new(
+        env["AWS_ACCESS_KEY_ID"].clone(),
+        env["AWS_SECRET_ACCESS_KEY"].clone(),
+        None,
+        None,
+        "e2e",
+    ));
+    let options = snapferry_aws::clients::AwsOptions {
+        endpoint_url: Some(world.sandbox().endpoint_url()),
+        credentials: Some(credentials),
+        fallback_region: Some("us-east-1".into()),
+        ..Default::default()
+    };
+    world.rt.block_on(async {
+        let iam = snapferry_aws::clients::AwsContext::load(options)
+            .await
+            .unwrap()
+            .clients("us-east-1", None)
+            .await
+            .unwrap()
+            .iam;
+        match iam.get_role().role_name(name).send().await {
+            Ok(_) => true,
+            Err(e) => {
+                let e = e.into_service_error();
+                assert!(e.is_no_such_entity_exception(), "{e:?}");
+                false
+            }
+        }
+    })
 }
 
 #[test]
@@ -452,4 +517,238 @@ fn a_bucket_policy_that_keeps_b_out_stops_apply_naming_the_role_its_account_and_
     // The guardrail is still there: snapferry never drops a foreign statement.
     let policy = world.bucket_policy_as("AKIAADMINA", "prod-snaps").unwrap();
     assert!(policy.to_string().contains("guardrail-no-staging-reads"));
+}
+
+/// The sandbox `plans/cross-region.yaml` was written for: one account (A, the operator's),
+/// the `catalog` domain (Elasticsearch 7.10) in us-east-1 and nothing in eu-central-1.
+fn cross_region_example() -> World {
+    let yaml = format!(
+        r#"
+time_scale: 0.001
+account_id: '{A}'
+region: us-east-1
+identities:
+  - {{access_key_id: AKIAADMINA, secret_access_key: admin-a-secret, arn: 'arn:aws:iam::{A}:user/admin'}}
+domains:
+  - name: catalog
+    engine_version: Elasticsearch_7.10
+    indices: [{{name: items, generate: 70}}, {{name: prices, generate: 25}}]
+"#
+    );
+    World::start_with(SandboxConfig::from_yaml_str(&yaml).expect("valid config"))
+}
+
+#[test]
+fn the_cross_region_example_runs_end_to_end_and_destroy_leaves_the_source() {
+    let world = cross_region_example();
+    world.plan("snapferry.yaml", &example("cross-region"));
+    let out = world.run_ok(&["apply", "--auto-approve"], 0);
+    let source = counts_in(&world, A, "us-east-1", "catalog");
+    assert_eq!(
+        source,
+        vec![("items".into(), 70), ("prices".into(), 25)],
+        "{out}"
+    );
+    assert_eq!(
+        counts_in(&world, A, "eu-central-1", "catalog-eu"),
+        source,
+        "counts equal in the other Region: {out}"
+    );
+    assert!(
+        world
+            .sandbox()
+            .domain_endpoint_in(A, "us-east-1", "catalog-eu")
+            .is_none(),
+        "the target is in eu-central-1 only"
+    );
+
+    // The bucket is in the source's Region: a us-east-1 client reaches it (S3 answers a bucket
+    // of another Region with 301 PermanentRedirect).
+    let s3 = world.s3_as("AKIAADMINA");
+    world.rt.block_on(async {
+        s3.head_bucket()
+            .bucket("acme-catalog-snapshots")
+            .send()
+            .await
+            .expect("the bucket answers in us-east-1")
+    });
+    // The target's repository reaches it across Regions as AWS documents: by the global
+    // endpoint, not by a `region` of another Region than the domain's.
+    let target = domain_in(&world, A, "eu-central-1", "catalog-eu").unwrap();
+    let response = world.rt.block_on(async {
+        target
+            .http()
+            .send(http::Method::GET, "/_snapshot/snapferry-catalog-eu", None)
+            .await
+            .unwrap()
+    });
+    let repositories: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    let settings = &repositories["snapferry-catalog-eu"]["settings"];
+    assert_eq!(settings["endpoint"], "s3.amazonaws.com", "{repositories}");
+    assert!(settings.get("region").is_none(), "{repositories}");
+
+    // destroy cleans up and leaves the source alone.
+    let out = world.run_ok(&["destroy", "--include-target-domain", "--auto-approve"], 0);
+    assert!(out.contains("Destroy complete"), "{out}");
+    assert_eq!(
+        counts_in(&world, A, "us-east-1", "catalog"),
+        source,
+        "the source is untouched"
+    );
+    let policy = world.bucket_policy_as("AKIAADMINA", "acme-catalog-snapshots");
+    assert!(
+        policy
+            .as_ref()
+            .is_none_or(|p| !p.to_string().contains("catalog-eu-snapshot-role")),
+        "{policy:?}"
+    );
+    world.sandbox().advance_clock(3600.0);
+    assert!(
+        world
+            .sandbox()
+            .domain_endpoint_in(A, "eu-central-1", "catalog-eu")
+            .is_none(),
+        "the target is gone from eu-central-1"
+    );
+}
+
+/// [`config`] with production in A's VPC in us-east-1 (subnet `subnet-0a11…`, group `sg-0a11…`),
+/// another subnet of A's there, and B's own subnet and group in eu-west-1.
+fn vpc_config() -> SandboxConfig {
+    let mut config = config();
+    config.domain_config.insert(
+        "production".into(),
+        serde_json::from_value(serde_json::json!({
+            "VPCOptions": {"SubnetIds": ["subnet-0a11a11a11a11a11a"],
+                           "SecurityGroupIds": ["sg-0a11a11a11a11a11a"]}
+        }))
+        .unwrap(),
+    );
+    for (id, account, region) in [
+        ("subnet-0a22a22a22a22a22a", A, "us-east-1"),
+        ("subnet-0b22b22b22b22b22b", B, "eu-west-1"),
+        ("sg-0b22b22b22b22b22b", B, "eu-west-1"),
+    ] {
+        config.vpc_homes.insert(
+            id.into(),
+            snapferry_sandbox::Home {
+                account: Some(account.into()),
+                region: Some(region.into()),
+            },
+        );
+    }
+    config
+}
+
+/// The hand-over plan for VPC domains (both reached through `proxy`), the target in `vpc`.
+fn vpc_plan(proxy: &str, vpc: Option<(&str, &str)>) -> String {
+    let overrides = vpc.map_or_else(String::new, |(subnet, group)| {
+        format!(
+            "  overrides:\n    vpc: {{subnet_ids: [{subnet}], security_group_ids: [{group}]}}\n"
+        )
+    });
+    plan(
+        "prod-handover-7f3a",
+        &format!("  snapshot_role_arn: {B_READER}\n  proxy: {proxy}\n{overrides}"),
+    )
+    .replace(
+        "  external_id: prod-handover-7f3a\n",
+        &format!("  external_id: prod-handover-7f3a\n  proxy: {proxy}\n"),
+    )
+}
+
+#[test]
+fn a_subnet_of_another_region_or_account_stops_plan_or_apply_naming_it_and_the_fix() {
+    let world = World::start_with(vpc_config());
+    let socks = snapferry_tests::socks::SocksServer::start(|host| {
+        host.ends_with(".sandbox.internal")
+            .then_some(std::net::IpAddr::from([127, 0, 0, 1]))
+    });
+    let proxy = socks.url();
+
+    // Copied from the source: the source's subnets are us-east-1's.
+    world.plan("snapferry.yaml", &vpc_plan(&proxy, None));
+    let out = flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        out.contains(
+            "target domain staging is in eu-west-1 but would copy the VPC subnets \
+             subnet-0a11a11a11a11a11a (and security groups sg-0a11a11a11a11a11a) of source \
+             Region us-east-1 (vpc)"
+        ),
+        "{out}"
+    );
+    // Named in the plan, but the source's own: `plan` knows where it is.
+    world.plan(
+        "snapferry.yaml",
+        &vpc_plan(
+            &proxy,
+            Some(("subnet-0a11a11a11a11a11a", "sg-0b22b22b22b22b22b")),
+        ),
+    );
+    let out = flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        out.contains(
+            "target domain staging is in eu-west-1 but its `vpc` names subnet-0a11a11a11a11a11a, \
+             which the source domain uses in us-east-1"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "set `target.overrides.vpc.subnet_ids` and `security_group_ids` to ones in eu-west-1"
+        ),
+        "{out}"
+    );
+    assert!(world.mutating_calls().is_empty(), "plan changed nothing");
+
+    // Another subnet of A's us-east-1 VPC: nothing in the plan tells its Region, so `plan`
+    // passes and CreateDomain refuses it, as AWS does, with the fix added.
+    world.plan(
+        "snapferry.yaml",
+        &vpc_plan(
+            &proxy,
+            Some(("subnet-0a22a22a22a22a22a", "sg-0b22b22b22b22b22b")),
+        ),
+    );
+    let planned = world.run_ok(&["plan"], 0);
+    assert!(planned.contains("+ domain/staging"), "{planned}");
+    let out = flat(&world.run_ok(&["apply", "--auto-approve"], 1));
+    assert!(
+        out.contains(&format!(
+            "The subnet ID 'subnet-0a22a22a22a22a22a' does not exist. Domain staging is created \
+             in account {B}, eu-west-1, and a subnet or security group exists only in its own \
+             account and Region; set `target.overrides.vpc.subnet_ids` and \
+             `security_group_ids` to ones of account {B} in eu-west-1"
+        )),
+        "{out}"
+    );
+    let refused = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.operation == "CreateDomain")
+        .map(|r| r.status)
+        .collect::<Vec<_>>();
+    assert_eq!(refused, vec![400], "one refused CreateDomain, not retried");
+    assert!(
+        world
+            .sandbox()
+            .domain_endpoint_in(B, "eu-west-1", "staging")
+            .is_none()
+    );
+
+    // B's own subnet and group in eu-west-1: the copy goes through.
+    world.plan(
+        "snapferry.yaml",
+        &vpc_plan(
+            &proxy,
+            Some(("subnet-0b22b22b22b22b22b", "sg-0b22b22b22b22b22b")),
+        ),
+    );
+    let out = world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        counts_in(&world, B, "eu-west-1", "staging"),
+        counts_in(&world, A, "us-east-1", "production"),
+        "{out}"
+    );
 }

@@ -85,3 +85,53 @@ fn the_cross_account_plan() {
     assert!(world.mutating_calls().is_empty(), "plan changed something");
     insta::assert_snapshot!(stdout);
 }
+
+#[test]
+fn the_vpc_socks_plan() {
+    // A VPC source, reachable only through the plan's SOCKS proxy, which here runs on an
+    // ephemeral port instead of `ssh -D 1080`: the plan is pointed at it. The plan output does
+    // not show the proxy today; should it ever, the varying port is scrubbed to `<port>`.
+    let mut source = common::source_domain(
+        "orders-prod",
+        vec![
+            common::index("orders-2026-10", 50),
+            common::index("orders-2026-11", 50),
+            common::index("orders-tmp-1", 50),
+        ],
+    );
+    source.vpc = true;
+    let world = common::World::start_with(snapferry_sandbox::SandboxConfig {
+        region: "eu-west-1".into(),
+        domains: vec![source],
+        buckets: vec!["acme-orders-snapshots".into()],
+        ..snapferry_sandbox::SandboxConfig::default()
+    });
+    let socks = snapferry_tests::socks::SocksServer::start(|host| {
+        host.ends_with(".sandbox.internal")
+            .then_some(std::net::IpAddr::from([127, 0, 0, 1]))
+    });
+    let text =
+        crate::accounts::example("vpc-socks").replace("socks5h://localhost:1080", &socks.url());
+    assert!(text.contains(&socks.url()), "the example names its proxy");
+    world.plan("snapferry.yaml", &text);
+    let out = world.run(&["plan", "--now", "2026-11-25T06:00:00Z"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(world.mutating_calls().is_empty(), "plan changed something");
+    // The plan read the source through the proxy (it has no other way to it).
+    assert!(
+        socks
+            .connections()
+            .iter()
+            .any(|c| c.starts_with("vpc-orders-prod.sandbox.internal:")),
+        "{:?}",
+        socks.connections()
+    );
+    let port = socks.url().rsplit(':').next().unwrap().to_owned();
+    insta::assert_snapshot!(stdout.replace(&format!(":{port}"), ":<port>"));
+}

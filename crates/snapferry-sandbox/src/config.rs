@@ -7,7 +7,8 @@
 //! Accounts and Regions: every twelve-digit account and every Region exists, as on AWS. The
 //! defaults (`account_id`, `region`) are where `credentials:` lives and where seeds go; an
 //! identity's ARN says its account, `roles:` seeds roles in any account (to be assumed through
-//! STS), and `domain_homes`/`bucket_homes` place a seeded domain or bucket elsewhere.
+//! STS), and `domain_homes`/`bucket_homes` place a seeded domain or bucket elsewhere;
+//! `vpc_homes` says where subnets and security groups are.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -56,6 +57,12 @@ pub struct SandboxConfig {
     pub bucket_homes: BTreeMap<String, Home>,
     /// The account and Region of seeded domains that are not in the defaults, by domain name.
     pub domain_homes: BTreeMap<String, Home>,
+    /// VPC subnets and security groups that exist, by id, with their account and Region
+    /// (each absent part: the default one). Those of seeded VPC domains exist where their
+    /// domain is without being listed. CreateDomain and UpdateDomainConfig refuse one of them
+    /// named in another account or Region, as AWS, which looks the id up in the caller's
+    /// account and the request's Region, finds no such subnet there.
+    pub vpc_homes: BTreeMap<String, Home>,
     /// IAM roles that exist at start-up, in any account: roles an operator assumes with STS
     /// `AssumeRole` (their trust policy decides who may), with their inline policies.
     pub roles: Vec<SeedRole>,
@@ -90,6 +97,7 @@ impl Default for SandboxConfig {
             buckets: Vec::new(),
             bucket_homes: BTreeMap::new(),
             domain_homes: BTreeMap::new(),
+            vpc_homes: BTreeMap::new(),
             roles: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
@@ -191,6 +199,15 @@ impl SandboxConfig {
                     .map_err(|why| SandboxError::InvalidConfig(format!("{what}.{name}: {why}")))?;
             }
         }
+        for (id, home) in &self.vpc_homes {
+            if !(id.starts_with("subnet-") || id.starts_with("sg-")) {
+                return Err(SandboxError::InvalidConfig(format!(
+                    "vpc_homes names {id:?}, which is neither a subnet (subnet-...) nor a security group (sg-...)"
+                )));
+            }
+            home.check()
+                .map_err(|why| SandboxError::InvalidConfig(format!("vpc_homes.{id}: {why}")))?;
+        }
         for (index, role) in self.roles.iter().enumerate() {
             role.check().map_err(|why| {
                 SandboxError::InvalidConfig(format!("roles[{index}] ({}): {why}", role.arn))
@@ -208,6 +225,11 @@ impl SandboxConfig {
     /// The account and Region of a seeded bucket.
     pub(crate) fn bucket_home(&self, name: &str) -> (String, String) {
         self.home(self.bucket_homes.get(name))
+    }
+
+    /// The account and Region of a subnet or security group listed in `vpc_homes`.
+    pub(crate) fn listed_vpc_home(&self, id: &str) -> Option<(String, String)> {
+        self.vpc_homes.get(id).map(|h| self.home(Some(h)))
     }
 
     fn home(&self, home: Option<&Home>) -> (String, String) {

@@ -31,7 +31,9 @@
 //! Each account has a control plane in each Region: a request acts on the domains of the
 //! caller's account in the Region it was signed for ([`Place`]), domains are kept by
 //! [`DomainKey`], and a domain's ARN carries its Region and account. A KMS key of another
-//! Region is refused at CreateDomain as AWS refuses it.
+//! Region is refused at CreateDomain as AWS refuses it; so is a subnet or security group that
+//! exists only in another account or Region (`vpc_homes`, or a seeded VPC domain's), at
+//! CreateDomain and UpdateDomainConfig.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -717,6 +719,58 @@ fn aws_managed_key(place: &Place<'_>) -> String {
     )
 }
 
+/// Where a subnet or security group exists: listed in `vpc_homes`, or used by a seeded VPC
+/// domain (where that domain is). `None` for an id the sandbox knows nothing of.
+fn vpc_home(config: &crate::SandboxConfig, id: &str) -> Option<(String, String)> {
+    if let Some(home) = config.listed_vpc_home(id) {
+        return Some(home);
+    }
+    config.domains.iter().find_map(|seed| {
+        let request = seed_request(seed, config).ok()?;
+        let vpc = request.get("VPCOptions")?;
+        let info = vpc_derived_info("", &seed.name, Some(vpc));
+        let uses = ["SubnetIds", "SecurityGroupIds"].iter().any(|key| {
+            info[*key]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|i| i.as_str() == Some(id)))
+        });
+        uses.then(|| config.domain_home(&seed.name))
+    })
+}
+
+/// A subnet or security group of a request's `VPCOptions` that exists only in another account
+/// or Region than the request's. AWS looks the ids up in the caller's account and the Region the
+/// request was sent to, and answers as EC2 does for an id it cannot find there.
+fn foreign_vpc_resource(
+    config: &crate::SandboxConfig,
+    vpc: Option<&Value>,
+    place: &Place<'_>,
+) -> Option<Refusal> {
+    let vpc = vpc.filter(|v| !v.is_null())?;
+    let ids = |key: &str| -> Vec<String> {
+        vpc.get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let elsewhere = |id: &str| {
+        vpc_home(config, id)
+            .is_some_and(|(account, region)| account != place.account || region != place.region)
+    };
+    if let Some(subnet) = ids("SubnetIds").into_iter().find(|id| elsewhere(id)) {
+        return Some(format!("The subnet ID '{subnet}' does not exist"));
+    }
+    ids("SecurityGroupIds")
+        .into_iter()
+        .find(|id| elsewhere(id))
+        .map(|group| format!("The security group '{group}' does not exist"))
+}
+
 /// A CreateDomain request's blocks (or a seed's) as the domain's `DomainStatus` blocks.
 fn blocks_for_new_domain(
     name: &str,
@@ -1328,6 +1382,11 @@ async fn operate(
                 Ok(b) => b,
                 Err(refusal) => return validation(&refusal),
             };
+            if let Some(refusal) =
+                foreign_vpc_resource(&shared.config, input.get("VPCOptions"), place)
+            {
+                return validation(&refusal);
+            }
             // What AWS does with the caller's permissions besides es:CreateDomain (the
             // service-linked role, a customer-managed key, a VPC), once the request is valid.
             if let Err(resp) =
@@ -1533,6 +1592,9 @@ fn update(
         }
     }
     if let Err(refusal) = check_blocks(&mut next, place) {
+        return validation(&refusal);
+    }
+    if let Some(refusal) = foreign_vpc_resource(&shared.config, input.get("VPCOptions"), place) {
         return validation(&refusal);
     }
     if let Some(refusal) = refuse_in_place(d, &next) {

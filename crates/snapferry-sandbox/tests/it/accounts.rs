@@ -637,3 +637,160 @@ async fn a_domain_passes_only_its_own_accounts_role_and_reaches_a_bucket_elsewhe
     assert_eq!((status, body), (200, json!({"acknowledged": true})));
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subnet_or_security_group_of_another_region_or_account_is_refused() {
+    let mut config = config();
+    // A's VPC in us-east-1 (its subnet and group), B's in eu-west-1.
+    for (id, account, region) in [
+        ("subnet-0a11a11a11a11a11a", A, "us-east-1"),
+        ("sg-0a11a11a11a11a11a", A, "us-east-1"),
+        ("subnet-0b22b22b22b22b22b", B, "eu-west-1"),
+        ("sg-0b22b22b22b22b22b", B, "eu-west-1"),
+    ] {
+        config.vpc_homes.insert(
+            id.into(),
+            snapferry_sandbox::Home {
+                account: Some(account.into()),
+                region: Some(region.into()),
+            },
+        );
+    }
+    // And a seeded VPC domain of A's: its subnet exists where it is, without being listed.
+    let mut private = snapferry_sandbox::SeedDomain {
+        name: "private".into(),
+        ..config.domains[0].clone()
+    };
+    private.vpc = true;
+    config.domains.push(private);
+    config.domain_homes.insert(
+        "private".into(),
+        snapferry_sandbox::Home {
+            account: Some(A.into()),
+            region: Some("us-east-1".into()),
+        },
+    );
+    let h = start(config).await;
+    let a = assume(&h, A_DEPLOYER, Some("prod-handover")).await.unwrap();
+    let b = assume(&h, B_DEPLOYER, Some("staging-handover"))
+        .await
+        .unwrap();
+    let production = aws_sdk_opensearch::Client::new(&config_as(&h, a, "us-east-1").await);
+    let private_subnet = production
+        .describe_domain()
+        .domain_name("private")
+        .send()
+        .await
+        .unwrap()
+        .domain_status()
+        .unwrap()
+        .vpc_options()
+        .unwrap()
+        .subnet_ids()[0]
+        .clone();
+    let staging = aws_sdk_opensearch::Client::new(&config_as(&h, b.clone(), "eu-west-1").await);
+    let vpc = |subnet: &str, group: &str| {
+        aws_sdk_opensearch::types::VpcOptions::builder()
+            .subnet_ids(subnet)
+            .security_group_ids(group)
+            .build()
+    };
+    let refusal = |vpc: aws_sdk_opensearch::types::VpcOptions, name: &'static str| {
+        let staging = staging.clone();
+        async move {
+            let err = staging
+                .create_domain()
+                .domain_name(name)
+                .engine_version("OpenSearch_2.11")
+                .vpc_options(vpc)
+                .send()
+                .await
+                .unwrap_err()
+                .into_service_error();
+            (
+                err.meta().code().map(str::to_owned),
+                err.meta().message().map(str::to_owned),
+            )
+        }
+    };
+    // A's subnet, from B in eu-west-1: another account and another Region.
+    assert_eq!(
+        refusal(
+            vpc("subnet-0a11a11a11a11a11a", "sg-0b22b22b22b22b22b"),
+            "staging"
+        )
+        .await,
+        (
+            Some("ValidationException".into()),
+            Some("The subnet ID 'subnet-0a11a11a11a11a11a' does not exist".into())
+        )
+    );
+    assert_eq!(
+        refusal(vpc(&private_subnet, "sg-0b22b22b22b22b22b"), "staging").await,
+        (
+            Some("ValidationException".into()),
+            Some(format!("The subnet ID '{private_subnet}' does not exist"))
+        )
+    );
+    // B's own subnet with A's security group.
+    assert_eq!(
+        refusal(
+            vpc("subnet-0b22b22b22b22b22b", "sg-0a11a11a11a11a11a"),
+            "staging"
+        )
+        .await,
+        (
+            Some("ValidationException".into()),
+            Some("The security group 'sg-0a11a11a11a11a11a' does not exist".into())
+        )
+    );
+    // B's own subnet in us-east-1: right account, wrong Region.
+    let staging_east =
+        aws_sdk_opensearch::Client::new(&config_as(&h, b.clone(), "us-east-1").await);
+    let err = staging_east
+        .create_domain()
+        .domain_name("staging")
+        .engine_version("OpenSearch_2.11")
+        .vpc_options(vpc("subnet-0b22b22b22b22b22b", "sg-0b22b22b22b22b22b"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        err.meta().message(),
+        Some("The subnet ID 'subnet-0b22b22b22b22b22b' does not exist")
+    );
+    // Nothing was created by the refusals; B's own VPC in its Region is accepted.
+    assert!(
+        staging
+            .describe_domain()
+            .domain_name("staging")
+            .send()
+            .await
+            .is_err()
+    );
+    staging
+        .create_domain()
+        .domain_name("staging")
+        .engine_version("OpenSearch_2.11")
+        .vpc_options(vpc("subnet-0b22b22b22b22b22b", "sg-0b22b22b22b22b22b"))
+        .send()
+        .await
+        .expect("B's own subnet and group in eu-west-1");
+    // UpdateDomainConfig refuses moving it onto A's subnet the same way.
+    h.advance_clock(3600.0);
+    let err = staging
+        .update_domain_config()
+        .domain_name("staging")
+        .vpc_options(vpc("subnet-0a11a11a11a11a11a", "sg-0b22b22b22b22b22b"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.meta().code(), Some("ValidationException"));
+    assert_eq!(
+        err.meta().message(),
+        Some("The subnet ID 'subnet-0a11a11a11a11a11a' does not exist")
+    );
+    h.shutdown().await;
+}

@@ -514,6 +514,11 @@ impl DomainResource {
             .and_then(|s| s.advanced_security_options())
             .and_then(|a| a.enabled())
             == Some(true);
+        let source_vpc_ids: Vec<String> = source
+            .as_ref()
+            .and_then(|s| s.vpc_options())
+            .map(|v| [v.subnet_ids(), v.security_group_ids()].concat())
+            .unwrap_or_default();
         let mut not_copied = Vec::new();
         let mut shape = match &self.spec.creation {
             DomainCreation::FromSource { overrides } => {
@@ -570,6 +575,7 @@ impl DomainResource {
             &self.spec.domain.region,
             &self.spec.creation,
             &shape,
+            &source_vpc_ids,
         ) {
             return Err(ResourceError::permanent(&self.id, reason));
         }
@@ -579,6 +585,28 @@ impl DomainResource {
             not_copied,
             needs_master,
         })
+    }
+
+    /// A refusal of the target's subnets or security groups, with where AWS looked and the fix
+    /// (see [`cross_region::vpc_not_found`]).
+    async fn vpc_not_found(&self, message: &str) -> Option<String> {
+        let account = self
+            .env
+            .aws
+            .account_id_as(
+                &self.spec.domain.region,
+                self.spec.domain.assume_role_arn.as_deref(),
+                self.spec.domain.external_id.as_deref(),
+            )
+            .await
+            .ok()?;
+        cross_region::vpc_not_found(
+            message,
+            self.name(),
+            &account,
+            &self.spec.domain.region,
+            &self.spec.creation,
+        )
     }
 
     /// The internal master user's password, read from where the plan says, only to be sent in
@@ -927,6 +955,10 @@ impl Resource for DomainResource {
                         let e = AwsError::from_sdk(&what, "opensearch", "CreateDomain", e);
                         if e.code() == Some("ResourceAlreadyExistsException") {
                             self.adopt_if_ours(&what).await
+                        } else if e.code() == Some("ValidationException")
+                            && let Some(why) = self.vpc_not_found(&e.to_string()).await
+                        {
+                            Err(ResourceError::permanent(&self.id, why))
                         } else {
                             Err(fail(&self.id, e))
                         }
