@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::engine_version::EngineVersion;
-use crate::raw::{ClusterConfig, EbsConfig, EncryptionAtRest, OnConflict, VpcConfig};
+use crate::raw::{
+    ClusterConfig, EbsConfig, EncryptionAtRest, OnConflict, RestoreStrategy, VpcConfig,
+};
 use crate::template::Template;
 
 /// A checked plan.
@@ -239,6 +241,9 @@ pub struct SnapshotSpec {
     pub indices: Vec<String>,
     pub include_global_state: bool,
     pub partial: bool,
+    /// Retention: how many of snapferry's own snapshots of the replication stay after a
+    /// verified restore (`None`: all).
+    pub keep: Option<u32>,
 }
 
 /// How the snapshot is restored.
@@ -250,6 +255,9 @@ pub struct RestoreSpec {
     pub index_settings: BTreeMap<String, serde_json::Value>,
     pub ignore_index_settings: Vec<String>,
     pub on_conflict: OnConflict,
+    pub strategy: RestoreStrategy,
+    /// Leave an index's generation when the snapshot proves it unchanged (`alias_swap` only).
+    pub skip_unchanged: bool,
 }
 
 /// Renaming of restored indices.
