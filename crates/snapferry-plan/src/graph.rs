@@ -121,6 +121,7 @@ pub struct RestoreNode {
     pub snapshot: NodeId,
     pub restore: RestoreSpec,
     /// `snapshot.keep`: the restore prunes snapferry's own snapshots once it is verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<u32>,
 }
 

@@ -242,7 +242,9 @@ pub struct SnapshotSpec {
     pub include_global_state: bool,
     pub partial: bool,
     /// Retention: how many of snapferry's own snapshots of the replication stay after a
-    /// verified restore (`None`: all).
+    /// verified restore (`None`: all). Left out of the fingerprint when unset, so plans
+    /// written before it keep theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub keep: Option<u32>,
 }
 
@@ -255,8 +257,11 @@ pub struct RestoreSpec {
     pub index_settings: BTreeMap<String, serde_json::Value>,
     pub ignore_index_settings: Vec<String>,
     pub on_conflict: OnConflict,
+    /// Left out of the fingerprint at its default, like `skip_unchanged` (off with `in_place`).
+    #[serde(skip_serializing_if = "RestoreStrategy::is_in_place")]
     pub strategy: RestoreStrategy,
     /// Leave an index's generation when the snapshot proves it unchanged (`alias_swap` only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub skip_unchanged: bool,
 }
 

@@ -420,6 +420,13 @@ pub enum RestoreStrategy {
     AliasSwap,
 }
 
+impl RestoreStrategy {
+    /// The default, left out of fingerprints.
+    pub fn is_in_place(&self) -> bool {
+        *self == RestoreStrategy::InPlace
+    }
+}
+
 /// How the snapshot is restored on the target.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

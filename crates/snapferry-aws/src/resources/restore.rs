@@ -1242,8 +1242,7 @@ impl RestoreResource {
                 .retry(|| self.swap_survey(client, snapshot, indices, inputs, &rows))
                 .await?;
         }
-        let held = self.held(inputs);
-        let stats = self.snapshot_stats_any(client, snapshot, &held).await;
+        let stats = self.snapshot_stats_any(client, snapshot).await;
         let deleted = if self.spec.keep.is_some() {
             self.prune(cx, inputs, snapshot).await?
         } else {
@@ -1257,7 +1256,6 @@ impl RestoreResource {
         &self,
         client: &OpenSearch,
         snapshot: &str,
-        _held: &BTreeMap<String, Held>,
     ) -> Option<SnapshotStatus> {
         client
             .snapshot_status(&self.spec.repository, snapshot)
