@@ -757,7 +757,8 @@ impl RestoreResource {
             .unwrap_or_default()
     }
 
-    /// Records `snapshot` among this node's own, less those just deleted.
+    /// Records `snapshot` among this node's own, less those just deleted. Only with
+    /// `snapshot.keep`: without retention nothing needs the list, and it would only grow.
     fn add_own_snapshots(
         &self,
         outputs: &mut Outputs,
@@ -765,6 +766,9 @@ impl RestoreResource {
         snapshot: &str,
         deleted: &[String],
     ) {
+        if self.spec.keep.is_none() {
+            return;
+        }
         let mut own = self.own_snapshots(inputs);
         own.insert(snapshot.to_owned());
         own.retain(|s| !deleted.contains(s));
