@@ -2,9 +2,10 @@
 //! own snapshots of the replication beyond the newest N are deleted from the repository.
 //!
 //! "Own" is what the state says, never a guess from a name: the restore records, in its
-//! `snapshots` output, every snapshot it restored (the one of this run added once it is
-//! verified). A snapshot it did not restore — another operator's, an automated `cs-` one, one
-//! taken before the plan had `keep` — is never a candidate. The newest are decided by the
+//! `snapshots` output, every snapshot it restored while the plan has `keep` (the one of this
+//! run added once it is verified). A snapshot it did not restore — another operator's, an
+//! automated `cs-` one, one taken before the plan had `keep`, one whose restore failed — is
+//! never a candidate. The newest are decided by the
 //! repository's own start times, the snapshot of this run being the newest. Snapshots are
 //! deleted through the source domain's registration (the target's is read-only), one at a time,
 //! each `DELETE` of one already gone counting as done, so a resumed run finishes the list.
