@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use http::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common;
 
@@ -327,5 +327,50 @@ fn five_weekly_refreshes_with_keep_2_leave_the_two_newest_and_what_snapferry_did
     // The target still answers for every alias with the newest generation's counts.
     let client = world.domain("shop-copy");
     assert_eq!(world.rt.block_on(client.count("orders")).unwrap(), 650);
-    let _: Value = json!(null);
+}
+
+#[test]
+fn planning_a_refresh_of_a_thousand_indices_costs_a_constant_number_of_requests() {
+    let indices = (0..1000)
+        .map(|i| index(&format!("logs-{i:04}"), 1))
+        .collect();
+    let world = World::start(vec![source_domain("shop-prod", indices)], vec![]);
+    world.plan("snapferry.yaml", &alias_swap("snapshot:\n  keep: 2\n"));
+    world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"],
+        0,
+    );
+    assert_eq!(aliases(&world).len(), 1000);
+    world.sandbox().reset_log();
+    let started = std::time::Instant::now();
+    let plan = world.run_ok(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-08T03:00:00Z",
+        ],
+        2,
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        plan.contains("      indices.logs-0999: \"alias → logs-0999~shop-2026-11-01\" → \"alias → logs-0999~shop-2026-11-08 (restored from logs-0999); logs-0999~shop-2026-11-01 removed in the swap\""),
+        "{plan}"
+    );
+    let data_plane: Vec<String> = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.service == "es-data")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    println!(
+        "figure: plan of a 1,000-index alias_swap refresh: {seconds:.2}s, {} data-plane requests",
+        data_plane.len()
+    );
+    assert!(data_plane.len() <= 20, "{data_plane:#?}");
+    assert!(
+        data_plane.iter().all(|l| l.len() < 4000),
+        "a request line over 4 KB"
+    );
 }
