@@ -19,6 +19,7 @@ mod plan_markdown;
 mod plan_output;
 mod real_data;
 mod real_service;
+mod refresh;
 mod reliability;
 mod remote_state;
 mod replication;

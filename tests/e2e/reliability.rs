@@ -832,3 +832,164 @@ fn a_broken_state_file_is_refused_before_any_call_and_left_unchanged() {
         }
     }
 }
+
+/// An `alias_swap` refresh with retention, on a target its first apply laid out in generations:
+/// a week later only `orders` changed.
+const SWAP_PLAN: &str = "  strategy: alias_swap\nsnapshot:\n  keep: 1\n";
+const REFRESH: &[&str] = &["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"];
+
+fn swap_world() -> World {
+    let world = World::start_with(config());
+    world.plan("snapferry.yaml", &format!("{PLAN}{SWAP_PLAN}"));
+    world.run_ok(APPLY, 0);
+    world.add_documents("shop-prod", "orders", 100_000, 25);
+    world.sandbox().reset_log();
+    world
+}
+
+/// What must hold once the refresh has succeeded, whatever crashed on the way.
+fn assert_swapped(world: &World, label: &str) {
+    let source = user_indices(&world.counts("shop-prod"));
+    let client = world.domain("shop-copy");
+    let (held, through_aliases) = world.rt.block_on(async {
+        let held: Vec<(String, Vec<String>)> = client
+            .aliases()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(i, _)| !i.starts_with('.'))
+            .map(|(i, a)| (i, a.into_keys().collect()))
+            .collect();
+        let mut counts = Vec::new();
+        for (index, _) in &source {
+            counts.push((index.clone(), client.count(index).await.unwrap()));
+        }
+        (held, counts)
+    });
+    assert_eq!(
+        through_aliases, source,
+        "{label}: counts through the aliases"
+    );
+    assert_eq!(
+        held,
+        [
+            (
+                "customers~shop-2026-11-01".to_owned(),
+                vec!["customers".to_owned()]
+            ),
+            (
+                "orders~shop-2026-11-08".to_owned(),
+                vec!["orders".to_owned()]
+            ),
+            (
+                "products~shop-2026-11-01".to_owned(),
+                vec!["products".to_owned()]
+            ),
+        ],
+        "{label}: generations and aliases"
+    );
+    assert_eq!(snapshots(world), ["shop-2026-11-08"], "{label}: keep: 1");
+    // Carried out by the service: answered 2xx, or done and its answer lost on the way back.
+    let succeeded = |op: &str| {
+        world
+            .mutating_calls()
+            .iter()
+            .filter(|r| r.operation == op)
+            .filter(|r| match r.fault.as_deref() {
+                None => (200..300).contains(&r.status),
+                Some(f) => f.contains("(answer was 2"),
+            })
+            .count()
+    };
+    for op in [
+        "CreateSnapshot",
+        "RestoreSnapshot",
+        "UpdateAliases",
+        "DeleteSnapshot",
+    ] {
+        assert_eq!(succeeded(op), 1, "{label}: successful {op}");
+    }
+    assert_eq!(
+        succeeded("DeleteIndex"),
+        0,
+        "{label}: an index deleted outside the swap"
+    );
+    let state = world.state(STATE);
+    for (id, node) in state["nodes"].as_object().unwrap() {
+        assert_eq!(node["status"], "done", "{label}: {id} is {node}");
+    }
+}
+
+#[test]
+fn an_alias_swap_refresh_crashed_at_every_checkpoint_resumes_and_swaps_once() {
+    let started = Instant::now();
+    let clean = {
+        let world = swap_world();
+        let before = world.state(STATE)["generation"].as_u64().unwrap();
+        world.run_ok(REFRESH, 0);
+        assert_swapped(&world, "clean refresh");
+        world.state(STATE)["generation"].as_u64().unwrap() - before
+    };
+    assert!(clean >= 6, "{clean} writes");
+    let mut scenarios: Vec<(String, Box<dyn Fn() -> String + Send + Sync>)> = Vec::new();
+    for n in 1..=clean {
+        scenarios.push((
+            format!("refresh aborted after state write {n}"),
+            Box::new(move || {
+                let world = swap_world();
+                let out = world
+                    .command(REFRESH)
+                    .env(HOOK, n.to_string())
+                    .output()
+                    .unwrap();
+                assert!(
+                    was_aborted(out.status),
+                    "write {n}: {}",
+                    common::output_text(&out)
+                );
+                let site = crash_site(&world);
+                let resumed = world.run(REFRESH);
+                assert!(
+                    resumed.status.success(),
+                    "write {n}: {}",
+                    common::output_text(&resumed)
+                );
+                assert_swapped(&world, &format!("abort after write {n}"));
+                site
+            }),
+        ));
+    }
+    // Inside the restore step: each of its mutating calls done, its answer lost (a crash
+    // between the service acting and the tool hearing it), then the run goes on or is resumed.
+    for op in ["RestoreSnapshot", "UpdateAliases", "DeleteSnapshot"] {
+        scenarios.push((
+            format!("answer of {op} lost"),
+            Box::new(move || {
+                let world = swap_world();
+                world
+                    .sandbox()
+                    .set_faults(7, vec![common::fault_once(FaultKind::LostAnswer, None, op)]);
+                let first = world.run(REFRESH);
+                if !first.status.success() {
+                    world.sandbox().set_faults(7, vec![]);
+                    world.run_ok(REFRESH, 0);
+                }
+                assert_swapped(&world, &format!("answer of {op} lost"));
+                format!(
+                    "{}; converged",
+                    if first.status.success() {
+                        "the run itself recovered"
+                    } else {
+                        "resumed by the next apply"
+                    }
+                )
+            }),
+        ));
+    }
+    let outcomes = run_all(scenarios);
+    report(
+        "alias_swap refresh crashed at every checkpoint",
+        &outcomes,
+        started,
+    );
+}

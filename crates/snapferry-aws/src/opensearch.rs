@@ -202,6 +202,9 @@ pub struct ShardsStats {
     pub total: u64,
 }
 
+/// The aliases of one index, by name, with their properties as `GET _alias` prints them.
+pub type Aliases = BTreeMap<String, Map<String, Value>>;
+
 /// One entry of `_status`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct SnapshotStatus {
@@ -211,6 +214,35 @@ pub struct SnapshotStatus {
     pub state: String,
     #[serde(default)]
     pub shards_stats: ShardsStats,
+    /// Per index: the files and bytes the snapshot holds and those it copied.
+    #[serde(default)]
+    pub indices: BTreeMap<String, IndexSnapshotStatus>,
+}
+
+/// One index of `_status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct IndexSnapshotStatus {
+    #[serde(default)]
+    pub stats: SnapshotStats,
+}
+
+/// The server's `SnapshotStats`: `incremental` is what this snapshot copied (files not already
+/// in the repository for that index), `total` everything it references.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct SnapshotStats {
+    #[serde(default)]
+    pub incremental: FileStats,
+    #[serde(default)]
+    pub total: FileStats,
+}
+
+/// A file count and its bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStats {
+    #[serde(default)]
+    pub file_count: u64,
+    #[serde(default)]
+    pub size_in_bytes: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +273,8 @@ pub struct RestoreRequest {
     /// Settings dropped from the snapshot's indices.
     pub ignore_index_settings: Vec<String>,
     pub partial: bool,
+    /// Restore the indices without the aliases they carried (`include_aliases: false`).
+    pub without_aliases: bool,
 }
 
 impl RestoreRequest {
@@ -253,6 +287,9 @@ impl RestoreRequest {
             json!(self.include_global_state),
         );
         body.insert("partial".into(), json!(self.partial));
+        if self.without_aliases {
+            body.insert("include_aliases".into(), json!(false));
+        }
         if let Some(p) = &self.rename_pattern {
             body.insert("rename_pattern".into(), json!(p));
         }
@@ -698,6 +735,31 @@ impl OpenSearch {
     pub async fn close_index(&self, index: &str) -> Result<(), DomainHttpError> {
         let path = format!("/{}/_close", segment(index));
         self.http.send(Method::POST, &path, None).await?;
+        Ok(())
+    }
+
+    /// `GET _alias`: per index, the aliases it carries with their properties (`filter`,
+    /// routing, `is_write_index`, ...).
+    pub async fn aliases(&self) -> Result<BTreeMap<String, Aliases>, DomainHttpError> {
+        #[derive(Deserialize)]
+        struct Held {
+            #[serde(default)]
+            aliases: Aliases,
+        }
+        let raw: BTreeMap<String, Held> = self.http.send_json(Method::GET, "/_alias", None).await?;
+        Ok(raw
+            .into_iter()
+            .map(|(index, held)| (index, held.aliases))
+            .collect())
+    }
+
+    /// `POST _aliases`: the actions applied all or none, in one cluster-state update (a
+    /// reader sees either every alias before or every alias after).
+    pub async fn update_aliases(&self, actions: &[Value]) -> Result<(), DomainHttpError> {
+        let body = json!({ "actions": actions });
+        self.http
+            .send(Method::POST, "/_aliases", Some(&body))
+            .await?;
         Ok(())
     }
 

@@ -486,7 +486,8 @@ impl NodeTask {
             .await?;
         if change.needs_apply() || (carried_out && self.proposed.change.needs_apply()) {
             tracing::info!(change = change.verb(), "applying");
-            cx.retry(|| resource.apply(&cx, inputs, &change)).await?;
+            cx.retry(|| resource.apply(&cx, &read_inputs, &change))
+                .await?;
         }
         if self.stopping() {
             return Ok(NodeOutcome::Interrupted);
@@ -494,7 +495,7 @@ impl NodeTask {
         let outputs = resource
             .wait(
                 &cx,
-                inputs,
+                &read_inputs,
                 &Progress::new(id.clone(), self.options.events.clone()),
             )
             .await?;

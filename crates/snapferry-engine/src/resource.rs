@@ -67,7 +67,8 @@ pub trait Resource: Send + Sync {
 
     /// Makes the change. Idempotent: called again after a crash it must not duplicate
     /// anything (the executor re-reads first, but a crash can fall between the service
-    /// accepting the call and the checkpoint).
+    /// accepting the call and the checkpoint). `inputs` are those of the fresh `read`, the
+    /// node's own recorded outputs included (so does `wait` get them).
     async fn apply(
         &self,
         cx: &Context,

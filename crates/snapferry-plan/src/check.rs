@@ -493,6 +493,9 @@ impl Checker {
                 Template::parse("{name}-{date}").expect("default template parses")
             }
         };
+        if raw.keep == Some(0) {
+            self.at(join(prefix, "snapshot.keep"), Problem::KeepZero);
+        }
         let exclude_system = !raw.include_system_indices.unwrap_or(false);
         SnapshotSpec {
             template,
@@ -503,6 +506,7 @@ impl Checker {
             ),
             include_global_state: raw.include_global_state.unwrap_or(false),
             partial: raw.partial.unwrap_or(false),
+            keep: raw.keep,
         }
     }
 
@@ -548,6 +552,19 @@ impl Checker {
                 Problem::RenameWithoutPattern,
             );
         }
+        let strategy = raw.strategy.unwrap_or_default();
+        if strategy == RestoreStrategy::AliasSwap && on_conflict == OnConflict::Rename {
+            self.at(
+                join(prefix, "restore.on_conflict"),
+                Problem::RenameWithAliasSwap,
+            );
+        }
+        if strategy == RestoreStrategy::InPlace && raw.skip_unchanged == Some(true) {
+            self.at(
+                join(prefix, "restore.skip_unchanged"),
+                Problem::SkipUnchangedInPlace,
+            );
+        }
         let rename = match (&raw.rename_pattern, &raw.rename_replacement) {
             (Some(pattern), replacement) => Some(Rename {
                 pattern: pattern.clone(),
@@ -565,6 +582,9 @@ impl Checker {
             index_settings: raw.index_settings.clone().unwrap_or_default(),
             ignore_index_settings: raw.ignore_index_settings.clone().unwrap_or_default(),
             on_conflict,
+            strategy,
+            skip_unchanged: strategy == RestoreStrategy::AliasSwap
+                && raw.skip_unchanged.unwrap_or(true),
         }
     }
 

@@ -87,6 +87,12 @@ pub enum Problem {
     ReplacementWithoutPattern,
     #[error("on_conflict: rename needs rename_pattern and rename_replacement")]
     RenameWithoutPattern,
+    #[error("on_conflict: rename cannot be used with strategy: alias_swap")]
+    RenameWithAliasSwap,
+    #[error("skip_unchanged needs strategy: alias_swap")]
+    SkipUnchangedInPlace,
+    #[error("snapshot.keep must be at least 1")]
+    KeepZero,
     #[error("source and target are the same domain {domain:?}")]
     SameSourceAndTarget { domain: String },
     #[error("replication name {name:?} is used twice")]
@@ -186,6 +192,9 @@ impl Problem {
             InvalidRenamePattern { .. } => "write a valid regular expression, e.g. `(.+)` with rename_replacement `restored-$1`".into(),
             ReplacementWithoutPattern => "add rename_pattern, or remove rename_replacement".into(),
             RenameWithoutPattern => "add rename_pattern and rename_replacement, or choose another on_conflict".into(),
+            RenameWithAliasSwap => "with alias_swap each alias takes its index's name and generations get their own names; use `replace` to migrate a plain index in the way, `skip` or `fail`".into(),
+            SkipUnchangedInPlace => "set `restore.strategy: alias_swap`, or remove `skip_unchanged`: an in-place restore keeps no generation to leave in place".into(),
+            KeepZero => "keep at least the snapshot just restored (1), or remove `keep` to keep every snapshot".into(),
             SameSourceAndTarget { .. } => "give the target a new domain name; snapferry never restores onto its own source".into(),
             DuplicateReplicationName { .. } => "give each replication its own name".into(),
             DuplicateTargetDomain { .. } => "give each replication its own target domain".into(),
@@ -227,6 +236,8 @@ impl Problem {
             | InvalidSnapshotName { .. }
             | RenameWithoutPattern
             | ReplacementWithoutPattern
+            | RenameWithAliasSwap
+            | SkipUnchangedInPlace
             | TargetConfigConflict { .. }
             | KmsKeyWithoutKms
             | StateLocationCount { .. }
@@ -255,6 +266,7 @@ impl Problem {
             | InvalidRoleName { .. }
             | InvalidRolePath { .. }
             | InvalidRoleArn { .. }
+            | KeepZero
             | InvalidPolicyArn { .. }
             | InvalidTrustedService { .. }
             | InvalidRegion { .. }

@@ -120,6 +120,9 @@ pub struct RestoreNode {
     /// The snapshot node whose pinned name is restored.
     pub snapshot: NodeId,
     pub restore: RestoreSpec,
+    /// `snapshot.keep`: the restore prunes snapferry's own snapshots once it is verified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
 }
 
 /// Comparing document counts after the restore.
@@ -302,6 +305,7 @@ impl StepGraph {
                     repository: r.repository.name.clone(),
                     snapshot: snapshot_id,
                     restore: r.restore.clone(),
+                    keep: r.snapshot.keep,
                 }),
             );
             g.edge(policy, source_repo);

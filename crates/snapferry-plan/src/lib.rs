@@ -40,7 +40,7 @@ pub use graph::{
 pub use location::{ByteSpan, LineIndex, LocationIndex, line_col};
 pub use node_id::NodeId;
 pub use plan::*;
-pub use raw::{OnConflict, RawPlan};
+pub use raw::{OnConflict, RawPlan, RestoreStrategy};
 pub use read::{parse, parse_bytes};
 pub use template::{Template, TemplateError};
 

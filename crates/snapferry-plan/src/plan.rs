@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::engine_version::EngineVersion;
-use crate::raw::{ClusterConfig, EbsConfig, EncryptionAtRest, OnConflict, VpcConfig};
+use crate::raw::{
+    ClusterConfig, EbsConfig, EncryptionAtRest, OnConflict, RestoreStrategy, VpcConfig,
+};
 use crate::template::Template;
 
 /// A checked plan.
@@ -239,6 +241,11 @@ pub struct SnapshotSpec {
     pub indices: Vec<String>,
     pub include_global_state: bool,
     pub partial: bool,
+    /// Retention: how many of snapferry's own snapshots of the replication stay after a
+    /// verified restore (`None`: all). Left out of the fingerprint when unset, so plans
+    /// written before it keep theirs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
 }
 
 /// How the snapshot is restored.
@@ -250,6 +257,12 @@ pub struct RestoreSpec {
     pub index_settings: BTreeMap<String, serde_json::Value>,
     pub ignore_index_settings: Vec<String>,
     pub on_conflict: OnConflict,
+    /// Left out of the fingerprint at its default, like `skip_unchanged` (off with `in_place`).
+    #[serde(skip_serializing_if = "RestoreStrategy::is_in_place")]
+    pub strategy: RestoreStrategy,
+    /// Leave an index's generation when the snapshot proves it unchanged (`alias_swap` only).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skip_unchanged: bool,
 }
 
 /// Renaming of restored indices.

@@ -389,6 +389,9 @@ pub struct RawSnapshot {
     /// Accept a snapshot with unavailable shards. Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partial: Option<bool>,
+    /// Retention: after a verified restore, delete snapferry's own snapshots of this replication beyond the newest `keep` (those it recorded in its state as taken by it; never a snapshot it did not take, never an automated `cs-` one). `plan` lists the snapshots it will delete. At least 1. Default: keep every snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
 }
 
 /// What to do when an index of the snapshot already exists on the target.
@@ -404,6 +407,24 @@ pub enum OnConflict {
     Rename,
     /// Delete the target's index of that name, then restore it.
     Replace,
+}
+
+/// How a refresh replaces the target's indices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreStrategy {
+    /// Restore each index under its own name; an index in the way is handled by `on_conflict` (`replace` deletes it first, so readers see it missing until the restore completes).
+    #[default]
+    InPlace,
+    /// Zero-downtime refresh: restore each index as a new generation `<index>~<snapshot>`, wait, check its document count against the snapshot, then point the alias `<index>` at it and remove the previous generation in one atomic `POST _aliases`. A plain index `<index>` on the target is migrated by the same call (it is removed as the alias takes its name) when `on_conflict` is `replace`.
+    AliasSwap,
+}
+
+impl RestoreStrategy {
+    /// The default, left out of fingerprints.
+    pub fn is_in_place(&self) -> bool {
+        *self == RestoreStrategy::InPlace
+    }
 }
 
 /// How the snapshot is restored on the target.
@@ -428,6 +449,12 @@ pub struct RawRestore {
     /// `fail` (default), `skip`, `rename` or `replace`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_conflict: Option<OnConflict>,
+    /// `in_place` (default) or `alias_swap` (a refresh with no downtime: readers query the alias, which switches between complete generations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<RestoreStrategy>,
+    /// With `alias_swap`: leave an index's current generation in place when the snapshot proves its content unchanged since that generation was restored (same source index, no new file in the snapshot for it, same file count, size and document count); if unsure, it is restored. Default true with `alias_swap`; not allowed with `in_place`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_unchanged: Option<bool>,
 }
 
 /// Verification after the restore: `true`/`false`, or a mapping.

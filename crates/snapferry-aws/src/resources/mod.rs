@@ -12,6 +12,7 @@
 //! that into the observed value so `diff` stays a function of its arguments — and a recorded
 //! live state can be planned from without a network (`tests/it/planner_golden.rs`).
 
+mod alias_swap;
 mod bucket_policy;
 mod dashboards;
 mod domain;
@@ -21,6 +22,7 @@ mod ism_attach;
 mod metadata;
 mod repository;
 mod restore;
+mod retention;
 mod role;
 mod snapshot;
 mod verify;

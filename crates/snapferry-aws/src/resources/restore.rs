@@ -22,10 +22,13 @@ use snapferry_engine::{
     Change, Context, FieldChange, FieldValue, Inputs, NodeId, Observed, Outputs, PollStatus,
     Progress, Resource, ResourceError,
 };
-use snapferry_plan::{OnConflict, RestoreNode};
+use snapferry_plan::{OnConflict, RestoreNode, RestoreStrategy};
 
-use super::{Env, created, created_unknown, fail_domain, outputs};
-use crate::opensearch::{CatIndex, OpenSearch, Recovery, RestoreRequest, select_indices};
+use super::alias_swap::{self, Held, SwapSurvey};
+use super::{Env, created, created_unknown, fail_domain, outputs, retention};
+use crate::opensearch::{
+    CatIndex, OpenSearch, Recovery, RestoreRequest, SnapshotStatus, select_indices,
+};
 
 pub(crate) struct RestoreResource {
     id: NodeId,
@@ -382,6 +385,28 @@ impl Resource for RestoreResource {
                 ..Observed::present(value)
             });
         };
+        let prune = self.prune_list(inputs, &snapshot).await?;
+        if !prune.is_empty() {
+            value["prune"] = json!(prune);
+        }
+        if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
+            let swap = self
+                .swap_survey(&client, &snapshot, &indices, inputs, &all)
+                .await?;
+            value["swap"] = serde_json::to_value(&swap).expect("a survey is JSON");
+            let observed = Observed {
+                exists: present,
+                ..Observed::present(value)
+            };
+            return Ok(if swap.settled() {
+                let outputs = self.swap_outputs(&swap, inputs, &BTreeMap::new(), None, &prune);
+                observed.with_outputs(outputs)
+            } else if swap.recovering() {
+                observed.in_progress(format!("restore of {snapshot} is recovering"))
+            } else {
+                observed
+            });
+        }
         let recorded = self.recorded_uuids(inputs, &snapshot);
         let survey = self
             .survey_with(&client, &snapshot, &indices, &all, &recorded)
@@ -392,7 +417,9 @@ impl Resource for RestoreResource {
             ..Observed::present(value)
         };
         Ok(if survey.restored() {
-            observed.with_outputs(self.outputs(&survey, self.bracket(inputs)))
+            let mut outputs = self.outputs(&survey, self.bracket(inputs));
+            self.add_own_snapshots(&mut outputs, inputs, &snapshot, &prune);
+            observed.with_outputs(outputs)
         } else if survey.running() && survey.missing().next().is_none() {
             observed.in_progress(format!("restore of {snapshot} is recovering"))
         } else {
@@ -414,6 +441,9 @@ impl Resource for RestoreResource {
             Some(FieldValue::Known(Value::String(name))) => Some(name),
             _ => None,
         };
+        if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
+            return self.diff_swap(snapshot.as_ref(), observed);
+        }
         let survey = serde_json::from_value::<Survey>(observed.value["survey"].clone())
             .ok()
             .filter(|s| Some(&s.snapshot) == snapshot.as_ref());
@@ -451,7 +481,12 @@ impl Resource for RestoreResource {
             };
         }
         if survey.restored() {
-            return Change::NoOp;
+            return match prune_field(observed) {
+                Some(field) => Change::Update {
+                    fields: vec![field],
+                },
+                None => Change::NoOp,
+            };
         }
         if let Some(what) = &observed.in_progress {
             return Change::InProgress { what: what.clone() };
@@ -485,6 +520,7 @@ impl Resource for RestoreResource {
         let mut fields = vec![created("snapshot", json!(survey.snapshot))];
         fields.extend(indices);
         fields.push(on_conflict_field);
+        fields.extend(prune_field(observed));
         change(fields)
     }
 
@@ -505,6 +541,11 @@ impl Resource for RestoreResource {
             .require_data_plane(&self.id, &self.spec.target)
             .await?;
         let what = self.what(&snapshot);
+        if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
+            return self
+                .apply_swap(&client, &snapshot, &indices, inputs, &what)
+                .await;
+        }
         // Survey again right before acting: apply must be safe to repeat after a crash.
         let survey = self.survey(&client, &snapshot, &indices).await?;
         let on_conflict = self.spec.restore.on_conflict;
@@ -582,6 +623,7 @@ impl Resource for RestoreResource {
             index_settings,
             ignore_index_settings: self.spec.restore.ignore_index_settings.clone(),
             partial: false,
+            without_aliases: false,
         };
         client
             .restore(&self.spec.repository, &snapshot, &request)
@@ -606,6 +648,11 @@ impl Resource for RestoreResource {
             .require_data_plane(&self.id, &self.spec.target)
             .await?;
         let what = self.what(&snapshot);
+        if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
+            return self
+                .wait_swap(cx, &client, &snapshot, &indices, inputs, &what)
+                .await;
+        }
         // Retried like a poll: the restore is running, one lost answer must not fail it.
         let survey = cx
             .retry(|| self.survey(&client, &snapshot, &indices))
@@ -674,7 +721,594 @@ impl Resource for RestoreResource {
                 .any(|b| b.target == m.target && b.from_this_snapshot && b.uuid == m.uuid);
         }
         survey.mappings.retain(|m| !skipped.contains(&m.target));
-        Ok(self.outputs(&survey, self.bracket(inputs)))
+        let mut outputs = self.outputs(&survey, self.bracket(inputs));
+        // Retention runs once the restore is verified: the restored indices' counts within
+        // what the snapshot holds.
+        let mut deleted = Vec::new();
+        if self.spec.keep.is_some() {
+            let pairs: Vec<(String, String)> = survey
+                .mappings
+                .iter()
+                .map(|m| (m.source.clone(), m.target.clone()))
+                .collect();
+            self.check_counts(cx, &client, &pairs, inputs).await?;
+            deleted = self.prune(cx, inputs, &snapshot).await?;
+        }
+        self.add_own_snapshots(&mut outputs, inputs, &snapshot, &deleted);
+        Ok(outputs)
+    }
+}
+
+/// The `snapshots.deleted` field of a change, when retention has snapshots to delete.
+fn prune_field(observed: &Observed) -> Option<FieldChange> {
+    let list = observed.value["prune"]
+        .as_array()
+        .filter(|l| !l.is_empty())?;
+    Some(created("snapshots.deleted", Value::Array(list.clone())))
+}
+
+/// Retention, `alias_swap` and the record of what this node restored.
+impl RestoreResource {
+    /// The snapshots this node recorded as restored by it (`snapshots` output).
+    fn own_snapshots(&self, inputs: &Inputs) -> std::collections::BTreeSet<String> {
+        inputs
+            .get(&self.id, "snapshots")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Records `snapshot` among this node's own, less those just deleted. Only with
+    /// `snapshot.keep`: without retention nothing needs the list, and it would only grow.
+    fn add_own_snapshots(
+        &self,
+        outputs: &mut Outputs,
+        inputs: &Inputs,
+        snapshot: &str,
+        deleted: &[String],
+    ) {
+        if self.spec.keep.is_none() {
+            return;
+        }
+        let mut own = self.own_snapshots(inputs);
+        own.insert(snapshot.to_owned());
+        own.retain(|s| !deleted.contains(s));
+        outputs.insert("snapshots".to_owned(), FieldValue::known(json!(own)));
+    }
+
+    /// The snapshots `snapshot.keep` deletes once this restore is verified (none without it).
+    async fn prune_list(
+        &self,
+        inputs: &Inputs,
+        snapshot: &str,
+    ) -> Result<Vec<String>, ResourceError> {
+        let Some(keep) = self.spec.keep else {
+            return Ok(Vec::new());
+        };
+        let Some(client) = self
+            .env
+            .data_plane(&self.spec.source)
+            .await
+            .map_err(|e| super::fail(&self.id, e))?
+        else {
+            return Ok(Vec::new());
+        };
+        retention::beyond_keep(
+            &self.id,
+            &client,
+            &self.spec.repository,
+            &self.own_snapshots(inputs),
+            snapshot,
+            keep,
+        )
+        .await
+    }
+
+    /// Deletes the snapshots beyond `snapshot.keep`; returns their names.
+    async fn prune(
+        &self,
+        cx: &Context,
+        inputs: &Inputs,
+        snapshot: &str,
+    ) -> Result<Vec<String>, ResourceError> {
+        let list = cx.retry(|| self.prune_list(inputs, snapshot)).await?;
+        if list.is_empty() {
+            return Ok(list);
+        }
+        let client = self
+            .env
+            .require_data_plane(&self.id, &self.spec.source)
+            .await?;
+        retention::delete(&self.id, &client, &self.spec.repository, &list).await?;
+        Ok(list)
+    }
+
+    /// Counts each restored index (`(source, target)`) and checks it lies within the snapshot's
+    /// bracket of the source's counts; without a bracket (a snapshot this run did not take)
+    /// there is nothing to hold it to, and `verify` compares with the source. Returns the counts.
+    async fn check_counts(
+        &self,
+        cx: &Context,
+        client: &OpenSearch,
+        pairs: &[(String, String)],
+        inputs: &Inputs,
+    ) -> Result<BTreeMap<String, u64>, ResourceError> {
+        let brackets: BTreeMap<String, [u64; 2]> = self
+            .bracket(inputs)
+            .and_then(|b| serde_json::from_value(b).ok())
+            .unwrap_or_default();
+        let mut counts = BTreeMap::new();
+        let mut wrong = Vec::new();
+        for (source, target) in pairs {
+            let n = cx
+                .retry(|| async {
+                    client.count(target).await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("count of {target} on {}", self.spec.target.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
+            if let Some([lo, hi]) = brackets.get(source)
+                && !(*lo..=*hi).contains(&n)
+            {
+                wrong.push(format!(
+                    "{target}: {n} (snapshot holds {lo}..={hi} of {source})"
+                ));
+            }
+            counts.insert(target.clone(), n);
+        }
+        if !wrong.is_empty() {
+            return Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "restored indices on domain {} hold other counts than the snapshot: {}; \
+                     nothing was switched or deleted; delete those indices and apply again",
+                    self.spec.target.name,
+                    wrong.join(", ")
+                ),
+            ));
+        }
+        Ok(counts)
+    }
+
+    /// The per-index stats of `snapshot`, when it exists and `skip_unchanged` may use them.
+    async fn snapshot_stats(
+        &self,
+        client: &OpenSearch,
+        snapshot: &str,
+        held: &BTreeMap<String, Held>,
+    ) -> Option<SnapshotStatus> {
+        if !self.spec.restore.skip_unchanged || held.is_empty() {
+            return None;
+        }
+        // Unreadable (not taken yet, repository not registered yet): nothing is proven
+        // unchanged, so everything is restored.
+        client
+            .snapshot_status(&self.spec.repository, snapshot)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.state == "SUCCESS")
+    }
+
+    /// The generations this node recorded, by alias.
+    fn held(&self, inputs: &Inputs) -> BTreeMap<String, Held> {
+        inputs
+            .get(&self.id, "generations")
+            .and_then(|v| serde_json::from_value(v.as_known()?.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The target as `alias_swap` sees it for `snapshot`.
+    async fn swap_survey(
+        &self,
+        client: &OpenSearch,
+        snapshot: &str,
+        snapshot_indices: &[String],
+        inputs: &Inputs,
+        rows: &[CatIndex],
+    ) -> Result<SwapSurvey, ResourceError> {
+        let what = self.what(snapshot);
+        let selected: Vec<(String, String)> =
+            select_indices(snapshot_indices, &self.spec.restore.indices)
+                .into_iter()
+                .map(|source| Ok((source.clone(), self.rename(&source)?)))
+                .collect::<Result<_, ResourceError>>()?;
+        let aliases = client
+            .aliases()
+            .await
+            .map_err(|e| fail_domain(&self.id, &what, e))?;
+        let generations: Vec<String> = selected
+            .iter()
+            .map(|(s, _)| alias_swap::generation(s, snapshot))
+            .filter(|g| rows.iter().any(|r| &r.index == g))
+            .collect();
+        let recovery = if generations.is_empty() {
+            Recovery::default()
+        } else {
+            client
+                .recovery(&generations)
+                .await
+                .map_err(|e| fail_domain(&self.id, &what, e))?
+        };
+        let held = self.held(inputs);
+        let stats = self.snapshot_stats(client, snapshot, &held).await;
+        let brackets: BTreeMap<String, [u64; 2]> = self
+            .bracket(inputs)
+            .and_then(|b| serde_json::from_value(b).ok())
+            .unwrap_or_default();
+        let unchanged = |source: &str, held: &Held| {
+            let Some(stats) = stats.as_ref().and_then(|s| s.indices.get(source)) else {
+                return false;
+            };
+            stats.stats.incremental.file_count == 0
+                && stats.stats.total == held.total
+                && held
+                    .documents
+                    .is_some_and(|d| brackets.get(source) == Some(&[d, d]))
+        };
+        let recorded = self.recorded_uuids(inputs, snapshot);
+        let repository = self.spec.repository.clone();
+        let primaries = |shards: &[crate::opensearch::ShardRecovery], n: Option<u64>| {
+            (
+                primaries_from(shards, &repository, snapshot),
+                primaries_done(shards, n),
+            )
+        };
+        Ok(alias_swap::survey(
+            snapshot, &selected, rows, &aliases, &recovery, &recorded, &held, &unchanged,
+            &primaries,
+        ))
+    }
+
+    /// The outputs of a settled `alias_swap`: the mapping source → alias (what `verify` counts),
+    /// the generations' uuids and the record of each alias's generation.
+    fn swap_outputs(
+        &self,
+        swap: &SwapSurvey,
+        inputs: &Inputs,
+        counts: &BTreeMap<String, u64>,
+        stats: Option<&SnapshotStatus>,
+        deleted: &[String],
+    ) -> Outputs {
+        let held = self.held(inputs);
+        let brackets: BTreeMap<String, [u64; 2]> = self
+            .bracket(inputs)
+            .and_then(|b| serde_json::from_value(b).ok())
+            .unwrap_or_default();
+        let mut mapping = BTreeMap::new();
+        let mut uuids = BTreeMap::new();
+        let mut generations = BTreeMap::new();
+        for slot in &swap.slots {
+            if !slot.settled() {
+                continue;
+            }
+            mapping.insert(slot.source.clone(), slot.alias.clone());
+            if slot.unchanged {
+                if let Some(h) = held.get(&slot.alias) {
+                    generations.insert(slot.alias.clone(), h.clone());
+                }
+                continue;
+            }
+            if let Some(uuid) = &slot.uuid {
+                uuids.insert(slot.generation.clone(), uuid.clone());
+            }
+            let previous = held
+                .get(&slot.alias)
+                .filter(|h| h.generation == slot.generation);
+            let documents = counts
+                .get(&slot.generation)
+                .copied()
+                .or_else(|| previous.and_then(|h| h.documents))
+                .or_else(|| match brackets.get(&slot.source) {
+                    Some([lo, hi]) if lo == hi => Some(*lo),
+                    _ => None,
+                });
+            let total = stats
+                .and_then(|s| s.indices.get(&slot.source))
+                .map(|i| i.stats.total)
+                .or_else(|| previous.map(|h| h.total))
+                .unwrap_or_default();
+            generations.insert(
+                slot.alias.clone(),
+                Held {
+                    generation: slot.generation.clone(),
+                    snapshot: swap.snapshot.clone(),
+                    total,
+                    documents,
+                },
+            );
+        }
+        let mut out = outputs([
+            ("snapshot", json!(swap.snapshot)),
+            ("indices", json!(mapping)),
+            ("strategy", json!("alias_swap")),
+            ("generations", json!(generations)),
+        ]);
+        if !uuids.is_empty() {
+            out.insert("uuids".to_owned(), FieldValue::known(json!(uuids)));
+        }
+        if let Some(bracket) = self.bracket(inputs) {
+            out.insert("documents".to_owned(), FieldValue::known(bracket));
+        }
+        self.add_own_snapshots(&mut out, inputs, &swap.snapshot, deleted);
+        out
+    }
+
+    fn diff_swap(&self, snapshot: Option<&String>, observed: &Observed) -> Change {
+        let on_conflict = self.spec.restore.on_conflict;
+        let change = |fields: Vec<FieldChange>| {
+            if observed.exists {
+                Change::Update { fields }
+            } else {
+                Change::Create { fields }
+            }
+        };
+        let Ok(swap) = serde_json::from_value::<SwapSurvey>(observed.value["swap"].clone()) else {
+            // The target is still to be created: all of it happens during apply.
+            return change(vec![
+                created_unknown("snapshot"),
+                created_unknown("indices"),
+                created("strategy", json!("alias_swap")),
+                created("on_conflict", json!(on_conflict)),
+            ]);
+        };
+        let known = snapshot == Some(&swap.snapshot);
+        if swap.slots.is_empty() {
+            return Change::Blocked {
+                reason: format!(
+                    "restore.indices {:?} selects no index of snapshot {}",
+                    self.spec.restore.indices, swap.snapshot
+                ),
+            };
+        }
+        if known && swap.settled() {
+            return match prune_field(observed) {
+                Some(field) => Change::Update {
+                    fields: vec![field],
+                },
+                None => Change::NoOp,
+            };
+        }
+        if known && let Some(what) = &observed.in_progress {
+            return Change::InProgress { what: what.clone() };
+        }
+        let replace = on_conflict == OnConflict::Replace;
+        let skip = on_conflict == OnConflict::Skip;
+        if let Some(reason) = swap.blocked(replace, skip, &self.spec.target.name) {
+            return Change::Blocked { reason };
+        }
+        // The snapshot's name is pinned before it is taken, so every generation is named now;
+        // which indices turn out unchanged is only known once the snapshot exists.
+        let skipped = swap.skipped(skip);
+        let mut fields = vec![created("snapshot", json!(swap.snapshot))];
+        for slot in swap
+            .slots
+            .iter()
+            .filter(|s| !s.settled() && !skipped.contains(&s.alias))
+        {
+            fields.push(FieldChange {
+                path: format!("indices.{}", slot.alias),
+                before: slot.before().map(FieldValue::known),
+                after: FieldValue::known(slot.after()),
+            });
+        }
+        fields.push(created("strategy", json!("alias_swap")));
+        fields.push(created("on_conflict", json!(on_conflict)));
+        fields.extend(prune_field(observed));
+        change(fields)
+    }
+
+    /// Requests the restore of every generation still missing, in one `_restore`.
+    async fn apply_swap(
+        &self,
+        client: &OpenSearch,
+        snapshot: &str,
+        indices: &[String],
+        inputs: &Inputs,
+        what: &str,
+    ) -> Result<(), ResourceError> {
+        let rows = self.target_indices(client, what).await?;
+        let swap = self
+            .swap_survey(client, snapshot, indices, inputs, &rows)
+            .await?;
+        let on_conflict = self.spec.restore.on_conflict;
+        if let Some(reason) = swap.blocked(
+            on_conflict == OnConflict::Replace,
+            on_conflict == OnConflict::Skip,
+            &self.spec.target.name,
+        ) {
+            return Err(ResourceError::permanent(&self.id, reason));
+        }
+        let skipped = swap.skipped(on_conflict == OnConflict::Skip);
+        let missing: Vec<String> = swap
+            .slots
+            .iter()
+            .filter(|s| !s.settled() && !s.exists && !skipped.contains(&s.alias))
+            .map(|s| s.source.clone())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let (pattern, replacement) = alias_swap::rename(snapshot);
+        let request = RestoreRequest {
+            indices: missing,
+            include_global_state: false,
+            rename_pattern: Some(pattern),
+            rename_replacement: Some(replacement),
+            index_settings: self
+                .spec
+                .restore
+                .index_settings
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ignore_index_settings: self.spec.restore.ignore_index_settings.clone(),
+            partial: false,
+            // The source's aliases are given to a generation in the swap, so no alias ever
+            // points at two generations.
+            without_aliases: true,
+        };
+        client
+            .restore(&self.spec.repository, snapshot, &request)
+            .await
+            .map_err(|e| fail_domain(&self.id, what, e))
+    }
+
+    /// Waits for the generations, checks their counts, swaps every alias in one atomic call,
+    /// then applies retention.
+    async fn wait_swap(
+        &self,
+        cx: &Context,
+        client: &OpenSearch,
+        snapshot: &str,
+        indices: &[String],
+        inputs: &Inputs,
+        what: &str,
+    ) -> Result<Outputs, ResourceError> {
+        let rows = cx.retry(|| self.target_indices(client, what)).await?;
+        let swap = cx
+            .retry(|| self.swap_survey(client, snapshot, indices, inputs, &rows))
+            .await?;
+        let skipped = swap.skipped(self.spec.restore.on_conflict == OnConflict::Skip);
+        let open: Vec<&alias_swap::Slot> = swap
+            .slots
+            .iter()
+            .filter(|s| !s.settled() && !skipped.contains(&s.alias))
+            .collect();
+        let targets: Vec<(String, Option<u64>)> = open
+            .iter()
+            .map(|s| {
+                let primaries = rows
+                    .iter()
+                    .find(|r| r.index == s.generation)
+                    .and_then(|r| r.pri.as_deref()?.parse().ok());
+                (s.generation.clone(), primaries)
+            })
+            .collect();
+        if !targets.is_empty() {
+            self.poll_recovery(cx, client, &targets, what).await?;
+        }
+        // Verified before anything is switched: a wrong count stops here, readers still on
+        // the previous generation.
+        let pairs: Vec<(String, String)> = open
+            .iter()
+            .map(|s| (s.source.clone(), s.generation.clone()))
+            .collect();
+        let counts = self.check_counts(cx, client, &pairs, inputs).await?;
+        let rows = cx.retry(|| self.target_indices(client, what)).await?;
+        let mut swap = cx
+            .retry(|| self.swap_survey(client, snapshot, indices, inputs, &rows))
+            .await?;
+        let actions = if swap.settled() {
+            Vec::new()
+        } else {
+            let source = self
+                .env
+                .require_data_plane(&self.id, &self.spec.source)
+                .await?;
+            let source_aliases = cx
+                .retry(|| async {
+                    source.aliases().await.map_err(|e| {
+                        fail_domain(
+                            &self.id,
+                            &format!("aliases of {}", self.spec.source.name),
+                            e,
+                        )
+                    })
+                })
+                .await?;
+            alias_swap::actions(&swap, &skipped, &source_aliases)
+        };
+        if !actions.is_empty() {
+            tracing::info!(
+                actions = actions.len(),
+                "swapping aliases in one _aliases call"
+            );
+            if let Err(e) = client.update_aliases(&actions).await {
+                // A lost answer may hide a swap that was made: read again before failing.
+                let rows = cx.retry(|| self.target_indices(client, what)).await?;
+                let again = cx
+                    .retry(|| self.swap_survey(client, snapshot, indices, inputs, &rows))
+                    .await?;
+                if again
+                    .slots
+                    .iter()
+                    .any(|s| !s.settled() && !skipped.contains(&s.alias))
+                {
+                    return Err(fail_domain(&self.id, what, e));
+                }
+            }
+            let rows = cx.retry(|| self.target_indices(client, what)).await?;
+            swap = cx
+                .retry(|| self.swap_survey(client, snapshot, indices, inputs, &rows))
+                .await?;
+        }
+        let stats = self.snapshot_stats_any(client, snapshot).await;
+        let deleted = if self.spec.keep.is_some() {
+            self.prune(cx, inputs, snapshot).await?
+        } else {
+            Vec::new()
+        };
+        Ok(self.swap_outputs(&swap, inputs, &counts, stats.as_ref(), &deleted))
+    }
+
+    /// The snapshot's stats for the record of a generation (whatever `skip_unchanged` says).
+    async fn snapshot_stats_any(
+        &self,
+        client: &OpenSearch,
+        snapshot: &str,
+    ) -> Option<SnapshotStatus> {
+        client
+            .snapshot_status(&self.spec.repository, snapshot)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Polls `_recovery` of `targets` until every primary is done: one request per poll (plus
+    /// `_cluster/allocation/explain` only for a primary no node has taken).
+    async fn poll_recovery(
+        &self,
+        cx: &Context,
+        client: &OpenSearch,
+        targets: &[(String, Option<u64>)],
+        what: &str,
+    ) -> Result<(), ResourceError> {
+        let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
+        let id = self.id.clone();
+        cx.poll_until(|| {
+            let (client, targets, names, what, id) = (
+                client.clone(),
+                targets.to_vec(),
+                names.clone(),
+                what.to_owned(),
+                id.clone(),
+            );
+            async move {
+                let recovery = client
+                    .recovery(&names)
+                    .await
+                    .map_err(|e| fail_domain(&id, &what, e))?;
+                let (done, total) = recovery_progress(&recovery, &targets);
+                if total > 0 && done == total {
+                    return Ok(PollStatus::Ready(()));
+                }
+                if let Some(stuck) = unassigned_primary(&recovery, &targets)
+                    && let Some(reason) = unassignable(&client, &stuck, &id, &what).await?
+                {
+                    return Err(ResourceError::permanent(&id, reason));
+                }
+                Ok(PollStatus::Pending {
+                    done,
+                    total,
+                    message: format!("{done} of {total} primary shards recovered"),
+                })
+            }
+        })
+        .await
     }
 }
 

@@ -602,3 +602,42 @@ fn the_targets_master_user_is_an_arn_or_an_internal_user_with_a_password_source(
         "an IAM user or role ARN is needed (arn:aws:iam::<account>:role/<name>)"
     );
 }
+
+#[test]
+fn a_refresh_strategy_defaults_to_in_place_and_alias_swap_skips_unchanged_by_default() {
+    let plan = ok(MINIMAL);
+    let r = &plan.replications[0];
+    assert_eq!(r.restore.strategy, snapferry_plan::RestoreStrategy::InPlace);
+    assert!(!r.restore.skip_unchanged);
+    assert_eq!(r.snapshot.keep, None);
+    let plan = ok(&format!(
+        "{MINIMAL}snapshot:\n  keep: 2\nrestore:\n  strategy: alias_swap\n  on_conflict: replace\n"
+    ));
+    let r = &plan.replications[0];
+    assert_eq!(
+        r.restore.strategy,
+        snapferry_plan::RestoreStrategy::AliasSwap
+    );
+    assert!(r.restore.skip_unchanged);
+    assert_eq!(r.snapshot.keep, Some(2));
+    let plan = ok(&format!(
+        "{MINIMAL}restore:\n  strategy: alias_swap\n  skip_unchanged: false\n"
+    ));
+    assert!(!plan.replications[0].restore.skip_unchanged);
+}
+
+#[test]
+fn refresh_settings_that_cannot_work_together_are_refused_where_written() {
+    let all = found(&format!(
+        "{MINIMAL}snapshot:\n  keep: 0\nrestore:\n  strategy: alias_swap\n  rename_pattern: \"(.+)\"\n  rename_replacement: \"r-$1\"\n  on_conflict: rename\n"
+    ));
+    assert_eq!(
+        all,
+        [
+            (Problem::KeepZero, 11, 9),
+            (Problem::RenameWithAliasSwap, 16, 16),
+        ]
+    );
+    let all = found(&format!("{MINIMAL}restore:\n  skip_unchanged: true\n"));
+    assert_eq!(all, [(Problem::SkipUnchangedInPlace, 11, 19)]);
+}
