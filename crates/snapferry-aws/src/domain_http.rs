@@ -376,6 +376,9 @@ pub struct DomainHttp {
     credentials: SharedCredentialsProvider,
     /// Shared by every request to this domain, so a wide graph stays under its request rate.
     limiter: Option<std::sync::Arc<snapferry_engine::RateLimiter>>,
+    /// HTTP basic auth instead of SigV4 (an internal master user of the security plugin):
+    /// the prepared `Authorization` value, never shown by `Debug` or any log.
+    basic: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for DomainHttp {
@@ -468,7 +471,20 @@ impl DomainHttp {
             client,
             credentials,
             limiter: None,
+            basic: None,
         })
+    }
+
+    /// The same client, authenticating every request with HTTP basic auth as `user` instead of
+    /// signing it: an internal user of the security plugin (the master, for its REST API).
+    #[must_use]
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Self {
+        let token = aws_smithy_types::base64::encode(format!("{user}:{password}"));
+        let mut value = http::HeaderValue::from_str(&format!("Basic {token}"))
+            .expect("base64 is a valid header value");
+        value.set_sensitive(true);
+        self.basic = Some(value);
+        self
     }
 
     /// Makes every request wait its turn in `limiter` (a token bucket per domain).
@@ -555,7 +571,14 @@ impl DomainHttp {
         let mut request = request
             .body(raw.bytes)
             .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;
-        self.sign(&mut request, &method, &path).await?;
+        match &self.basic {
+            Some(basic) => {
+                request
+                    .headers_mut()
+                    .insert(http::header::AUTHORIZATION, basic.clone());
+            }
+            None => self.sign(&mut request, &method, &path).await?,
+        }
 
         let request = reqwest::Request::try_from(request)
             .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;

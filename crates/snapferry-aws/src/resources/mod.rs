@@ -22,6 +22,7 @@ mod metadata;
 mod repository;
 mod restore;
 mod role;
+mod security;
 mod snapshot;
 mod verify;
 
@@ -31,6 +32,7 @@ use snapferry_engine::{DestroyAction, ExecGraph, GraphError, Inputs, NodeId, Res
 use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 
 pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
+pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
 pub(crate) use env::{changed, created, created_unknown, missing_source, outputs};
 
@@ -84,11 +86,16 @@ pub const DASHBOARDS: Kind = Kind {
     name: "dashboards",
     volatile: false,
 };
+pub const SECURITY: Kind = Kind {
+    name: "security",
+    volatile: false,
+};
 
 /// Every kind, in graph order.
-pub const KINDS: [Kind; 10] = [
+pub const KINDS: [Kind; 11] = [
     ROLE,
     BUCKET_POLICY,
+    SECURITY,
     REPOSITORY,
     SNAPSHOT,
     DOMAIN,
@@ -112,6 +119,7 @@ pub fn kind_of(spec: &NodeSpec) -> Kind {
         NodeSpec::Metadata(_) => METADATA,
         NodeSpec::IsmAttach(_) => ISM_ATTACH,
         NodeSpec::Dashboards(_) => DASHBOARDS,
+        NodeSpec::Security(_) => SECURITY,
     }
 }
 
@@ -149,6 +157,12 @@ fn resource(id: NodeId, fingerprint: String, spec: &NodeSpec, env: &Arc<Env>) ->
             env,
         )),
         NodeSpec::Dashboards(spec) => Arc::new(dashboards::DashboardsResource::new(
+            id,
+            fingerprint,
+            spec,
+            env,
+        )),
+        NodeSpec::Security(spec) => Arc::new(security::SecurityResource::new(
             id,
             fingerprint,
             spec,
@@ -279,6 +293,16 @@ pub fn destroy_policy(
             format!(
                 "the saved objects copied to domain {} stay in it (they go with the domain)",
                 spec.target.name
+            ),
+        ),
+        NodeSpec::Security(spec) => (
+            DestroyAction::Destroy,
+            format!(
+                "the entries snapferry added to security mapping {role} on domain {} (and role \
+                 {role} if it created it and nobody else is mapped); entries that were there \
+                 before stay",
+                spec.domain.name,
+                role = security::ROLE_NAME
             ),
         ),
     }
