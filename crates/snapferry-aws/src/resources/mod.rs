@@ -34,7 +34,9 @@ use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
 pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
-pub(crate) use env::{changed, created, created_unknown, missing_source, outputs};
+pub(crate) use env::{
+    changed, created, created_unknown, missing_source, outputs, refused_by_security, security_fix,
+};
 
 /// What snapferry knows about a kind besides its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

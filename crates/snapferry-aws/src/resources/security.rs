@@ -343,8 +343,8 @@ impl SecurityResource {
             Some(_) => {
                 foreign = Some(format!(
                     "domain {} has a security role {ROLE_NAME} that snapferry did not create and \
-                     that allows other actions than snapferry needs; rename it, or make it allow \
-                     exactly {}",
+                     that allows other actions than snapferry needs; delete it (snapferry then \
+                     makes its own), or make it allow exactly {}",
                     self.domain(),
                     role_core(&desired)
                 ))
@@ -621,10 +621,16 @@ impl Resource for SecurityResource {
         }
         match &mapping {
             None => {
+                // Added to the collection (`PUT` on an entity would do the same). A mapping someone
+                // made between the read just above and this call would be replaced: a window of
+                // one request, which `wait`'s outputs do not hide (it is recorded as created).
                 send(
-                    Method::PUT,
-                    format!("/{api}/rolesmapping/{ROLE_NAME}"),
-                    json!({"backend_roles": want.backend_roles, "users": want.users}),
+                    Method::PATCH,
+                    format!("/{api}/rolesmapping"),
+                    json!([{"op": "add", "path": format!("/{ROLE_NAME}"), "value": {
+                        "backend_roles": want.backend_roles,
+                        "users": want.users,
+                    }}]),
                 )
                 .await?;
             }
