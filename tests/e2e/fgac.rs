@@ -346,10 +346,8 @@ fn strings(v: &serde_json::Value) -> Vec<String> {
 fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_every_other_mapping() {
     let world = World::start_with(fgac_source(false));
     // Someone already maps another team to a `snapferry` role on the source.
-    let role = snapferry_aws::resources::security_role_body(
-        snapferry_plan::RepositorySide::Source,
-        false,
-    );
+    let role =
+        snapferry_aws::resources::security_role_body(snapferry_plan::RepositorySide::Source, false);
     let (status, body) = security_api(
         &world,
         "shop-prod",
@@ -359,7 +357,8 @@ fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_ever
         Some(role),
     );
     assert_eq!(status, 201, "{body}");
-    let seeded = serde_json::json!({"backend_roles": [OTHER_TEAM], "hosts": ["10.0.0.7"], "users": []});
+    let seeded =
+        serde_json::json!({"backend_roles": [OTHER_TEAM], "hosts": ["10.0.0.7"], "users": []});
     let (status, body) = security_api(
         &world,
         "shop-prod",
@@ -385,7 +384,10 @@ fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_ever
     );
     let admin = Some(("admin", TARGET_PASSWORD));
     let target = mapping(&world, "shop-copy", admin).expect("the target's mapping");
-    assert_eq!(strings(&target["backend_roles"]), vec![SNAPSHOT_ROLE.to_owned()]);
+    assert_eq!(
+        strings(&target["backend_roles"]),
+        vec![SNAPSHOT_ROLE.to_owned()]
+    );
     assert_eq!(strings(&target["users"]), vec![OPERATOR.to_owned()]);
     // Merged on the source: the other team's entries are all still there.
     let source = mapping(&world, "shop-prod", None).expect("the source's mapping");
@@ -409,7 +411,10 @@ fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_ever
         "/_plugins/_security/api/roles/snapferry",
         None,
     );
-    assert_eq!(status, 200, "the source's role was not snapferry's to delete");
+    assert_eq!(
+        status, 200,
+        "the source's role was not snapferry's to delete"
+    );
     assert_eq!(mapping(&world, "shop-copy", admin), None);
     let (status, _) = security_api(
         &world,
@@ -425,10 +430,7 @@ fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_ever
 #[test]
 fn without_the_security_step_plan_shows_the_mapping_to_make_by_hand() {
     let world = World::start_with(fgac_source(false));
-    world.plan(
-        "snapferry.yaml",
-        &internal_target_plan("security: false\n"),
-    );
+    world.plan("snapferry.yaml", &internal_target_plan("security: false\n"));
     let text = common::flat(&run_with_password(&world, &["plan"], 1));
     assert!(text.contains("! security/shop-prod (blocked)"), "{text}");
     assert!(

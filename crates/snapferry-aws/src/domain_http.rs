@@ -9,6 +9,9 @@
 //! Secrets: credentials are fetched per request and only handed to the signer. The signer's own
 //! trace output (which, in the aws-sigv4 version pinned here, prints the canonical request with
 //! the session token) is silenced while signing, and no error here carries a header.
+//! A client made `with_basic_auth` (the security plugin's REST API as a domain's internal
+//! master) sends HTTP basic auth instead of a signature; the header value is marked sensitive
+//! and never shown by `Debug`.
 
 // The error carries domain, method, path, status, type and reason so a caller can decide and
 // report without a second look-up; it is returned once per HTTP round trip, so its size is moot.

@@ -11,7 +11,11 @@
 //! restore (`domain → metadata → restore`), and `ism_attach` attaches restored
 //! indices to their policies after it (`restore → ism_attach`); with
 //! `dashboards`, the saved objects are copied once the target exists
-//! (`domain → dashboards`).
+//! (`domain → dashboards`). With the `security` step (on when the target's
+//! FGAC master is named, or `security:` is written), snapferry's identities are
+//! mapped on each domain before its repository is registered:
+//! `security(source) → repository(source)`, `domain → security(target) →
+//! repository(target)`.
 //!
 //! The target domain does not wait for the snapshot: creating it runs at the
 //! same time. Shared nodes (one role, one bucket policy, a source repository

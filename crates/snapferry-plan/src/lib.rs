@@ -33,9 +33,9 @@ pub use engine_version::{Engine, EngineVersion, EngineVersionError, can_restore}
 pub use error::{LoadError, MAX_REPORTED, PlanDiagnostic, PlanErrors, Problem};
 pub use fingerprint::{fingerprint, write_canonical};
 pub use graph::{
-    BucketPolicyNode, CriticalPath, DashboardsNode, SecurityNode, DomainNode, IsmAttachNode, MetadataNode, Node,
-    NodeSpec, RepositoryNode, RepositorySide, RestoreNode, RoleNode, SnapshotNode, StepGraph,
-    VerifyNode, kind,
+    BucketPolicyNode, CriticalPath, DashboardsNode, DomainNode, IsmAttachNode, MetadataNode, Node,
+    NodeSpec, RepositoryNode, RepositorySide, RestoreNode, RoleNode, SecurityNode, SnapshotNode,
+    StepGraph, VerifyNode, kind,
 };
 pub use location::{ByteSpan, LineIndex, LocationIndex, line_col};
 pub use node_id::NodeId;

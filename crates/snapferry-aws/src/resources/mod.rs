@@ -32,11 +32,11 @@ use snapferry_engine::{DestroyAction, ExecGraph, GraphError, Inputs, NodeId, Res
 use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 
 pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
-pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
 pub(crate) use env::{
     changed, created, created_unknown, missing_source, outputs, refused_by_security, security_fix,
 };
+pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 
 /// What snapferry knows about a kind besides its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,12 +164,9 @@ fn resource(id: NodeId, fingerprint: String, spec: &NodeSpec, env: &Arc<Env>) ->
             spec,
             env,
         )),
-        NodeSpec::Security(spec) => Arc::new(security::SecurityResource::new(
-            id,
-            fingerprint,
-            spec,
-            env,
-        )),
+        NodeSpec::Security(spec) => {
+            Arc::new(security::SecurityResource::new(id, fingerprint, spec, env))
+        }
     }
 }
 

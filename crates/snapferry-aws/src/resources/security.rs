@@ -337,9 +337,11 @@ impl SecurityResource {
         match observed.get("role").filter(|r| !r.is_null()) {
             None => fields.push(created(&format!("role.{ROLE_NAME}"), role_core(&desired))),
             Some(live) if role_core(live) == role_core(&desired) => {}
-            Some(live) if observed["created_role"].as_bool() == Some(true) => fields.push(
-                changed(&format!("role.{ROLE_NAME}"), role_core(live), role_core(&desired)),
-            ),
+            Some(live) if observed["created_role"].as_bool() == Some(true) => fields.push(changed(
+                &format!("role.{ROLE_NAME}"),
+                role_core(live),
+                role_core(&desired),
+            )),
             Some(_) => {
                 foreign = Some(format!(
                     "domain {} has a security role {ROLE_NAME} that snapferry did not create and \
@@ -370,38 +372,9 @@ impl SecurityResource {
         }
         (fields, foreign)
     }
-}
 
-/// The secret's value, read only to be sent.
-fn read_secret(source: &SecretSource) -> Result<String, String> {
-    match source {
-        SecretSource::Env(var) => match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(value),
-            _ => Err(format!(
-                "the master user's password is to come from environment variable {var}, which \
-                 is not set: export {var} before running snapferry"
-            )),
-        },
-    }
-}
-
-#[async_trait]
-impl Resource for SecurityResource {
-    fn id(&self) -> &NodeId {
-        &self.id
-    }
-
-    fn kind(&self) -> &'static str {
-        super::SECURITY.name
-    }
-
-    fn desired_fingerprint(&self) -> String {
-        self.fingerprint.clone()
-    }
-
-    async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let recorded = own_outputs(&self.id, inputs);
-        *self.recorded.lock().expect("recorded lock") = recorded.clone();
+    /// The live role and mapping, read with `recorded` (the node's outputs in the state).
+    async fn observe(&self, recorded: Outputs) -> Result<Observed, ResourceError> {
         let want = self.wanted().await?;
         let want_value = json!({"backend_roles": want.backend_roles, "users": want.users});
         let status = self
@@ -468,6 +441,40 @@ impl Resource for SecurityResource {
             }
         }
         Ok(Observed::present(value).with_outputs(recorded))
+    }
+}
+
+/// The secret's value, read only to be sent.
+fn read_secret(source: &SecretSource) -> Result<String, String> {
+    match source {
+        SecretSource::Env(var) => match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(value),
+            _ => Err(format!(
+                "the master user's password is to come from environment variable {var}, which \
+                 is not set: export {var} before running snapferry"
+            )),
+        },
+    }
+}
+
+#[async_trait]
+impl Resource for SecurityResource {
+    fn id(&self) -> &NodeId {
+        &self.id
+    }
+
+    fn kind(&self) -> &'static str {
+        super::SECURITY.name
+    }
+
+    fn desired_fingerprint(&self) -> String {
+        self.fingerprint.clone()
+    }
+
+    async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let recorded = own_outputs(&self.id, inputs);
+        *self.recorded.lock().expect("recorded lock") = recorded.clone();
+        self.observe(recorded).await
     }
 
     fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
@@ -555,11 +562,12 @@ impl Resource for SecurityResource {
     async fn apply(
         &self,
         cx: &Context,
-        inputs: &Inputs,
+        _inputs: &Inputs,
         _change: &Change,
     ) -> Result<(), ResourceError> {
         // Read fresh: the change is made against what is there now.
-        let observed = self.read(cx, inputs).await?;
+        let recorded = self.recorded.lock().expect("recorded lock").clone();
+        let observed = self.observe(recorded).await?;
         let value = &observed.value;
         if !observed.exists || value["fgac"] != json!(true) {
             return Ok(());
@@ -577,34 +585,35 @@ impl Resource for SecurityResource {
         let role_absent = value["role"].is_null();
         let mapping = value.get("mapping").filter(|m| !m.is_null()).cloned();
         // What this run adds, pinned before the calls so a crash after them records it too.
-        let added = cx
-            .pin("added", || {
-                json!({
-                    "created_role": role_absent,
-                    "created_mapping": mapping.is_none(),
-                    "backend_roles": missing(
-                        &mapping.as_ref().map(|m| strings(&m["backend_roles"])).unwrap_or_default(),
-                        &want.backend_roles,
-                    ),
-                    "users": missing(
-                        &mapping.as_ref().map(|m| strings(&m["users"])).unwrap_or_default(),
-                        &want.users,
-                    ),
-                })
+        cx.pin("added", || {
+            json!({
+                "created_role": role_absent,
+                "created_mapping": mapping.is_none(),
+                "backend_roles": missing(
+                    &mapping.as_ref().map(|m| strings(&m["backend_roles"])).unwrap_or_default(),
+                    &want.backend_roles,
+                ),
+                "users": missing(
+                    &mapping.as_ref().map(|m| strings(&m["users"])).unwrap_or_default(),
+                    &want.users,
+                ),
             })
-            .await?;
-        let _ = added;
+        })
+        .await?;
         let desired = role_body(self.spec.side, self.spec.replace);
         let send = |method: Method, path: String, body: Value| {
             let client = client.clone();
             async move {
-                client.send(method.clone(), &path, Some(&body)).await.map_err(|e| {
-                    super::fail_domain(
-                        &self.id,
-                        &format!("{method} {path} on {} as {}", self.domain(), self.who()),
-                        e,
-                    )
-                })
+                client
+                    .send(method.clone(), &path, Some(&body))
+                    .await
+                    .map_err(|e| {
+                        super::fail_domain(
+                            &self.id,
+                            &format!("{method} {path} on {} as {}", self.domain(), self.who()),
+                            e,
+                        )
+                    })
             }
         };
         let role_differs = value
@@ -667,7 +676,10 @@ impl Resource for SecurityResource {
         let added = cx.pin("added", || Value::Null).await?;
         let mut out = Outputs::new();
         let flag = |key: &str| recorded_flag(&recorded, key) || added[key].as_bool() == Some(true);
-        out.insert("created_role".into(), FieldValue::Known(json!(flag("created_role"))));
+        out.insert(
+            "created_role".into(),
+            FieldValue::Known(json!(flag("created_role"))),
+        );
         out.insert(
             "created_mapping".into(),
             FieldValue::Known(json!(flag("created_mapping"))),
@@ -728,7 +740,8 @@ impl Resource for SecurityResource {
             let mut ops = Vec::new();
             for (key, ours) in [("backend_roles", &added_roles), ("users", &added_users)] {
                 let have = strings(&mapping[key]);
-                let keep: Vec<String> = have.iter().filter(|h| !ours.contains(h)).cloned().collect();
+                let keep: Vec<String> =
+                    have.iter().filter(|h| !ours.contains(h)).cloned().collect();
                 if keep.len() != have.len() {
                     ops.push(json!({"op": "replace", "path": format!("/{key}"), "value": keep}));
                 }
