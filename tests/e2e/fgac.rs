@@ -260,3 +260,219 @@ fn a_public_target_with_an_open_policy_and_no_fgac_is_blocked_in_plan() {
     );
     assert_eq!(creates(&world), 0);
 }
+
+// ---- The `security` step (issue #14 item 3) ----
+
+const TARGET_PASSWORD: &str = "Copy-Master-Passw0rd!DoNotLeak";
+const OTHER_TEAM: &str = "arn:aws:iam::123456789012:role/other-team";
+const SNAPSHOT_ROLE: &str = "arn:aws:iam::123456789012:role/shop-snapshot-role";
+
+/// A plan whose target's master is an internal user (password from the environment): snapferry
+/// signs every data call as the operator, who is mapped on the target only by the step.
+fn internal_target_plan(extra: &str) -> String {
+    plan(&format!(
+        "  overrides:\n    fine_grained_access_control:\n      master_user_name: admin\n      \
+         master_user_password: {{ env: SHOP_MASTER_PASSWORD }}\n{extra}"
+    ))
+}
+
+/// `snapferry` with the target master's password in its environment.
+fn run_with_password(world: &World, args: &[&str], code: i32) -> String {
+    let out = world
+        .command(args)
+        .env("SHOP_MASTER_PASSWORD", TARGET_PASSWORD)
+        .output()
+        .unwrap();
+    let text = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+    assert!(
+        !text.contains(TARGET_PASSWORD),
+        "{args:?} printed the password: {text}"
+    );
+    text
+}
+
+/// A security API call on a domain: signed as the sandbox's administrator, or as an internal
+/// user with basic auth. Returns (status, body).
+fn security_api(
+    world: &World,
+    domain: &str,
+    basic: Option<(&str, &str)>,
+    method: http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let client = world.domain(domain);
+    let mut http = client.http().clone();
+    if let Some((user, password)) = basic {
+        http = http.with_basic_auth(user, password);
+    }
+    world.rt.block_on(async {
+        match http.send(method, path, body.as_ref()).await {
+            Ok(r) => (
+                r.status,
+                serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null),
+            ),
+            Err(e) => (e.status().unwrap_or(0), serde_json::json!(e.to_string())),
+        }
+    })
+}
+
+fn mapping(world: &World, domain: &str, basic: Option<(&str, &str)>) -> Option<serde_json::Value> {
+    let (status, body) = security_api(
+        world,
+        domain,
+        basic,
+        http::Method::GET,
+        "/_plugins/_security/api/rolesmapping/snapferry",
+        None,
+    );
+    match status {
+        200 => Some(body["snapferry"].clone()),
+        404 => None,
+        other => panic!("GET rolesmapping/snapferry on {domain}: {other} {body}"),
+    }
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x.as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_security_step_maps_snapferry_on_both_fgac_domains_and_destroy_leaves_every_other_mapping() {
+    let world = World::start_with(fgac_source(false));
+    // Someone already maps another team to a `snapferry` role on the source.
+    let role =
+        snapferry_aws::resources::security_role_body(snapferry_plan::RepositorySide::Source, false);
+    let (status, body) = security_api(
+        &world,
+        "shop-prod",
+        None,
+        http::Method::PUT,
+        "/_plugins/_security/api/roles/snapferry",
+        Some(role),
+    );
+    assert_eq!(status, 201, "{body}");
+    let seeded =
+        serde_json::json!({"backend_roles": [OTHER_TEAM], "hosts": ["10.0.0.7"], "users": []});
+    let (status, body) = security_api(
+        &world,
+        "shop-prod",
+        None,
+        http::Method::PUT,
+        "/_plugins/_security/api/rolesmapping/snapferry",
+        Some(seeded),
+    );
+    assert_eq!(status, 201, "{body}");
+    let before = mapping(&world, "shop-prod", None).expect("the seeded mapping");
+
+    world.plan("snapferry.yaml", &internal_target_plan(""));
+    let text = run_with_password(&world, &["plan"], 0);
+    assert!(text.contains("security/shop-prod"), "{text}");
+    assert!(text.contains("security/shop-copy"), "{text}");
+    assert!(text.contains(SNAPSHOT_ROLE), "{text}");
+    run_with_password(&world, &["apply", "--auto-approve"], 0);
+
+    // The target's documents are there: the operator was let in by the step's mapping alone.
+    assert_eq!(
+        common::user_indices(&world.counts("shop-copy")),
+        common::user_indices(&world.counts("shop-prod"))
+    );
+    let admin = Some(("admin", TARGET_PASSWORD));
+    let target = mapping(&world, "shop-copy", admin).expect("the target's mapping");
+    assert_eq!(
+        strings(&target["backend_roles"]),
+        vec![SNAPSHOT_ROLE.to_owned()]
+    );
+    assert_eq!(strings(&target["users"]), vec![OPERATOR.to_owned()]);
+    // Merged on the source: the other team's entries are all still there.
+    let source = mapping(&world, "shop-prod", None).expect("the source's mapping");
+    assert_eq!(
+        strings(&source["backend_roles"]),
+        vec![OTHER_TEAM.to_owned(), SNAPSHOT_ROLE.to_owned()]
+    );
+    assert_eq!(strings(&source["hosts"]), vec!["10.0.0.7".to_owned()]);
+    assert_eq!(strings(&source["users"]), vec![OPERATOR.to_owned()]);
+    // Idempotent: nothing left to do.
+    run_with_password(&world, &["plan", "--detailed-exitcode"], 0);
+
+    run_with_password(&world, &["destroy", "--auto-approve"], 0);
+    // What was there before is there, exactly; what snapferry made on the target is gone.
+    assert_eq!(mapping(&world, "shop-prod", None), Some(before));
+    let (status, _) = security_api(
+        &world,
+        "shop-prod",
+        None,
+        http::Method::GET,
+        "/_plugins/_security/api/roles/snapferry",
+        None,
+    );
+    assert_eq!(
+        status, 200,
+        "the source's role was not snapferry's to delete"
+    );
+    assert_eq!(mapping(&world, "shop-copy", admin), None);
+    let (status, _) = security_api(
+        &world,
+        "shop-copy",
+        admin,
+        http::Method::GET,
+        "/_plugins/_security/api/roles/snapferry",
+        None,
+    );
+    assert_eq!(status, 404, "the role snapferry created on the target goes");
+}
+
+#[test]
+fn without_the_security_step_plan_shows_the_mapping_to_make_by_hand() {
+    let world = World::start_with(fgac_source(false));
+    world.plan("snapferry.yaml", &internal_target_plan("security: false\n"));
+    let text = common::flat(&run_with_password(&world, &["plan"], 1));
+    assert!(text.contains("! security/shop-prod (blocked)"), "{text}");
+    assert!(
+        text.contains(
+            "`security: false`: domain shop-prod has fine-grained access control and lacks the \
+             mapping snapferry needs; as domain shop-prod's master user, make the mapping by hand: \
+             `PUT _plugins/_security/api/roles/snapferry`"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "`PATCH _plugins/_security/api/rolesmapping/snapferry` with \
+             [{{\"op\":\"add\",\"path\":\"/backend_roles/-\",\"value\":\"{SNAPSHOT_ROLE}\"}},\
+             {{\"op\":\"add\",\"path\":\"/users/-\",\"value\":\"{OPERATOR}\"}}]"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("! security/shop-copy (blocked)"), "{text}");
+    assert_eq!(creates(&world), 0);
+}
+
+#[test]
+fn a_source_whose_master_snapferry_cannot_act_as_is_blocked_with_the_mapping_to_make() {
+    let yaml = format!(
+        "domains:\n  - {{name: shop-prod, indices: [{{name: products, generate: 5}}]}}\n\
+         domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: \
+         {{master_user_name: root, master_user_password: \"Source-Passw0rd!\"}}\n",
+        open_policy("shop-prod")
+    );
+    let world = World::start_with(SandboxConfig::from_yaml_str(&yaml).expect("config"));
+    world.plan("snapferry.yaml", &internal_target_plan(""));
+    let text = common::flat(&run_with_password(&world, &["plan"], 1));
+    assert!(text.contains("! security/shop-prod (blocked)"), "{text}");
+    assert!(
+        text.contains(
+            "domain shop-prod has fine-grained access control and snapferry cannot make its \
+             mapping (the security API of domain shop-prod refused the identity snapferry signs \
+             with:"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("make the mapping by hand"), "{text}");
+    assert_eq!(creates(&world), 0);
+}

@@ -17,12 +17,15 @@ use crate::common;
 
 use common::{World, flat, index, output_text, source_domain, user_indices};
 use serde_json::{Value, json};
-use snapferry_sandbox::{IdentityConfig, LatencyConfig, SandboxConfig};
+use snapferry_sandbox::{
+    IdentityConfig, LatencyConfig, SandboxConfig, SeedDomainSecurity, SeedFgac,
+};
 
 /// The example values of `docs/aws-setup.md`, so its policy is used as written.
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "eu-west-1";
 const OPERATOR_KEY: &str = "AKIAOPERATOREXAMPLE1";
+const OPERATOR_ARN: &str = "arn:aws:iam::111111111111:user/snapferry-operator";
 const KEY_ARN: &str = "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 /// The JSON block that follows `<!-- least-privilege: <name> -->` in the AWS set-up page.
@@ -106,9 +109,14 @@ enum Scenario {
     /// An applied replication whose role's trust policy drifted, applied again with
     /// `--reconcile-drift` and a larger, newly tagged target.
     Drift,
+    /// Source and target with fine-grained access control, the operator their master: the
+    /// `security` step maps the snapshot role and the operator, and `destroy` unmaps them. (The
+    /// seeded source is encrypted with a key of its own; the target uses the documented one.)
+    Fgac,
 }
 
-const SCENARIOS: [Scenario; 6] = [
+const SCENARIOS: [Scenario; 7] = [
+    Scenario::Fgac,
     Scenario::Replicate,
     Scenario::NewBucket,
     Scenario::CustomerManagedKey,
@@ -140,6 +148,8 @@ fn needed_in(action: &str) -> Option<Scenario> {
         | "s3:DeleteObject" => S::Replicate,
         "s3:CreateBucket" | "s3:PutEncryptionConfiguration" => S::NewBucket,
         "es:ESHttpGet" | "es:ESHttpPut" | "es:ESHttpPost" | "es:ESHttpDelete" => S::Replicate,
+        // The security step's JSON-patch calls to the security plugin's REST API.
+        "es:ESHttpPatch" => S::Fgac,
         "es:CreateDomain" | "es:DescribeDomain" | "es:ListTags" | "es:DeleteDomain" => S::Replicate,
         // CreateDomain carries its tags; AddTags is for changing those of an existing target.
         "es:UpdateDomainConfig" | "es:AddTags" => S::Drift,
@@ -165,6 +175,12 @@ fn plan(scenario: Scenario, proxy: Option<&str>) -> String {
     plan.push_str("target:\n  domain: orders-copy\n");
     if let Some(proxy) = proxy {
         plan.push_str(&format!("  proxy: {proxy}\n"));
+    }
+    if scenario == Scenario::Fgac {
+        plan.push_str(&format!(
+            "  overrides:\n    fine_grained_access_control:\n      master_user_arn: {OPERATOR_ARN}\n\
+             \x20   encryption_at_rest:\n      enabled: true\n      kms_key_id: {KEY_ARN}\n"
+        ));
     }
     if scenario == Scenario::CustomerManagedKey {
         plan.push_str(&format!(
@@ -202,8 +218,22 @@ fn start(scenario: Scenario, policy: &Value) -> World {
     if scenario != Scenario::NewBucket {
         buckets.push("acme-orders-snapshots".to_owned());
     }
+    let mut domain_security = std::collections::BTreeMap::new();
+    if scenario == Scenario::Fgac {
+        domain_security.insert(
+            "orders-prod".to_owned(),
+            SeedDomainSecurity {
+                access_policy: None,
+                fine_grained_access_control: Some(SeedFgac {
+                    master_user_arn: Some(OPERATOR_ARN.into()),
+                    ..SeedFgac::default()
+                }),
+            },
+        );
+    }
     World::start_with(SandboxConfig {
         account_id: ACCOUNT.into(),
+        domain_security,
         region: REGION.into(),
         domains: vec![source],
         buckets,
@@ -212,7 +242,7 @@ fn start(scenario: Scenario, policy: &Value) -> World {
             access_key_id: OPERATOR_KEY.into(),
             secret_access_key: "operator/secret/example".into(),
             session_token: None,
-            arn: format!("arn:aws:iam::{ACCOUNT}:user/snapferry-operator"),
+            arn: OPERATOR_ARN.into(),
             policies: Some(vec![policy.clone()]),
         }],
         // This test is about permissions, so the only refusals may be permission refusals. IAM's
@@ -280,6 +310,16 @@ fn run(scenario: Scenario, policy: &Value) -> Result<(), Stopped> {
             });
             world.plan("snapferry.yaml", &resized(&text));
             as_operator(&world, &["apply", "--auto-approve", "--reconcile-drift"])?;
+        }
+        Scenario::Fgac => {
+            // Only the operator is mapped on these domains, so the counts are the ones the
+            // apply's `verify` step compared (it fails the run when they differ).
+            let text = as_operator(&world, &apply)?;
+            assert!(text.contains("verify/orders: done"), "{text}");
+            as_operator(
+                &world,
+                &["destroy", "--auto-approve", "--include-target-domain"],
+            )?;
         }
         Scenario::Replicate => {
             as_operator(&world, &apply)?;

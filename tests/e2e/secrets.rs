@@ -4,7 +4,9 @@
 //! named alone, everything at TRACE, the SDK runtime, the HTTP stack, JSON log lines). Every
 //! byte written to stdout and stderr, and every file left in the working directory (state,
 //! saved plan, lock), is searched for the secret key, the session token and any request
-//! signature.
+//! signature. Both domains have fine-grained access control, the target's master an internal
+//! user whose password comes from the environment: it reaches `CreateDomain` and the security
+//! step's basic-auth calls, and is searched for too, with any HTTP basic credentials.
 
 use crate::common;
 
@@ -17,6 +19,10 @@ use snapferry_sandbox::SandboxConfig;
 const SECRET_KEY: &str = "Secrets/Test/SecretKey/DoNotLeak/0123456789";
 const SESSION_TOKEN: &str = "SECRETS-TEST-SESSION-TOKEN-DoNotLeak-FwoGZXIvYXdzEJr";
 const NOW: &str = "2026-11-01T03:00:00Z";
+/// The target's internal master password (`SHOP_MASTER_PASSWORD`).
+const MASTER_PASSWORD: &str = "Master-Passw0rd!NeverShown";
+/// The identity the sandbox's credentials sign as: the source's master.
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/sandbox";
 
 const PLAN: &str = r#"
 version: 1
@@ -29,11 +35,16 @@ source:
   domain: shop-prod
 target:
   domain: shop-copy
+  overrides:
+    fine_grained_access_control:
+      master_user_name: admin
+      master_user_password: { env: SHOP_MASTER_PASSWORD }
 restore:
   on_conflict: replace
 "#;
 
-/// The same replication with its state in S3, so the state store's calls are signed too.
+/// The same replication with its state in S3, so the state store's calls are signed too (the
+/// same `on_conflict`, so both plans want the same `snapferry` security role on the target).
 const REMOTE_PLAN: &str = r#"
 version: 1
 name: shop
@@ -46,6 +57,12 @@ source:
   domain: shop-prod
 target:
   domain: shop-copy
+  overrides:
+    fine_grained_access_control:
+      master_user_name: admin
+      master_user_password: { env: SHOP_MASTER_PASSWORD }
+restore:
+  on_conflict: replace
 "#;
 
 /// Filters that try to re-enable what the signer traces, and broad ones that catch anything
@@ -71,6 +88,19 @@ fn config() -> SandboxConfig {
         buckets: vec!["shop-state".into()],
         ..SandboxConfig::default()
     };
+    let open = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "*"}, "Action": "es:ESHttp*",
+        "Resource": "arn:aws:es:us-east-1:123456789012:domain/shop-prod/*"}]});
+    config.domain_security.insert(
+        "shop-prod".into(),
+        snapferry_sandbox::SeedDomainSecurity {
+            access_policy: Some(open),
+            fine_grained_access_control: Some(snapferry_sandbox::SeedFgac {
+                master_user_arn: Some(OPERATOR.into()),
+                ..Default::default()
+            }),
+        },
+    );
     config.credentials.secret_access_key = SECRET_KEY.into();
     config.credentials.session_token = Some(SESSION_TOKEN.into());
     config
@@ -127,8 +157,25 @@ const STEPS: &[Step] = &[
 
 /// Where a secret shows in `text`, if it does.
 fn leak(text: &str) -> Option<String> {
-    for secret in [SECRET_KEY, SESSION_TOKEN, "DoNotLeak"] {
+    for secret in [
+        SECRET_KEY,
+        SESSION_TOKEN,
+        "DoNotLeak",
+        MASTER_PASSWORD,
+        "NeverShown",
+    ] {
         if let Some(at) = text.find(secret) {
+            return Some(context(text, at));
+        }
+    }
+    // HTTP basic credentials: `Basic ` and a base64 token (the master's name and password).
+    for (at, _) in text.match_indices("Basic ") {
+        let rest = &text[at + "Basic ".len()..];
+        let token = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+            .count();
+        if token >= 16 {
             return Some(context(text, at));
         }
     }
@@ -173,6 +220,7 @@ fn run(world: &World, how: &str, step: &Step, extra: &[&str], filter: Option<&st
     args.extend_from_slice(extra);
     let mut cmd = world.command(&args);
     cmd.env("SNAPFERRY_NOW", NOW);
+    cmd.env("SHOP_MASTER_PASSWORD", MASTER_PASSWORD);
     if let Some(filter) = filter {
         cmd.env("SNAPFERRY_LOG", filter);
     }
@@ -217,12 +265,32 @@ fn every_command(how: &str, extra: &[&str], filter: Option<&str>) -> usize {
         }
     }
     // The run really replicated, signing every request with the token (the sandbox demands it).
+    // (`destroy` unmapped the operator on the target: its master counts there.)
     assert_eq!(
-        common::user_indices(&world.counts("shop-copy")),
+        common::user_indices(&target_counts(&world)),
         common::user_indices(&world.counts("shop-prod")),
         "{how}: the replication did not complete"
     );
     traced
+}
+
+/// The target's indices and counts, read as its internal master.
+fn target_counts(world: &World) -> Vec<(String, u64)> {
+    let http = world
+        .domain("shop-copy")
+        .http()
+        .clone()
+        .with_basic_auth("admin", MASTER_PASSWORD);
+    let client = snapferry_aws::opensearch::OpenSearch::new(http);
+    world.rt.block_on(async {
+        let mut out = Vec::new();
+        for i in client.cat_indices().await.unwrap() {
+            let n = client.count(&i.index).await.unwrap();
+            out.push((i.index, n));
+        }
+        out.sort();
+        out
+    })
 }
 
 #[test]

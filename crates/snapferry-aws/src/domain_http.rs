@@ -9,6 +9,9 @@
 //! Secrets: credentials are fetched per request and only handed to the signer. The signer's own
 //! trace output (which, in the aws-sigv4 version pinned here, prints the canonical request with
 //! the session token) is silenced while signing, and no error here carries a header.
+//! A client made `with_basic_auth` (the security plugin's REST API as a domain's internal
+//! master) sends HTTP basic auth instead of a signature; the header value is marked sensitive
+//! and never shown by `Debug`.
 
 // The error carries domain, method, path, status, type and reason so a caller can decide and
 // report without a second look-up; it is returned once per HTTP round trip, so its size is moot.
@@ -376,6 +379,9 @@ pub struct DomainHttp {
     credentials: SharedCredentialsProvider,
     /// Shared by every request to this domain, so a wide graph stays under its request rate.
     limiter: Option<std::sync::Arc<snapferry_engine::RateLimiter>>,
+    /// HTTP basic auth instead of SigV4 (an internal master user of the security plugin):
+    /// the prepared `Authorization` value, never shown by `Debug` or any log.
+    basic: Option<http::HeaderValue>,
 }
 
 impl std::fmt::Debug for DomainHttp {
@@ -468,7 +474,20 @@ impl DomainHttp {
             client,
             credentials,
             limiter: None,
+            basic: None,
         })
+    }
+
+    /// The same client, authenticating every request with HTTP basic auth as `user` instead of
+    /// signing it: an internal user of the security plugin (the master, for its REST API).
+    #[must_use]
+    pub fn with_basic_auth(mut self, user: &str, password: &str) -> Self {
+        let token = aws_smithy_types::base64::encode(format!("{user}:{password}"));
+        let mut value = http::HeaderValue::from_str(&format!("Basic {token}"))
+            .expect("base64 is a valid header value");
+        value.set_sensitive(true);
+        self.basic = Some(value);
+        self
     }
 
     /// Makes every request wait its turn in `limiter` (a token bucket per domain).
@@ -555,7 +574,14 @@ impl DomainHttp {
         let mut request = request
             .body(raw.bytes)
             .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;
-        self.sign(&mut request, &method, &path).await?;
+        match &self.basic {
+            Some(basic) => {
+                request
+                    .headers_mut()
+                    .insert(http::header::AUTHORIZATION, basic.clone());
+            }
+            None => self.sign(&mut request, &method, &path).await?,
+        }
 
         let request = reqwest::Request::try_from(request)
             .map_err(|e| self.signing_error(&method, &path, Box::new(e)))?;

@@ -811,6 +811,7 @@ struct RawParts<'a> {
     verify: Option<&'a RawVerify>,
     metadata: Option<&'a RawMetadata>,
     dashboards: Option<&'a RawDashboards>,
+    security: Option<&'a RawSecurity>,
 }
 
 /// Checks a raw plan. Returns the plan, or every problem found.
@@ -849,6 +850,7 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                 ("verify", raw.verify.is_some()),
                 ("metadata", raw.metadata.is_some()),
                 ("dashboards", raw.dashboards.is_some()),
+                ("security", raw.security.is_some()),
             ];
             for (field, set) in top {
                 if set {
@@ -888,6 +890,7 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                     verify: r.verify.as_ref(),
                     metadata: r.metadata.as_ref(),
                     dashboards: r.dashboards.as_ref(),
+                    security: r.security.as_ref(),
                     prefix,
                 });
             }
@@ -905,6 +908,7 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
                 verify: raw.verify.as_ref(),
                 metadata: raw.metadata.as_ref(),
                 dashboards: raw.dashboards.as_ref(),
+                security: raw.security.as_ref(),
             }),
             (None, None) => c.at("", Problem::NoReplication),
             (None, Some(_)) => c.at(
@@ -990,8 +994,22 @@ pub fn check(raw: &RawPlan) -> Result<Plan, Vec<Found>> {
         for (path, problem) in found.into_iter().chain(more) {
             c.at(path, problem);
         }
+        // The step is there when the plan asks for it, or when the target's FGAC master is
+        // named (a target with fine-grained access control needs the mappings).
+        let names_master = target
+            .creation
+            .config()
+            .fine_grained_access_control
+            .as_ref()
+            .is_some_and(|f| f.master.is_some() && f.enabled != Some(false));
+        let security = match p.security.map(|s| s.enabled().unwrap_or(true)) {
+            Some(manage) => Some(SecuritySpec { manage }),
+            None if names_master => Some(SecuritySpec { manage: true }),
+            None => None,
+        };
         replications.push(Replication {
             name: p.name.to_owned(),
+            security,
             source,
             target,
             repository,

@@ -11,7 +11,11 @@
 //! restore (`domain → metadata → restore`), and `ism_attach` attaches restored
 //! indices to their policies after it (`restore → ism_attach`); with
 //! `dashboards`, the saved objects are copied once the target exists
-//! (`domain → dashboards`).
+//! (`domain → dashboards`). With the `security` step (on when the target's
+//! FGAC master is named, or `security:` is written), snapferry's identities are
+//! mapped on each domain before its repository is registered:
+//! `security(source) → repository(source)`, `domain → security(target) →
+//! repository(target)`.
 //!
 //! The target domain does not wait for the snapshot: creating it runs at the
 //! same time. Shared nodes (one role, one bucket policy, a source repository
@@ -45,6 +49,7 @@ pub mod kind {
     pub const METADATA: &str = "metadata";
     pub const ISM_ATTACH: &str = "ism_attach";
     pub const DASHBOARDS: &str = "dashboards";
+    pub const SECURITY: &str = "security";
 }
 
 /// The role step: create or check the role, with what its policy must allow.
@@ -172,6 +177,24 @@ pub struct DashboardsNode {
     pub dashboards: DashboardsSpec,
 }
 
+/// The security plugin's role and mapping snapferry needs on one domain with fine-grained
+/// access control (the `snapferry` role, the snapshot role and the signing identity mapped to
+/// it), made before the repository is registered.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SecurityNode {
+    pub side: RepositorySide,
+    pub domain: DomainRef,
+    /// The role the domain's repository passes (mapped as a backend role).
+    pub role: RoleSpec,
+    /// Make the mappings (false: only check them, blocked with the mapping to make by hand).
+    pub manage: bool,
+    /// The target's master as the plan names it (who may call the security API); `None` on
+    /// the source, where snapferry can only try as the identity it signs with.
+    pub master: Option<MasterUser>,
+    /// The restore may delete and close indices in its way (`on_conflict: replace`).
+    pub replace: bool,
+}
+
 /// The checked desired configuration of one node.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -186,6 +209,7 @@ pub enum NodeSpec {
     Metadata(MetadataNode),
     IsmAttach(IsmAttachNode),
     Dashboards(DashboardsNode),
+    Security(SecurityNode),
 }
 
 /// One step of the graph.
@@ -314,6 +338,46 @@ impl StepGraph {
             g.edge(policy, target_repo);
             g.edge(domain, target_repo);
             g.edge(target_repo, restore);
+            if let Some(security) = r.security {
+                let master = r
+                    .target
+                    .creation
+                    .config()
+                    .fine_grained_access_control
+                    .as_ref()
+                    .and_then(|f| f.master.clone());
+                let node = |side: RepositorySide, domain: &DomainRef| {
+                    let role = match repository_node(side, domain) {
+                        NodeSpec::Repository(repo) => repo.role,
+                        _ => unreachable!("repository_node makes repository nodes"),
+                    };
+                    NodeSpec::Security(SecurityNode {
+                        side,
+                        domain: domain.clone(),
+                        role,
+                        manage: security.manage,
+                        master: match side {
+                            RepositorySide::Source => None,
+                            RepositorySide::Target => master.clone(),
+                        },
+                        replace: side == RepositorySide::Target
+                            && r.restore.on_conflict == crate::raw::OnConflict::Replace,
+                    })
+                };
+                let source_security = g.add(
+                    NodeId::new(kind::SECURITY, &r.source.name),
+                    node(RepositorySide::Source, &r.source),
+                );
+                let target_security = g.add(
+                    NodeId::new(kind::SECURITY, &r.target.domain.name),
+                    node(RepositorySide::Target, &r.target.domain),
+                );
+                g.edge(role, source_security);
+                g.edge(source_security, source_repo);
+                g.edge(role, target_security);
+                g.edge(domain, target_security);
+                g.edge(target_security, target_repo);
+            }
             if r.verify.enabled {
                 let verify = g.add(
                     NodeId::new(kind::VERIFY, &r.name),

@@ -34,8 +34,8 @@ pub use error::{LoadError, MAX_REPORTED, PlanDiagnostic, PlanErrors, Problem};
 pub use fingerprint::{fingerprint, write_canonical};
 pub use graph::{
     BucketPolicyNode, CriticalPath, DashboardsNode, DomainNode, IsmAttachNode, MetadataNode, Node,
-    NodeSpec, RepositoryNode, RepositorySide, RestoreNode, RoleNode, SnapshotNode, StepGraph,
-    VerifyNode, kind,
+    NodeSpec, RepositoryNode, RepositorySide, RestoreNode, RoleNode, SecurityNode, SnapshotNode,
+    StepGraph, VerifyNode, kind,
 };
 pub use location::{ByteSpan, LineIndex, LocationIndex, line_col};
 pub use node_id::NodeId;

@@ -135,6 +135,19 @@ pub struct Replication {
     pub metadata: Option<MetadataSpec>,
     /// The saved objects copied to the target; `None` when the plan does not ask for it.
     pub dashboards: Option<DashboardsSpec>,
+    /// The `security` step on both domains; `None` when the plan neither asks for it nor
+    /// names the target's FGAC master (left out of fingerprints then, so older plans
+    /// fingerprint as before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security: Option<SecuritySpec>,
+}
+
+/// The `security` step of a replication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SecuritySpec {
+    /// Make the mappings (true), or only check them and block with the mapping to make by
+    /// hand (false, `security: false`).
+    pub manage: bool,
 }
 
 /// The target domain and how to create it.

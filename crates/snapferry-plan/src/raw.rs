@@ -53,6 +53,9 @@ pub struct RawPlan {
     /// Single-replication plans: copy the source's Dashboards (Kibana) saved objects to the target (default off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboards: Option<RawDashboards>,
+    /// Single-replication plans: map snapferry's identities to a `snapferry` security role on domains with fine-grained access control (default: on when the target's `fine_grained_access_control` names a master).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<RawSecurity>,
     /// Several replications sharing one role and one bucket. Excludes top-level `source`/`target`/`snapshot`/`restore`/`verify`/`metadata`/`dashboards`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replications: Option<Vec<RawReplication>>,
@@ -514,6 +517,38 @@ pub struct RawReplication {
     /// Dashboards (Kibana) saved objects copied to the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboards: Option<RawDashboards>,
+    /// The security mappings snapferry makes on domains with fine-grained access control.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<RawSecurity>,
+}
+
+/// The `security` step: `true`/`false`, or a mapping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSecurity {
+    /// `security: true` makes the mappings on both domains where they have fine-grained access control; `security: false` only checks them, and `plan` shows an FGAC domain blocked with the mapping to make by hand.
+    Enabled(bool),
+    /// The long form, `security: { enabled: false }`.
+    Options(RawSecurityOptions),
+}
+
+impl RawSecurity {
+    /// Whether snapferry makes the mappings, if the plan says.
+    pub fn enabled(&self) -> Option<bool> {
+        match self {
+            RawSecurity::Enabled(on) => Some(*on),
+            RawSecurity::Options(options) => options.enabled,
+        }
+    }
+}
+
+/// The long form of `security`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecurityOptions {
+    /// Create the `snapferry` security role and map the snapshot role and the identity snapferry signs with to it, through the security plugin's REST API. Default true when this mapping is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
 }
 
 /// The cluster metadata a restore leaves behind: `true`/`false`, or a mapping choosing what.

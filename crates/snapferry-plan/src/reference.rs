@@ -40,6 +40,7 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     ("RawPlan.verify", "false"),
     ("RawPlan.metadata", "true"),
     ("RawPlan.dashboards", "{ tenants: [global, analysts] }"),
+    ("RawPlan.security", "true"),
     (
         "RawPlan.replications",
         "[{ name: logs, source: { domain: logs-prod }, target: { domain: logs-next } }]",
@@ -204,6 +205,8 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "{ ism_policies: [\"-experimental-*\"], prune: true }",
     ),
     ("RawReplication.dashboards", "true"),
+    ("RawReplication.security", "{ enabled: false }"),
+    ("RawSecurityOptions.enabled", "false"),
     ("RawMetadataOptions.enabled", "true"),
     (
         "RawMetadataOptions.index_templates",

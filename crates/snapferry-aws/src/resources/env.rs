@@ -249,6 +249,21 @@ impl Env {
     }
 }
 
+/// True when a domain's security plugin (fine-grained access control) refused the caller.
+pub(crate) fn refused_by_security(error: &crate::domain_http::DomainHttpError) -> bool {
+    error.status() == Some(403) && error.error_type() == Some("security_exception")
+}
+
+/// Why a step is blocked when the security plugin refuses snapferry, with the fix.
+pub(crate) fn security_fix(domain: &DomainRef, refused: &str) -> String {
+    format!(
+        "{refused}; domain {} has fine-grained access control and snapferry's identity is not \
+         mapped to a role that allows it: let the plan's `security` step map it (see the \
+         `security` step's own line), or map it by hand as docs/aws-setup.md says",
+        domain.name
+    )
+}
+
 /// Why a step that needs the source cannot proceed when it is missing (shown as blocked).
 pub(crate) fn missing_source(domain: &DomainRef) -> String {
     format!(

@@ -24,6 +24,7 @@ mod repository;
 mod restore;
 mod retention;
 mod role;
+mod security;
 mod snapshot;
 mod verify;
 
@@ -34,7 +35,10 @@ use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 
 pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
-pub(crate) use env::{changed, created, created_unknown, missing_source, outputs};
+pub(crate) use env::{
+    changed, created, created_unknown, missing_source, outputs, refused_by_security, security_fix,
+};
+pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 
 /// What snapferry knows about a kind besides its code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +90,16 @@ pub const DASHBOARDS: Kind = Kind {
     name: "dashboards",
     volatile: false,
 };
+pub const SECURITY: Kind = Kind {
+    name: "security",
+    volatile: false,
+};
 
 /// Every kind, in graph order.
-pub const KINDS: [Kind; 10] = [
+pub const KINDS: [Kind; 11] = [
     ROLE,
     BUCKET_POLICY,
+    SECURITY,
     REPOSITORY,
     SNAPSHOT,
     DOMAIN,
@@ -114,6 +123,7 @@ pub fn kind_of(spec: &NodeSpec) -> Kind {
         NodeSpec::Metadata(_) => METADATA,
         NodeSpec::IsmAttach(_) => ISM_ATTACH,
         NodeSpec::Dashboards(_) => DASHBOARDS,
+        NodeSpec::Security(_) => SECURITY,
     }
 }
 
@@ -156,6 +166,9 @@ fn resource(id: NodeId, fingerprint: String, spec: &NodeSpec, env: &Arc<Env>) ->
             spec,
             env,
         )),
+        NodeSpec::Security(spec) => {
+            Arc::new(security::SecurityResource::new(id, fingerprint, spec, env))
+        }
     }
 }
 
@@ -281,6 +294,16 @@ pub fn destroy_policy(
             format!(
                 "the saved objects copied to domain {} stay in it (they go with the domain)",
                 spec.target.name
+            ),
+        ),
+        NodeSpec::Security(spec) => (
+            DestroyAction::Destroy,
+            format!(
+                "the entries snapferry added to security mapping {role} on domain {} (and role \
+                 {role} if it created it and nobody else is mapped); entries that were there \
+                 before stay",
+                spec.domain.name,
+                role = security::ROLE_NAME
             ),
         ),
     }

@@ -221,10 +221,18 @@ impl Resource for RepositoryResource {
                 ..Observed::absent()
             });
         };
-        let live = client
-            .get_repository(self.name())
-            .await
-            .map_err(|e| fail_domain(&self.id, &self.what(), e))?;
+        let live = match client.get_repository(self.name()).await {
+            Ok(live) => live,
+            // The security plugin refuses the identity: shown blocked with the fix.
+            Err(e) if super::refused_by_security(&e) => {
+                let error = fail_domain(&self.id, &self.what(), e);
+                return Ok(Observed {
+                    value: json!({"missing": super::security_fix(&self.spec.domain, &error.message)}),
+                    ..Observed::absent()
+                });
+            }
+            Err(e) => return Err(fail_domain(&self.id, &self.what(), e)),
+        };
         let outputs = outputs([
             ("repository", json!(self.name())),
             ("domain", json!(self.spec.domain.name)),

@@ -186,12 +186,18 @@ impl Resource for SnapshotResource {
             // The repository is there but unusable (its bucket gone, the role refused): show
             // the step blocked with the service's words instead of aborting the whole plan.
             Err(e) if !e.is_transient() => {
+                let refused = super::refused_by_security(&e);
                 let error = fail_domain(&self.id, &self.what(&name), e);
-                return Ok(Observed {
-                    value: json!({"name": name, "missing": format!(
+                let missing = if refused {
+                    super::security_fix(&self.spec.domain, &error.message)
+                } else {
+                    format!(
                         "{}; check that the bucket exists and the role can use it",
                         error.message
-                    )}),
+                    )
+                };
+                return Ok(Observed {
+                    value: json!({"name": name, "missing": missing}),
                     ..Observed::absent()
                 });
             }
