@@ -42,7 +42,9 @@ fn the_repository_waits_for_the_role_to_propagate() {
         domains: vec![source_domain("shop-prod", vec![index("orders", 300)])],
         ..Default::default()
     };
-    config.latencies.iam_propagation_secs = 2000.0;
+    // 8 s of real time: longer than a loaded machine takes from the run's trust repair to the
+    // target's repository, so the first put always meets the unpropagated role.
+    config.latencies.iam_propagation_secs = 8000.0;
     let world = World::start_with(config);
     world.plan("snapferry.yaml", PLAN);
     world.run_ok(&["apply", "--auto-approve"], 0);
@@ -65,7 +67,7 @@ fn the_repository_waits_for_the_role_to_propagate() {
             .await
             .unwrap();
     });
-    world.sandbox().advance_clock(2001.0);
+    world.sandbox().advance_clock(8001.0);
     let target = world.domain("shop-copy");
     world
         .rt
