@@ -372,6 +372,47 @@ impl EngineVersion {
     }
 }
 
+impl EngineVersion {
+    /// Whether the engine has data streams (`GET _data_stream`): every OpenSearch,
+    /// Elasticsearch from 7.9.
+    pub fn has_data_streams(&self) -> bool {
+        if self.distribution.as_deref() == Some("opensearch") {
+            return true;
+        }
+        let mut parts = self
+            .number
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (7, 9)
+    }
+}
+
+/// One data stream and its backing indices, from `GET _data_stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DataStream {
+    pub name: String,
+    /// Backing indices, oldest first.
+    #[serde(default, deserialize_with = "backing_names")]
+    pub indices: Vec<String>,
+}
+
+fn backing_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Backing {
+        index_name: String,
+    }
+    Ok(Vec::<Backing>::deserialize(d)?
+        .into_iter()
+        .map(|b| b.index_name)
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct DataStreams {
+    #[serde(default)]
+    data_streams: Vec<DataStream>,
+}
+
 #[derive(Debug, Deserialize)]
 struct RootInfo {
     version: EngineVersion,
@@ -675,6 +716,24 @@ impl OpenSearch {
             .await
         {
             Ok(rows) => Ok(rows.into_iter().map(|r| r.index).collect()),
+            Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET _data_stream`: every data stream with its backing indices; none on an engine
+    /// without data streams (Elasticsearch before 7.9, or one answering that it has no such
+    /// endpoint).
+    pub async fn data_streams(&self) -> Result<Vec<DataStream>, DomainHttpError> {
+        if !self.version().await?.has_data_streams() {
+            return Ok(Vec::new());
+        }
+        match self
+            .http
+            .send_json::<DataStreams>(Method::GET, "/_data_stream", None)
+            .await
+        {
+            Ok(list) => Ok(list.data_streams),
             Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
