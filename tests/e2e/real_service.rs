@@ -326,3 +326,78 @@ fn elasticsearch_7_10_to_opensearch_2() {
 fn opensearch_1_3_to_2() {
     engine_pair("OpenSearch_1.3", "OpenSearch_2.11");
 }
+
+/// An index can be restored only onto a version that reads the version that *created* it
+/// (REAL-AWS.md, "Restore and recovery"): an index created by Elasticsearch 6.8 on a source
+/// since upgraded to 7.10 cannot go to OpenSearch 2. `plan` says so per index, with the fix,
+/// before a target is created; the target's version is the plan's, else the source's (a clone
+/// of a 7.10 source reads 6.x indices); excluding the index lets the rest through.
+#[test]
+fn an_index_created_by_an_older_engine_is_shown_blocked_in_plan_with_the_fix() {
+    let mut seed = source_domain("old-prod", vec![index("orders", 40), index("legacy", 10)]);
+    seed.engine_version = "Elasticsearch_7.10".to_owned();
+    seed.indices[1].settings =
+        Some(serde_json::json!({"index": {"version": {"created": "6080099"}}}));
+    let world = World::start_with(SandboxConfig {
+        domains: vec![seed],
+        ..Default::default()
+    });
+    let plan_with = |version: Option<&str>, indices: &str| {
+        format!(
+            r#"
+version: 1
+name: old
+region: us-east-1
+bucket:
+  name: old-snapshots
+  create: true
+source:
+  domain: old-prod
+target:
+  domain: old-copy
+{}snapshot:
+  indices: {indices}
+restore:
+  on_conflict: replace
+"#,
+            version.map_or(String::new(), |v| format!(
+                "  overrides:\n    engine_version: {v}\n"
+            ))
+        )
+    };
+    world.plan(
+        "snapferry.yaml",
+        &plan_with(Some("OpenSearch_2.11"), "[\"*\"]"),
+    );
+    let plan = world.run_ok(&["plan"], 1);
+    let expected = "  ! restore/old (blocked)\n      1 index cannot be restored on domain old-copy \
+         (OpenSearch_2.11), which reads only indices created by Elasticsearch 7.0 or OpenSearch \
+         1.0 or later:\n      ! legacy: created by Elasticsearch 6.8.0\n      Fix: reindex each \
+         into a new index on the source (a new index is created by the source's current version, \
+         which must be one the target reads), or leave them out: `snapshot.indices: [\"*\", \
+         \"-legacy\"]`\n";
+    assert!(plan.contains(expected), "{plan}");
+    assert!(
+        world.mutating_calls().is_empty(),
+        "plan changed nothing: {:?}",
+        world.mutating_calls()
+    );
+
+    // Without a version in the plan the target is a clone of the 7.10 source: it reads 6.x.
+    world.plan("snapferry.yaml", &plan_with(None, "[\"*\"]"));
+    let plan = world.run_ok(&["plan"], 0);
+    assert!(!plan.contains("cannot be restored"), "{plan}");
+
+    // The fix the plan names gets the rest through.
+    world.plan(
+        "snapferry.yaml",
+        &plan_with(Some("OpenSearch_2.11"), "[\"*\", \"-legacy\"]"),
+    );
+    let plan = world.run_ok(&["plan"], 0);
+    assert!(!plan.contains("cannot be restored"), "{plan}");
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        user_indices(&world.counts("old-copy")),
+        vec![("orders".to_owned(), 40)]
+    );
+}

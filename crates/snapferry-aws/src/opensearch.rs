@@ -739,6 +739,51 @@ impl OpenSearch {
         }
     }
 
+    /// `GET <indices>/_settings/index.version.created?flat_settings=true`: per index, the
+    /// server's id of the version that created it, which decides where it can be restored.
+    /// The names go on the request line in batches that keep it under its 4 KB limit.
+    pub async fn versions_created(
+        &self,
+        indices: &[String],
+    ) -> Result<BTreeMap<String, u32>, DomainHttpError> {
+        #[derive(Deserialize)]
+        struct Settings {
+            #[serde(default)]
+            settings: BTreeMap<String, Value>,
+        }
+        const TAIL: &str = "/_settings/index.version.created?flat_settings=true";
+        let mut out = BTreeMap::new();
+        let mut batches: Vec<String> = Vec::new();
+        for name in indices.iter().map(|i| segment(i)) {
+            match batches.last_mut() {
+                Some(b) if 1 + b.len() + 1 + name.len() + TAIL.len() <= MAX_PATH_BYTES => {
+                    b.push(',');
+                    b.push_str(&name);
+                }
+                _ => batches.push(name),
+            }
+        }
+        for batch in batches {
+            let path = format!("/{batch}{TAIL}");
+            let got: BTreeMap<String, Settings> =
+                self.http.send_json(Method::GET, &path, None).await?;
+            for (index, s) in got {
+                let id = s
+                    .settings
+                    .get("index.version.created")
+                    .and_then(|v| match v {
+                        Value::String(t) => t.parse().ok(),
+                        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                        _ => None,
+                    });
+                if let Some(id) = id {
+                    out.insert(index, id);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `<index>/_count`.
     pub async fn count(&self, index: &str) -> Result<u64, DomainHttpError> {
         let path = format!("/{}/_count", segment(index));

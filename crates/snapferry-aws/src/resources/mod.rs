@@ -13,6 +13,7 @@
 //! live state can be planned from without a network (`tests/it/planner_golden.rs`).
 
 mod bucket_policy;
+mod compat;
 mod dashboards;
 mod domain;
 mod env;

@@ -370,6 +370,34 @@ async fn a_restore_reads_only_indices_its_version_can_read() {
     for d in [&upgraded, &os1, &os2, &es6] {
         repository(&h, d, "repo", "snaps").await;
     }
+    // Each index says which version created it (`GET <indices>/_settings/<name>`).
+    let (status, created) = upgraded
+        .call(
+            "GET",
+            "/from-six,from-seven/_settings/index.version.created?flat_settings=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    spec.response("indices", "indices.get_settings@200", &created);
+    assert_eq!(
+        created,
+        json!({
+            "from-six": {"settings": {"index.version.created": "6080099"}},
+            "from-seven": {"settings": {"index.version.created": "7100299"}},
+        })
+    );
+    let (_, nested) = upgraded
+        .call("GET", "/_settings/index.version.*", None)
+        .await;
+    assert_eq!(
+        nested["from-six"]["settings"]["index"]["version"]["created"], "6080099",
+        "{nested}"
+    );
+    let (status, refused) = es6
+        .call("GET", "/_settings?flat_settings=true&bogus=1", None)
+        .await;
+    assert_eq!(status, 400, "{refused}");
     let (status, _) = upgraded
         .call(
             "PUT",
