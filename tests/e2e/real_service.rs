@@ -401,3 +401,65 @@ restore:
         vec![("orders".to_owned(), 40)]
     );
 }
+
+/// A role given by ARN, which this run neither created nor changed, whose trust policy does
+/// not let OpenSearch Service assume it for this domain (here: a confused-deputy condition
+/// naming another account) will not start to while IAM propagates: the repository reads the
+/// role's trust policy at the first refusal and stops at once, naming the role and the fix,
+/// instead of putting the repository again for three minutes.
+#[test]
+fn a_role_given_by_arn_whose_trust_refuses_opensearch_stops_at_once() {
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 30)])],
+        ..Default::default()
+    });
+    let iam = world.aws().iam;
+    let trust = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "es.amazonaws.com"},
+                       "Action": "sts:AssumeRole",
+                       "Condition": {"StringEquals": {"aws:SourceAccount": "999999999999"}}}]
+    });
+    world.rt.block_on(async {
+        iam.create_role()
+            .role_name("team-snapshots")
+            .assume_role_policy_document(trust.to_string())
+            .send()
+            .await
+            .unwrap();
+    });
+    world
+        .sandbox()
+        .advance_clock(SandboxConfig::default().latencies.iam_propagation_secs + 1.0);
+    world.plan(
+        "snapferry.yaml",
+        &format!("{PLAN}role:\n  arn: arn:aws:iam::123456789012:role/team-snapshots\n"),
+    );
+    let plan = world.run_ok(&["plan"], 0);
+    assert!(!plan.contains("(blocked)"), "{plan}");
+    world.sandbox().reset_log();
+    let applied = common::flat(&world.run_ok(&["apply", "--auto-approve"], 1));
+    let expected = "repository snapferry-shop on domain shop-prod: OpenSearch Service cannot assume \
+         role arn:aws:iam::123456789012:role/team-snapshots: its trust policy lets \
+         es.amazonaws.com assume it only under {\"StringEquals\":{\"aws:SourceAccount\":\
+         \"999999999999\"}}, which domain arn:aws:es:us-east-1:123456789012:domain/shop-prod of \
+         account 123456789012 does not meet. This run did not create or change the role, so \
+         waiting for IAM to propagate would not help: let `es.amazonaws.com` call sts:AssumeRole \
+         in the role's trust policy (if it has aws:SourceAccount/aws:SourceArn conditions, they \
+         must name account 123456789012 and arn:aws:es:us-east-1:123456789012:domain/shop-prod); \
+         snapferry does not change a role given by ARN. Then run `snapferry apply` again";
+    assert!(applied.contains(expected), "{applied}");
+    let puts: Vec<(Option<String>, u16)> = requests(&world, "PutRepository")
+        .into_iter()
+        .map(|r| (r.target, r.status))
+        .collect();
+    assert_eq!(
+        puts,
+        vec![(Some("snapferry-shop".to_owned()), 500)],
+        "put once, not retried"
+    );
+    assert!(
+        requests(&world, "GetRole").iter().any(|r| r.status == 200),
+        "the role's trust policy was read"
+    );
+}

@@ -40,6 +40,8 @@ pub struct Env {
     /// region, where `DescribeDomain` polling lands) and each domain's REST API.
     rate: f64,
     control_planes: Mutex<HashMap<String, Arc<snapferry_engine::RateLimiter>>>,
+    /// Roles this run created or changed: only those get IAM's propagation wait.
+    roles_changed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// The default request rate per API: well under what OpenSearch Service allows, so a fleet
@@ -47,6 +49,20 @@ pub struct Env {
 pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
 
 impl Env {
+    /// Records that this run created or changed the role `arn` (IAM may not show it everywhere
+    /// for a while).
+    pub(crate) fn note_role_changed(&self, arn: &str) {
+        self.roles_changed
+            .lock()
+            .expect("roles lock")
+            .insert(arn.to_owned());
+    }
+
+    /// Whether this run created or changed the role `arn`.
+    pub(crate) fn role_changed(&self, arn: &str) -> bool {
+        self.roles_changed.lock().expect("roles lock").contains(arn)
+    }
+
     pub fn new(
         aws: AwsContext,
         plan: &Plan,
@@ -68,6 +84,7 @@ impl Env {
             data_planes: Mutex::default(),
             rate: DEFAULT_RATE_PER_SECOND,
             control_planes: Mutex::default(),
+            roles_changed: std::sync::Mutex::default(),
         }
     }
 
