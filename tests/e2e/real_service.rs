@@ -463,3 +463,247 @@ fn a_role_given_by_arn_whose_trust_refuses_opensearch_stops_at_once() {
         "the role's trust policy was read"
     );
 }
+
+/// `PLAN` with the target given a second node and a tag: an `UpdateDomainConfig` and an
+/// `AddTags` on the applied target.
+fn resized_plan() -> String {
+    PLAN.replace(
+        "  domain: shop-copy\n",
+        "  domain: shop-copy\n  overrides:\n    cluster_config:\n      instance_count: 2\n    tags:\n      team: search\n",
+    )
+}
+
+/// Runs `args` until it exits 0, at most twice (a run may stop once on a lost answer; the
+/// next one must finish). The outputs of the failed runs come back with the error.
+fn converges(world: &World, args: &[&str]) -> Result<(), String> {
+    let first = world.run(args);
+    if first.status.code() == Some(0) {
+        return Ok(());
+    }
+    let again = world.run(args);
+    if again.status.code() == Some(0) {
+        return Ok(());
+    }
+    Err(format!(
+        "two runs of {args:?} did not complete:\n{}\n---\n{}",
+        common::output_text(&first),
+        common::output_text(&again)
+    ))
+}
+
+fn carried_out(world: &World, operation: &str) -> usize {
+    requests(world, operation)
+        .iter()
+        .filter(|r| r.status < 300 || r.fault.is_some())
+        .count()
+}
+
+/// The answers to the changes of an applied target (`UpdateDomainConfig`, `AddTags`) lost after
+/// AWS made them: the domain ends with exactly the plan's configuration, the update carried out
+/// once, and a second `plan` has nothing to do.
+#[test]
+fn a_lost_answer_to_a_domain_update_or_its_tags_converges() {
+    let mut failures = Vec::new();
+    for kind in [FaultKind::LostAnswer, FaultKind::LostConnection] {
+        for operation in ["UpdateDomainConfig", "AddTags"] {
+            if let Err(why) = lost_update_case(kind, operation) {
+                failures.push(format!("{kind:?} on {operation}: {why}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn lost_update_case(kind: FaultKind, operation: &str) -> Result<(), String> {
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 50)])],
+        ..Default::default()
+    });
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    world
+        .sandbox()
+        .set_faults(0, vec![common::fault_once(kind, Some("es"), operation)]);
+    world.sandbox().reset_log();
+    world.plan("snapferry.yaml", &resized_plan());
+    converges(&world, &["apply", "--auto-approve", "--reconcile-drift"])?;
+    if !requests(&world, operation)
+        .iter()
+        .any(|r| r.fault.is_some())
+    {
+        return Err("the fault never fired".into());
+    }
+    let n = carried_out(&world, "UpdateDomainConfig");
+    if n != 1 {
+        let seq: Vec<String> = world
+            .sandbox()
+            .request_log()
+            .into_iter()
+            .filter(|r| r.operation.contains("Domain") || r.operation.contains("Tags"))
+            .map(|r| {
+                format!(
+                    "{} {} {} {:?} {}",
+                    r.service, r.operation, r.status, r.fault, r.time
+                )
+            })
+            .collect();
+        return Err(format!(
+            "UpdateDomainConfig carried out {n} times: {seq:#?}"
+        ));
+    }
+    let opensearch = world.aws().opensearch;
+    let (count, tags) = world.rt.block_on(async {
+        let status = opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .unwrap()
+            .domain_status
+            .unwrap();
+        let count = status.cluster_config().and_then(|c| c.instance_count());
+        let tags = opensearch
+            .list_tags()
+            .arn(status.arn())
+            .send()
+            .await
+            .unwrap()
+            .tag_list
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.key() == "team")
+            .map(|t| t.value().to_owned())
+            .collect::<Vec<_>>();
+        (count, tags)
+    });
+    if (count, tags.clone()) != (Some(2), vec!["search".to_owned()]) {
+        return Err(format!("instance count {count:?}, team tags {tags:?}"));
+    }
+    let plan = world.run(&["plan", "--detailed-exitcode"]);
+    if plan.status.code() != Some(0) {
+        return Err(format!(
+            "plan after the update still has changes:\n{}",
+            common::output_text(&plan)
+        ));
+    }
+    Ok(())
+}
+
+/// Each delete of `destroy` carried out by AWS, then its answer lost: `destroy` ends with
+/// everything it owns gone (a delete already done is not an error), and a second `destroy` has
+/// nothing to do.
+#[test]
+fn a_lost_answer_to_any_delete_of_destroy_converges() {
+    let operations = [
+        (Some("iam"), "DeleteRolePolicy"),
+        (Some("iam"), "DeleteRole"),
+        (Some("s3"), "DeleteBucketPolicy"),
+        (None, "DeleteRepository"),
+        (None, "DeleteSnapshot"),
+        (Some("es"), "DeleteDomain"),
+    ];
+    let mut failures = Vec::new();
+    for kind in [FaultKind::LostAnswer, FaultKind::LostConnection] {
+        for (service, operation) in operations {
+            if let Err(why) = lost_delete_case(kind, service, operation) {
+                failures.push(format!("{kind:?} on {operation}: {why}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+fn lost_delete_case(kind: FaultKind, service: Option<&str>, operation: &str) -> Result<(), String> {
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 50)])],
+        ..Default::default()
+    });
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    let snapshots = |world: &World| {
+        world
+            .rt
+            .block_on(world.domain("shop-prod").list_snapshots("snapferry-shop"))
+    };
+    if snapshots(&world).map(|s| s.len()).unwrap_or(0) != 1 {
+        return Err("no snapshot after the apply".into());
+    }
+    world
+        .sandbox()
+        .set_faults(0, vec![common::fault_once(kind, service, operation)]);
+    world.sandbox().reset_log();
+    converges(
+        &world,
+        &["destroy", "--include-target-domain", "--auto-approve"],
+    )?;
+    if !requests(&world, operation)
+        .iter()
+        .any(|r| r.fault.is_some())
+    {
+        return Err("the fault never fired".into());
+    }
+    let aws = world.aws();
+    let (role, policy, domains) = world.rt.block_on(async {
+        let role = aws
+            .iam
+            .get_role()
+            .role_name("shop-snapshot-role")
+            .send()
+            .await
+            .is_ok();
+        let policy = aws
+            .s3
+            .get_bucket_policy()
+            .bucket("shop-snapshots")
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.policy);
+        let domain = aws
+            .opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.domain_status.map(|s| s.deleted() == Some(true)));
+        (role, policy, domain)
+    });
+    if role {
+        return Err("the role is still there".into());
+    }
+    if let Some(policy) = policy {
+        return Err(format!("the bucket policy is still there: {policy}"));
+    }
+    if domains == Some(false) {
+        return Err("the target domain is not being deleted".into());
+    }
+    let source_repository = world
+        .rt
+        .block_on(world.domain("shop-prod").get_repository("snapferry-shop"))
+        .map_err(|e| e.to_string())?;
+    if source_repository.is_some() {
+        return Err("the source's repository is still registered".into());
+    }
+    let left: Vec<String> = world
+        .bucket_keys("shop-snapshots")
+        .into_iter()
+        .filter(|k| k.contains("/snap-") || k.contains("indices/"))
+        .collect();
+    if !left.is_empty() {
+        return Err(format!("the snapshot's files are left: {left:?}"));
+    }
+    world.sandbox().reset_log();
+    let again = world.run(&["destroy", "--include-target-domain", "--auto-approve"]);
+    let text = common::output_text(&again);
+    if again.status.code() != Some(0) || !text.contains("Nothing to destroy") {
+        return Err(format!("a second destroy:\n{text}"));
+    }
+    if !world.mutating_calls().is_empty() {
+        return Err(format!(
+            "a second destroy changed something: {:?}",
+            world.mutating_calls()
+        ));
+    }
+    Ok(())
+}

@@ -955,12 +955,52 @@ impl Resource for DomainResource {
                     .update_domain_config()
                     .domain_name(self.name());
                 if let Some(request) = update.request(request, &live, &desired) {
-                    request.send().await.map_err(|e| {
-                        fail(
-                            &self.id,
-                            AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e),
+                    // Sent once, not retried blindly: after a lost answer (a 504 or a reset once
+                    // AWS took the change) a repeat would start a second change, or be refused
+                    // while the first is applied. The domain is read again instead, and only
+                    // what is still missing is sent.
+                    let sent = request
+                        .customize()
+                        .config_override(
+                            aws_sdk_opensearch::config::Builder::default()
+                                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
                         )
-                    })?;
+                        .send()
+                        .await;
+                    if let Err(e) = sent {
+                        let e = AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e);
+                        if !e.is_transient() {
+                            return Err(fail(&self.id, e));
+                        }
+                        let status = self
+                            .env
+                            .describe_domain(&self.spec.domain)
+                            .await
+                            .map_err(|e| fail(&self.id, e))?
+                            .ok_or_else(|| {
+                                ResourceError::permanent(&self.id, format!("{what} disappeared"))
+                            })?;
+                        let tags = self.tags(status.arn(), &self.spec.domain).await?;
+                        let live = DomainShape::from_status(&status, tags);
+                        let missing = DomainUpdate::between(self.name(), &live, &desired);
+                        let request = clients
+                            .opensearch
+                            .update_domain_config()
+                            .domain_name(self.name());
+                        if let Some(request) = missing.request(request, &live, &desired) {
+                            request.send().await.map_err(|e| {
+                                fail(
+                                    &self.id,
+                                    AwsError::from_sdk(
+                                        &what,
+                                        "opensearch",
+                                        "UpdateDomainConfig",
+                                        e,
+                                    ),
+                                )
+                            })?;
+                        }
+                    }
                 }
                 let tags = update.tags(&desired);
                 if !tags.is_empty() {
