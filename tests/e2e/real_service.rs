@@ -707,3 +707,107 @@ fn lost_delete_case(kind: FaultKind, service: Option<&str>, operation: &str) -> 
     }
     Ok(())
 }
+
+/// OpenSearch keeps a repository registered when its verification fails (REAL-AWS.md, "IAM is
+/// eventually consistent"). A run killed while it waits for the role to propagate leaves the
+/// target's repository registered but never verified; the next `apply` must not take that
+/// registration for done: it verifies it (`POST _snapshot/<repo>/_verify`) once the role is
+/// assumable, and the replication completes.
+#[test]
+fn a_repository_registered_but_unverified_by_an_interrupted_run_is_verified_on_resume() {
+    let mut config = SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 60)])],
+        ..Default::default()
+    };
+    config.latencies.iam_propagation_secs = 2000.0;
+    let world = World::start_with(config);
+    world.plan("snapferry.yaml", PLAN);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+
+    // The role's trust policy broken by hand (long enough ago for the domains to see it), the
+    // target's repository unregistered: the next run repairs the trust, which the domains see
+    // only after the propagation window, far longer than this run will live.
+    let iam = world.aws().iam;
+    world.rt.block_on(async {
+        iam.update_assume_role_policy()
+            .role_name("shop-snapshot-role")
+            .policy_document(
+                serde_json::json!({"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ec2.amazonaws.com"},
+                    "Action": "sts:AssumeRole"
+                }]})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+    });
+    world.sandbox().advance_clock(2001.0);
+    world
+        .rt
+        .block_on(world.domain("shop-copy").delete_repository("snapferry-shop"))
+        .unwrap();
+    world.sandbox().set_faults(0, Vec::new());
+    world.sandbox().reset_log();
+    let mut child = world
+        .command(&["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !requests(&world, "PutRepository")
+        .iter()
+        .any(|r| r.status == 500)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no repository PUT was refused: {:?}",
+            requests(&world, "PutRepository")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // Registered, not verified: the domain still cannot assume the role.
+    let target = world.domain("shop-copy");
+    assert!(
+        world
+            .rt
+            .block_on(target.get_repository("snapferry-shop"))
+            .unwrap()
+            .is_some(),
+        "the refused PUT left the repository registered"
+    );
+    assert!(
+        world
+            .rt
+            .block_on(target.verify_repository("snapferry-shop"))
+            .is_err()
+    );
+
+    // IAM catches up; the resumed run verifies what it finds registered.
+    world.sandbox().advance_clock(2001.0);
+    world.sandbox().reset_log();
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    let verified: Vec<u16> = requests(&world, "VerifyRepository")
+        .into_iter()
+        .chain(requests(&world, "PutRepository"))
+        .filter(|r| r.target.as_deref() == Some("snapferry-shop"))
+        .map(|r| r.status)
+        .collect();
+    assert!(verified.contains(&200), "verified on resume: {verified:?}");
+    assert!(
+        world
+            .rt
+            .block_on(target.verify_repository("snapferry-shop"))
+            .is_ok()
+    );
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("8 unchanged"), "{plan}");
+    assert_eq!(
+        user_indices(&world.counts("shop-copy")),
+        vec![("orders".to_owned(), 60)]
+    );
+}
