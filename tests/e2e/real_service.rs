@@ -811,3 +811,79 @@ fn a_repository_registered_but_unverified_by_an_interrupted_run_is_verified_on_r
         vec![("orders".to_owned(), 60)]
     );
 }
+
+/// AWS answers a CreateDomain for a name that exists with `ResourceAlreadyExistsException`, the
+/// same answer a retry after a lost answer gets. Here the domain is someone else's: created
+/// (untagged) after `apply` read that there was none, while its CreateDomain was on the way.
+/// The run must tell that from a domain an earlier attempt created: it stops naming the
+/// domain, the state does not record the domain as created, and `destroy
+/// --include-target-domain` leaves it alone.
+#[test]
+fn a_domain_someone_else_created_meanwhile_is_never_taken_for_ours() {
+    let world = World::start_with(SandboxConfig {
+        domains: vec![source_domain("shop-prod", vec![index("orders", 30)])],
+        ..Default::default()
+    });
+    world.plan("snapferry.yaml", PLAN);
+    let mut slow = common::fault_once(FaultKind::Slow, Some("es"), "CreateDomain");
+    slow.delay_secs = Some(20_000.0);
+    world.sandbox().set_faults(0, vec![slow]);
+    let child = world
+        .command(&["apply", "--auto-approve"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the run makes its first change it has read that there is no target; its
+    // CreateDomain is held 20 s before the service looks at it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while world.mutating_calls().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the run changed nothing");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let opensearch = world.aws().opensearch;
+    world.rt.block_on(async {
+        opensearch
+            .create_domain()
+            .domain_name("shop-copy")
+            .engine_version("OpenSearch_2.11")
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    let text = common::flat(&common::output_text(&out));
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(
+            "domain shop-copy was created by someone else after the plan was made (it is not \
+             tagged snapferry-plan: shop), so snapferry will not take it over: choose another \
+             `target.domain`, or delete that domain if it is not needed, and run `snapferry \
+             apply` again"
+        ),
+        "{text}"
+    );
+    let state = world.state(".snapferry/shop.state.json");
+    let domain = &state["nodes"]["domain/shop-copy"];
+    assert_ne!(domain["status"], "done", "{domain}");
+    assert!(domain["outputs"].is_null() || domain["outputs"]["endpoint"].is_null(), "{domain}");
+
+    world.sandbox().reset_log();
+    world.run(&["destroy", "--include-target-domain", "--auto-approve"]);
+    assert!(
+        requests(&world, "DeleteDomain").is_empty(),
+        "destroy deleted a domain snapferry did not create"
+    );
+    let deleted = world.rt.block_on(async {
+        opensearch
+            .describe_domain()
+            .domain_name("shop-copy")
+            .send()
+            .await
+            .unwrap()
+            .domain_status
+            .unwrap()
+            .deleted()
+    });
+    assert_eq!(deleted, Some(false));
+}
