@@ -746,7 +746,11 @@ fn a_repository_registered_but_unverified_by_an_interrupted_run_is_verified_on_r
     world.sandbox().advance_clock(2001.0);
     world
         .rt
-        .block_on(world.domain("shop-copy").delete_repository("snapferry-shop"))
+        .block_on(
+            world
+                .domain("shop-copy")
+                .delete_repository("snapferry-shop"),
+        )
         .unwrap();
     world.sandbox().set_faults(0, Vec::new());
     world.sandbox().reset_log();
@@ -838,7 +842,10 @@ fn a_domain_someone_else_created_meanwhile_is_never_taken_for_ours() {
     // CreateDomain is held 20 s before the service looks at it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while world.mutating_calls().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the run changed nothing");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run changed nothing"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     let opensearch = world.aws().opensearch;
@@ -866,7 +873,10 @@ fn a_domain_someone_else_created_meanwhile_is_never_taken_for_ours() {
     let state = world.state(".snapferry/shop.state.json");
     let domain = &state["nodes"]["domain/shop-copy"];
     assert_ne!(domain["status"], "done", "{domain}");
-    assert!(domain["outputs"].is_null() || domain["outputs"]["endpoint"].is_null(), "{domain}");
+    assert!(
+        domain["outputs"].is_null() || domain["outputs"]["endpoint"].is_null(),
+        "{domain}"
+    );
 
     world.sandbox().reset_log();
     world.run(&["destroy", "--include-target-domain", "--auto-approve"]);

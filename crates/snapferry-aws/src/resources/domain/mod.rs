@@ -922,11 +922,16 @@ impl Resource for DomainResource {
                 let request =
                     self.create_request(&clients.opensearch, &desired, password.as_deref())?;
                 match request.send().await {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        self.env.note_domain_created(self.name());
+                        Ok(())
+                    }
                     Err(e) => {
                         let e = AwsError::from_sdk(&what, "opensearch", "CreateDomain", e);
                         if e.code() == Some("ResourceAlreadyExistsException") {
-                            self.adopt_if_ours(&what).await
+                            self.adopt_if_ours(&what).await?;
+                            self.env.note_domain_created(self.name());
+                            Ok(())
                         } else {
                             Err(fail(&self.id, e))
                         }
@@ -1075,6 +1080,7 @@ impl Resource for DomainResource {
             }
         })
         .await
+        .inspect(|_| self.env.note_domain_active(self.name()))
     }
 
     /// Starts deleting the target domain (AWS takes minutes; this does not wait). Only a domain
