@@ -624,6 +624,7 @@ fn lost_delete_case(kind: FaultKind, service: Option<&str>, operation: &str) -> 
         world
             .rt
             .block_on(world.domain("shop-prod").list_snapshots("snapferry-shop"))
+            .map_err(|e| e.to_string())
     };
     if snapshots(&world).map(|s| s.len()).unwrap_or(0) != 1 {
         return Err("no snapshot after the apply".into());
