@@ -445,8 +445,11 @@ impl Resource for SnapshotResource {
                             self.spec.domain.name
                         ),
                     });
+                    // Jittered: a fixed step could keep landing in the slot holder's runs
+                    // (an hourly snapshot recurs on a fixed schedule) and never find the gap.
+                    let pause = delay.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.5..=1.0));
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        () = tokio::time::sleep(pause) => {}
                         () = cx.cancellation().cancelled() => {
                             return Err(ResourceError::interrupted(cx.node()));
                         }
