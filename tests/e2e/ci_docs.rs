@@ -608,7 +608,9 @@ fn action_for(service: &str, operation: &str) -> Option<&'static str> {
             | "GetSnapshot"
             | "SnapshotStatus"
             | "RunningSnapshotStatus"
-            | "GetIndex",
+            | "GetIndex"
+            | "GetSettings"
+            | "GetDataStream",
         ) => Some("es:ESHttpGet"),
         ("es-data", "IndexExists") => Some("es:ESHttpHead"),
         (service, operation) => panic!(

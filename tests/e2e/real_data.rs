@@ -229,6 +229,7 @@ fn closed_and_warm_indices_are_left_out_with_a_note_and_data_streams_are_copied(
     world.plan("snapferry.yaml", PLAN);
     let plan = world.run_ok(&["plan"], 0);
     for line in [
+        "data_streams: [\"events\"]",
         "left_out.closed: \"archive (closed: a snapshot that is not partial fails on a closed index; open them to copy them)\"",
         "left_out.warm: \"old-logs (UltraWarm: a snapshot cannot mix hot and warm indices; migrate them to hot to copy them)\"",
     ] {

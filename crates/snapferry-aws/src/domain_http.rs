@@ -168,6 +168,8 @@ pub enum DomainHttpError {
         method: Method,
         path: String,
         failure: TransportFailure,
+        /// The endpoint's name did not resolve while it was fresh (see [`FRESH_ENDPOINT_WINDOW`]).
+        fresh_name_unresolved: bool,
         #[source]
         source: reqwest::Error,
     },
@@ -213,18 +215,49 @@ fn describe(error_type: Option<&str>, reason: Option<&str>) -> String {
     }
 }
 
-/// Whether a transport error is one no retry fixes: the host name failing to resolve, or
-/// TLS refusing the server's certificate (trusting its CA through `AWS_CA_BUNDLE` does).
-fn is_permanent_transport_failure(error: &reqwest::Error) -> bool {
+/// How long after a domain this run created turned active a name that does not resolve is
+/// taken for DNS catching up (a resolver that asked before the record existed caches the
+/// NXDOMAIN for the zone's negative TTL) rather than for a wrong endpoint.
+pub const FRESH_ENDPOINT_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// What went wrong before any response, as far as retrying is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransportCause {
+    /// The host name did not resolve.
+    Unresolved,
+    /// TLS refused the server's certificate.
+    Certificate,
+    /// Anything else: refused or broken connections, timeouts.
+    Other,
+}
+
+/// The cause of a transport error, read from its whole chain.
+pub fn transport_cause(error: &(dyn std::error::Error + 'static)) -> TransportCause {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         let text = e.to_string();
-        if text.contains("dns error") || text.contains("invalid peer certificate") {
-            return true;
+        if text.contains("dns error") {
+            return TransportCause::Unresolved;
+        }
+        if text.contains("invalid peer certificate") {
+            return TransportCause::Certificate;
         }
         source = e.source();
     }
-    false
+    TransportCause::Other
+}
+
+/// Whether a failure before any response may go away on a later attempt. A certificate
+/// refused stays refused (trusting its CA through `AWS_CA_BUNDLE` fixes it). A name that does
+/// not resolve (a VPC endpoint without its proxy, a typo in `endpoint:`) will not resolve on
+/// the next attempt either, except right after its domain was created and turned active
+/// (`fresh`): then it is DNS's negative caching, which ends on its own.
+pub fn transport_is_transient(cause: TransportCause, fresh: bool) -> bool {
+    match cause {
+        TransportCause::Unresolved => fresh,
+        TransportCause::Certificate => false,
+        TransportCause::Other => true,
+    }
 }
 
 /// What to check when a domain cannot be reached at all.
@@ -243,9 +276,11 @@ impl DomainHttpError {
     /// failures, timeouts, broken connections).
     pub fn is_transient(&self) -> bool {
         match self {
-            // A name that does not resolve (a VPC endpoint without its proxy, a typo in
-            // `endpoint:`) will not resolve on the next attempt either.
-            Self::Transport { source, .. } => !is_permanent_transport_failure(source),
+            Self::Transport {
+                source,
+                fresh_name_unresolved,
+                ..
+            } => *fresh_name_unresolved || transport_is_transient(transport_cause(source), false),
             Self::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
@@ -382,6 +417,9 @@ pub struct DomainHttp {
     /// HTTP basic auth instead of SigV4 (an internal master user of the security plugin):
     /// the prepared `Authorization` value, never shown by `Debug` or any log.
     basic: Option<http::HeaderValue>,
+    /// Until when the endpoint is fresh (its domain was created by this run and turned active
+    /// less than [`FRESH_ENDPOINT_WINDOW`] ago): its name not resolving is then transient.
+    fresh_until: Option<std::time::Instant>,
 }
 
 impl std::fmt::Debug for DomainHttp {
@@ -475,6 +513,7 @@ impl DomainHttp {
             credentials,
             limiter: None,
             basic: None,
+            fresh_until: None,
         })
     }
 
@@ -487,6 +526,14 @@ impl DomainHttp {
             .expect("base64 is a valid header value");
         value.set_sensitive(true);
         self.basic = Some(value);
+        self
+    }
+
+    /// Marks the endpoint fresh: its domain turned active at `active_since` (created by this
+    /// run), so for [`FRESH_ENDPOINT_WINDOW`] a name that does not resolve is retried.
+    #[must_use]
+    pub fn with_fresh_endpoint(mut self, active_since: std::time::Instant) -> Self {
+        self.fresh_until = Some(active_since + FRESH_ENDPOINT_WINDOW);
         self
     }
 
@@ -718,6 +765,10 @@ impl DomainHttp {
             method: method.clone(),
             path: path.to_owned(),
             failure,
+            fresh_name_unresolved: transport_cause(&source) == TransportCause::Unresolved
+                && self
+                    .fresh_until
+                    .is_some_and(|until| std::time::Instant::now() < until),
             source: source.without_url(),
         }
     }
@@ -726,6 +777,79 @@ impl DomainHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Lookup(&'static str, Option<Box<Lookup>>);
+
+    impl std::fmt::Display for Lookup {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Lookup {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|e| e as _)
+        }
+    }
+
+    #[test]
+    fn an_unresolved_name_is_transient_only_while_the_endpoint_is_fresh() {
+        let dns = Lookup(
+            "error sending request",
+            Some(Box::new(Lookup(
+                "client error (Connect)",
+                Some(Box::new(Lookup(
+                    "dns error: failed to lookup address information: Name or service not known",
+                    None,
+                ))),
+            ))),
+        );
+        let cert = Lookup(
+            "error sending request",
+            Some(Box::new(Lookup(
+                "invalid peer certificate: UnknownIssuer",
+                None,
+            ))),
+        );
+        let refused = Lookup("tcp connect error: Connection refused (os error 111)", None);
+        assert_eq!(transport_cause(&dns), TransportCause::Unresolved);
+        assert_eq!(transport_cause(&cert), TransportCause::Certificate);
+        assert_eq!(transport_cause(&refused), TransportCause::Other);
+        // Right after this run's domain turned active: DNS catching up, retried.
+        assert!(transport_is_transient(TransportCause::Unresolved, true));
+        // Anywhere else a name that does not resolve stays so.
+        assert!(!transport_is_transient(TransportCause::Unresolved, false));
+        assert!(!transport_is_transient(TransportCause::Certificate, true));
+        assert!(transport_is_transient(TransportCause::Other, false));
+    }
+
+    #[tokio::test]
+    async fn a_fresh_endpoint_that_does_not_resolve_is_retried_for_a_bounded_time() {
+        let config =
+            DomainHttpConfig::new("copy", "http://no-such-domain.invalid:9200", "us-east-1");
+        let credentials = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            "AKID", "secret", None, None, "test",
+        ));
+        let now = std::time::Instant::now();
+        let cases = [
+            (None, false),
+            (Some(now), true),
+            (
+                now.checked_sub(FRESH_ENDPOINT_WINDOW + Duration::from_secs(1)),
+                false,
+            ),
+        ];
+        for (active_since, transient) in cases {
+            let mut http = DomainHttp::new(&config, credentials.clone()).unwrap();
+            if let Some(at) = active_since {
+                http = http.with_fresh_endpoint(at);
+            }
+            let err = http.send(Method::GET, "/", None).await.unwrap_err();
+            assert!(matches!(err, DomainHttpError::Transport { .. }), "{err}");
+            assert_eq!(err.is_transient(), transient, "{active_since:?}: {err}");
+        }
+    }
 
     fn parsed(body: &str) -> (Option<String>, Option<String>) {
         parse_error_body(body.as_bytes())

@@ -409,6 +409,47 @@ impl EngineVersion {
     }
 }
 
+impl EngineVersion {
+    /// Whether the engine has data streams (`GET _data_stream`): every OpenSearch,
+    /// Elasticsearch from 7.9.
+    pub fn has_data_streams(&self) -> bool {
+        if self.distribution.as_deref() == Some("opensearch") {
+            return true;
+        }
+        let mut parts = self
+            .number
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (7, 9)
+    }
+}
+
+/// One data stream and its backing indices, from `GET _data_stream`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct DataStream {
+    pub name: String,
+    /// Backing indices, oldest first.
+    #[serde(default, deserialize_with = "backing_names")]
+    pub indices: Vec<String>,
+}
+
+fn backing_names<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Backing {
+        index_name: String,
+    }
+    Ok(Vec::<Backing>::deserialize(d)?
+        .into_iter()
+        .map(|b| b.index_name)
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+struct DataStreams {
+    #[serde(default)]
+    data_streams: Vec<DataStream>,
+}
+
 #[derive(Debug, Deserialize)]
 struct RootInfo {
     version: EngineVersion,
@@ -715,6 +756,69 @@ impl OpenSearch {
             Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET _data_stream`: every data stream with its backing indices; none on an engine
+    /// without data streams (Elasticsearch before 7.9, or one answering that it has no such
+    /// endpoint).
+    pub async fn data_streams(&self) -> Result<Vec<DataStream>, DomainHttpError> {
+        if !self.version().await?.has_data_streams() {
+            return Ok(Vec::new());
+        }
+        match self
+            .http
+            .send_json::<DataStreams>(Method::GET, "/_data_stream", None)
+            .await
+        {
+            Ok(list) => Ok(list.data_streams),
+            Err(e) if matches!(e.status(), Some(400 | 404)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `GET <indices>/_settings/index.version.created?flat_settings=true`: per index, the
+    /// server's id of the version that created it, which decides where it can be restored.
+    /// The names go on the request line in batches that keep it under its 4 KB limit.
+    pub async fn versions_created(
+        &self,
+        indices: &[String],
+    ) -> Result<BTreeMap<String, u32>, DomainHttpError> {
+        #[derive(Deserialize)]
+        struct Settings {
+            #[serde(default)]
+            settings: BTreeMap<String, Value>,
+        }
+        const TAIL: &str = "/_settings/index.version.created?flat_settings=true";
+        let mut out = BTreeMap::new();
+        let mut batches: Vec<String> = Vec::new();
+        for name in indices.iter().map(|i| segment(i)) {
+            match batches.last_mut() {
+                Some(b) if 1 + b.len() + 1 + name.len() + TAIL.len() <= MAX_PATH_BYTES => {
+                    b.push(',');
+                    b.push_str(&name);
+                }
+                _ => batches.push(name),
+            }
+        }
+        for batch in batches {
+            let path = format!("/{batch}{TAIL}");
+            let got: BTreeMap<String, Settings> =
+                self.http.send_json(Method::GET, &path, None).await?;
+            for (index, s) in got {
+                let id = s
+                    .settings
+                    .get("index.version.created")
+                    .and_then(|v| match v {
+                        Value::String(t) => t.parse().ok(),
+                        Value::Number(n) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                        _ => None,
+                    });
+                if let Some(id) = id {
+                    out.insert(index, id);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// `<index>/_count`.

@@ -40,6 +40,10 @@ pub struct Env {
     /// region, where `DescribeDomain` polling lands) and each domain's REST API.
     rate: f64,
     control_planes: Mutex<HashMap<String, Arc<snapferry_engine::RateLimiter>>>,
+    /// Roles this run created or changed: only those get IAM's propagation wait.
+    roles_changed: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Domains this run created, with when each turned active (its endpoint is fresh in DNS).
+    domains_created: std::sync::Mutex<HashMap<String, Option<std::time::Instant>>>,
 }
 
 /// The default request rate per API: well under what OpenSearch Service allows, so a fleet
@@ -47,6 +51,52 @@ pub struct Env {
 pub const DEFAULT_RATE_PER_SECOND: f64 = 10.0;
 
 impl Env {
+    /// Records that this run created or changed the role `arn` (IAM may not show it everywhere
+    /// for a while).
+    pub(crate) fn note_role_changed(&self, arn: &str) {
+        self.roles_changed
+            .lock()
+            .expect("roles lock")
+            .insert(arn.to_owned());
+    }
+
+    /// Whether this run created or changed the role `arn`.
+    pub(crate) fn role_changed(&self, arn: &str) -> bool {
+        self.roles_changed.lock().expect("roles lock").contains(arn)
+    }
+
+    /// Records that this run created the domain `name`.
+    pub(crate) fn note_domain_created(&self, name: &str) {
+        self.domains_created
+            .lock()
+            .expect("domains lock")
+            .entry(name.to_owned())
+            .or_insert(None);
+    }
+
+    /// Records that the domain `name` turned active now, if this run created it: its endpoint
+    /// may not resolve everywhere yet.
+    pub(crate) fn note_domain_active(&self, name: &str) {
+        if let Some(at) = self
+            .domains_created
+            .lock()
+            .expect("domains lock")
+            .get_mut(name)
+            .filter(|at| at.is_none())
+        {
+            *at = Some(std::time::Instant::now());
+        }
+    }
+
+    fn active_since(&self, name: &str) -> Option<std::time::Instant> {
+        self.domains_created
+            .lock()
+            .expect("domains lock")
+            .get(name)
+            .copied()
+            .flatten()
+    }
+
     pub fn new(
         aws: AwsContext,
         plan: &Plan,
@@ -68,6 +118,8 @@ impl Env {
             data_planes: Mutex::default(),
             rate: DEFAULT_RATE_PER_SECOND,
             control_planes: Mutex::default(),
+            roles_changed: std::sync::Mutex::default(),
+            domains_created: std::sync::Mutex::default(),
         }
     }
 
@@ -221,9 +273,12 @@ impl Env {
         if self.ca_bundle.is_some() {
             config.ca_bundle.clone_from(&self.ca_bundle);
         }
-        let http = DomainHttp::new(&config, clients.credentials.clone())
+        let mut http = DomainHttp::new(&config, clients.credentials.clone())
             .map_err(|e| AwsError::domain(format!("domain {}", domain.name), e))?
             .with_rate_limiter(self.limiter());
+        if let Some(at) = self.active_since(&domain.name) {
+            http = http.with_fresh_endpoint(at);
+        }
         let client = Arc::new(OpenSearch::new(http));
         self.data_planes.lock().await.insert(key, client.clone());
         Ok(Some(client))

@@ -14,6 +14,7 @@
 
 mod alias_swap;
 mod bucket_policy;
+mod compat;
 mod dashboards;
 mod domain;
 mod env;

@@ -3,7 +3,8 @@
 //! an update shown field by field; the AWS-managed `cs-automated*` repositories are refused.
 //! OpenSearch keeps a repository registered when its verification fails, so a registration is
 //! done only once verified: by this run's `PUT`, or else by `POST _snapshot/<repo>/_verify`
-//! in `wait`; a role IAM has not yet propagated is waited for in both.
+//! in `wait`; a role IAM has not yet propagated is waited for in both, when this run created or
+//! changed it (a role given by ARN whose trust policy refuses OpenSearch stops the run at once).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,11 +18,12 @@ use snapferry_engine::{
 };
 use snapferry_plan::{BucketEncryption, RepositoryNode, RepositorySide};
 
-use super::iam_propagation::{PROPAGATION_WAIT, retry_until_propagated};
+use super::iam_propagation::{PROPAGATION_WAIT, retry_until_propagated, trust_refusal};
 use super::role::role_arn;
 use super::{Env, created, fail, fail_domain, outputs};
 use crate::domain_http::DomainHttpError;
 use crate::opensearch::RepositoryDefinition;
+use crate::policy;
 
 pub(crate) struct RepositoryResource {
     id: NodeId,
@@ -122,12 +124,66 @@ impl RepositoryResource {
             .await
             .map_err(|e| fail(&self.id, e))?;
         let name = self.name().to_owned();
-        let verified =
-            retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
-                client.verify_repository(&name)
-            })
-            .await?;
+        let verified = match client.verify_repository(&name).await {
+            Err(e) if cannot_assume_role(&e) => {
+                self.refuse_wrong_trust(&role).await?;
+                retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
+                    client.verify_repository(&name)
+                })
+                .await?
+            }
+            other => other,
+        };
         verified.map(drop).map_err(|e| self.unverified(&role, e))
+    }
+
+    /// Stops at once when OpenSearch Service cannot assume a role this run neither created nor
+    /// changed and whose trust policy does not let it: IAM's propagation would not change
+    /// that, so the three-minute wait is only for a role this run touched. A trust policy that
+    /// cannot be read (another account's role) or that looks right is waited for as usual.
+    async fn refuse_wrong_trust(&self, role: &str) -> Result<(), ResourceError> {
+        if self.env.role_changed(role) {
+            return Ok(());
+        }
+        let name = role.rsplit('/').next().unwrap_or(role);
+        let Ok(clients) = self.env.home().await else {
+            return Ok(());
+        };
+        let Ok(found) = clients.iam.get_role().role_name(name).send().await else {
+            return Ok(());
+        };
+        let Some(document) = found.role().and_then(|r| r.assume_role_policy_document()) else {
+            return Ok(());
+        };
+        let Ok(trust) = policy::parse_policy_document(&format!("role {name}"), document) else {
+            return Ok(());
+        };
+        let account = self
+            .env
+            .account_of(&self.spec.domain)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        let domain_arn = format!(
+            "arn:{}:es:{}:{account}:domain/{}",
+            self.env.partition().as_str(),
+            self.spec.domain.region,
+            self.spec.domain.name
+        );
+        match trust_refusal(&trust, &account, &domain_arn) {
+            None => Ok(()),
+            Some(why) => Err(ResourceError::permanent(
+                &self.id,
+                format!(
+                    "{}: OpenSearch Service cannot assume role {role}: {why}. This run did not \
+                     create or change the role, so waiting for IAM to propagate would not help: \
+                     let `es.amazonaws.com` call sts:AssumeRole in the role's trust policy (if \
+                     it has aws:SourceAccount/aws:SourceArn conditions, they must name account \
+                     {account} and {domain_arn}); snapferry does not change a role given by \
+                     ARN. Then run `snapferry apply` again",
+                    self.what()
+                ),
+            )),
+        }
     }
 
     /// The error of a registration that could not be verified, naming the role, the cause
@@ -333,10 +389,16 @@ impl Resource for RepositoryResource {
             .map_err(|e| fail(&self.id, e))?;
         // A failed verification leaves the repository registered on the domain; putting it
         // again verifies it again, so the retry converges on a verified registration.
-        let put = retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
-            client.put_repository(self.name(), &desired)
-        })
-        .await?;
+        let put = match client.put_repository(self.name(), &desired).await {
+            Err(e) if cannot_assume_role(&e) => {
+                self.refuse_wrong_trust(&role).await?;
+                retry_until_propagated(cx, &role, PROPAGATION_WAIT, cannot_assume_role, || {
+                    client.put_repository(self.name(), &desired)
+                })
+                .await?
+            }
+            other => other,
+        };
         match put {
             Ok(()) => {
                 self.verified_by_put.store(true, Ordering::SeqCst);

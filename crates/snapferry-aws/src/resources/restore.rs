@@ -363,10 +363,23 @@ impl Resource for RestoreResource {
             .data_plane(&self.spec.target)
             .await
             .map_err(|e| super::fail(&self.id, e))?;
-        let Some(client) = client else {
-            return Ok(Observed::absent());
-        };
         let snapshot = self.snapshot_of(inputs);
+        let Some(client) = client else {
+            // Which indices the target will not be able to read is known already.
+            let unreadable = match &snapshot {
+                Some((_, indices)) => {
+                    super::compat::check(&self.env, &self.id, &self.spec, None, indices).await?
+                }
+                None => None,
+            };
+            return Ok(match unreadable {
+                Some(reason) => Observed {
+                    value: json!({ "unreadable": reason }),
+                    ..Observed::absent()
+                },
+                None => Observed::absent(),
+            });
+        };
         let what = self.what(snapshot.as_ref().map_or("(new)", |(name, _)| name.as_str()));
         let all = self.target_indices(&client, &what).await?;
         // The target's own indices (system indices are never restored).
@@ -412,6 +425,13 @@ impl Resource for RestoreResource {
             .survey_with(&client, &snapshot, &indices, &all, &recorded)
             .await?;
         value["survey"] = serde_json::to_value(&survey).expect("a survey is JSON");
+        if !survey.restored()
+            && let Some(reason) =
+                super::compat::check(&self.env, &self.id, &self.spec, Some(&client), &indices)
+                    .await?
+        {
+            value["unreadable"] = json!(reason);
+        }
         let observed = Observed {
             exists: present,
             ..Observed::present(value)
@@ -428,6 +448,11 @@ impl Resource for RestoreResource {
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        if let Some(reason) = observed.value["unreadable"].as_str() {
+            return Change::Blocked {
+                reason: reason.to_owned(),
+            };
+        }
         let on_conflict = self.spec.restore.on_conflict;
         let on_conflict_field = created("on_conflict", json!(on_conflict));
         let change = |fields: Vec<FieldChange>| {

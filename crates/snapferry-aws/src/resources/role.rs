@@ -335,6 +335,11 @@ impl Resource for RoleResource {
         else {
             return Ok(());
         };
+        // Whatever this call does to the role, IAM may take a while to show it everywhere.
+        let arn = role_arn(&self.env, &self.spec.role)
+            .await
+            .map_err(|e| fail(&self.id, e))?;
+        self.env.note_role_changed(&arn);
         let iam = self.env.home().await.map_err(|e| fail(&self.id, e))?.iam;
         let desired = self.desired().await?;
         let tags: Vec<aws_sdk_iam::types::Tag> = desired["tags"]

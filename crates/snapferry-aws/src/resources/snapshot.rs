@@ -228,12 +228,32 @@ impl Resource for SnapshotResource {
         let (warm_left_out, hot): (Vec<String>, Vec<String>) =
             rest.into_iter().partition(|i| warm.contains(i));
         selection.indices = hot;
+        // A data stream goes into a snapshot only when the request names it (backing indices
+        // named alone come back as plain indices): name each stream whose backing indices are
+        // all selected. Asked only when a backing index (`.ds-*`) is selected.
+        let streams: Vec<String> = if selection.indices.iter().any(|i| i.starts_with(".ds-")) {
+            client
+                .data_streams()
+                .await
+                .map_err(|e| fail_domain(&self.id, &what, e))?
+                .into_iter()
+                .filter(|d| {
+                    !d.indices.is_empty() && d.indices.iter().all(|i| selection.indices.contains(i))
+                })
+                .map(|d| d.name)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut value = json!({
             "name": name,
             "selected": selection.indices,
             "unmatched_patterns": selection.unmatched_patterns,
             "system_left_out": selection.system_left_out,
         });
+        if !streams.is_empty() {
+            value["data_streams"] = json!(streams);
+        }
         if !closed_left_out.is_empty() {
             value["closed_left_out"] = json!(closed_left_out);
         }
@@ -319,6 +339,12 @@ impl Resource for SnapshotResource {
                 json!(self.spec.include_global_state),
             ),
         ];
+        if let Some(streams) = observed.value["data_streams"]
+            .as_array()
+            .filter(|s| !s.is_empty())
+        {
+            fields.push(created("data_streams", Value::Array(streams.clone())));
+        }
         // What the selection matched but the snapshot leaves out, with why: shown in the plan.
         for (key, why) in [
             (
@@ -365,8 +391,18 @@ impl Resource for SnapshotResource {
         // retry after a lost answer) keeps the first reading.
         let before = self.count_each(cx, &client, &indices).await?;
         cx.pin("documents_before", move || json!(before)).await?;
+        // The streams are named beside their backing indices, so the snapshot holds them.
+        let streams: Vec<String> = match change {
+            Change::Create { fields } => fields
+                .iter()
+                .find(|f| f.path == "data_streams")
+                .and_then(|f| f.after.as_known())
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         let request = CreateSnapshot {
-            indices,
+            indices: indices.into_iter().chain(streams).collect(),
             include_global_state: self.spec.include_global_state,
             partial: self.spec.partial,
         };
@@ -415,8 +451,11 @@ impl Resource for SnapshotResource {
                             self.spec.domain.name
                         ),
                     });
+                    // Jittered: a fixed step could keep landing in the slot holder's runs
+                    // (an hourly snapshot recurs on a fixed schedule) and never find the gap.
+                    let pause = delay.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.5..=1.0));
                     tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
+                        () = tokio::time::sleep(pause) => {}
                         () = cx.cancellation().cancelled() => {
                             return Err(ResourceError::interrupted(cx.node()));
                         }

@@ -517,6 +517,35 @@ pub fn get(data: &DomainData, expr: &str) -> Resp {
     }
 }
 
+/// `GET [<indices>/]_settings[/<names>]`: each index's settings, only those matching `names`
+/// (comma-separated, `*` wildcards; empty for all), flat or nested.
+pub fn get_settings(data: &DomainData, expr: &str, names: &str, flat: bool) -> Resp {
+    let state = data.lock();
+    let all: Vec<String> = state.indices.keys().cloned().collect();
+    let (expanded, _) = super::aliases::expand(&state, &state.expand_streams(expr).0);
+    match resolve(&all, &expanded) {
+        Ok(found) => {
+            let patterns: Vec<&str> = names.split(',').filter(|n| !n.is_empty()).collect();
+            let mut out = serde_json::Map::new();
+            for n in found {
+                let chosen: BTreeMap<String, String> = state.indices[&n]
+                    .settings
+                    .iter()
+                    .filter(|(k, _)| patterns.is_empty() || patterns.iter().any(|p| glob(p, k)))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                if chosen.is_empty() && !patterns.is_empty() {
+                    continue;
+                }
+                let settings = if flat { json!(chosen) } else { nest(&chosen) };
+                out.insert(n.clone(), json!({ "settings": settings }));
+            }
+            json_resp(200, &Value::Object(out))
+        }
+        Err(missing) => index_not_found(&missing),
+    }
+}
+
 /// Flat `index.a.b` settings back into nested objects.
 pub fn nest(flat: &BTreeMap<String, String>) -> Value {
     let mut root = json!({});

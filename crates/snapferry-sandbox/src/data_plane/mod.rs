@@ -385,6 +385,8 @@ fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bo
             ("AllocationExplain", None, false)
         }
         (&M::GET, ["_data_stream", ..]) => ("GetDataStream", None, false),
+        (&M::GET, ["_settings", ..]) if segs.len() <= 2 => ("GetSettings", None, false),
+        (&M::GET, [index, "_settings", ..]) if segs.len() <= 3 => ("GetSettings", t(index), false),
         (&M::POST, [index, "_close"]) => ("CloseIndex", t(index), true),
         (&M::POST, [index, "_open"]) => ("OpenIndex", t(index), true),
         (&M::PUT, [index]) => ("CreateIndex", t(index), true),
@@ -706,6 +708,13 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         "GetDataStream" => get_data_stream(shared, data, req.segments.get(1).map(String::as_str)),
         "DeleteIndex" => indices::delete(data, &seg(0)),
         "IndexExists" | "GetIndex" => indices::get(data, &seg(0)),
+        "GetSettings" => {
+            let (expr, names) = match req.segments.first().map(String::as_str) {
+                Some("_settings") => ("_all".to_owned(), seg(1)),
+                _ => (seg(0), seg(2)),
+            };
+            indices::get_settings(data, &expr, &names, req.flag("flat_settings"))
+        }
         "Bulk" => indices::bulk(
             data,
             meta::now_ms(shared),

@@ -280,6 +280,20 @@ pub const OPENSEARCH: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "GetSettings",
+        "indices.get_settings",
+        &[
+            "allow_no_indices",
+            CM,
+            "expand_wildcards",
+            "flat_settings",
+            "ignore_unavailable",
+            "include_defaults",
+            "local",
+            MT,
+        ],
+    ),
+    (
         "CloseIndex",
         "indices.close",
         &[

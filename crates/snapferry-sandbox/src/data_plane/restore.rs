@@ -333,7 +333,15 @@ pub async fn restore(
                 _ => BTreeMap::new(),
             };
         }
-        index.data_stream = payload["data_stream"].as_str().map(str::to_owned);
+        // A backing index belongs to a stream only when its stream is restored with it;
+        // otherwise it comes back as a plain index.
+        index.data_stream = payload["data_stream"]
+            .as_str()
+            .filter(|s| wanted_streams.iter().any(|w| w == s))
+            .map(|s| match &rename {
+                Some((re, rep)) => re.replace_all(s, rep.as_str()).into_owned(),
+                None => s.to_owned(),
+            });
         // A restore copies every file of the index, whatever an earlier restore brought.
         let copied = match shard_files::read_docs(shared, &r, &payload).await {
             Ok(Some((docs, bytes, files))) => {

@@ -738,7 +738,16 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             }
         }
         let names: Vec<String> = state.indices.keys().cloned().collect();
-        let (expr, _) = state.expand_streams(&index_list(&body["indices"]));
+        let requested = index_list(&body["indices"]);
+        // The streams the request itself names or matches (an empty list is `_all`): only
+        // those go into the snapshot (`dataStreamNames` in OpenSearch's `SnapshotsService`).
+        // Backing indices selected by their own names are snapshotted as plain indices.
+        let (_, named_streams) = state.expand_streams(if requested.trim().is_empty() {
+            "_all"
+        } else {
+            &requested
+        });
+        let (expr, _) = state.expand_streams(&requested);
         let expr = if expr.is_empty() {
             "_all".to_owned()
         } else {
@@ -798,9 +807,11 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             .data_streams
             .values()
             .filter(|d| {
-                d.indices
-                    .iter()
-                    .all(|i| selected.contains(i) && !closed.contains(i))
+                // A partial snapshot drops a stream one of whose backing indices it lacks.
+                named_streams.contains(&d.name)
+                    && d.indices
+                        .iter()
+                        .all(|i| selected.contains(i) && !closed.contains(i))
             })
             .map(stream_json)
             .collect();

@@ -370,6 +370,34 @@ async fn a_restore_reads_only_indices_its_version_can_read() {
     for d in [&upgraded, &os1, &os2, &es6] {
         repository(&h, d, "repo", "snaps").await;
     }
+    // Each index says which version created it (`GET <indices>/_settings/<name>`).
+    let (status, created) = upgraded
+        .call(
+            "GET",
+            "/from-six,from-seven/_settings/index.version.created?flat_settings=true",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{created}");
+    spec.response("indices", "indices.get_settings@200", &created);
+    assert_eq!(
+        created,
+        json!({
+            "from-six": {"settings": {"index.version.created": "6080099"}},
+            "from-seven": {"settings": {"index.version.created": "7100299"}},
+        })
+    );
+    let (_, nested) = upgraded
+        .call("GET", "/_settings/index.version.*", None)
+        .await;
+    assert_eq!(
+        nested["from-six"]["settings"]["index"]["version"]["created"], "6080099",
+        "{nested}"
+    );
+    let (status, refused) = es6
+        .call("GET", "/_settings?flat_settings=true&bogus=1", None)
+        .await;
+    assert_eq!(status, 400, "{refused}");
     let (status, _) = upgraded
         .call(
             "PUT",
@@ -872,6 +900,64 @@ async fn closed_and_warm_indices_and_data_streams_snapshot_as_the_service_allows
     assert_eq!(streams["data_streams"][0]["name"], "app-logs");
     let (_, count) = target.call("GET", "/app-logs/_count", None).await;
     assert_eq!(count["count"], 10);
+
+    // Only a stream the request names or matches goes into the snapshot: backing indices named
+    // alone are snapshotted, and restored, as plain indices (OpenSearch's `SnapshotsService`
+    // takes the streams from `dataStreamNames` of the request's expressions).
+    let (status, loose) = source
+        .call(
+            "PUT",
+            "/_snapshot/repo/backing-only?wait_for_completion=true",
+            Some(json!({"indices": ".ds-app-logs-000001,.ds-app-logs-000002"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{loose}");
+    spec.response("snapshot", "snapshot.create@200", &loose);
+    assert_eq!(loose["snapshot"]["data_streams"], json!([]));
+    assert_eq!(
+        loose["snapshot"]["indices"],
+        json!([".ds-app-logs-000001", ".ds-app-logs-000002"])
+    );
+    let (status, restored) = target
+        .call(
+            "POST",
+            "/_snapshot/repo/backing-only/_restore?wait_for_completion=true",
+            Some(
+                json!({"rename_pattern": "\\.ds-app-logs-(.*)", "rename_replacement": "loose-$1"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{restored}");
+    let (_, streams) = target.call("GET", "/_data_stream", None).await;
+    assert_eq!(
+        streams["data_streams"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["app-logs"],
+        "no stream came back with loose backing indices: {streams}"
+    );
+    let (status, count) = target.call("GET", "/loose-000002/_count", None).await;
+    assert_eq!((status, count["count"].as_u64()), (200, Some(5)));
+    let (status, written) = target
+        .call("POST", "/loose-000002/_doc", Some(json!({"n": 1})))
+        .await;
+    assert_eq!(
+        status, 201,
+        "a plain index takes a write without @timestamp: {written}"
+    );
+    // A wildcard matching the stream's name brings the stream.
+    let (status, matched) = source
+        .call(
+            "PUT",
+            "/_snapshot/repo/by-pattern?wait_for_completion=true",
+            Some(json!({"indices": "app-*"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{matched}");
+    assert_eq!(matched["snapshot"]["data_streams"], json!(["app-logs"]));
 
     // A closed index on the target is restored over (an open one is refused).
     let (status, _) = target

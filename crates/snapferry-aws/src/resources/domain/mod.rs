@@ -950,11 +950,16 @@ impl Resource for DomainResource {
                 let request =
                     self.create_request(&clients.opensearch, &desired, password.as_deref())?;
                 match request.send().await {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        self.env.note_domain_created(self.name());
+                        Ok(())
+                    }
                     Err(e) => {
                         let e = AwsError::from_sdk(&what, "opensearch", "CreateDomain", e);
                         if e.code() == Some("ResourceAlreadyExistsException") {
-                            self.adopt_if_ours(&what).await
+                            self.adopt_if_ours(&what).await?;
+                            self.env.note_domain_created(self.name());
+                            Ok(())
                         } else if e.code() == Some("ValidationException")
                             && let Some(why) = self.vpc_not_found(&e.to_string()).await
                         {
@@ -987,12 +992,52 @@ impl Resource for DomainResource {
                     .update_domain_config()
                     .domain_name(self.name());
                 if let Some(request) = update.request(request, &live, &desired) {
-                    request.send().await.map_err(|e| {
-                        fail(
-                            &self.id,
-                            AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e),
+                    // Sent once, not retried blindly: after a lost answer (a 504 or a reset once
+                    // AWS took the change) a repeat would start a second change, or be refused
+                    // while the first is applied. The domain is read again instead, and only
+                    // what is still missing is sent.
+                    let sent = request
+                        .customize()
+                        .config_override(
+                            aws_sdk_opensearch::config::Builder::default()
+                                .retry_config(aws_smithy_types::retry::RetryConfig::disabled()),
                         )
-                    })?;
+                        .send()
+                        .await;
+                    if let Err(e) = sent {
+                        let e = AwsError::from_sdk(&what, "opensearch", "UpdateDomainConfig", e);
+                        if !e.is_transient() {
+                            return Err(fail(&self.id, e));
+                        }
+                        let status = self
+                            .env
+                            .describe_domain(&self.spec.domain)
+                            .await
+                            .map_err(|e| fail(&self.id, e))?
+                            .ok_or_else(|| {
+                                ResourceError::permanent(&self.id, format!("{what} disappeared"))
+                            })?;
+                        let tags = self.tags(status.arn(), &self.spec.domain).await?;
+                        let live = DomainShape::from_status(&status, tags);
+                        let missing = DomainUpdate::between(self.name(), &live, &desired);
+                        let request = clients
+                            .opensearch
+                            .update_domain_config()
+                            .domain_name(self.name());
+                        if let Some(request) = missing.request(request, &live, &desired) {
+                            request.send().await.map_err(|e| {
+                                fail(
+                                    &self.id,
+                                    AwsError::from_sdk(
+                                        &what,
+                                        "opensearch",
+                                        "UpdateDomainConfig",
+                                        e,
+                                    ),
+                                )
+                            })?;
+                        }
+                    }
                 }
                 let tags = update.tags(&desired);
                 if !tags.is_empty() {
@@ -1067,6 +1112,7 @@ impl Resource for DomainResource {
             }
         })
         .await
+        .inspect(|_| self.env.note_domain_active(self.name()))
     }
 
     /// Starts deleting the target domain (AWS takes minutes; this does not wait). Only a domain

@@ -167,6 +167,10 @@ pub fn checks(operation: &str, req: &Req, state: &DataState) -> Vec<Check> {
         }
         "DeleteIndex" => vec![index(&["indices:admin/delete"], all(&expr_of(req, 0)))],
         "IndexExists" | "GetIndex" => vec![index(&["indices:admin/get"], all(&expr_of(req, 0)))],
+        "GetSettings" => vec![index(
+            &["indices:monitor/settings/get"],
+            all(&expr_of(req, 0)),
+        )],
         "CloseIndex" => vec![index(&["indices:admin/close"], all(&expr_of(req, 0)))],
         "OpenIndex" => vec![index(&["indices:admin/open"], all(&expr_of(req, 0)))],
         "CreateDocument" => {
