@@ -7,7 +7,7 @@
 //!
 //! - the security role `snapferry`, allowing exactly what snapferry does on that side
 //!   ([`role_body`]): the snapshot API, `GET /`, cluster health and state, and on every index
-//!   the reads of `_cat/indices`, `_count` and `_recovery`; on the target also what a restore
+//!   the reads of `_cat/indices`, `_count`, `_recovery`, `_settings` and `_data_stream`; on the target also what a restore
 //!   writes (`indices:admin/create`, `indices:data/write/index`, aliases) and, with
 //!   `on_conflict: replace`, `indices:admin/delete` and `indices:admin/close`. The built-in
 //!   `manage_snapshots` is not enough (no `_cat/indices`, no `_count`).
@@ -80,6 +80,7 @@ pub fn role_body(side: RepositorySide, replace: bool) -> Value {
         "indices:monitor/settings/get",
         "indices:monitor/stats",
         "indices:monitor/recovery",
+        "indices:admin/data_stream/get",
         "indices:data/read/search",
     ];
     if side == RepositorySide::Target {
