@@ -841,16 +841,25 @@ fn a_domain_someone_else_created_meanwhile_is_never_taken_for_ours() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the run makes its first change it has read that there is no target; its
-    // CreateDomain is held 20 s before the service looks at it.
+    // Once the run has checkpointed the domain step as started, it has read that there is no
+    // target and its CreateDomain is on its way, to be held 20 s before the service looks at
+    // it. (Waiting for any change instead raced on a loaded machine: this test's own
+    // CreateDomain could arrive first and take the delay.) A second's margin for the request
+    // to arrive.
+    let state_file = world.dir.path().join(".snapferry/shop.state.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while world.mutating_calls().is_empty() {
+    while !std::fs::read(&state_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|s| s["nodes"]["domain/shop-copy"]["status"] == "applying")
+    {
         assert!(
             std::time::Instant::now() < deadline,
-            "the run changed nothing"
+            "the run did not start the domain step"
         );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let opensearch = world.aws().opensearch;
     world.rt.block_on(async {
         opensearch
