@@ -700,38 +700,7 @@ impl Resource for RestoreResource {
                 (m.target.clone(), primaries)
             })
             .collect();
-        let names: Vec<String> = targets.iter().map(|(n, _)| n.clone()).collect();
-        let id = self.id.clone();
-        cx.poll_until(|| {
-            let (client, targets, names, what, id) = (
-                client.clone(),
-                targets.clone(),
-                names.clone(),
-                what.clone(),
-                id.clone(),
-            );
-            async move {
-                let recovery = client
-                    .recovery(&names)
-                    .await
-                    .map_err(|e| fail_domain(&id, &what, e))?;
-                let (done, total) = recovery_progress(&recovery, &targets);
-                if total > 0 && done == total {
-                    return Ok(PollStatus::Ready(()));
-                }
-                if let Some(stuck) = unassigned_primary(&recovery, &targets)
-                    && let Some(reason) = unassignable(&client, &stuck, &id, &what).await?
-                {
-                    return Err(ResourceError::permanent(&id, reason));
-                }
-                Ok(PollStatus::Pending {
-                    done,
-                    total,
-                    message: format!("{done} of {total} primary shards recovered"),
-                })
-            }
-        })
-        .await?;
+        self.poll_recovery(cx, &client, &targets, &what).await?;
         // Read again once done, for the record of the restored indices' uuids. An index seen
         // recovering from this snapshot before the wait is this restore's even when its
         // primaries have been relocated since (`PEER`).
