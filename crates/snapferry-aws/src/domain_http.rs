@@ -159,7 +159,7 @@ pub enum DomainHttpError {
     /// No response: connect failure, timeout, broken connection.
     #[error(
         "domain {domain}: {method} {path} to {endpoint} failed before a response ({failure:?}){}",
-        connect_hint(*.failure)
+        connect_hint(*.failure, transport_cause(.source), .proxy.as_deref())
     )]
     Transport {
         domain: String,
@@ -168,6 +168,8 @@ pub enum DomainHttpError {
         method: Method,
         path: String,
         failure: TransportFailure,
+        /// The plan's proxy for this domain as `scheme://host:port` (never its credentials).
+        proxy: Option<String>,
         /// The endpoint's name did not resolve while it was fresh (see [`FRESH_ENDPOINT_WINDOW`]).
         fresh_name_unresolved: bool,
         #[source]
@@ -231,12 +233,19 @@ pub enum TransportCause {
     Other,
 }
 
-/// The cause of a transport error, read from its whole chain.
+/// How hyper-util's SOCKS5 client reports a proxy's reply 0x04 "host unreachable": what a
+/// proxy resolving names for its clients (`socks5h://`; Dante, the sandbox's test proxy)
+/// answers when the name does not resolve on its side.
+const SOCKS_HOST_UNREACHABLE: &str = "SOCKS error: host unreachable";
+
+/// The cause of a transport error, read from its whole chain. A name is unresolved when the
+/// local resolver says so (`dns error`) and when the SOCKS proxy does (host unreachable): with
+/// `socks5h://` the proxy resolves the name, and a DNS miss there is the same miss.
 pub fn transport_cause(error: &(dyn std::error::Error + 'static)) -> TransportCause {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(e) = source {
         let text = e.to_string();
-        if text.contains("dns error") {
+        if text.contains("dns error") || text.contains(SOCKS_HOST_UNREACHABLE) {
             return TransportCause::Unresolved;
         }
         if text.contains("invalid peer certificate") {
@@ -261,13 +270,34 @@ pub fn transport_is_transient(cause: TransportCause, fresh: bool) -> bool {
 }
 
 /// What to check when a domain cannot be reached at all.
-fn connect_hint(failure: TransportFailure) -> &'static str {
-    match failure {
-        TransportFailure::Connect => {
+fn connect_hint(failure: TransportFailure, cause: TransportCause, proxy: Option<&str>) -> String {
+    match (failure, proxy) {
+        (TransportFailure::Connect, None) => {
             "; a domain in a VPC is reachable only from inside it: set `proxy:` on the domain \
              in the plan (e.g. socks5h://localhost:1080 over `ssh -D 1080 bastion`)"
+                .to_owned()
         }
-        TransportFailure::Timeout | TransportFailure::Broken => "",
+        (TransportFailure::Connect, Some(proxy)) if cause == TransportCause::Unresolved => {
+            format!(
+                "; the proxy {proxy} answered host unreachable: it cannot resolve or reach \
+                 that name; check the domain's endpoint, and that the proxy runs inside the \
+                 domain's VPC and uses its DNS"
+            )
+        }
+        (TransportFailure::Connect, Some(proxy)) => format!(" through the proxy {proxy}"),
+        (TransportFailure::Timeout | TransportFailure::Broken, _) => String::new(),
+    }
+}
+
+/// A proxy URL as `scheme://host:port`, for messages: user and password left out.
+fn proxy_for_display(proxy: &str) -> String {
+    match Url::parse(proxy) {
+        Ok(url) => match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}", url.scheme()),
+            (Some(host), None) => format!("{}://{host}", url.scheme()),
+            _ => format!("{}://", url.scheme()),
+        },
+        Err(_) => "(unparsable proxy URL)".to_owned(),
     }
 }
 
@@ -420,6 +450,8 @@ pub struct DomainHttp {
     /// Until when the endpoint is fresh (its domain was created by this run and turned active
     /// less than [`FRESH_ENDPOINT_WINDOW`] ago): its name not resolving is then transient.
     fresh_until: Option<std::time::Instant>,
+    /// The plan's proxy, as messages show it (see [`proxy_for_display`]).
+    proxy: Option<String>,
 }
 
 impl std::fmt::Debug for DomainHttp {
@@ -514,6 +546,10 @@ impl DomainHttp {
             limiter: None,
             basic: None,
             fresh_until: None,
+            proxy: match &config.proxy {
+                ProxyChoice::Explicit(proxy) => Some(proxy_for_display(proxy)),
+                ProxyChoice::FromEnvironment | ProxyChoice::Direct => None,
+            },
         })
     }
 
@@ -765,6 +801,7 @@ impl DomainHttp {
             method: method.clone(),
             path: path.to_owned(),
             failure,
+            proxy: self.proxy.clone(),
             fresh_name_unresolved: transport_cause(&source) == TransportCause::Unresolved
                 && self
                     .fresh_until
@@ -813,7 +850,25 @@ mod tests {
             ))),
         );
         let refused = Lookup("tcp connect error: Connection refused (os error 111)", None);
+        // reqwest's chain when a `socks5h://` proxy answers 0x04 "host unreachable" (its DNS
+        // miss; the whole chain as sent is checked in tests/it/domain_http.rs).
+        let proxy_miss = Lookup(
+            "error sending request",
+            Some(Box::new(Lookup(
+                "client error (Connect)",
+                Some(Box::new(Lookup(
+                    "error connecting to socks proxy",
+                    Some(Box::new(Lookup("SOCKS error: host unreachable", None))),
+                ))),
+            ))),
+        );
+        let proxy_refused = Lookup(
+            "error connecting to socks proxy",
+            Some(Box::new(Lookup("SOCKS error: connection refused", None))),
+        );
         assert_eq!(transport_cause(&dns), TransportCause::Unresolved);
+        assert_eq!(transport_cause(&proxy_miss), TransportCause::Unresolved);
+        assert_eq!(transport_cause(&proxy_refused), TransportCause::Other);
         assert_eq!(transport_cause(&cert), TransportCause::Certificate);
         assert_eq!(transport_cause(&refused), TransportCause::Other);
         // Right after this run's domain turned active: DNS catching up, retried.

@@ -10,7 +10,8 @@ use std::time::Duration;
 use http::Method;
 use serde_json::json;
 use snapferry_aws::domain_http::{
-    DomainHttp, DomainHttpConfig, DomainHttpError, ProxyChoice, TransportFailure,
+    DomainHttp, DomainHttpConfig, DomainHttpError, ProxyChoice, TransportCause, TransportFailure,
+    transport_cause,
 };
 use support::*;
 
@@ -386,4 +387,54 @@ async fn missing_credentials_are_named_and_nothing_is_sent() {
     );
     assert!(!err.is_transient());
     assert!(server.seen.lock().unwrap().is_empty());
+}
+
+/// With `socks5h://` the proxy resolves the name; when it cannot, it answers SOCKS5 0x04 "host
+/// unreachable" (as Dante does on a DNS miss). That is the same miss as a local NXDOMAIN: not
+/// retried, and the message names the endpoint and the proxy (never the proxy's password),
+/// unless the domain was created by this run and turned active moments ago.
+#[tokio::test]
+async fn a_name_the_socks_proxy_cannot_resolve_is_unresolved_like_a_local_dns_miss() {
+    let proxy = socks5_proxy(HashMap::new()).await;
+    let name = "vpc-copy.internal.invalid";
+    let mut c = config(&format!("https://{name}:9200"));
+    c.proxy = ProxyChoice::Explicit(format!("socks5h://bastion:s3cret@{}", proxy.addr));
+    let client = DomainHttp::new(&c, provider()).unwrap();
+    let err = client.send(Method::GET, "/", None).await.unwrap_err();
+    let text = chain(&err);
+    let DomainHttpError::Transport { source, .. } = &err else {
+        panic!("not a transport error: {text}");
+    };
+    assert_eq!(
+        transport_cause(source),
+        TransportCause::Unresolved,
+        "{text}"
+    );
+    assert!(!err.is_transient(), "not fresh: {text}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "domain source: GET / to {name}:9200 failed before a response (Connect); the proxy \
+             socks5h://{} answered host unreachable: it cannot resolve or reach that name; \
+             check the domain's endpoint, and that the proxy runs inside the domain's VPC and \
+             uses its DNS",
+            proxy.addr
+        )
+    );
+    assert!(
+        text.ends_with("caused by: SOCKS error: host unreachable"),
+        "the chain reqwest gives for the proxy's reply: {text}"
+    );
+    assert!(!text.contains("s3cret"), "{text}");
+    assert_eq!(
+        proxy.targets.lock().unwrap().clone(),
+        vec![SocksTarget::Name(name.to_owned(), 9200)]
+    );
+
+    // The same refusal right after this run's domain turned active: DNS catching up, retried.
+    let fresh = DomainHttp::new(&c, provider())
+        .unwrap()
+        .with_fresh_endpoint(std::time::Instant::now());
+    let err = fresh.send(Method::GET, "/", None).await.unwrap_err();
+    assert!(err.is_transient(), "{}", chain(&err));
 }
