@@ -4,7 +4,7 @@
 //! through it, as it would through a bastion's `ssh -D` proxy.
 //!
 //! Hand-written rather than a crate: the protocol subset is a hundred lines, and it must expose the
-//! name-resolution hook and the connection log that the tests assert on.
+//! name-resolution hook and the connection and reply logs that the tests assert on.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -40,6 +40,7 @@ type Resolver = dyn Fn(&str) -> Option<IpAddr> + Send + Sync;
 pub struct SocksServer {
     addr: SocketAddr,
     connections: Arc<Mutex<Vec<String>>>,
+    replies: Arc<Mutex<Vec<(String, u8)>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -58,7 +59,11 @@ impl SocksServer {
             .local_addr()
             .expect("the SOCKS listener has an address");
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let log = connections.clone();
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let log = Log {
+            connections: connections.clone(),
+            replies: replies.clone(),
+        };
         let resolve: Arc<Resolver> = Arc::new(resolve);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -81,6 +86,7 @@ impl SocksServer {
         SocksServer {
             addr,
             connections,
+            replies,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -102,6 +108,19 @@ impl SocksServer {
     pub fn connections(&self) -> Vec<String> {
         self.connections.lock().expect("SOCKS log lock").clone()
     }
+
+    /// Every `CONNECT` answered so far, in the order answered, as `host:port` with the reply
+    /// code sent ([`reply`]): whether the proxy refused a name (host unreachable) or relayed.
+    pub fn replies(&self) -> Vec<(String, u8)> {
+        self.replies.lock().expect("SOCKS log lock").clone()
+    }
+}
+
+/// What the server records: destinations as requested, and each `CONNECT`'s answer.
+#[derive(Clone)]
+struct Log {
+    connections: Arc<Mutex<Vec<String>>>,
+    replies: Arc<Mutex<Vec<(String, u8)>>>,
 }
 
 impl Drop for SocksServer {
@@ -115,7 +134,7 @@ impl Drop for SocksServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, resolve: Arc<Resolver>, log: Arc<Mutex<Vec<String>>>) {
+async fn accept_loop(listener: TcpListener, resolve: Arc<Resolver>, log: Log) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -128,11 +147,7 @@ async fn accept_loop(listener: TcpListener, resolve: Arc<Resolver>, log: Arc<Mut
 }
 
 /// Answers one client: method negotiation, one request, then relays bytes both ways.
-async fn serve(
-    mut client: TcpStream,
-    resolve: &Resolver,
-    log: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
+async fn serve(mut client: TcpStream, resolve: &Resolver, log: &Log) -> std::io::Result<()> {
     let [version, n_methods] = read_array::<2>(&mut client).await?;
     if version != VERSION {
         return Ok(());
@@ -160,17 +175,28 @@ async fn serve(
         _ => return send_reply(&mut client, reply::ADDRESS_TYPE_NOT_SUPPORTED, None).await,
     };
     let port = client.read_u16().await?;
-    log.lock()
+    let target = destination.with_port(port);
+    log.connections
+        .lock()
         .expect("SOCKS log lock")
-        .push(destination.with_port(port));
+        .push(target.clone());
     if command != CMD_CONNECT {
         return send_reply(&mut client, reply::COMMAND_NOT_SUPPORTED, None).await;
     }
+    let answered = |code: u8| {
+        log.replies
+            .lock()
+            .expect("SOCKS log lock")
+            .push((target.clone(), code));
+    };
     let ip = match destination {
         Destination::Ip(ip) => ip,
         Destination::Name(name) => match resolve(&name) {
             Some(ip) => ip,
-            None => return send_reply(&mut client, reply::HOST_UNREACHABLE, None).await,
+            None => {
+                answered(reply::HOST_UNREACHABLE);
+                return send_reply(&mut client, reply::HOST_UNREACHABLE, None).await;
+            }
         },
     };
     let mut upstream = match TcpStream::connect((ip, port)).await {
@@ -182,9 +208,11 @@ async fn serve(
                 std::io::ErrorKind::HostUnreachable => reply::HOST_UNREACHABLE,
                 _ => reply::GENERAL_FAILURE,
             };
+            answered(code);
             return send_reply(&mut client, code, None).await;
         }
     };
+    answered(reply::SUCCEEDED);
     send_reply(&mut client, reply::SUCCEEDED, upstream.local_addr().ok()).await?;
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
     Ok(())
@@ -301,6 +329,13 @@ mod tests {
             socks.connections(),
             [format!("echo.internal:{port}"), format!("127.0.0.1:{port}")]
         );
+        assert_eq!(
+            socks.replies(),
+            [
+                (format!("echo.internal:{port}"), reply::SUCCEEDED),
+                (format!("127.0.0.1:{port}"), reply::SUCCEEDED)
+            ]
+        );
         assert!(socks.url().starts_with("socks5h://127.0.0.1:"));
     }
 
@@ -315,6 +350,13 @@ mod tests {
             .expect("closed after refusal");
         assert!(rest.is_empty(), "nothing is relayed after a refusal");
         assert_eq!(socks.connections(), ["nowhere.sandbox.internal:443"]);
+        assert_eq!(
+            socks.replies(),
+            [(
+                "nowhere.sandbox.internal:443".to_owned(),
+                reply::HOST_UNREACHABLE
+            )]
+        );
     }
 
     #[tokio::test]

@@ -340,6 +340,13 @@ impl SandboxHandle {
         self.shared.domains.resolve(&self.shared, host)
     }
 
+    /// [`SandboxHandle::resolve`] as a function that outlives this borrow: the DNS of a proxy
+    /// the test runs on its own thread (a bastion's resolver, which sees the same records).
+    pub fn resolver(&self) -> impl Fn(&str) -> Option<std::net::IpAddr> + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move |host| shared.domains.resolve(&shared, host)
+    }
+
     /// Moves simulated time forward (as `POST /_sandbox/clock?advance_secs=N` does): domains,
     /// snapshots, IAM propagation and DNS windows all see the later time.
     pub fn advance_clock(&self, simulated_secs: f64) {
