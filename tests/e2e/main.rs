@@ -26,3 +26,4 @@ mod replication;
 mod sandbox_doc;
 mod saved_plans;
 mod secrets;
+mod vpc_dns;
