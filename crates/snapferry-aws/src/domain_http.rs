@@ -879,6 +879,18 @@ mod tests {
         assert!(transport_is_transient(TransportCause::Other, false));
     }
 
+    #[test]
+    fn a_proxy_is_shown_without_its_credentials() {
+        assert_eq!(
+            proxy_for_display("socks5h://bastion:s3cret@10.0.0.5:1080"),
+            "socks5h://10.0.0.5:1080"
+        );
+        assert_eq!(
+            proxy_for_display("http://proxy.corp"),
+            "http://proxy.corp:80"
+        );
+    }
+
     #[tokio::test]
     async fn a_fresh_endpoint_that_does_not_resolve_is_retried_for_a_bounded_time() {
         let config =
