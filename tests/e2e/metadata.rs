@@ -6,6 +6,13 @@
 //! over, the restored indices are managed by the policy again (ISM explain), and the saved
 //! objects export identically. A second apply makes no mutating call; a template changed on the
 //! source is exactly one `~` object in `plan`.
+//!
+//! Across versions (item 3): an Elasticsearch 7.10 source (a legacy and a composable template,
+//! Open Distro ISM under `_opendistro/_ism`, Kibana under `/_plugin/kibana`) gives an OpenSearch
+//! 2.11 copy the same objects, written only through `_plugins/_ism` and Dashboards; a Kibana
+//! object the copy's importer would refuse blocks the plan by name and apply changes nothing.
+//! Tenants (item 2): on domains with fine-grained access control each tenant's objects land in
+//! the same tenant of the copy, and a custom tenant for a target without it is refused in plan.
 
 use crate::common;
 
@@ -249,4 +256,455 @@ fn the_copy_gets_templates_pipelines_policies_scripts_and_dashboards() {
     assert!(plan.contains("          priority: 10 → 11"), "{plan}");
     assert!(plan.contains("  ~ metadata/shop (update)"), "{plan}");
     assert!(plan.contains("1 to update"), "{plan}");
+}
+
+// ---- Elasticsearch source → OpenSearch target (issue #17 item 3) ----
+
+/// An Elasticsearch 7.10 source (Open Distro's ISM under `_opendistro`, Kibana under
+/// `/_plugin/kibana`) copied into an OpenSearch 2.11 target the run creates.
+const ES_PLAN: &str = r#"
+version: 1
+name: legacy
+region: us-east-1
+bucket:
+  name: legacy-snapshots
+  create: true
+source:
+  domain: old-prod
+target:
+  domain: new-copy
+  overrides:
+    engine_version: OpenSearch_2.11
+metadata: true
+dashboards: true
+"#;
+
+fn es_seed() -> serde_json::Map<String, Value> {
+    json!({
+        "legacy_templates": {
+            "logs": {"index_patterns": ["logs-*"], "order": 1,
+                     "settings": {"index": {"number_of_shards": "2"}},
+                     "mappings": {"properties": {"level": {"type": "keyword"}, "message": {"type": "text"}}}}
+        },
+        "component_templates": {
+            "base": {"template": {"mappings": {"properties": {"@timestamp": {"type": "date"}}}}}
+        },
+        "index_templates": {
+            "audit": {"index_patterns": ["audit-*"], "priority": 5, "composed_of": ["base"],
+                      "template": {"mappings": {"properties": {"actor": {"type": "keyword"}}}}}
+        },
+        "pipelines": {
+            "normalize": {"description": "lower-case the level, mark the document",
+                          "processors": [{"lowercase": {"field": "level"}}, {"set": {"field": "ingested", "value": true}}]}
+        },
+        "scripts": {
+            "by-priority": {"script": {"lang": "painless", "source": "doc['priority'].value * params.factor"}}
+        },
+        "ism_policies": {
+            "logs-retention": {"policy": {"description": "delete old logs", "default_state": "hot",
+                "states": [
+                    {"name": "hot", "actions": [], "transitions": [{"state_name": "delete", "conditions": {"min_index_age": "30d"}}]},
+                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
+                ]}}
+        },
+        "saved_objects": {"global": [
+            {"type": "index-pattern", "id": "ip-logs", "attributes": {"title": "logs-*", "timeFieldName": "@timestamp"}, "references": []},
+            {"type": "search", "id": "s-errors", "attributes": {"title": "Errors", "columns": ["message"]},
+             "references": [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": "ip-logs"}]},
+            {"type": "visualization", "id": "vis-errors", "attributes": {"title": "Errors over time", "visState": "{}"},
+             "references": [{"name": "search_0", "type": "search", "id": "s-errors"}]},
+            {"type": "dashboard", "id": "dash-ops", "attributes": {"title": "Ops"},
+             "references": [{"name": "panel_0", "type": "visualization", "id": "vis-errors"}]}
+        ]}
+    })
+    .as_object()
+    .cloned()
+    .unwrap()
+}
+
+fn es_world(extra: serde_json::Map<String, Value>) -> World {
+    let mut source = source_domain(
+        "old-prod",
+        vec![index("logs-2026.01.01", 40), index("orders", 25)],
+    );
+    source.engine_version = "Elasticsearch_7.10".into();
+    let mut config = SandboxConfig {
+        domains: vec![source],
+        ..SandboxConfig::default()
+    };
+    let mut seed = es_seed();
+    for (family, objects) in extra {
+        let merged = seed.entry(family).or_insert_with(|| json!({}));
+        for (k, v) in objects.as_object().unwrap() {
+            match (merged.get_mut(k), v) {
+                (Some(Value::Array(have)), Value::Array(more)) => have.extend(more.clone()),
+                _ => merged[k] = v.clone(),
+            }
+        }
+    }
+    let seed: SeedData = serde_json::from_value(Value::Object(seed)).expect("a valid seed");
+    config.seed_data.insert("old-prod".into(), seed);
+    World::start_with(config)
+}
+
+fn es_caps() -> Capabilities {
+    Capabilities::of("Elasticsearch_7.10".parse().unwrap())
+}
+
+/// The global tenant's saved objects of a domain through its own UI's export, as an import
+/// writes them, sorted.
+fn exported(world: &World, domain: &str, caps: &Capabilities) -> Vec<Value> {
+    let client = world.domain(domain);
+    let types = caps.default_saved_object_types();
+    let mut objects: Vec<Value> = world
+        .rt
+        .block_on(client.export_saved_objects(&caps.ui(), None, &types))
+        .unwrap()
+        .iter()
+        .map(|o| json!({"type": o["type"], "id": o["id"], "core": saved_object_core(o)}))
+        .collect();
+    objects.sort_by_key(|o| o.to_string());
+    objects
+}
+
+#[test]
+fn an_elasticsearch_source_gives_an_opensearch_copy_its_templates_policies_and_kibana_objects() {
+    let world = es_world(serde_json::Map::new());
+    // The source's ISM (Open Distro, `_opendistro/_ism`) manages its daily index.
+    let source = world.domain("old-prod");
+    let refused = world
+        .rt
+        .block_on(source.ism_set(&es_caps(), "logs-2026.01.01", Some("logs-retention")))
+        .unwrap();
+    assert_eq!(refused, None);
+    world.sandbox().reset_log();
+    world.plan("snapferry.yaml", ES_PLAN);
+
+    let plan = world.run_ok(&["plan"], 0);
+    for line in [
+        "  + metadata/legacy (create)",
+        "      + component_template[base]",
+        "      + index_template[audit]",
+        "      + legacy_template[logs]",
+        "          order: 1",
+        "      + pipeline[normalize]",
+        "      + script[by-priority]",
+        "      + ism_policy[logs-retention]",
+        "  + ism_attach/legacy (create)",
+        "  + dashboards/legacy (create)",
+        "      global.dashboard.create: 1",
+        "      global.index-pattern.create: 1",
+        "      global.search.create: 1",
+        "      global.visualization.create: 1",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    world.run_ok(&["apply", "--auto-approve"], 0);
+
+    // Each side was spoken to in its own engine's paths: Elasticsearch answers `_plugins` and
+    // `_dashboards` with "no handler found" (400) and OpenSearch redirects `/_plugin/kibana`
+    // (302), so no such answer means no request went to the other engine's paths; the target
+    // was written through `_plugins/_ism` and Dashboards only, never the deprecated
+    // `_opendistro` aliases OpenSearch still answers.
+    let log = world.sandbox().request_log();
+    let data: Vec<_> = log.iter().filter(|r| r.service == "es-data").collect();
+    let line =
+        |r: &&snapferry_sandbox::LoggedRequest| format!("{} {} {}", r.status, r.method, r.path);
+    let astray: Vec<String> = data
+        .iter()
+        .filter(|r| r.status == 400 || r.status == 302)
+        .map(line)
+        .collect();
+    assert_eq!(astray, Vec::<String>::new());
+    let writes: Vec<String> = data.iter().filter(|r| r.mutating).map(line).collect();
+    for wanted in [
+        "201 PUT /_plugins/_ism/policies/logs-retention",
+        "200 POST /_plugins/_ism/add/logs-2026.01.01",
+        "200 POST /_dashboards/api/saved_objects/_import?overwrite=false",
+    ] {
+        assert!(
+            writes.iter().any(|w| w == wanted),
+            "no {wanted:?} in {writes:#?}"
+        );
+    }
+    assert!(
+        !writes.iter().any(|w| w.contains("/_opendistro/")),
+        "{writes:#?}"
+    );
+    for read in [
+        "GET /_opendistro/_ism/policies",
+        "POST /_plugin/kibana/api/saved_objects/_export",
+    ] {
+        assert!(
+            data.iter()
+                .any(|r| format!("{} {}", r.method, r.path).starts_with(read)),
+            "the source was not read with {read:?}"
+        );
+    }
+
+    // Tomorrow's index takes the legacy template's mapping and settings; the pipeline works.
+    let target = world.domain("new-copy");
+    let written = world
+        .rt
+        .block_on(target.http().send_json::<Value>(
+            Method::POST,
+            "/logs-2026.01.02/_doc?pipeline=normalize&refresh=true",
+            Some(&json!({"level": "ERROR", "message": "disk full"})),
+        ))
+        .expect("a write through the copied pipeline");
+    assert_eq!(written["result"], "created", "{written}");
+    let created = get(&world, "new-copy", "/logs-2026.01.02");
+    assert_eq!(
+        created["logs-2026.01.02"]["mappings"]["properties"]["level"]["type"], "keyword",
+        "{created}"
+    );
+    assert_eq!(
+        created["logs-2026.01.02"]["settings"]["index"]["number_of_shards"], "2",
+        "{created}"
+    );
+    let found = get(&world, "new-copy", "/logs-2026.01.02/_search");
+    assert_eq!(
+        found["hits"]["hits"][0]["_source"],
+        json!({"level": "error", "message": "disk full", "ingested": true})
+    );
+    // The composable template (with its component) shapes its own indices.
+    world
+        .rt
+        .block_on(target.http().send(
+            Method::PUT,
+            "/audit-2026.01/_doc/1?refresh=true",
+            Some(&json!({"actor": "ops", "@timestamp": "2026-01-02T00:00:00Z"})),
+        ))
+        .expect("a write into a new audit index");
+    let audit = get(&world, "new-copy", "/audit-2026.01");
+    let properties = &audit["audit-2026.01"]["mappings"]["properties"];
+    assert_eq!(properties["actor"]["type"], "keyword", "{audit}");
+    assert_eq!(properties["@timestamp"]["type"], "date", "{audit}");
+
+    // The restored daily index is managed again, by the copied policy, through `_plugins/_ism`.
+    let managed = world
+        .rt
+        .block_on(target.ism_managed(
+            &caps(),
+            &["logs-2026.01.01".to_owned(), "orders".to_owned()],
+        ))
+        .unwrap();
+    assert_eq!(
+        managed.get("logs-2026.01.01"),
+        Some(&Some("logs-retention".to_owned()))
+    );
+    assert_eq!(managed.get("orders"), Some(&None));
+    let explained = get(&world, "new-copy", "/_plugins/_ism/explain/logs-2026.01.01");
+    assert_eq!(
+        explained["logs-2026.01.01"]["index.plugins.index_state_management.policy_id"],
+        "logs-retention",
+        "{explained}"
+    );
+    let script = get(&world, "new-copy", "/_scripts/by-priority");
+    assert_eq!(
+        script["script"]["source"],
+        "doc['priority'].value * params.factor"
+    );
+
+    // Dashboards exports what Kibana exported.
+    let copied = exported(&world, "new-copy", &caps());
+    assert_eq!(copied.len(), 4, "{copied:?}");
+    assert_eq!(copied, exported(&world, "old-prod", &es_caps()));
+
+    // A second apply changes nothing.
+    world.sandbox().reset_log();
+    let plan = world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    assert!(plan.contains("      = legacy_template[logs]"), "{plan}");
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        world.mutating_calls(),
+        vec![],
+        "a second apply changed something"
+    );
+}
+
+#[test]
+fn a_kibana_object_the_copy_cannot_take_blocks_the_plan_by_name_and_apply_changes_nothing() {
+    // A saved search whose index pattern was deleted in Kibana: Dashboards' importer refuses the
+    // whole file for it (`missing_references`), so the plan names it instead.
+    let orphan = json!({"saved_objects": {"global": [
+        {"type": "search", "id": "s-orphan", "attributes": {"title": "Orphan", "columns": []},
+         "references": [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": "ip-gone"}]}
+    ]}});
+    let world = es_world(orphan.as_object().cloned().unwrap());
+    world.plan("snapferry.yaml", ES_PLAN);
+    let plan = world.run_ok(&["plan"], 1);
+    assert!(plan.contains("  ! dashboards/legacy (blocked)"), "{plan}");
+    assert!(
+        plan.contains(
+            "      ! global: search s-orphan (\"Orphan\"): it refers to index-pattern ip-gone, \
+             which neither domain has (the import would refuse every object); add the type to \
+             `dashboards.types` or fix the object on the source\n"
+        ),
+        "{plan}"
+    );
+    // The other objects are not named: only what cannot be taken is.
+    assert!(!plan.contains("! global: dashboard"), "{plan}");
+    let applied = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert!(applied.contains("Nothing was changed."), "{applied}");
+    assert_eq!(world.mutating_calls(), vec![], "apply changed something");
+}
+
+// ---- Tenants on domains with fine-grained access control (issue #17 item 2) ----
+
+/// The identity the e2e runs sign with: the master user of both FGAC domains.
+const OPERATOR: &str = "arn:aws:iam::123456789012:user/sandbox";
+
+fn open_policy(domain: &str) -> String {
+    format!(
+        "{{Version: \"2012-10-17\", Statement: [{{Effect: Allow, Principal: {{AWS: \"*\"}}, \
+         Action: \"es:ESHttp*\", Resource: \"arn:aws:es:us-east-1:123456789012:domain/{domain}/*\"}}]}}"
+    )
+}
+
+/// `shop-prod` with FGAC (master: the operator), an open policy and saved objects in the global
+/// tenant and in `team`; with `plain_target`, an existing `shop-copy` without FGAC beside it.
+fn tenant_world(plain_target: bool) -> World {
+    let mut yaml =
+        "domains:\n  - {name: shop-prod, indices: [{name: logs-2026.01.01, generate: 10}]}\n"
+            .to_owned();
+    if plain_target {
+        yaml.push_str("  - {name: shop-copy, indices: []}\n");
+    }
+    yaml.push_str(&format!(
+        "domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_arn: \"{OPERATOR}\"}}\n",
+        open_policy("shop-prod")
+    ));
+    let mut config = SandboxConfig::from_yaml_str(&yaml).expect("config");
+    let seed: SeedData = serde_json::from_value(json!({
+        "saved_objects": {
+            "global": [
+                {"type": "index-pattern", "id": "ip-logs", "attributes": {"title": "logs-*"}, "references": []},
+                {"type": "dashboard", "id": "dash-everyone", "attributes": {"title": "Everyone"}, "references": []}
+            ],
+            "team": [
+                {"type": "index-pattern", "id": "ip-team", "attributes": {"title": "team-*"}, "references": []},
+                {"type": "visualization", "id": "vis-team", "attributes": {"title": "Team errors", "visState": "{}"},
+                 "references": [{"name": "kibanaSavedObjectMeta.searchSourceJSON.index", "type": "index-pattern", "id": "ip-team"}]},
+                {"type": "dashboard", "id": "dash-team", "attributes": {"title": "Team"},
+                 "references": [{"name": "panel_0", "type": "visualization", "id": "vis-team"}]}
+            ]
+        }
+    }))
+    .expect("a valid seed");
+    config.seed_data.insert("shop-prod".into(), seed);
+    World::start_with(config)
+}
+
+fn tenant_plan(tenants: &str) -> String {
+    format!(
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n  overrides:\n    \
+         fine_grained_access_control: {{ master_user_arn: \"{OPERATOR}\" }}\n\
+         dashboards: {{ tenants: {tenants} }}\n"
+    )
+}
+
+/// One tenant's saved objects on a domain with tenants (`type id`), sorted.
+fn tenant_objects(world: &World, domain: &str, tenant: &str) -> Vec<Value> {
+    let client = world.domain(domain);
+    let types = caps().default_saved_object_types();
+    let mut objects: Vec<Value> = world
+        .rt
+        .block_on(client.export_saved_objects(&caps().ui(), Some(tenant), &types))
+        .unwrap_or_else(|e| panic!("export of tenant {tenant} on {domain}: {e}"))
+        .iter()
+        .map(|o| json!({"type": o["type"], "id": o["id"], "core": saved_object_core(o)}))
+        .collect();
+    objects.sort_by_key(|o| o.to_string());
+    objects
+}
+
+/// `type id` of each object, sorted.
+fn ids(objects: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{} {}",
+                o["type"].as_str().unwrap(),
+                o["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn each_tenant_is_copied_into_the_same_tenant_of_the_fgac_copy() {
+    let world = tenant_world(false);
+    world.plan("snapferry.yaml", &tenant_plan("[global, team]"));
+    let plan = world.run_ok(&["plan"], 0);
+    for line in [
+        "  + dashboards/shop (create)",
+        "      global.dashboard.create: 1",
+        "      global.index-pattern.create: 1",
+        "      team.dashboard.create: 1",
+        "      team.index-pattern.create: 1",
+        "      team.visualization.create: 1",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    assert!(!plan.contains("global.visualization"), "{plan}");
+    world.run_ok(&["apply", "--auto-approve"], 0);
+
+    let global = tenant_objects(&world, "shop-copy", "global");
+    let team = tenant_objects(&world, "shop-copy", "team");
+    assert_eq!(
+        ids(&global),
+        vec!["dashboard dash-everyone", "index-pattern ip-logs"]
+    );
+    assert_eq!(
+        ids(&team),
+        vec![
+            "dashboard dash-team",
+            "index-pattern ip-team",
+            "visualization vis-team"
+        ]
+    );
+    // Each tenant exports on the copy what it exports on the source.
+    assert_eq!(global, tenant_objects(&world, "shop-prod", "global"));
+    assert_eq!(team, tenant_objects(&world, "shop-prod", "team"));
+    // One import per tenant (only the copy is imported into).
+    let imports: Vec<String> = world
+        .sandbox()
+        .request_log()
+        .into_iter()
+        .filter(|r| r.service == "es-data" && r.path.contains("/_import"))
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(imports.len(), 2, "{imports:?}");
+
+    world.sandbox().reset_log();
+    world.run_ok(&["plan", "--detailed-exitcode"], 0);
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    assert_eq!(
+        world.mutating_calls(),
+        vec![],
+        "a second apply changed something"
+    );
+}
+
+#[test]
+fn a_custom_tenant_for_a_target_without_fgac_is_refused_in_plan() {
+    let world = tenant_world(true);
+    world.plan("snapferry.yaml", &tenant_plan("[team]"));
+    let text = world.run_ok(&["plan"], 1);
+    assert!(text.contains("  ! dashboards/shop (blocked)"), "{text}");
+    assert!(
+        text.contains(
+            "      ! tenant team: the target shop-copy has no fine-grained access control, so no \
+             tenants; copy only `global` or turn it on"
+        ),
+        "{text}"
+    );
+    let applied = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert!(applied.contains("Nothing was changed."), "{applied}");
+    assert_eq!(world.mutating_calls(), vec![]);
 }
