@@ -37,6 +37,7 @@ fn config() -> SandboxConfig {
                 secret_string: Some("x".into()),
                 account: Some("222222222222".into()),
                 region: Some("eu-west-1".into()),
+                ..SeedSecret::default()
             },
         ],
         identities: vec![IdentityConfig {
