@@ -476,3 +476,117 @@ fn a_source_whose_master_snapferry_cannot_act_as_is_blocked_with_the_mapping_to_
     assert!(text.contains("make the mapping by hand"), "{text}");
     assert_eq!(creates(&world), 0);
 }
+
+// ---- The master password from AWS Secrets Manager ----
+
+/// A target whose internal master's password is in Secrets Manager, by name: created with it
+/// (the security plugin lets the master in with it); a secret that does not exist, a JSON key
+/// it does not have and a binary secret stop the apply naming the secret, never a value.
+#[test]
+fn an_internal_master_password_comes_from_secrets_manager() {
+    const SECRET_PASSWORD: &str = "Secret-Master-Passw0rd!DoNotLeak";
+    let mut config = fgac_source(false);
+    config.secrets = vec![
+        snapferry_sandbox::SeedSecret {
+            name: "shop/master".into(),
+            secret_string: Some(SECRET_PASSWORD.into()),
+            ..Default::default()
+        },
+        snapferry_sandbox::SeedSecret {
+            name: "shop/json".into(),
+            secret_string: Some(format!(
+                "{{\"user\": \"admin\", \"pw\": \"{SECRET_PASSWORD}\"}}"
+            )),
+            ..Default::default()
+        },
+        snapferry_sandbox::SeedSecret {
+            name: "shop/binary".into(),
+            secret_binary: Some("AAEC".into()),
+            ..Default::default()
+        },
+    ];
+    let world = World::start_with(config);
+    let with = |source: &str| {
+        plan(&format!(
+            "  overrides:\n    fine_grained_access_control:\n      master_user_name: admin\n      \
+             master_user_password: {source}\n"
+        ))
+    };
+    let refused = |source: &str| {
+        world.plan("snapferry.yaml", &with(source));
+        // `plan` reads no secret: it is not blocked, it says where the password comes from.
+        world.run_ok(&["plan", "--target", "domain/shop-copy"], 0);
+        let text = world.run_ok(
+            &["apply", "--auto-approve", "--target", "domain/shop-copy"],
+            1,
+        );
+        assert!(!text.contains(SECRET_PASSWORD), "{text}");
+        common::flat(&text)
+    };
+    let text = refused("{ secrets_manager: shop/missing }");
+    assert!(
+        text.contains(
+            "secret shop/missing not found in us-east-1 (account 123456789012): Secrets Manager \
+             said \"Secrets Manager can't find the specified secret.\"; create it or fix \
+             `master_user_password.secrets_manager`"
+        ),
+        "{text}"
+    );
+    let text = refused("{ secrets_manager: shop/json, key: password }");
+    assert!(
+        text.contains(
+            "secret shop/json has no key password (its keys: pw, user): fix \
+             `master_user_password.key` or add the key to the secret"
+        ),
+        "{text}"
+    );
+    let text = refused("{ secrets_manager: shop/master, key: password }");
+    assert!(
+        text.contains(
+            "secret shop/master is not a JSON object, so its key password cannot be read"
+        ),
+        "{text}"
+    );
+    let text = refused("{ secrets_manager: shop/binary }");
+    assert!(
+        text.contains("secret shop/binary holds binary data (SecretBinary), not a secret string"),
+        "{text}"
+    );
+    assert_eq!(creates(&world), 0);
+
+    world.plan("snapferry.yaml", &with("{ secrets_manager: shop/master }"));
+    let text = world.run_ok(
+        &["apply", "--auto-approve", "--target", "domain/shop-copy"],
+        0,
+    );
+    assert!(!text.contains(SECRET_PASSWORD), "{text}");
+    assert_eq!(target_security(&world), (true, true));
+    // The target's master is the secret's password: the security plugin lets it in with it,
+    // and with nothing else.
+    let (status, _) = security_api(
+        &world,
+        "shop-copy",
+        Some(("admin", SECRET_PASSWORD)),
+        http::Method::GET,
+        "/_plugins/_security/api/roles/all_access",
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = security_api(
+        &world,
+        "shop-copy",
+        Some(("admin", "not-the-password")),
+        http::Method::GET,
+        "/_plugins/_security/api/roles/all_access",
+        None,
+    );
+    assert_eq!(status, 401);
+    for entry in walk(world.dir.path()) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET_PASSWORD),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+}

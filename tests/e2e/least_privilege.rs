@@ -5,8 +5,9 @@
 //! and the sandbox holds the operator to it as IAM would. *Sufficient*: every scenario (a
 //! replication and `destroy --include-target-domain`; a new bucket with encryption; a target
 //! with a customer-managed KMS key; a VPC domain through a bastion's proxy; a fresh account's
-//! first domain; a second apply that repairs a drifted role and resizes and tags the target) runs to the
-//! end with exactly that policy. *Necessary*: for each action of the policy, a fresh sandbox runs
+//! first domain; a second apply that repairs a drifted role and resizes and tags the target; a
+//! target whose internal master's password is kept in Secrets Manager) runs to the end with
+//! exactly that policy. *Necessary*: for each action of the policy, a fresh sandbox runs
 //! the scenario that needs it with that one action removed, and the run must stop (exit 1) with
 //! a message naming the action. An action the docs list that no scenario needs fails the test:
 //! either snapferry never needs it (remove it from the docs) or a scenario is missing.
@@ -113,10 +114,15 @@ enum Scenario {
     /// `security` step maps the snapshot role and the operator, and `destroy` unmaps them. (The
     /// seeded source is encrypted with a key of its own; the target uses the documented one.)
     Fgac,
+    /// A target whose internal master's password is kept in AWS Secrets Manager: the apply
+    /// reads it (`secretsmanager:GetSecretValue` on that secret) to create the target and to
+    /// call its security API as that master.
+    MasterSecret,
 }
 
-const SCENARIOS: [Scenario; 7] = [
+const SCENARIOS: [Scenario; 8] = [
     Scenario::Fgac,
+    Scenario::MasterSecret,
     Scenario::Replicate,
     Scenario::NewBucket,
     Scenario::CustomerManagedKey,
@@ -150,6 +156,7 @@ fn needed_in(action: &str) -> Option<Scenario> {
         "es:ESHttpGet" | "es:ESHttpPut" | "es:ESHttpPost" | "es:ESHttpDelete" => S::Replicate,
         // The security step's JSON-patch calls to the security plugin's REST API.
         "es:ESHttpPatch" => S::Fgac,
+        "secretsmanager:GetSecretValue" => S::MasterSecret,
         "es:CreateDomain" | "es:DescribeDomain" | "es:ListTags" | "es:DeleteDomain" => S::Replicate,
         // CreateDomain carries its tags; AddTags is for changing those of an existing target.
         "es:UpdateDomainConfig" | "es:AddTags" => S::Drift,
@@ -179,6 +186,13 @@ fn plan(scenario: Scenario, proxy: Option<&str>) -> String {
     if scenario == Scenario::Fgac {
         plan.push_str(&format!(
             "  overrides:\n    fine_grained_access_control:\n      master_user_arn: {OPERATOR_ARN}\n\
+             \x20   encryption_at_rest:\n      enabled: true\n      kms_key_id: {KEY_ARN}\n"
+        ));
+    }
+    if scenario == Scenario::MasterSecret {
+        plan.push_str(&format!(
+            "  overrides:\n    fine_grained_access_control:\n      master_user_name: admin\n\
+             \x20     master_user_password: {{ secrets_manager: orders/master, key: password }}\n\
              \x20   encryption_at_rest:\n      enabled: true\n      kms_key_id: {KEY_ARN}\n"
         ));
     }
@@ -219,11 +233,19 @@ fn start(scenario: Scenario, policy: &Value) -> World {
         buckets.push("acme-orders-snapshots".to_owned());
     }
     let mut domain_security = std::collections::BTreeMap::new();
-    if scenario == Scenario::Fgac {
+    if matches!(scenario, Scenario::Fgac | Scenario::MasterSecret) {
+        // The internal master calls with HTTP basic auth, unsigned: a domain with FGAC and an
+        // internal master is reached through an open policy (which the target copies), as AWS
+        // recommends; the security plugin does the authorizing.
+        let open = (scenario == Scenario::MasterSecret).then(|| {
+            json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+                "Principal": {"AWS": "*"}, "Action": "es:ESHttp*",
+                "Resource": format!("arn:aws:es:{REGION}:{ACCOUNT}:domain/orders-prod/*")}]})
+        });
         domain_security.insert(
             "orders-prod".to_owned(),
             SeedDomainSecurity {
-                access_policy: None,
+                access_policy: open,
                 fine_grained_access_control: Some(SeedFgac {
                     master_user_arn: Some(OPERATOR_ARN.into()),
                     ..SeedFgac::default()
@@ -237,6 +259,13 @@ fn start(scenario: Scenario, policy: &Value) -> World {
         region: REGION.into(),
         domains: vec![source],
         buckets,
+        secrets: vec![snapferry_sandbox::SeedSecret {
+            name: "orders/master".into(),
+            secret_string: Some(
+                r#"{"username": "admin", "password": "Orders-Master-Passw0rd!"}"#.into(),
+            ),
+            ..Default::default()
+        }],
         service_linked_role: Some(scenario != Scenario::FreshAccount),
         identities: vec![IdentityConfig {
             access_key_id: OPERATOR_KEY.into(),
@@ -311,7 +340,7 @@ fn run(scenario: Scenario, policy: &Value) -> Result<(), Stopped> {
             world.plan("snapferry.yaml", &resized(&text));
             as_operator(&world, &["apply", "--auto-approve", "--reconcile-drift"])?;
         }
-        Scenario::Fgac => {
+        Scenario::Fgac | Scenario::MasterSecret => {
             // Only the operator is mapped on these domains, so the counts are the ones the
             // apply's `verify` step compared (it fails the run when they differ).
             let text = as_operator(&world, &apply)?;

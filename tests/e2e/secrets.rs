@@ -6,7 +6,9 @@
 //! saved plan, lock), is searched for the secret key, the session token and any request
 //! signature. Both domains have fine-grained access control, the target's master an internal
 //! user whose password comes from the environment: it reaches `CreateDomain` and the security
-//! step's basic-auth calls, and is searched for too, with any HTTP basic credentials.
+//! step's basic-auth calls, and is searched for too, with any HTTP basic credentials. The same
+//! replication with the password in AWS Secrets Manager (`master_user_password: {
+//! secrets_manager: <ARN>, key: password }`) is run at `-vvv` and searched the same way.
 
 use crate::common;
 
@@ -276,11 +278,16 @@ fn every_command(how: &str, extra: &[&str], filter: Option<&str>) -> usize {
 
 /// The target's indices and counts, read as its internal master.
 fn target_counts(world: &World) -> Vec<(String, u64)> {
+    target_counts_as(world, MASTER_PASSWORD)
+}
+
+/// The target's indices and counts, read as its internal master with `password`.
+fn target_counts_as(world: &World, password: &str) -> Vec<(String, u64)> {
     let http = world
         .domain("shop-copy")
         .http()
         .clone()
-        .with_basic_auth("admin", MASTER_PASSWORD);
+        .with_basic_auth("admin", password);
     let client = snapferry_aws::opensearch::OpenSearch::new(http);
     world.rt.block_on(async {
         let mut out = Vec::new();
@@ -356,4 +363,85 @@ fn the_demo_prints_no_secret_under_any_filter() {
             assert_eq!(leak(&text), None, "{path}");
         }
     }
+}
+
+/// The master password kept in Secrets Manager (as JSON, under `password`).
+const SM_PASSWORD: &str = "Secrets-Manager-Passw0rd!NeverShown";
+
+#[test]
+fn a_master_password_from_secrets_manager_is_sent_and_never_shown_or_kept() {
+    let mut config = config();
+    config.secrets.push(snapferry_sandbox::SeedSecret {
+        name: "shop/master".into(),
+        secret_string: Some(format!(
+            "{{\"username\": \"admin\", \"password\": \"{SM_PASSWORD}\"}}"
+        )),
+        ..Default::default()
+    });
+    let world = World::start_with(config);
+    let arn = world.sandbox().secret_arn("shop/master").unwrap();
+    world.plan(
+        "snapferry.yaml",
+        &PLAN.replace(
+            "master_user_password: { env: SHOP_MASTER_PASSWORD }",
+            &format!("master_user_password: {{ secrets_manager: \"{arn}\", key: password }}"),
+        ),
+    );
+    let reads = || {
+        world
+            .sandbox()
+            .request_log()
+            .into_iter()
+            .filter(|r| r.service == "secretsmanager")
+            .map(|r| (r.operation, r.target, r.status))
+            .collect::<Vec<_>>()
+    };
+    let check = |args: &[&str], code: i32| -> String {
+        // No environment variable holds a password: the secret is the only source.
+        let out = world
+            .command(args)
+            .env("SNAPFERRY_NOW", NOW)
+            .output()
+            .unwrap();
+        let text = common::output_text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "snapferry {args:?}:\n{}",
+            &text[text.len().saturating_sub(4000)..]
+        );
+        if let Some(found) = leak(&text) {
+            panic!("snapferry {args:?} printed a secret:\n…{found}…");
+        }
+        for (path, text) in files(world.dir.path()) {
+            if let Some(found) = leak(&text) {
+                panic!("after snapferry {args:?}, {path} holds a secret:\n…{found}…");
+            }
+        }
+        text
+    };
+    let text = check(&["plan", "-vvv", "-o", "saved.plan"], 0);
+    // The plan says where the password comes from, never what it is.
+    assert!(
+        common::flat(&text).contains(&format!(
+            "master_user_password_from: \"key password of Secrets Manager secret {arn}\""
+        )),
+        "{text}"
+    );
+    check(&["plan", "-vvv", "--json"], 0);
+    // Planning read no secret: GetSecretValue belongs to the apply that sends the password.
+    assert_eq!(reads(), vec![]);
+    check(&["apply", "-vvv", "saved.plan"], 0);
+    // Read where it is needed (CreateDomain, the security step's basic auth), once per run.
+    assert_eq!(
+        reads(),
+        vec![("GetSecretValue".to_owned(), Some(arn.clone()), 200)]
+    );
+    check(&["apply", "-vvv", "--auto-approve", "--json"], 0);
+    check(&["plan", "-vvv", "--detailed-exitcode"], 0);
+    // The target's internal master is the secret's password: the security plugin lets it in.
+    assert_eq!(
+        common::user_indices(&target_counts_as(&world, SM_PASSWORD)),
+        common::user_indices(&world.counts("shop-prod"))
+    );
 }

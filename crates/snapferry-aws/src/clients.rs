@@ -1,9 +1,9 @@
-//! The AWS SDK clients (IAM, S3, OpenSearch control plane, STS), built once from the standard
+//! The AWS SDK clients (IAM, S3, OpenSearch control plane, STS, Secrets Manager), built once from the standard
 //! credential chain and cached per region and per assumed role.
 //!
 //! Everything a user already configured for the AWS CLI must work unchanged: profiles, SSO, web
 //! identity (CI with OIDC), `AWS_REGION`, `AWS_PROFILE`, `AWS_ENDPOINT_URL` and its per-service
-//! variants (`AWS_ENDPOINT_URL_S3`, `_IAM`, `_OPENSEARCH`, `_STS`), which `aws-config` resolves
+//! variants (`AWS_ENDPOINT_URL_S3`, `_IAM`, `_OPENSEARCH`, `_STS`, `_SECRETS_MANAGER`), which `aws-config` resolves
 //! itself — this module only adds what the Rust SDK does not do:
 //! - `AWS_CA_BUNDLE`: the Rust SDK ignores it, so when it is set the SDK gets an HTTPS client
 //!   whose trust store is the system roots plus that bundle (proxy variables still honoured);
@@ -99,6 +99,8 @@ pub struct ServiceClients {
     pub opensearch: aws_sdk_opensearch::Client,
     /// STS.
     pub sts: aws_sdk_sts::Client,
+    /// Secrets Manager: an internal master user's password, read only to be sent.
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
     /// The credentials these clients sign with; the domain HTTP client signs with them too.
     pub credentials: SharedCredentialsProvider,
 }
@@ -383,6 +385,7 @@ impl AwsContext {
             s3: aws_sdk_s3::Client::from_conf(s3_config),
             opensearch: aws_sdk_opensearch::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&config),
             credentials,
         };
         cache.insert(key, clients.clone());

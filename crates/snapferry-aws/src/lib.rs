@@ -11,4 +11,5 @@ pub mod error;
 pub mod opensearch;
 pub mod policy;
 pub mod resources;
+pub mod secret;
 pub mod state_store;

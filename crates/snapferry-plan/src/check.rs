@@ -624,20 +624,10 @@ impl Checker {
                 },
             );
         };
-        let password = match &raw.master_user_password {
-            None => None,
-            Some(RawSecretSource { env }) if !env.is_empty() => {
-                Some(SecretSource::Env(env.clone()))
-            }
-            Some(_) => {
-                problem(
-                    self,
-                    "master_user_password",
-                    "name the environment variable that holds the password (`env: VAR`)",
-                );
-                None
-            }
-        };
+        let password = raw
+            .master_user_password
+            .as_ref()
+            .and_then(|source| self.secret_source(&join(path, "master_user_password"), source));
         let master = match (&raw.master_user_arn, &raw.master_user_name, password) {
             (None, None, None) => None,
             (Some(arn), None, None) => {
@@ -659,7 +649,8 @@ impl Checker {
                     problem(
                         self,
                         "master_user_name",
-                        "an internal master user needs `master_user_password: { env: VAR }`",
+                        "an internal master user needs `master_user_password: { env: VAR }` \
+                         or `master_user_password: { secrets_manager: <secret ARN or name> }`",
                     );
                 }
                 None
@@ -691,6 +682,67 @@ impl Checker {
         FineGrainedAccessControl {
             enabled: raw.enabled,
             master,
+        }
+    }
+
+    /// Where the master password comes from: exactly one of `env` or `secrets_manager`, `key`
+    /// only with `secrets_manager`. `None` (with a problem at `path`) when the shape is wrong.
+    fn secret_source(&mut self, path: &str, raw: &RawSecretSource) -> Option<SecretSource> {
+        let mut problem = |key: Option<&str>, reason: &str| {
+            let at = key.map_or_else(|| path.to_owned(), |key| join(path, key));
+            self.at(
+                at,
+                Problem::InvalidMasterUser {
+                    reason: reason.to_owned(),
+                },
+            );
+            None
+        };
+        let blank = |v: &Option<String>| v.as_deref().is_some_and(|v| v.trim().is_empty());
+        match (&raw.env, &raw.secrets_manager, &raw.key) {
+            (Some(_), Some(_), _) => problem(
+                Some("secrets_manager"),
+                "`master_user_password` takes either `env` or `secrets_manager`, not both",
+            ),
+            (None, None, None) => problem(
+                None,
+                "`master_user_password` needs `env: VAR` or `secrets_manager: <secret ARN or name>`",
+            ),
+            (_, None, Some(_)) => problem(
+                Some("key"),
+                "`key` names a key of the JSON in a Secrets Manager secret: it goes with \
+                 `secrets_manager`, not `env`",
+            ),
+            (Some(_), None, None) if blank(&raw.env) => problem(
+                Some("env"),
+                "name the environment variable that holds the password (`env: VAR`)",
+            ),
+            (Some(env), None, None) => Some(SecretSource::Env(env.clone())),
+            (None, Some(_), _) if blank(&raw.secrets_manager) => problem(
+                Some("secrets_manager"),
+                "name the secret that holds the password (`secrets_manager: <secret ARN or name>`)",
+            ),
+            (None, Some(_), Some(_)) if blank(&raw.key) => problem(
+                Some("key"),
+                "name the key of the secret's JSON that holds the password, or leave `key` out \
+                 to use the whole secret string",
+            ),
+            (None, Some(id), _)
+                if id.starts_with("arn:")
+                    && !(id.split(':').nth(2) == Some("secretsmanager")
+                        && id.split(':').nth(5) == Some("secret")
+                        && id.split(':').nth(3).is_some_and(|r| !r.is_empty())
+                        && id.split(':').nth(4).is_some_and(|a| !a.is_empty())) =>
+            {
+                problem(
+                    Some("secrets_manager"),
+                    "a secret ARN is written arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+                )
+            }
+            (None, Some(id), key) => Some(SecretSource::SecretsManager {
+                secret_id: id.clone(),
+                key: key.clone(),
+            }),
         }
     }
 

@@ -178,7 +178,7 @@ impl Problem {
             InvalidRepositoryName { .. } => "repository names are not empty, do not start with `cs-` (reserved by AWS) and contain none of \\ / * ? \" < > | , # or space".into(),
             InvalidRoleName { .. } => "use 1-64 characters: letters, digits and +=,.@_-".into(),
             InvalidRolePath { .. } => "write a path such as `/` or `/snapferry/`".into(),
-            InvalidMasterUser { .. } => "write `fine_grained_access_control: { master_user_arn: arn:aws:iam::<account>:role/<name> }` or `{ master_user_name: admin, master_user_password: { env: SNAPFERRY_MASTER_PASSWORD } }`".into(),
+            InvalidMasterUser { .. } => "write `fine_grained_access_control: { master_user_arn: arn:aws:iam::<account>:role/<name> }` or `{ master_user_name: admin, master_user_password: { env: SNAPFERRY_MASTER_PASSWORD } }` (or `{ secrets_manager: <secret ARN or name>, key: password }`)".into(),
             InvalidRoleArn { .. } => "write the role ARN as arn:aws:iam::<12-digit account>:role/<name> (or arn:aws-cn / arn:aws-us-gov)".into(),
             InvalidPolicyArn { .. } => "write the policy ARN as arn:aws:iam::<12-digit account>:policy/<name>".into(),
             InvalidTrustedService { .. } => "name a service principal such as `opensearchservice.amazonaws.com`".into(),

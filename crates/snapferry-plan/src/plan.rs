@@ -225,12 +225,27 @@ pub enum MasterUser {
 pub enum SecretSource {
     /// An environment variable, by name.
     Env(String),
+    /// An AWS Secrets Manager secret: its ARN or name, and the JSON key holding the value
+    /// (`None`: the whole secret string).
+    SecretsManager {
+        secret_id: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
 }
 
 impl std::fmt::Display for SecretSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SecretSource::Env(name) => write!(f, "environment variable {name}"),
+            SecretSource::SecretsManager {
+                secret_id,
+                key: None,
+            } => write!(f, "Secrets Manager secret {secret_id}"),
+            SecretSource::SecretsManager {
+                secret_id,
+                key: Some(key),
+            } => write!(f, "key {key} of Secrets Manager secret {secret_id}"),
         }
     }
 }

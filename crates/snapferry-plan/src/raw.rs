@@ -295,12 +295,24 @@ pub struct RawFineGrainedAccessControl {
     pub master_user_password: Option<RawSecretSource>,
 }
 
-/// Where a secret is read from when it is needed.
+/// Where a secret is read from when it is needed: exactly one of `env` or `secrets_manager`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecretSource {
     /// Name of an environment variable holding it, read by `apply` on the machine it runs on.
-    pub env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// An AWS Secrets Manager secret holding it, by ARN (read in the ARN's Region) or by name
+    /// (read in the target domain's Region, with the target's credentials). `GetSecretValue`
+    /// is called only by the steps that send the password: the target's creation, and the
+    /// `security` step calling the target's security API as this master (once the target
+    /// exists, its `plan` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_manager: Option<String>,
+    /// With `secrets_manager`: the secret string is JSON and the password is this key's string
+    /// value. Without it, the whole secret string is the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// Instances of a domain.

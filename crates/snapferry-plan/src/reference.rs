@@ -150,6 +150,11 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "{ env: SNAPFERRY_MASTER_PASSWORD }",
     ),
     ("RawSecretSource.env", "SNAPFERRY_MASTER_PASSWORD"),
+    (
+        "RawSecretSource.secrets_manager",
+        "arn:aws:secretsmanager:eu-west-1:111111111111:secret:search/master-AbCdEf",
+    ),
+    ("RawSecretSource.key", "password"),
     ("ClusterConfig.instance_type", "r6g.large.search"),
     ("ClusterConfig.instance_count", "3"),
     ("ClusterConfig.dedicated_master_enabled", "true"),

@@ -66,6 +66,9 @@ pub struct SandboxConfig {
     /// IAM roles that exist at start-up, in any account: roles an operator assumes with STS
     /// `AssumeRole` (their trust policy decides who may), with their inline policies.
     pub roles: Vec<SeedRole>,
+    /// AWS Secrets Manager secrets that exist at start-up (an internal master user's password),
+    /// in the default account and Region unless the seed says otherwise.
+    pub secrets: Vec<SeedSecret>,
     pub faults: FaultsConfig,
     pub external: ExternalConfig,
     /// Per domain (seeded or created later, by name): data-plane behaviour that needs a seed to
@@ -99,6 +102,7 @@ impl Default for SandboxConfig {
             domain_homes: BTreeMap::new(),
             vpc_homes: BTreeMap::new(),
             roles: Vec::new(),
+            secrets: Vec::new(),
             faults: FaultsConfig::default(),
             external: ExternalConfig::default(),
             seed_data: BTreeMap::new(),
@@ -176,6 +180,11 @@ impl SandboxConfig {
         }
         for rule in &self.faults.rules {
             rule.check().map_err(SandboxError::InvalidConfig)?;
+        }
+        for (i, secret) in self.secrets.iter().enumerate() {
+            secret
+                .check()
+                .map_err(|why| SandboxError::InvalidConfig(format!("secrets[{i}]: {why}")))?;
         }
         for (what, homes, names) in [
             (
@@ -286,6 +295,58 @@ pub(crate) fn is_region(s: &str) -> bool {
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
         && parts[parts.len() - 1].parse::<u8>().is_ok_and(|n| n > 0)
+}
+
+/// A Secrets Manager secret that exists at start-up (`secrets:` in the YAML); its ARN gets
+/// AWS's six random characters after the name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeedSecret {
+    /// The secret's name (`search/master`).
+    pub name: String,
+    /// Its value as a secret string (plain text or JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_string: Option<String>,
+    /// Its value as binary data, base64 (a secret snapferry must refuse to read a password from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_binary: Option<String>,
+    /// Twelve-digit account id (default: `account_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// Region (default: `region`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+impl SeedSecret {
+    fn check(&self) -> Result<(), String> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 512
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c));
+        if !name_ok {
+            return Err(format!(
+                "{:?} is not a secret name (1 to 512 of A-Z a-z 0-9 /_+=.@-)",
+                self.name
+            ));
+        }
+        if self.secret_string.is_some() == self.secret_binary.is_some() {
+            return Err("give exactly one of secret_string or secret_binary".into());
+        }
+        if let Some(b) = &self.secret_binary {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .map_err(|_| "secret_binary is not base64".to_owned())?;
+        }
+        Home {
+            account: self.account.clone(),
+            region: self.region.clone(),
+        }
+        .check()
+    }
 }
 
 /// An IAM role that exists at start-up (`roles:` in the YAML).

@@ -39,6 +39,8 @@ pub enum Protocol {
     RestJson,
     /// A domain's OpenSearch REST API: the `{"error":{...},"status":N}` envelope.
     OpenSearch,
+    /// Secrets Manager: AWS JSON 1.1, errors as `{"__type": code, "Message": ...}`.
+    Json,
 }
 
 pub fn request_id() -> String {
@@ -104,6 +106,11 @@ impl Protocol {
                 resp
             }
             Self::OpenSearch => os_error(status, code, message),
+            Self::Json => respond(
+                status,
+                crate::secretsmanager::CONTENT_TYPE,
+                serde_json::json!({ "__type": code, "Message": message }).to_string(),
+            ),
         }
     }
 
@@ -111,6 +118,16 @@ impl Protocol {
         let message = failure.message();
         match (self, failure) {
             (Self::OpenSearch, _) => json(403, &serde_json::json!({ "message": message })),
+            (Self::Json, AuthFailure::Expired) => {
+                self.error(400, "ExpiredTokenException", &message)
+            }
+            (Self::Json, AuthFailure::Missing) => {
+                self.error(400, "MissingAuthenticationTokenException", &message)
+            }
+            (Self::Json, AuthFailure::UnknownAccessKey | AuthFailure::BadSessionToken) => {
+                self.error(400, "UnrecognizedClientException", &message)
+            }
+            (Self::Json, _) => self.error(400, "InvalidSignatureException", &message),
             (Self::RestJson, AuthFailure::Expired) => {
                 self.error(403, "ExpiredTokenException", &message)
             }
@@ -138,6 +155,7 @@ impl Protocol {
             Self::Query => self.error(400, "Throttling", "Rate exceeded"),
             Self::RestXml => self.error(503, "SlowDown", "Please reduce your request rate."),
             Self::RestJson => self.error(429, "ThrottlingException", "Rate exceeded"),
+            Self::Json => self.error(400, "ThrottlingException", "Rate exceeded"),
             Self::OpenSearch => os_error(
                 429,
                 "es_rejected_execution_exception",
@@ -155,6 +173,7 @@ impl Protocol {
                 "We encountered an internal error. Please try again.",
             ),
             Self::RestJson => self.error(status, "InternalException", "Internal service error"),
+            Self::Json => self.error(status, "InternalServiceError", "Internal service error"),
             Self::OpenSearch => os_error(
                 status,
                 "internal_server_error",

@@ -654,6 +654,7 @@ impl Protocol {
             Self::Query => self.error(403, "AccessDenied", &denial.message()),
             Self::RestXml => self.error(403, "AccessDenied", &denial.s3_message()),
             Self::RestJson => self.error(403, "AccessDeniedException", &denial.message()),
+            Self::Json => self.error(400, "AccessDeniedException", &denial.message()),
             Self::OpenSearch => crate::http::json(
                 403,
                 &serde_json::json!({ "Message": denial.es_http_message() }),

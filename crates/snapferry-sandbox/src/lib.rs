@@ -1,8 +1,8 @@
 //! A local stand-in for IAM, S3 and Amazon OpenSearch Service (control plane and each domain's
 //! HTTPS data plane), so snapferry can be tested, demonstrated and rehearsed without AWS.
 //!
-//! One listener on 127.0.0.1 answers IAM, STS (`GetCallerIdentity`), S3 and the OpenSearch Service
-//! control plane, routed by the service in each request's SigV4 credential scope, so a client only
+//! One listener on 127.0.0.1 answers IAM, STS (`GetCallerIdentity`), S3, Secrets Manager
+//! (`GetSecretValue`) and the OpenSearch Service control plane, routed by the service in each request's SigV4 credential scope, so a client only
 //! needs the standard `AWS_ENDPOINT_URL`. Every domain gets its own HTTPS listener whose
 //! certificate is signed by a CA written to a file (`AWS_CA_BUNDLE`). The sandbox shares no code
 //! with the tool's AWS crate, so a misunderstanding of the wire cannot hide on both sides.
@@ -26,6 +26,7 @@ pub mod model;
 mod policy_eval;
 mod router;
 mod s3;
+mod secretsmanager;
 mod security_options;
 mod sts;
 mod tls;
@@ -33,7 +34,7 @@ mod tls;
 pub use config::{
     AutomatedSnapshots, CredentialsConfig, ExternalConfig, FaultsConfig, Home, IdentityConfig,
     LatencyConfig, SandboxConfig, SeedData, SeedDataStream, SeedDomain, SeedDomainSecurity,
-    SeedFgac, SeedIndex, SeedRole, SeedWriter,
+    SeedFgac, SeedIndex, SeedRole, SeedSecret, SeedWriter,
 };
 pub use faults::{FaultKind, FaultRule};
 pub use log::LoggedRequest;
@@ -84,6 +85,7 @@ pub(crate) struct Shared {
     pub s3_service: s3s::service::S3Service,
     pub tls: tls::Authority,
     pub domains: control_plane::Domains,
+    pub secrets: secretsmanager::SecretStore,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -166,7 +168,16 @@ impl Sandbox {
             port: config.port,
             source,
         })?;
+        let secrets = secretsmanager::SecretStore::default();
+        for seed in &config.secrets {
+            secrets.insert_seed(
+                seed,
+                seed.account.as_deref().unwrap_or(&config.account_id),
+                seed.region.as_deref().unwrap_or(&config.region),
+            );
+        }
         let shared = Arc::new(Shared {
+            secrets,
             faults: faults::Faults::new(config.faults.seed, config.faults.rules.clone()),
             clock,
             log: log::RequestLog::default(),
@@ -240,6 +251,18 @@ pub struct SandboxHandle {
 }
 
 impl SandboxHandle {
+    /// The ARN of the seeded secret `name` in the default account and Region (its suffix is
+    /// random, as on AWS).
+    pub fn secret_arn(&self, name: &str) -> Option<String> {
+        let config = &self.shared.config;
+        self.secret_arn_in(&config.account_id, &config.region, name)
+    }
+
+    /// The ARN of the seeded secret `name` in `account` and `region`.
+    pub fn secret_arn_in(&self, account: &str, region: &str, name: &str) -> Option<String> {
+        self.shared.secrets.arn(account, region, name)
+    }
+
     /// `http://127.0.0.1:<port>`: the value for `AWS_ENDPOINT_URL`.
     pub fn endpoint_url(&self) -> String {
         format!("http://{}", self.addr)

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct LoggedRequest {
     /// Position in the log, from 1.
     pub seq: u64,
-    /// `iam`, `sts`, `s3`, `es` (control plane), `es-data` (domain endpoint) or `sandbox`.
+    /// `iam`, `sts`, `s3`, `secretsmanager`, `es` (control plane), `es-data` (domain endpoint)
+    /// or `sandbox`.
     pub service: String,
     /// AWS operation name (`CreateRole`, `PutObject`, `CreateDomain`, `CreateSnapshot`, ...).
     pub operation: String,

@@ -1,5 +1,5 @@
 //! The single AWS-shaped listener. Each request is routed by the service in its SigV4 credential
-//! scope (`iam`, `sts`, `s3`, `es`) to its service, which answers through [`crate::http::guarded`]
+//! scope (`iam`, `sts`, `s3`, `secretsmanager`, `es`) to its service, which answers through [`crate::http::guarded`]
 //! (verified, passed through fault injection and per-operation latency, logged). Unsigned requests
 //! are routed by their shape so they get the right protocol's 403. `/_sandbox/*` is the sandbox's
 //! own control surface (log, faults, clock).
@@ -146,6 +146,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             })
             .await
         }
+        "secretsmanager" => secrets_manager_request(&shared, req).await,
         "es" => {
             let (parts, body) = req.into_parts();
             let body = read_body(body).await;
@@ -155,10 +156,78 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
             400,
             "UnknownServiceException",
             &format!(
-                "The sandbox does not emulate service {other:?}; it serves iam, sts, s3 and es."
+                "The sandbox does not emulate service {other:?}; it serves iam, sts, s3, secretsmanager and es."
             ),
         )),
     }
+}
+
+/// Secrets Manager (JSON 1.1): the secret is looked up first, so the permission is checked on
+/// its ARN; a secret of another account is refused here (no resource policies in the sandbox).
+async fn secrets_manager_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    let source_ip = crate::http::source_ip(req.extensions());
+    let (parts, body) = req.into_parts();
+    let body = read_body(body).await;
+    let verify = crate::identity::verify(
+        shared,
+        parts.method.as_str(),
+        parts.uri.path(),
+        parts.uri.query(),
+        &parts.headers,
+        &body,
+    );
+    let (operation, target) = crate::secretsmanager::classify(&parts.headers, &body);
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key))
+        .unwrap_or_else(|| shared.identities.default_identity());
+    let region = verify
+        .as_ref()
+        .map_or_else(|_| shared.config.region.clone(), |s| s.region.clone());
+    let id = target.clone().unwrap_or_default();
+    let found = shared.secrets.find(&caller.account, &region, &id);
+    let resource = crate::secretsmanager::resource(found.as_ref(), &caller.account, &region, &id);
+    let action = format!("secretsmanager:{operation}");
+    let other_account = found
+        .as_ref()
+        .filter(|s| s.account != caller.account)
+        .map(|s| {
+            caller
+                .authorize_in(
+                    &action,
+                    &resource,
+                    Some(s.account.as_str()),
+                    crate::policy_eval::Context::default(),
+                    None,
+                )
+                .err()
+                .unwrap_or_else(|| crate::identity::Denial {
+                    caller: caller.caller_arn(),
+                    anonymous: false,
+                    action: action.clone(),
+                    resource: resource.clone(),
+                    decision: crate::policy_eval::Decision::NoResourceGrant,
+                })
+        });
+    let checks = if operation == "Unknown" || other_account.is_some() {
+        Vec::new()
+    } else {
+        vec![crate::identity::Check::new(action.clone(), resource)]
+    };
+    let call = Call {
+        service: "secretsmanager",
+        operation: operation.clone(),
+        target,
+        mutating: false,
+        protocol: Protocol::Json,
+        checks,
+        source_ip,
+    };
+    guarded(shared, call, Some(verify), async {
+        crate::secretsmanager::handle(&operation, &body, found, other_account)
+    })
+    .await
 }
 
 async fn s3_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dropped> {

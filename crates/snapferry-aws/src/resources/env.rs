@@ -44,6 +44,9 @@ pub struct Env {
     roles_changed: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Domains this run created, with when each turned active (its endpoint is fresh in DNS).
     domains_created: std::sync::Mutex<HashMap<String, Option<std::time::Instant>>>,
+    /// Passwords read from Secrets Manager this run, by where they came from and the domain
+    /// they are for: one `GetSecretValue` per secret, held in memory only.
+    secrets: Mutex<HashMap<String, secrecy::SecretString>>,
 }
 
 /// The default request rate per API: well under what OpenSearch Service allows, so a fleet
@@ -120,7 +123,30 @@ impl Env {
             control_planes: Mutex::default(),
             roles_changed: std::sync::Mutex::default(),
             domains_created: std::sync::Mutex::default(),
+            secrets: Mutex::default(),
         }
+    }
+
+    /// An internal master user's password for `domain`, read from where the plan says
+    /// ([`crate::secret::resolve_secret`]) only by a step about to send it.
+    pub(crate) async fn master_password(
+        &self,
+        source: &snapferry_plan::SecretSource,
+        domain: &DomainRef,
+    ) -> Result<secrecy::SecretString, crate::secret::SecretError> {
+        let cacheable = matches!(source, snapferry_plan::SecretSource::SecretsManager { .. });
+        let key = format!(
+            "{source}|{}|{}|{:?}",
+            domain.region, domain.name, domain.assume_role_arn
+        );
+        if cacheable && let Some(found) = self.secrets.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let value = crate::secret::resolve_secret(&self.aws, source, domain).await?;
+        if cacheable {
+            self.secrets.lock().await.insert(key, value.clone());
+        }
+        Ok(value)
     }
 
     /// Sets the requests per second allowed per API (`--max-rate`).

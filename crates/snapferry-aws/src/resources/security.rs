@@ -41,11 +41,12 @@ use snapferry_engine::{
     Change, Context, FieldValue, Inputs, NodeId, Observed, Outputs, Progress, Resource,
     ResourceError,
 };
-use snapferry_plan::{MasterUser, RepositorySide, RoleSpec, SecretSource, SecurityNode};
+use snapferry_plan::{MasterUser, RepositorySide, RoleSpec, SecurityNode};
 
 use super::{Env, changed, created, created_unknown, fail};
 use crate::domain_http::{DomainHttp, DomainHttpError};
 use crate::error::AwsError;
+use crate::secret::SecretError;
 
 /// The security role (and mapping) snapferry makes and maps its identities to.
 pub const ROLE_NAME: &str = "snapferry";
@@ -271,7 +272,13 @@ impl SecurityResource {
         let http = client.http().clone();
         Ok(Some(match &self.spec.master {
             Some(MasterUser::Internal { name, password }) => {
-                read_secret(password).map(|p| http.with_basic_auth(name, &p))
+                match self.env.master_password(password, &self.spec.domain).await {
+                    Ok(p) => {
+                        Ok(http.with_basic_auth(name, secrecy::ExposeSecret::expose_secret(&p)))
+                    }
+                    Err(SecretError::Unusable(reason)) => Err(reason),
+                    Err(SecretError::Aws(e)) => return Err(fail(&self.id, e)),
+                }
             }
             _ => Ok(http),
         }))
@@ -442,19 +449,6 @@ impl SecurityResource {
             }
         }
         Ok(Observed::present(value).with_outputs(recorded))
-    }
-}
-
-/// The secret's value, read only to be sent.
-fn read_secret(source: &SecretSource) -> Result<String, String> {
-    match source {
-        SecretSource::Env(var) => match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(value),
-            _ => Err(format!(
-                "the master user's password is to come from environment variable {var}, which \
-                 is not set: export {var} before running snapferry"
-            )),
-        },
     }
 }
 

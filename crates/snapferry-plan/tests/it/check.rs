@@ -587,7 +587,8 @@ fn the_targets_master_user_is_an_arn_or_an_internal_user_with_a_password_source(
     };
     assert_eq!(
         reason("{ master_user_name: admin }"),
-        "an internal master user needs `master_user_password: { env: VAR }`"
+        "an internal master user needs `master_user_password: { env: VAR }` or \
+         `master_user_password: { secrets_manager: <secret ARN or name> }`"
     );
     assert_eq!(
         reason("{ master_user_password: { env: PW } }"),
@@ -600,6 +601,110 @@ fn the_targets_master_user_is_an_arn_or_an_internal_user_with_a_password_source(
     assert_eq!(
         reason("{ master_user_arn: admin }"),
         "an IAM user or role ARN is needed (arn:aws:iam::<account>:role/<name>)"
+    );
+}
+
+#[test]
+fn a_master_password_comes_from_either_the_environment_or_secrets_manager() {
+    let with = |source: &str| {
+        format!(
+            "{MINIMAL}  overrides:\n    fine_grained_access_control:\n      master_user_name: admin\n      \
+             master_user_password: {source}\n"
+        )
+    };
+    let password = |source: &str| match ok(&with(source)).replications[0]
+        .target
+        .creation
+        .config()
+        .fine_grained_access_control
+        .as_ref()
+        .unwrap()
+        .master
+        .clone()
+    {
+        Some(snapferry_plan::MasterUser::Internal { password, .. }) => password,
+        other => panic!("{other:?}"),
+    };
+    let arn = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:search/master-AbCdEf";
+    assert_eq!(
+        password(&format!("{{ secrets_manager: \"{arn}\", key: password }}")),
+        snapferry_plan::SecretSource::SecretsManager {
+            secret_id: arn.into(),
+            key: Some("password".into()),
+        }
+    );
+    let by_name = password("{ secrets_manager: search/master }");
+    assert_eq!(
+        by_name,
+        snapferry_plan::SecretSource::SecretsManager {
+            secret_id: "search/master".into(),
+            key: None,
+        }
+    );
+    // Where it comes from is said, never a value.
+    assert_eq!(by_name.to_string(), "Secrets Manager secret search/master");
+    // Wrong shapes: where, and in the plan's words.
+    let problem = |source: &str| {
+        found(&with(source))
+            .into_iter()
+            .map(|(problem, line, column)| match problem {
+                Problem::InvalidMasterUser { reason } => (reason, line, column),
+                other => panic!("{other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        problem("{ env: PW, secrets_manager: search/master }"),
+        vec![(
+            "`master_user_password` takes either `env` or `secrets_manager`, not both".to_owned(),
+            13,
+            57
+        )]
+    );
+    assert_eq!(
+        problem("{}"),
+        vec![(
+            "`master_user_password` needs `env: VAR` or `secrets_manager: <secret ARN or name>`"
+                .to_owned(),
+            13,
+            29
+        )]
+    );
+    assert_eq!(
+        problem("{ env: PW, key: password }"),
+        vec![(
+            "`key` names a key of the JSON in a Secrets Manager secret: it goes with \
+             `secrets_manager`, not `env`"
+                .to_owned(),
+            13,
+            45
+        )]
+    );
+    assert_eq!(
+        problem("{ key: password }"),
+        vec![(
+            "`key` names a key of the JSON in a Secrets Manager secret: it goes with \
+             `secrets_manager`, not `env`"
+                .to_owned(),
+            13,
+            36
+        )]
+    );
+    assert_eq!(
+        problem("{ secrets_manager: \"arn:aws:s3:::bucket\" }"),
+        vec![(
+            "a secret ARN is written arn:aws:secretsmanager:<region>:<account>:secret:<name>"
+                .to_owned(),
+            13,
+            48
+        )]
+    );
+    // The whole message, as `validate` prints it.
+    let errors = errors(&with("{ env: PW, secrets_manager: search/master }"));
+    assert_eq!(
+        errors.errors[0].problem.to_string(),
+        "fine-grained access control: `master_user_password` takes either `env` or \
+         `secrets_manager`, not both"
     );
 }
 

@@ -17,6 +17,7 @@ mod fgac;
 mod iam_policies;
 mod iam_propagation;
 mod s3_conditional_put;
+mod secrets_manager;
 mod signing;
 mod snapshot_refresh;
 mod stories;

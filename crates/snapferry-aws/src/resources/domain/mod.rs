@@ -609,24 +609,16 @@ impl DomainResource {
         )
     }
 
-    /// The internal master user's password, read from where the plan says, only to be sent in
-    /// CreateDomain (never logged, recorded or shown). `Ok(None)` for an IAM master or no FGAC.
-    fn master_password(&self) -> Result<Option<String>, String> {
-        let Some(snapferry_plan::FineGrainedAccessControl {
-            master: Some(MasterUser::Internal { password, .. }),
-            ..
-        }) = &self.spec.creation.config().fine_grained_access_control
-        else {
-            return Ok(None);
-        };
-        match password {
-            SecretSource::Env(var) => match std::env::var(var) {
-                Ok(value) if !value.is_empty() => Ok(Some(value)),
-                _ => Err(format!(
-                    "the master user's password is to come from environment variable {var}, \
-                     which is not set: export {var} before running snapferry"
-                )),
-            },
+    /// Where the internal master user's password comes from; `None` for an IAM master or no
+    /// FGAC. The value is read ([`Env::master_password`]) only to be sent in CreateDomain
+    /// (never logged, recorded or shown).
+    fn master_password_source(&self) -> Option<&SecretSource> {
+        match &self.spec.creation.config().fine_grained_access_control {
+            Some(snapferry_plan::FineGrainedAccessControl {
+                master: Some(MasterUser::Internal { password, .. }),
+                ..
+            }) => Some(password),
+            _ => None,
         }
     }
 
@@ -808,7 +800,12 @@ impl Resource for DomainResource {
             // The password is needed only to create the domain: a missing one blocks the plan.
             if let Some(reason) = needs_master {
                 value["blocked"] = json!(reason);
-            } else if let Err(reason) = self.master_password() {
+            } else if let Some(source @ SecretSource::Env(_)) = self.master_password_source()
+                && let Err(crate::secret::SecretError::Unusable(reason)) =
+                    self.env.master_password(source, &self.spec.domain).await
+            {
+                // An environment variable is checked now; a Secrets Manager secret is read
+                // only by the apply that creates the domain, never to show a plan.
                 value["blocked"] = json!(reason);
             }
             return Ok(Observed {
@@ -944,11 +941,25 @@ impl Resource for DomainResource {
                 if let Some(reason) = needs_master {
                     return Err(ResourceError::permanent(&self.id, reason));
                 }
-                let password = self
-                    .master_password()
-                    .map_err(|reason| ResourceError::permanent(&self.id, reason))?;
-                let request =
-                    self.create_request(&clients.opensearch, &desired, password.as_deref())?;
+                let password = match self.master_password_source() {
+                    None => None,
+                    Some(source) => Some(
+                        self.env
+                            .master_password(source, &self.spec.domain)
+                            .await
+                            .map_err(|e| match e {
+                                crate::secret::SecretError::Unusable(reason) => {
+                                    ResourceError::permanent(&self.id, reason)
+                                }
+                                crate::secret::SecretError::Aws(e) => fail(&self.id, e),
+                            })?,
+                    ),
+                };
+                let request = self.create_request(
+                    &clients.opensearch,
+                    &desired,
+                    password.as_ref().map(secrecy::ExposeSecret::expose_secret),
+                )?;
                 match request.send().await {
                     Ok(_) => {
                         self.env.note_domain_created(self.name());
