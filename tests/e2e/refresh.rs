@@ -427,7 +427,11 @@ fn an_alias_swap_refresh_attaches_each_new_generation_to_its_sources_ism_policy(
         Some(&Some("logs-retention".to_owned())),
         "{first:?}"
     );
-    assert_eq!(first.get("orders~shop-2026-11-01"), Some(&None), "{first:?}");
+    assert_eq!(
+        first.get("orders~shop-2026-11-01"),
+        Some(&None),
+        "{first:?}"
+    );
 
     // A week later logs changed: its new generation is attached; orders keeps its generation.
     world.add_documents("shop-prod", "logs", 100_000, 5);

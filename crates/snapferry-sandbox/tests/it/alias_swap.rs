@@ -197,7 +197,11 @@ async fn remove_index_runs_before_the_other_actions_whatever_their_order() {
     assert_eq!(err["error"]["reason"], "no such index [orders-g1]");
     spec.error(&err);
     let (status, count) = d.call("GET", "/orders/_count", None).await;
-    assert_eq!((status, count["count"].as_u64()), (200, Some(12)), "nothing applied");
+    assert_eq!(
+        (status, count["count"].as_u64()),
+        (200, Some(12)),
+        "nothing applied"
+    );
     let (status, _) = d.call("GET", "/orders-g1/_count", None).await;
     assert_eq!(status, 200, "the refused request removed nothing");
 }

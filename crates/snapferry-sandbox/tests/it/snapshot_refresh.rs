@@ -371,7 +371,11 @@ async fn recoveries(d: &DomainClient, pattern: &str) -> Vec<(String, i64, i64, u
                 .iter()
                 .find(|s| s["primary"] == true)
                 .unwrap();
-            assert_eq!((p["type"].as_str(), p["stage"].as_str()), (Some("SNAPSHOT"), Some("DONE")), "{p}");
+            assert_eq!(
+                (p["type"].as_str(), p["stage"].as_str()),
+                (Some("SNAPSHOT"), Some("DONE")),
+                "{p}"
+            );
             (
                 i.clone(),
                 p["start_time_in_millis"].as_i64().unwrap(),
@@ -426,15 +430,27 @@ async fn a_snapshot_is_priced_by_the_bytes_it_uploads_and_a_restore_by_the_bytes
     let third = snapshot_secs(&d, "third").await;
     let (changed, per_index_3) = uploaded(&d, "third").await;
     assert_eq!(
-        per_index_3.iter().filter(|(_, b)| **b > 0).collect::<Vec<_>>(),
+        per_index_3
+            .iter()
+            .filter(|(_, b)| **b > 0)
+            .collect::<Vec<_>>(),
         vec![(&"part-3".to_owned(), &changed)],
         "only part-3 uploads"
     );
-    assert!(close(third, priced(5.0, changed)), "{third} s for {changed} bytes");
+    assert!(
+        close(third, priced(5.0, changed)),
+        "{third} s for {changed} bytes"
+    );
     let share = (third - 5) as f64 / (first - 5) as f64;
-    assert!((0.09..0.11).contains(&share), "{share}: {third} s of {first} s");
+    assert!(
+        (0.09..0.11).contains(&share),
+        "{share}: {third} s of {first} s"
+    );
     // The rewritten documents weigh what the old ones did.
-    assert!(changed.abs_diff(per_index["part-3"]) <= 100, "{changed} vs {per_index:?}");
+    assert!(
+        changed.abs_diff(per_index["part-3"]) <= 100,
+        "{changed} vs {per_index:?}"
+    );
 
     // A restore copies every byte of the indices it restores, one index after another.
     let (status, body) = d
@@ -468,7 +484,10 @@ async fn a_snapshot_is_priced_by_the_bytes_it_uploads_and_a_restore_by_the_bytes
         assert!((pair[1].1 - pair[0].2).abs() <= 1, "{every:?}");
     }
     let span = every[9].2 - every[0].1;
-    assert!(close(span, priced(0.0, total)), "{span} s for {total} bytes: {every:?}");
+    assert!(
+        close(span, priced(0.0, total)),
+        "{span} s for {total} bytes: {every:?}"
+    );
     let ratio = span as f64 / (stop - start) as f64;
     assert!(
         (ratio - total as f64 / bytes as f64).abs() < 0.05,
