@@ -21,8 +21,8 @@ fmt:
 ci:
     bash .ci/run
 
-# Issue #8's figures (docs/performance.md): the real binary against the sandbox with scaled
-# latencies, printed as one table (about 20 s after the release build). The engine, plan and
+# Issue #8's and #19's figures (docs/performance.md): the real binary against the sandbox with scaled
+# latencies, printed as one table (about 40 s after the release build). The engine, plan and
 # sandbox micro-benchmarks: `cargo bench --workspace`.
 bench:
     cargo bench -p snapferry-cli --bench replication

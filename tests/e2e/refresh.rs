@@ -374,3 +374,91 @@ fn planning_a_refresh_of_a_thousand_indices_costs_a_constant_number_of_requests(
         "a request line over 4 KB"
     );
 }
+
+#[test]
+fn an_alias_swap_refresh_attaches_each_new_generation_to_its_sources_ism_policy() {
+    use snapferry_aws::cluster_meta::Capabilities;
+    let caps = Capabilities::of("OpenSearch_2.11".parse().unwrap());
+    let mut config = snapferry_sandbox::SandboxConfig {
+        domains: vec![source_domain(
+            "shop-prod",
+            vec![index("logs", 40), index("orders", 25)],
+        )],
+        ..snapferry_sandbox::SandboxConfig::default()
+    };
+    let seed: snapferry_sandbox::SeedData = serde_json::from_value(json!({
+        "ism_policies": {
+            "logs-retention": {"policy": {"description": "delete old logs", "default_state": "hot",
+                "states": [
+                    {"name": "hot", "actions": [], "transitions": [{"state_name": "delete", "conditions": {"min_index_age": "30d"}}]},
+                    {"name": "delete", "actions": [{"delete": {}}], "transitions": []}
+                ]}}
+        }
+    }))
+    .unwrap();
+    config.seed_data.insert("shop-prod".into(), seed);
+    let world = World::start_with(config);
+    let source = world.domain("shop-prod");
+    let refused = world
+        .rt
+        .block_on(source.ism_set(&caps, "logs", Some("logs-retention")))
+        .unwrap();
+    assert_eq!(refused, None);
+    world.plan(
+        "snapferry.yaml",
+        &alias_swap("metadata:\n  ism_policies: [\"*\"]\n"),
+    );
+    let managed = |indices: &[&str]| {
+        let target = world.domain("shop-copy");
+        let names: Vec<String> = indices.iter().map(|s| s.to_string()).collect();
+        world
+            .rt
+            .block_on(target.ism_managed(&caps, &names))
+            .unwrap()
+    };
+
+    world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"],
+        0,
+    );
+    let first = managed(&["logs~shop-2026-11-01", "orders~shop-2026-11-01"]);
+    assert_eq!(
+        first.get("logs~shop-2026-11-01"),
+        Some(&Some("logs-retention".to_owned())),
+        "{first:?}"
+    );
+    assert_eq!(
+        first.get("orders~shop-2026-11-01"),
+        Some(&None),
+        "{first:?}"
+    );
+
+    // A week later logs changed: its new generation is attached; orders keeps its generation.
+    world.add_documents("shop-prod", "logs", 100_000, 5);
+    let plan = world.run_ok(&["plan", "--now", "2026-11-08T03:00:00Z"], 0);
+    assert!(plan.contains("ism_attach/shop"), "{plan}");
+    world.run_ok(
+        &["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"],
+        0,
+    );
+    assert_eq!(
+        aliases(&world).keys().cloned().collect::<Vec<_>>(),
+        ["logs~shop-2026-11-08", "orders~shop-2026-11-01"]
+    );
+    let second = managed(&["logs~shop-2026-11-08"]);
+    assert_eq!(
+        second.get("logs~shop-2026-11-08"),
+        Some(&Some("logs-retention".to_owned())),
+        "{second:?}"
+    );
+    // Nothing left to attach: a plan made now is clean.
+    world.run_ok(
+        &[
+            "plan",
+            "--detailed-exitcode",
+            "--now",
+            "2026-11-08T04:00:00Z",
+        ],
+        0,
+    );
+}

@@ -7,6 +7,11 @@
 //! bucket policy and each repository registration 1; reads and verification take only the
 //! real time they cost. `cargo bench -p snapferry-cli --bench replication` (`just bench`)
 //! prints every figure as a table; docs/performance.md records the last run.
+//!
+//! Issue #19's refresh figures use the sandbox's default pricing instead (a snapshot or restore
+//! is a few seconds fixed plus its bytes): an `alias_swap` refresh after 5% of the documents
+//! changed against the first full copy into the same existing target, a reader counting every
+//! alias during it, and a 1,000-index target's `plan` and requests per restore poll.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -66,9 +71,9 @@ fn sandbox_config(domain_units: f64, domains: Vec<SeedDomain>, bucket: &str) -> 
     let l = &mut config.latencies;
     l.domain_creation_secs = domain_units * 60.0;
     l.snapshot_secs = SNAPSHOT_UNITS * 60.0;
-    l.snapshot_secs_per_1000_docs = 0.0;
+    l.snapshot_secs_per_kib = 0.0;
     l.restore_secs = RESTORE_UNITS * 60.0;
-    l.restore_secs_per_1000_docs = 0.0;
+    l.restore_secs_per_kib = 0.0;
     for op in ["CreateRole", "PutBucketPolicy", "PutRepository"] {
         l.operations.insert(op.to_owned(), STEP_UNITS * 60.0);
     }
@@ -437,6 +442,207 @@ fn fleet() -> Fleet {
     }
 }
 
+/// Issue #19: indices in the refresh scenario, and documents in each.
+const REFRESH_INDICES: usize = 20;
+const REFRESH_DOCS: u64 = 1000;
+const WIDE_INDICES: usize = 1000;
+
+fn refresh_plan() -> &'static str {
+    "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+     source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\nrestore:\n  strategy: alias_swap\n"
+}
+
+/// A source of `n` indices of `docs` generated documents each, and an existing empty target
+/// of the same shape (adopted as it is, so both runs time the data, not a domain creation),
+/// priced as the sandbox prices snapshots and restores by default: a few seconds fixed, the
+/// rest by the bytes uploaded or copied.
+fn refresh_rig(n: usize, docs: u64) -> Rig {
+    let indices = (0..n)
+        .map(|i| SeedIndex {
+            name: format!("logs-{i:04}"),
+            documents: Vec::new(),
+            generate: docs,
+            settings: None,
+            mappings: None,
+        })
+        .collect();
+    let mut target = source("shop-copy", 0);
+    target.indices.clear();
+    let mut config = SandboxConfig {
+        time_scale: scale(),
+        domains: vec![
+            SeedDomain {
+                indices,
+                ..source("shop-prod", 0)
+            },
+            target,
+        ],
+        ..SandboxConfig::default()
+    };
+    config.latencies.domain_creation_secs = DOMAIN_UNITS * 60.0;
+    let rig = Rig::start(config);
+    rig.plan("snapferry.yaml", refresh_plan());
+    rig
+}
+
+impl Rig {
+    /// A data-plane client of a domain, signing as the sandbox's default identity.
+    fn domain(&self, name: &str) -> snapferry_aws::opensearch::OpenSearch {
+        use snapferry_aws::domain_http::{DomainHttp, DomainHttpConfig, ProxyChoice};
+        let env: std::collections::BTreeMap<String, String> =
+            self.sandbox().env().into_iter().collect();
+        let credentials = aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new(
+                env["AWS_ACCESS_KEY_ID"].clone(),
+                env["AWS_SECRET_ACCESS_KEY"].clone(),
+                env.get("AWS_SESSION_TOKEN").cloned(),
+                None,
+                "bench",
+            ),
+        );
+        let endpoint = self.sandbox().domain_endpoint(name).expect("an endpoint");
+        let mut config = DomainHttpConfig::new(name, &endpoint, "us-east-1");
+        config.proxy = ProxyChoice::Direct;
+        config.ca_bundle = Some(self.sandbox().ca_bundle_path().to_owned());
+        snapferry_aws::opensearch::OpenSearch::new(
+            DomainHttp::new(&config, credentials).expect("a domain client"),
+        )
+    }
+
+    /// Rewrites documents of the source in one `_bulk`: `(index, id)` pairs.
+    fn rewrite(&self, docs: &[(String, u64)]) {
+        let client = self.domain("shop-prod");
+        let mut body = String::new();
+        for (index, id) in docs {
+            body.push_str(&format!(
+                "{{\"index\":{{\"_index\":\"{index}\",\"_id\":\"{id}\"}}}}\n{{\"n\":{id},\"title\":\"changed {id}\"}}\n"
+            ));
+        }
+        self.rt
+            .block_on(client.http().send_raw(
+                http::Method::POST,
+                "/_bulk?refresh=true",
+                snapferry_aws::domain_http::RawBody {
+                    content_type: Some("application/x-ndjson".into()),
+                    bytes: body.into_bytes(),
+                    headers: Vec::new(),
+                },
+            ))
+            .expect("_bulk");
+    }
+}
+
+/// The first full copy and a refresh a week later after 5% of the documents changed.
+struct Refresh {
+    first: Duration,
+    refresh: Duration,
+    /// Generations the refresh restored, of `REFRESH_INDICES`.
+    restored: usize,
+    /// A reader counting every alias during the refresh: answers, failures.
+    reads: usize,
+    failed: usize,
+}
+
+/// `spread`: the changed 5% is spread over every index (50 documents each) rather than being
+/// one whole index of twenty (the time-series shape, where only the newest index is written).
+fn refresh(spread: bool) -> Refresh {
+    let rig = refresh_rig(REFRESH_INDICES, REFRESH_DOCS);
+    let first = rig.run(&["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"]);
+    let changed: Vec<(String, u64)> = if spread {
+        (0..REFRESH_INDICES)
+            .flat_map(|i| (0..REFRESH_DOCS / 20).map(move |d| (format!("logs-{i:04}"), d * 20)))
+            .collect()
+    } else {
+        (0..REFRESH_DOCS)
+            .map(|d| (format!("logs-{:04}", REFRESH_INDICES - 1), d))
+            .collect()
+    };
+    assert_eq!(
+        changed.len() as u64 * 20,
+        REFRESH_INDICES as u64 * REFRESH_DOCS,
+        "5% of the documents"
+    );
+    rig.rewrite(&changed);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let client = rig.domain("shop-copy");
+        let stop = stop.clone();
+        rig.rt.spawn(async move {
+            let (mut reads, mut failed) = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                for i in 0..REFRESH_INDICES {
+                    reads += 1;
+                    if client.count(&format!("logs-{i:04}")).await.is_err() {
+                        failed += 1;
+                    }
+                }
+            }
+            (reads, failed)
+        })
+    };
+    rig.sandbox().reset_log();
+    let refresh = rig.run(&["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"]);
+    stop.store(true, Ordering::Relaxed);
+    let (reads, failed) = rig.rt.block_on(reader).expect("reader");
+    let restored = rig
+        .sandbox()
+        .request_log()
+        .iter()
+        .filter(|r| r.operation == "RestoreSnapshot")
+        .count();
+    let restored = if restored == 0 {
+        0
+    } else {
+        rig.rt
+            .block_on(rig.domain("shop-copy").aliases())
+            .expect("aliases")
+            .keys()
+            .filter(|i| i.ends_with("~shop-2026-11-08"))
+            .count()
+    };
+    Refresh {
+        first: first.wall,
+        refresh: refresh.wall,
+        restored,
+        reads,
+        failed,
+    }
+}
+
+/// A target of 1,000 indices: requests per poll of the first restore, and `plan` of the
+/// weekly refresh.
+struct Wide {
+    polls: usize,
+    requests_in_wait: usize,
+    plan_wall: Duration,
+}
+
+fn wide() -> Wide {
+    let rig = refresh_rig(WIDE_INDICES, 1);
+    rig.sandbox().reset_log();
+    rig.run(&["apply", "--auto-approve", "--now", "2026-11-01T03:00:00Z"]);
+    let log = rig.sandbox().request_log();
+    // During the restore's wait only the target is asked (a data-plane entry's `target` is
+    // the index named, not the domain).
+    let on_target = |r: &&LoggedRequest| r.service == "es-data";
+    let restore = log
+        .iter()
+        .position(|r| r.operation == "RestoreSnapshot")
+        .expect("a restore");
+    let polls: Vec<usize> = (restore..log.len())
+        .filter(|i| log[*i].operation == "Recovery" && on_target(&&log[*i]))
+        .collect();
+    let (first, last) = (polls[0], *polls.last().expect("a poll"));
+    let requests_in_wait = log[first..=last].iter().filter(on_target).count();
+    let plan = rig.run(&["plan", "--now", "2026-11-08T03:00:00Z"]);
+    Wide {
+        polls: polls.len(),
+        requests_in_wait,
+        plan_wall: plan.wall,
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -637,6 +843,51 @@ fn main() {
             f.max_notice.as_secs_f64() / scale()
         ),
         "",
+    );
+
+    // Issue #19: the refresh at the cost of the change.
+    UNIT_MS.store(50, Ordering::Relaxed);
+    for (spread, shape) in [
+        (false, "5% changed = 1 of 20 indices rewritten"),
+        (true, "5% changed, spread over all 20 indices"),
+    ] {
+        let r = refresh(spread);
+        row(
+            &format!("refresh ({shape}): first full copy / alias_swap refresh"),
+            format!(
+                "{:.1} / {:.1} min (restored {} of {REFRESH_INDICES} indices)",
+                units(r.first),
+                units(r.refresh),
+                r.restored
+            ),
+            "",
+        );
+        row(
+            &format!("refresh ({shape}): refresh / first full copy"),
+            format!("{:.3}", r.refresh.as_secs_f64() / r.first.as_secs_f64()),
+            if spread { "" } else { "≤ 0.25" },
+        );
+        row(
+            &format!("refresh ({shape}): reader on every alias — failed / answered"),
+            format!("{} / {}", r.failed, r.reads),
+            "0 failed",
+        );
+    }
+    let w = wide();
+    row(
+        &format!("refresh of {WIDE_INDICES} indices: plan wall time"),
+        format!("{:.2} s", w.plan_wall.as_secs_f64()),
+        "< 3 s",
+    );
+    row(
+        &format!("refresh of {WIDE_INDICES} indices: requests per restore poll"),
+        format!(
+            "{:.2} ({} requests over {} polls)",
+            w.requests_in_wait as f64 / w.polls as f64,
+            w.requests_in_wait,
+            w.polls
+        ),
+        "≤ 2",
     );
 
     // Overheads.

@@ -164,7 +164,7 @@ fn main() {
             .await;
         let bytes = |i: usize| st["snapshots"][i]["stats"]["incremental"]["size_in_bytes"].as_u64();
         println!(
-            "snapshot after 5% of 20,000 documents changed: {:?} of {:?} bytes copied, simulated {incremental} s vs {full} s for the full copy (60 s of it fixed, `latencies.snapshot_secs`)",
+            "snapshot after 5% of 20,000 documents changed: {:?} of {:?} bytes copied, simulated {incremental} s vs {full} s for the full copy (5 s of each fixed, `latencies.snapshot_secs`)",
             bytes(1),
             bytes(0)
         );

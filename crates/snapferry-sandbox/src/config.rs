@@ -469,13 +469,19 @@ pub struct LatencyConfig {
     /// services: until then S3 refuses a bucket policy naming the role (`MalformedPolicy`) and a
     /// domain cannot assume it (AWS: seconds, occasionally longer).
     pub iam_propagation_secs: f64,
-    /// Fixed part of a snapshot's duration.
+    /// Fixed part of a snapshot's duration: OpenSearch's cluster-state updates and the
+    /// repository's `index-N` generation write, a few seconds whatever the data.
     pub snapshot_secs: f64,
-    /// Added per thousand documents in the snapshot.
-    pub snapshot_secs_per_1000_docs: f64,
-    /// Fixed part of a restore's recovery.
+    /// Added per KiB of segment files the snapshot really uploads (those not already in the
+    /// repository: `incremental` in `_status`), so an unchanged index costs nothing. The
+    /// sandbox's documents are tiny, so one sandbox KiB stands for a real shard's tens of MB.
+    pub snapshot_secs_per_kib: f64,
+    /// Fixed part of a restore: the cluster-state update that creates the indices.
     pub restore_secs: f64,
-    pub restore_secs_per_1000_docs: f64,
+    /// Added per KiB of segment files a restore copies. A node's recovery bandwidth is shared,
+    /// so the indices of one restore come back one after another: the restore takes the fixed
+    /// part plus all its bytes, and each index is done when the bytes before it and its own are.
+    pub restore_secs_per_kib: f64,
     /// Extra response delay per operation name (e.g. `CreateRole: 2`), simulated seconds.
     pub operations: BTreeMap<String, f64>,
 }
@@ -488,10 +494,10 @@ impl Default for LatencyConfig {
             domain_update_secs: 60.0,
             dns_propagation_secs: 60.0,
             iam_propagation_secs: 10.0,
-            snapshot_secs: 60.0,
-            snapshot_secs_per_1000_docs: 1.0,
-            restore_secs: 60.0,
-            restore_secs_per_1000_docs: 1.0,
+            snapshot_secs: 5.0,
+            snapshot_secs_per_kib: 2.0,
+            restore_secs: 5.0,
+            restore_secs_per_kib: 2.0,
             operations: BTreeMap::new(),
         }
     }

@@ -6,7 +6,9 @@
 //! Only policies the metadata step copies count (its `ism_policies` patterns). `read` asks both
 //! sides' `explain` (the source for the restored indices' sources, the target for the restored
 //! indices); `diff` shows each index to attach as `indices.<index>: before → policy`. Until the
-//! restore has run, which indices it brings is known after apply. An index the target manages
+//! restore has run, which indices it brings is known after apply. Under `restore.strategy:
+//! alias_swap` the index attached is the generation behind each alias (`<index>~<snapshot>`),
+//! the one a swap later removes with its managed-index record. An index the target manages
 //! with another policy is moved to the source's (`remove`, then `add`: `change_policy` only
 //! switches at the next state transition, so the plan could not see it done).
 
@@ -50,10 +52,23 @@ impl IsmAttachResource {
         }
     }
 
-    /// The restored indices, source → target, from the restore node.
+    /// The restored indices, source → target, from the restore node. Under `alias_swap` the
+    /// restore maps each source index to its alias; ISM manages indices, not aliases, so the
+    /// target is the generation the alias holds (`generations` output).
     fn mapping(&self, inputs: &Inputs) -> Option<BTreeMap<String, String>> {
         let value = inputs.get(&self.spec.restore, "indices")?;
-        serde_json::from_value(value.as_known()?.clone()).ok()
+        let mut mapping: BTreeMap<String, String> =
+            serde_json::from_value(value.as_known()?.clone()).ok()?;
+        if let Some(generations) = inputs.get(&self.spec.restore, "generations")
+            && let Some(generations) = generations.as_known()
+        {
+            for target in mapping.values_mut() {
+                if let Some(generation) = generations[target.as_str()]["generation"].as_str() {
+                    *target = generation.to_owned();
+                }
+            }
+        }
+        Some(mapping)
     }
 
     async fn version(&self, domain: &DomainRef) -> Result<Option<EngineVersion>, ResourceError> {

@@ -1,4 +1,5 @@
-//! Aliases: `POST _aliases` (its `add`, `remove` and `remove_index` actions applied all or none),
+//! Aliases: `POST _aliases` (its `add`, `remove` and `remove_index` actions applied all or none,
+//! every `remove_index` first as OpenSearch does),
 //! `GET _alias`, `GET [<index>/]_alias/<name>`, `HEAD _alias/<name>`, `PUT|DELETE
 //! <index>/_alias/<name>`; searches and counts through an alias (its `filter` applied); writes
 //! through an alias to its write index (`is_write_index`, or the one index it points to). The
@@ -158,7 +159,19 @@ pub fn apply_actions(state: &mut DataState, actions: &[Value]) -> Result<(), Res
         })
         .collect();
     let names: Vec<String> = indices.keys().cloned().collect();
-    for action in actions {
+    // OpenSearch deletes the indices of every `remove_index` action before it runs any other
+    // action, whatever their order in the request (`MetadataIndexAliasesService`): an alias may
+    // then take a removed index's name, and an action on a removed index is refused.
+    let removes_index = |a: &&Value| {
+        a.as_object()
+            .and_then(|o| o.keys().next())
+            .is_some_and(|k| k == "remove_index")
+    };
+    let ordered = actions
+        .iter()
+        .filter(removes_index)
+        .chain(actions.iter().filter(|a| !removes_index(a)));
+    for action in ordered {
         let Some((kind, spec)) = action.as_object().and_then(|o| o.iter().next()) else {
             return Err(os_error(
                 400,
@@ -179,11 +192,16 @@ pub fn apply_actions(state: &mut DataState, actions: &[Value]) -> Result<(), Res
             }
             if t.contains('*') {
                 resolved.extend(names.iter().filter(|n| glob(t, n)).cloned());
-            } else if indices.contains_key(t) {
+            } else if names.contains(t) {
                 resolved.push(t.clone());
             } else {
                 return Err(index_not_found(t));
             }
+        }
+        if kind != "remove_index"
+            && let Some(gone) = resolved.iter().find(|n| !indices.contains_key(*n))
+        {
+            return Err(index_not_found(gone));
         }
         match kind.as_str() {
             "add" => {

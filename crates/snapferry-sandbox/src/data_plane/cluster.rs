@@ -176,10 +176,11 @@ pub struct Copy {
     pub ends_at: Instant,
 }
 
-/// How long a replica takes to copy its primary (simulated seconds).
-fn peer_secs(shared: &Shared, index: &Index) -> f64 {
+/// How long a replica takes to copy its primary's files (simulated seconds).
+fn peer_secs(shared: &Shared, recovery: Option<&Recovery>) -> f64 {
     let l = &shared.config.latencies;
-    0.25 * l.restore_secs + l.restore_secs_per_1000_docs * index.docs.len() as f64 / 1000.0
+    let bytes = recovery.map_or(0, |r| r.bytes);
+    0.25 * l.restore_secs + l.restore_secs_per_kib * bytes as f64 / 1024.0
 }
 
 /// Every shard copy of an open index, and for each unassigned one nothing more.
@@ -198,7 +199,7 @@ pub fn copies(
         Some(r) => (r.started, r.ends_at),
         None => (now, now),
     };
-    let r_end = p_end + shared.config.scaled(peer_secs(shared, index));
+    let r_end = p_end + shared.config.scaled(peer_secs(shared, recovery));
     let replicas = if index.warm { 0 } else { index.replicas() };
     let mut out = Vec::new();
     for shard in 0..index.shards() as u32 {

@@ -46,6 +46,20 @@ fn restore_exception(repo: &str, snap: &str, uuid: &str, why: &str) -> Resp {
     )
 }
 
+/// A restored index whose name is an existing alias's: OpenSearch's `validateIndexName`
+/// (through `RestoreService`) refuses it before anything is created.
+fn alias_in_the_way(state: &super::DataState, targets: &[&String]) -> Option<Resp> {
+    let name = targets
+        .iter()
+        .find(|t| !state.indices.contains_key(**t) && super::aliases::is_alias(state, t))?;
+    let reason = format!("Invalid index name [{name}], already exists as alias");
+    let cause = json!({"type": "invalid_index_name_exception", "reason": reason, "index": name, "index_uuid": "_na_"});
+    Some(json_resp(
+        400,
+        &json!({"error": {"root_cause": [cause], "type": "invalid_index_name_exception", "reason": reason, "index": name, "index_uuid": "_na_"}, "status": 400}),
+    ))
+}
+
 fn as_list(v: &Value) -> Vec<String> {
     match v {
         Value::String(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
@@ -225,6 +239,10 @@ pub async fn restore(
                 ),
             );
         }
+        let names: Vec<&String> = targets.iter().map(|(_, t)| t).collect();
+        if let Some(refused) = alias_in_the_way(&state, &names) {
+            return refused;
+        }
     }
     let extra = body
         .get("index_settings")
@@ -384,6 +402,10 @@ pub async fn restore(
                 ),
             );
         }
+        let names: Vec<&String> = restored.iter().map(|(t, _, _)| t).collect();
+        if let Some(refused) = alias_in_the_way(&state, &names) {
+            return refused;
+        }
         if let Some((t, i, _)) = restored.iter().find(|(t, i, _)| {
             state
                 .indices
@@ -405,20 +427,23 @@ pub async fn restore(
         shards = restored.iter().map(|(_, i, _)| i.shards()).sum();
         let restore_uuid = uuid::Uuid::new_v4().simple().to_string()[..22].to_owned();
         let version = info["version"].as_str().unwrap_or("").to_owned();
+        // One bandwidth for the whole restore: after the fixed part, the indices' files are
+        // copied one index after another, so each ends once the bytes before it and its own are.
+        let l = &shared.config.latencies;
+        let mut copied_secs = l.restore_secs;
         for (target, index, (bytes, files)) in restored.iter().cloned() {
             let source_index = targets
                 .iter()
                 .find(|(_, t)| *t == target)
                 .map_or_else(|| target.clone(), |(s, _)| s.clone());
-            let l = &shared.config.latencies;
-            let secs =
-                l.restore_secs + l.restore_secs_per_1000_docs * index.docs.len() as f64 / 1000.0;
-            let ends_at = now + shared.config.scaled(secs);
+            let started = now + shared.config.scaled(copied_secs);
+            copied_secs += l.restore_secs_per_kib * bytes as f64 / 1024.0;
+            let ends_at = now + shared.config.scaled(copied_secs);
             last_end = last_end.max(ends_at);
             state.recoveries.insert(
                 target.clone(),
                 Recovery {
-                    started: now,
+                    started,
                     ends_at,
                     repository: repo.to_owned(),
                     snapshot: snap.to_owned(),

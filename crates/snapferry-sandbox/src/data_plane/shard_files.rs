@@ -49,7 +49,7 @@ pub struct ShardStats {
     pub incremental_bytes: u64,
     pub total_files: u64,
     pub total_bytes: u64,
-    /// Documents copied (in new segments): what the snapshot's duration is priced by.
+    /// Documents copied (in new segments).
     pub copied_docs: u64,
 }
 

@@ -657,12 +657,13 @@ pub fn automated_running(shared: &Shared, data: &DomainData, now: Instant) -> Op
     ))
 }
 
-/// A snapshot's simulated duration when it copies `docs` documents.
-fn snapshot_duration(shared: &Shared, docs: u64) -> std::time::Duration {
+/// A snapshot's simulated duration when it uploads `bytes` of new segment files: the fixed part
+/// (cluster-state updates, the repository's `index-N`) plus the upload.
+pub(crate) fn snapshot_duration(shared: &Shared, bytes: u64) -> std::time::Duration {
     let l = &shared.config.latencies;
     shared
         .config
-        .scaled(l.snapshot_secs + l.snapshot_secs_per_1000_docs * docs as f64 / 1000.0)
+        .scaled(l.snapshot_secs + l.snapshot_secs_per_kib * bytes as f64 / 1024.0)
 }
 
 /// Where a snapshot's per-index file stats are kept (the server keeps them in each shard's
@@ -703,7 +704,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
     let concurrent_ok = data.engine.concurrent_snapshots();
     let partial = body["partial"].as_bool().unwrap_or(false);
     // Pick the indices and copy their data while holding the lock, and claim the "running" slot.
-    let (payloads, closed, streams, ends_at, uuid, include_global_state) = {
+    let (payloads, closed, streams, uuid, include_global_state) = {
         let mut state = data.lock();
         let running = |state: &super::DataState| {
             state
@@ -829,13 +830,11 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
                     )
                 })
                 .collect();
-        // Held at the price of a full copy while the files are compared, then repriced by what
-        // was really copied.
-        let total_docs: usize = payloads.iter().map(|p| p.2.len()).sum();
-        let ends_at = now + snapshot_duration(shared, total_docs as u64);
+        // Held as running while the files are compared and written, then priced by what was
+        // really uploaded.
         let placeholder = Run {
             started: now,
-            ends_at,
+            ends_at: now + std::time::Duration::from_secs(365 * 24 * 3600),
             info: json!({}),
         };
         state
@@ -845,7 +844,6 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             payloads,
             closed,
             streams,
-            ends_at,
             uuid,
             body["include_global_state"].as_bool().unwrap_or(true),
         )
@@ -929,9 +927,9 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
         release(data);
         return repository_exception(repo, &format!("cannot write snapshot metadata: {e:?}"));
     }
-    // Priced by the documents really copied: files already in the repository are not.
-    let copied: u64 = shard_stats.values().map(|s| s.copied_docs).sum();
-    let ends_at = ends_at.min(now + snapshot_duration(shared, copied));
+    // Priced by the bytes really uploaded: files already in the repository are not.
+    let uploaded: u64 = shard_stats.values().map(|s| s.incremental_bytes).sum();
+    let ends_at = now + snapshot_duration(shared, uploaded);
     if let Err(e) = shared
         .blobs
         .put(

@@ -1,11 +1,8 @@
 //! An index swapped under its alias as a zero-downtime refresh does it: one `POST _aliases`
 //! moves the alias to the new generation and removes the old one, all or nothing; a reader
-//! counting through the alias meanwhile never fails and sees only whole generations.
-//!
-//! Pending registration: aliases through `_count`/`_search`, `remove_index` and `is_write_index`
-//! are `data_plane/aliases.rs`, merged into main (6780c9e) after this branch was cut. Both tests
-//! pass on this branch merged with main (all 99 of the crate's tests); add `mod alias_swap;` to
-//! `main.rs` in that merge. Until then this file is not compiled.
+//! counting through the alias meanwhile never fails and sees only whole generations. As in
+//! OpenSearch, every `remove_index` runs before the other actions of the request, and a restore
+//! may not create an index under an existing alias's name.
 
 use crate::common;
 
@@ -62,7 +59,6 @@ async fn a_reader_through_the_alias_sees_whole_generations_during_a_swap() {
             "/_aliases",
             Some(json!({"actions": [
                 {"add": {"index": "events-g2", "alias": "events", "is_write_index": true}},
-                {"remove": {"index": "events-g1", "alias": "events"}},
                 {"remove_index": {"index": "events-g1"}}
             ]})),
         )
@@ -152,4 +148,122 @@ async fn a_failing_alias_action_leaves_nothing_changed() {
     );
     let (status, _) = d.call("GET", "/a-g1/_count", None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn remove_index_runs_before_the_other_actions_whatever_their_order() {
+    let h = start(fast_config()).await;
+    let d = ready_domain(&h, "staging").await;
+    let spec = Spec::load();
+    d.bulk("orders", &docs(10, "plain")).await;
+    d.bulk("orders-g1", &docs(12, "g1")).await;
+
+    // The alias is added before the plain index it replaces is removed, in the request's
+    // order: OpenSearch removes the index first, so the alias may take its name.
+    let (status, body) = d
+        .call(
+            "POST",
+            "/_aliases",
+            Some(json!({"actions": [
+                {"add": {"index": "orders-g1", "alias": "orders"}},
+                {"remove_index": {"index": "orders"}}
+            ]})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["acknowledged"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    spec.response("indices", "indices.update_aliases@200", &body);
+    let (_, count) = d.call("GET", "/orders/_count", None).await;
+    assert_eq!(count["count"], 12, "orders is the alias of the generation");
+
+    // An action on an index the same request removes finds it gone, even when written first.
+    d.bulk("orders-g2", &docs(14, "g2")).await;
+    let (status, err) = d
+        .call(
+            "POST",
+            "/_aliases",
+            Some(json!({"actions": [
+                {"remove": {"index": "orders-g1", "alias": "orders"}},
+                {"add": {"index": "orders-g2", "alias": "orders"}},
+                {"remove_index": {"index": "orders-g1"}}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 404, "{err}");
+    assert_eq!(err["error"]["type"], "index_not_found_exception");
+    assert_eq!(err["error"]["reason"], "no such index [orders-g1]");
+    spec.error(&err);
+    let (status, count) = d.call("GET", "/orders/_count", None).await;
+    assert_eq!(
+        (status, count["count"].as_u64()),
+        (200, Some(12)),
+        "nothing applied"
+    );
+    let (status, _) = d.call("GET", "/orders-g1/_count", None).await;
+    assert_eq!(status, 200, "the refused request removed nothing");
+}
+
+#[tokio::test]
+async fn a_restore_may_not_create_an_index_named_like_an_alias() {
+    let h = start(fast_config()).await;
+    let d = ready_domain(&h, "staging").await;
+    let spec = Spec::load();
+    d.bulk("orders", &docs(10, "plain")).await;
+    repository(&h, &d, "repo", "aliases").await;
+    let (status, body) = d
+        .call(
+            "PUT",
+            "/_snapshot/repo/one?wait_for_completion=true",
+            Some(json!({"indices": "orders"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // The target's `orders` is now an alias over a generation, as after an alias_swap.
+    d.bulk("orders-g1", &docs(12, "g1")).await;
+    let (status, body) = d
+        .call(
+            "POST",
+            "/_aliases",
+            Some(json!({"actions": [
+                {"remove_index": {"index": "orders"}},
+                {"add": {"index": "orders-g1", "alias": "orders"}}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, err) = d
+        .call(
+            "POST",
+            "/_snapshot/repo/one/_restore",
+            Some(json!({"indices": "orders"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["type"], "invalid_index_name_exception");
+    assert_eq!(
+        err["error"]["reason"],
+        "Invalid index name [orders], already exists as alias"
+    );
+    assert_eq!(err["error"]["index"], "orders");
+    spec.error(&err);
+    let (_, count) = d.call("GET", "/orders/_count", None).await;
+    assert_eq!(count["count"], 12, "the alias still reads its generation");
+    let (status, _) = d.call("GET", "/orders-g1/_recovery", None).await;
+    assert_eq!(status, 200);
+
+    // Under another name the same restore goes through.
+    let (status, body) = d
+        .call(
+            "POST",
+            "/_snapshot/repo/one/_restore?wait_for_completion=true",
+            Some(json!({"indices": "orders", "rename_pattern": "^(.+)$", "rename_replacement": "$1~one"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, count) = d.call("GET", "/orders~one/_count", None).await;
+    assert_eq!(count["count"], 10);
 }

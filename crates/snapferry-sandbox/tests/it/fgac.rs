@@ -909,7 +909,7 @@ domain_security:
     );
     let mut config = SandboxConfig::from_yaml_str(&yaml).expect("config");
     config.latencies.snapshot_secs = 0.0;
-    config.latencies.snapshot_secs_per_1000_docs = 0.0;
+    config.latencies.snapshot_secs_per_kib = 0.0;
     let t = Fgac::start(config).await;
     let endpoint = t.h.domain_endpoint("secure").expect("ready");
     // The repository is registered by an IAM identity (PassRole), mapped to manage_snapshots.

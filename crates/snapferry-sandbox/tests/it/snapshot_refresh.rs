@@ -1,7 +1,7 @@
 //! A recurring refresh as OpenSearch prices it: snapshots into the same repository are
 //! incremental (only files not already there are copied, `_status` says so, and the simulated
-//! duration follows), deleting a snapshot keeps the files another one references, and a restore
-//! copies the whole index.
+//! duration is a small fixed part plus the bytes uploaded), deleting a snapshot keeps the files
+//! another one references, and a restore copies the whole index, priced by its bytes.
 
 use crate::common;
 
@@ -51,10 +51,10 @@ async fn keys_under(
 #[tokio::test]
 async fn a_second_snapshot_copies_only_what_changed_and_outlives_the_first() {
     let mut config = fast_config();
-    // 1 ms per simulated second, and no fixed part: the duration is the copy's alone.
+    // 1 ms per simulated second, and no fixed part: the duration is the upload's alone.
     config.time_scale = 0.001;
     config.latencies.snapshot_secs = 0.0;
-    config.latencies.snapshot_secs_per_1000_docs = 50.0;
+    config.latencies.snapshot_secs_per_kib = 0.2;
     let h = start(config).await;
     let d = ready_domain(&h, "prod").await;
     let spec = Spec::load();
@@ -130,10 +130,13 @@ async fn a_second_snapshot_copies_only_what_changed_and_outlives_the_first() {
     );
     // Finished snapshots have processed everything: no `processed` block, as the server.
     assert!(s2.get("processed").is_none(), "{s2}");
-    // The simulated duration follows the copy: 200 s for the first, 10 s for the second.
+    // The simulated duration follows the upload: 0.2 s per KiB, about 190 s for the first
+    // and a twentieth of that for the second.
     let d1 = first["snapshot"]["duration_in_millis"].as_i64().unwrap();
     let d2 = second["snapshot"]["duration_in_millis"].as_i64().unwrap();
-    assert_eq!((d1, d2), (200, 10));
+    let expected = |bytes: u64| (0.2 * bytes as f64 / 1024.0).floor() as i64;
+    assert_eq!((d1, d2), (expected(inc1), expected(inc2)));
+    assert!(d1 > 150, "{d1}");
 
     // The first goes; its files the second still references stay, so the second restores whole.
     let segments_before = keys_under(&h, "refresh", "snaps/shards/").await;
@@ -205,7 +208,7 @@ async fn a_recreated_index_is_copied_again_and_status_shows_progress() {
     let mut config = fast_config();
     config.time_scale = 0.01;
     config.latencies.snapshot_secs = 0.0;
-    config.latencies.snapshot_secs_per_1000_docs = 100.0;
+    config.latencies.snapshot_secs_per_kib = 0.4;
     let h = start(config).await;
     let d = ready_domain(&h, "prod").await;
     let spec = Spec::load();
@@ -231,7 +234,8 @@ async fn a_recreated_index_is_copied_again_and_status_shows_progress() {
         )
         .await;
     assert_eq!(status, 200);
-    // 100 simulated seconds = 1 s: while it runs, `processed` trails `incremental`.
+    // About 95 simulated seconds (0.4 s per KiB of some 240 KiB) = 0.95 s: while it runs,
+    // `processed` trails `incremental`.
     let (status, st) = d.call("GET", "/_snapshot/repo/two/_status", None).await;
     assert_eq!(status, 200);
     spec.response("snapshot", "snapshot.status@200", &st);
@@ -310,4 +314,183 @@ async fn a_thousand_indices_are_listed_snapshotted_and_recovered() {
     assert_eq!(recovered, 1000);
     let (_, count) = d.call("GET", "/copy-*/_count", None).await;
     assert_eq!(count["count"], 3000);
+}
+
+/// `incremental.size_in_bytes` of one snapshot's `_status`, in total and per index.
+async fn uploaded(d: &DomainClient, snap: &str) -> (u64, std::collections::BTreeMap<String, u64>) {
+    let (status, st) = d
+        .call("GET", &format!("/_snapshot/repo/{snap}/_status"), None)
+        .await;
+    assert_eq!(status, 200, "{st}");
+    let s = &st["snapshots"][0];
+    let per_index = s["indices"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(i, v)| {
+            let bytes = v["stats"]["incremental"]["size_in_bytes"].as_u64().unwrap();
+            (i.clone(), bytes)
+        })
+        .collect();
+    (
+        s["stats"]["incremental"]["size_in_bytes"].as_u64().unwrap(),
+        per_index,
+    )
+}
+
+/// The simulated seconds a snapshot took (at 1 ms per simulated second, its milliseconds).
+async fn snapshot_secs(d: &DomainClient, snap: &str) -> i64 {
+    let (status, body) = d
+        .call(
+            "PUT",
+            &format!("/_snapshot/repo/{snap}?wait_for_completion=true"),
+            Some(json!({"indices": "part-*"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["snapshot"]["state"].as_str()),
+        (200, Some("SUCCESS")),
+        "{body}"
+    );
+    body["snapshot"]["duration_in_millis"].as_i64().unwrap()
+}
+
+/// Per restored index: its primary's recovery start and stop (ms, i.e. simulated seconds) and
+/// the bytes it copied.
+async fn recoveries(d: &DomainClient, pattern: &str) -> Vec<(String, i64, i64, u64)> {
+    let (status, rec) = d.call("GET", &format!("/{pattern}/_recovery"), None).await;
+    assert_eq!(status, 200, "{rec}");
+    let mut out: Vec<(String, i64, i64, u64)> = rec
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(i, v)| {
+            let p = v["shards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["primary"] == true)
+                .unwrap();
+            assert_eq!(
+                (p["type"].as_str(), p["stage"].as_str()),
+                (Some("SNAPSHOT"), Some("DONE")),
+                "{p}"
+            );
+            (
+                i.clone(),
+                p["start_time_in_millis"].as_i64().unwrap(),
+                p["stop_time_in_millis"].as_i64().unwrap(),
+                p["index"]["size"]["total_in_bytes"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by_key(|r| r.1);
+    out
+}
+
+/// Simulated seconds per KiB, as the sandbox prices both uploads and restores in this test.
+const SECS_PER_KIB: f64 = 2.0;
+
+fn priced(fixed: f64, bytes: u64) -> f64 {
+    fixed + SECS_PER_KIB * bytes as f64 / 1024.0
+}
+
+#[tokio::test]
+async fn a_snapshot_is_priced_by_the_bytes_it_uploads_and_a_restore_by_the_bytes_it_copies() {
+    let mut config = fast_config();
+    // 1 ms per simulated second: durations in milliseconds read as simulated seconds.
+    config.time_scale = 0.001;
+    config.latencies.snapshot_secs = 5.0;
+    config.latencies.snapshot_secs_per_kib = SECS_PER_KIB;
+    config.latencies.restore_secs = 5.0;
+    config.latencies.restore_secs_per_kib = SECS_PER_KIB;
+    let h = start(config).await;
+    let d = ready_domain(&h, "prod").await;
+    // Ten indices of the same size; together about 250 KiB, a 500 s upload.
+    for i in 0..10 {
+        let (status, _) = d.bulk(&format!("part-{i}"), &docs(100, "v1")).await;
+        assert_eq!(status, 200);
+    }
+    repository(&h, &d, "repo", "priced").await;
+    let close = |secs: i64, expected: f64| (secs as f64 - expected).abs() <= 1.0;
+
+    // The first snapshot uploads everything: the fixed part plus every byte.
+    let first = snapshot_secs(&d, "first").await;
+    let (all, per_index) = uploaded(&d, "first").await;
+    assert!(all > 200 * 1024, "{all} bytes");
+    assert!(close(first, priced(5.0, all)), "{first} s for {all} bytes");
+
+    // Nothing changed: nothing uploaded, only the fixed part.
+    let again = snapshot_secs(&d, "again").await;
+    assert_eq!(uploaded(&d, "again").await.0, 0);
+    assert_eq!(again, 5, "an unchanged snapshot costs its fixed part");
+
+    // One index of ten rewritten: that index's share, about a tenth of the first upload.
+    d.bulk("part-3", &docs(100, "v2")).await;
+    let third = snapshot_secs(&d, "third").await;
+    let (changed, per_index_3) = uploaded(&d, "third").await;
+    assert_eq!(
+        per_index_3
+            .iter()
+            .filter(|(_, b)| **b > 0)
+            .collect::<Vec<_>>(),
+        vec![(&"part-3".to_owned(), &changed)],
+        "only part-3 uploads"
+    );
+    assert!(
+        close(third, priced(5.0, changed)),
+        "{third} s for {changed} bytes"
+    );
+    let share = (third - 5) as f64 / (first - 5) as f64;
+    assert!(
+        (0.09..0.11).contains(&share),
+        "{share}: {third} s of {first} s"
+    );
+    // The rewritten documents weigh what the old ones did.
+    assert!(
+        changed.abs_diff(per_index["part-3"]) <= 100,
+        "{changed} vs {per_index:?}"
+    );
+
+    // A restore copies every byte of the indices it restores, one index after another.
+    let (status, body) = d
+        .call(
+            "POST",
+            "/_snapshot/repo/third/_restore?wait_for_completion=true",
+            Some(json!({"indices": "part-3", "rename_pattern": "(.+)", "rename_replacement": "one-$1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let one = recoveries(&d, "one-*").await;
+    let (_, start, stop, bytes) = one[0].clone();
+    // part-3's live files: the rewritten segment only (the first holds no live document).
+    assert_eq!(bytes, changed);
+    assert!(close(stop - start, priced(0.0, bytes)), "{one:?}");
+
+    let (status, body) = d
+        .call(
+            "POST",
+            "/_snapshot/repo/third/_restore?wait_for_completion=true",
+            Some(json!({"indices": "part-*", "rename_pattern": "(.+)", "rename_replacement": "all-$1"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let every = recoveries(&d, "all-*").await;
+    assert_eq!(every.len(), 10);
+    let total: u64 = every.iter().map(|r| r.3).sum();
+    assert_eq!(total, all - per_index["part-3"] + changed);
+    // Each index starts when the one before it ends, so the restore's copy takes all its bytes.
+    for pair in every.windows(2) {
+        assert!((pair[1].1 - pair[0].2).abs() <= 1, "{every:?}");
+    }
+    let span = every[9].2 - every[0].1;
+    assert!(
+        close(span, priced(0.0, total)),
+        "{span} s for {total} bytes: {every:?}"
+    );
+    let ratio = span as f64 / (stop - start) as f64;
+    assert!(
+        (ratio - total as f64 / bytes as f64).abs() < 0.05,
+        "restore time follows bytes: {ratio}"
+    );
 }
