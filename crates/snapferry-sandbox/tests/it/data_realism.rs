@@ -609,6 +609,7 @@ async fn snapshot_names_and_concurrency_follow_the_version() {
     let spec = Spec::load();
     let mut config = fast_config();
     config.time_scale = 0.01; // a 60 s snapshot takes 600 ms
+    config.latencies.snapshot_secs = 60.0; // a snapshot of one document is mostly its fixed part
     config.domains = vec![
         domain("os-two", "OpenSearch_2.11", vec![index("a", 1, None)]),
         domain("es-six", "Elasticsearch_6.8", vec![index("a", 1, None)]),
