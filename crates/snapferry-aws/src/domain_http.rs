@@ -290,6 +290,19 @@ fn connect_hint(failure: TransportFailure, cause: TransportCause, proxy: Option<
 }
 
 /// A proxy URL as `scheme://host:port`, for messages: user and password left out.
+/// A proxy URL as written, but with any `user:password@` replaced by `***@`, for an error
+/// about the URL itself (the user needs to see what is wrong with it; never the password).
+fn proxy_without_credentials(proxy: &str) -> String {
+    let rest_at = proxy.find("://").map_or(0, |i| i + 3);
+    let authority_end = proxy[rest_at..]
+        .find('/')
+        .map_or(proxy.len(), |i| rest_at + i);
+    match proxy[rest_at..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &proxy[..rest_at], &proxy[rest_at + at..]),
+        None => proxy.to_owned(),
+    }
+}
+
 fn proxy_for_display(proxy: &str) -> String {
     match Url::parse(proxy) {
         Ok(url) => match (url.host_str(), url.port_or_known_default()) {
@@ -521,7 +534,7 @@ impl DomainHttp {
             ProxyChoice::Explicit(proxy) => {
                 let invalid = |source| DomainHttpError::InvalidProxy {
                     domain: domain.clone(),
-                    proxy: proxy.clone(),
+                    proxy: proxy_without_credentials(proxy),
                     source,
                 };
                 let scheme_ok = ["socks5h://", "socks5://", "http://", "https://"]
@@ -888,6 +901,32 @@ mod tests {
         assert_eq!(
             proxy_for_display("http://proxy.corp"),
             "http://proxy.corp:80"
+        );
+    }
+
+    #[test]
+    fn an_invalid_proxy_is_named_without_its_password() {
+        assert_eq!(
+            proxy_without_credentials("socks4://bastion:s3cret@10.0.0.5:1080"),
+            "socks4://***@10.0.0.5:1080"
+        );
+        assert_eq!(
+            proxy_without_credentials("bastion:s3cret@10.0.0.5:1080/x@y"),
+            "***@10.0.0.5:1080/x@y"
+        );
+        assert_eq!(proxy_without_credentials("ftp://proxy"), "ftp://proxy");
+        let mut config = DomainHttpConfig::new("copy", "https://copy.example", "us-east-1");
+        config.proxy = ProxyChoice::Explicit("socks4://u:s3cret@h:1080".into());
+        let credentials = SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+            "AKID", "SECRET", None, None, "test",
+        ));
+        let message = DomainHttp::new(&config, credentials)
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            message,
+            "domain copy: proxy \"socks4://***@h:1080\" is not a valid socks5h://, socks5://, http:// or https:// URL"
         );
     }
 
