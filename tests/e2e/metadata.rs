@@ -708,3 +708,93 @@ fn a_custom_tenant_for_a_target_without_fgac_is_refused_in_plan() {
     assert!(applied.contains("Nothing was changed."), "{applied}");
     assert_eq!(world.mutating_calls(), vec![]);
 }
+
+/// The target's internal master's password, given to `snapferry` in its environment only.
+const COPY_MASTER_PASSWORD: &str = "Copy-Master-Passw0rd!Meta";
+
+#[test]
+fn with_the_security_step_alone_snapferry_may_copy_metadata_and_tenants_into_an_fgac_copy() {
+    // The copy's master is an internal user: snapferry signs as the operator, who is let in
+    // on the copy only by the `security` step's role — which must allow what the metadata,
+    // ISM and dashboards steps do there, or apply fails on a 403 after plan showed the change.
+    let mut config = {
+        let yaml = format!(
+            "domains:\n  - {{name: shop-prod, indices: [{{name: logs-2026.01.01, generate: 10}}]}}\n\
+             domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_arn: \"{OPERATOR}\"}}\n",
+            open_policy("shop-prod")
+        );
+        SandboxConfig::from_yaml_str(&yaml).expect("config")
+    };
+    let mut seed = seed();
+    let tenant_seed: SeedData = serde_json::from_value(json!({"saved_objects": {"team": [
+        {"type": "index-pattern", "id": "ip-team", "attributes": {"title": "team-*"}, "references": []}
+    ]}}))
+    .expect("a valid seed");
+    seed.saved_objects.extend(tenant_seed.saved_objects);
+    seed.data_streams.clear();
+    seed.index_templates.remove("metrics");
+    config.seed_data.insert("shop-prod".into(), seed);
+    let world = World::start_with(config);
+    let source = world.domain("shop-prod");
+    let refused = world
+        .rt
+        .block_on(source.ism_set(&caps(), "logs-2026.01.01", Some("logs-retention")))
+        .unwrap();
+    assert_eq!(refused, None);
+    world.plan(
+        "snapferry.yaml",
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n  overrides:\n    \
+         fine_grained_access_control:\n      master_user_name: admin\n      \
+         master_user_password: { env: SHOP_MASTER_PASSWORD }\n\
+         metadata: { prune: true }\ndashboards: { tenants: [global, team] }\n",
+    );
+    let run = |args: &[&str], code: i32| {
+        let out = world
+            .command(args)
+            .env("SHOP_MASTER_PASSWORD", COPY_MASTER_PASSWORD)
+            .output()
+            .unwrap();
+        let text = common::output_text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+        text
+    };
+    let plan = run(&["plan"], 0);
+    assert!(plan.contains("  + security/shop-copy (create)"), "{plan}");
+    run(&["apply", "--auto-approve"], 0);
+
+    // Everything arrived, read back as the copy's master.
+    let admin = world
+        .domain("shop-copy")
+        .http()
+        .clone()
+        .with_basic_auth("admin", COPY_MASTER_PASSWORD);
+    let get = |path: &str| -> Value {
+        world
+            .rt
+            .block_on(admin.send_json::<Value>(Method::GET, path, None))
+            .unwrap_or_else(|e| panic!("GET {path} on the copy: {e}"))
+    };
+    assert_eq!(
+        get("/_index_template/logs")["index_templates"][0]["name"],
+        "logs"
+    );
+    assert!(get("/_ingest/pipeline/normalize")["normalize"].is_object());
+    // Managed by the copied policy, and the custom tenant's objects in that tenant.
+    let managed = world
+        .rt
+        .block_on(
+            world
+                .domain("shop-copy")
+                .ism_managed(&caps(), &["logs-2026.01.01".to_owned()]),
+        )
+        .unwrap();
+    assert_eq!(
+        managed.get("logs-2026.01.01"),
+        Some(&Some("logs-retention".to_owned()))
+    );
+    let copied = tenant_objects(&world, "shop-copy", "team");
+    assert_eq!(ids(&copied), vec!["index-pattern ip-team"]);
+    // And nothing is left to do.
+    run(&["plan", "--detailed-exitcode"], 0);
+}

@@ -193,6 +193,17 @@ pub struct SecurityNode {
     pub master: Option<MasterUser>,
     /// The restore may delete and close indices in its way (`on_conflict: replace`).
     pub replace: bool,
+    /// The metadata step reads (source) or writes (target) templates, pipelines, scripts and
+    /// ISM policies here, and attaches ISM policies on the target: the role must allow it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub metadata: bool,
+    /// The metadata step may delete the target's objects the source lacks (`prune`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prune: bool,
+    /// The Dashboards tenants the dashboards step exports (source) or imports (target); empty
+    /// without the step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
 }
 
 /// The checked desired configuration of one node.
@@ -338,7 +349,9 @@ impl StepGraph {
             g.edge(policy, target_repo);
             g.edge(domain, target_repo);
             g.edge(target_repo, restore);
-            if let Some(security) = r.security {
+            // The metadata and dashboards steps sign as the same identity on FGAC domains, so
+            // they run after the mappings that let it in.
+            let security_nodes = if let Some(security) = r.security {
                 let master = r
                     .target
                     .creation
@@ -362,6 +375,14 @@ impl StepGraph {
                         },
                         replace: side == RepositorySide::Target
                             && r.restore.on_conflict == crate::raw::OnConflict::Replace,
+                        metadata: r.metadata.is_some(),
+                        prune: side == RepositorySide::Target
+                            && r.metadata.as_ref().is_some_and(|m| m.prune),
+                        tenants: r
+                            .dashboards
+                            .as_ref()
+                            .map(|d| d.tenants.clone())
+                            .unwrap_or_default(),
                     })
                 };
                 let source_security = g.add(
@@ -377,7 +398,10 @@ impl StepGraph {
                 g.edge(role, target_security);
                 g.edge(domain, target_security);
                 g.edge(target_security, target_repo);
-            }
+                Some([source_security, target_security])
+            } else {
+                None
+            };
             if r.verify.enabled {
                 let verify = g.add(
                     NodeId::new(kind::VERIFY, &r.name),
@@ -403,6 +427,9 @@ impl StepGraph {
                 );
                 g.edge(domain, metadata_node);
                 g.edge(metadata_node, restore);
+                for security in security_nodes.into_iter().flatten() {
+                    g.edge(security, metadata_node);
+                }
                 if !metadata.ism_policies.is_empty() {
                     let attach = g.add(
                         NodeId::new(kind::ISM_ATTACH, &r.name),
@@ -429,6 +456,9 @@ impl StepGraph {
                     }),
                 );
                 g.edge(domain, node);
+                for security in security_nodes.into_iter().flatten() {
+                    g.edge(security, node);
+                }
             }
         }
         g

@@ -10,7 +10,10 @@
 //!   the reads of `_cat/indices`, `_count`, `_recovery`, `_settings` and `_data_stream`; on the target also what a restore
 //!   writes (`indices:admin/create`, `indices:data/write/index`, aliases) and, with
 //!   `on_conflict: replace`, `indices:admin/delete` and `indices:admin/close`. The built-in
-//!   `manage_snapshots` is not enough (no `_cat/indices`, no `_count`).
+//!   `manage_snapshots` is not enough (no `_cat/indices`, no `_count`). With the metadata and
+//!   dashboards steps, [`role_for`] adds what they do: the template, pipeline, script and ISM
+//!   actions (reads on the source; writes, and deletes with `prune`, on the target) and the
+//!   saved-objects index and custom tenants the plan names.
 //! - its mapping: the snapshot role as a backend role, and the identity snapferry signs with
 //!   (an IAM user by its ARN; a role — the domain's `assume_role_arn` or the role of the
 //!   caller's session — as a backend role). An existing mapping is added to with JSON-patch
@@ -102,6 +105,98 @@ pub fn role_body(side: RepositorySide, replace: bool) -> Value {
     })
 }
 
+/// [`role_body`] plus what the plan's metadata and dashboards steps do on that side: reading
+/// the source's templates, pipelines, scripts, ISM policies and their attachments and its
+/// tenants' saved objects; writing them on the target (deleting only with `prune`), attaching
+/// ISM policies to the restored indices.
+pub fn role_for(spec: &SecurityNode) -> Value {
+    let mut role = role_body(spec.side, spec.replace);
+    let target = spec.side == RepositorySide::Target;
+    let mut cluster: Vec<&str> = Vec::new();
+    let mut index: Vec<&str> = Vec::new();
+    if spec.metadata {
+        // The security plugin counts template actions as cluster permissions, whatever their
+        // prefix (its `isClusterPerm`); every ISM action is a cluster permission too.
+        cluster.extend([
+            "indices:admin/index_template/get",
+            "cluster:admin/component_template/get",
+            "indices:admin/template/get",
+            "cluster:admin/ingest/pipeline/get",
+            "cluster:admin/opendistro/ism/policy/get",
+            "cluster:admin/opendistro/ism/policy/search",
+            "cluster:admin/opendistro/ism/managedindex/explain",
+        ]);
+        if target {
+            cluster.extend([
+                "indices:admin/index_template/put",
+                "cluster:admin/component_template/put",
+                "indices:admin/template/put",
+                "cluster:admin/ingest/pipeline/put",
+                "cluster:admin/ingest/pipeline/simulate",
+                "cluster:admin/script/put",
+                "cluster:admin/opendistro/ism/policy/write",
+                "cluster:admin/opendistro/ism/managedindex/add",
+                "cluster:admin/opendistro/ism/managedindex/remove",
+            ]);
+            if spec.prune {
+                cluster.extend([
+                    "indices:admin/index_template/delete",
+                    "cluster:admin/component_template/delete",
+                    "indices:admin/template/delete",
+                    "cluster:admin/ingest/pipeline/delete",
+                    "cluster:admin/script/delete",
+                    "cluster:admin/opendistro/ism/policy/delete",
+                ]);
+            }
+        }
+    }
+    let mut tenants = Vec::new();
+    if !spec.tenants.is_empty() {
+        // Dashboards searches (and on the target writes) the saved-objects index as the
+        // signed-in user, in the tenant the request names.
+        index.push("indices:data/read/search");
+        if target {
+            cluster.push("indices:data/write/bulk");
+            index.push("indices:data/write/index");
+        }
+        let custom: Vec<&String> = spec
+            .tenants
+            .iter()
+            .filter(|t| !matches!(t.as_str(), "global" | "private"))
+            .collect();
+        if !custom.is_empty() {
+            let action = if target {
+                "kibana_all_write"
+            } else {
+                "kibana_all_read"
+            };
+            tenants.push(json!({"tenant_patterns": custom, "allowed_actions": [action]}));
+        }
+    }
+    if let Some(have) = role["cluster_permissions"].as_array_mut() {
+        for c in cluster {
+            if !have.iter().any(|h| h == c) {
+                have.push(json!(c));
+            }
+        }
+    }
+    if !index.is_empty() {
+        let perms = role["index_permissions"].as_array_mut().expect("role_body");
+        let mut saved_objects = Vec::new();
+        for a in index {
+            saved_objects.push(json!(a));
+        }
+        perms.push(json!({
+            "index_patterns": [".kibana*", ".opensearch_dashboards*"],
+            "allowed_actions": saved_objects,
+        }));
+    }
+    if !tenants.is_empty() {
+        role["tenant_permissions"] = json!(tenants);
+    }
+    role
+}
+
 /// The parts of a role that decide what it allows (what the API adds is left out).
 fn role_core(role: &Value) -> Value {
     let index: Vec<Value> = role["index_permissions"]
@@ -115,10 +210,26 @@ fn role_core(role: &Value) -> Value {
             })
         })
         .collect();
-    json!({
+    let tenants: Vec<Value> = role["tenant_permissions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            json!({
+                "tenant_patterns": p["tenant_patterns"],
+                "allowed_actions": p["allowed_actions"],
+            })
+        })
+        .collect();
+    let mut core = json!({
         "cluster_permissions": role["cluster_permissions"],
         "index_permissions": index,
-    })
+    });
+    // The API shows `tenant_permissions: []` on every role; only a grant is part of the core.
+    if !tenants.is_empty() {
+        core["tenant_permissions"] = json!(tenants);
+    }
+    core
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -315,7 +426,7 @@ impl SecurityResource {
 
     /// The fix when snapferry may not (or must not) make the mapping: the calls to make by hand.
     fn by_hand(&self, api: &str, want: &Identities) -> String {
-        let role = role_body(self.spec.side, self.spec.replace);
+        let role = role_for(&self.spec);
         let mut ops: Vec<Value> = Vec::new();
         for b in &want.backend_roles {
             ops.push(json!({"op": "add", "path": "/backend_roles/-", "value": b}));
@@ -339,7 +450,7 @@ impl SecurityResource {
             backend_roles: strings(&observed["want"]["backend_roles"]),
             users: strings(&observed["want"]["users"]),
         };
-        let desired = role_body(self.spec.side, self.spec.replace);
+        let desired = role_for(&self.spec);
         let mut fields = Vec::new();
         let mut foreign = None;
         match observed.get("role").filter(|r| !r.is_null()) {
@@ -488,7 +599,7 @@ impl Resource for SecurityResource {
             let fields = vec![
                 created(
                     &format!("role.{ROLE_NAME}"),
-                    role_core(&role_body(self.spec.side, self.spec.replace)),
+                    role_core(&role_for(&self.spec)),
                 ),
                 created(
                     &format!("mapping.{ROLE_NAME}.backend_roles"),
@@ -595,7 +706,7 @@ impl Resource for SecurityResource {
             })
         })
         .await?;
-        let desired = role_body(self.spec.side, self.spec.replace);
+        let desired = role_for(&self.spec);
         let send = |method: Method, path: String, body: Value| {
             let client = client.clone();
             async move {
