@@ -131,14 +131,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
                 checks: Vec::new(),
                 source_ip,
             };
-            let caller = verify
-                .as_ref()
-                .ok()
-                .and_then(|scope| shared.identities.get(&scope.access_key))
-                .unwrap_or_else(|| shared.identities.default_identity());
-            let region = verify
-                .as_ref()
-                .map_or_else(|_| shared.config.region.clone(), |s| s.region.clone());
+            let (caller, region) = signer_and_region(&shared, &verify);
             guarded(&shared, call, Some(verify), async {
                 let (status, xml) =
                     crate::sts::handle(&shared, &caller, &region, &params, &request_id());
@@ -162,6 +155,23 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dro
     }
 }
 
+/// Who signed a request (the default identity when unsigned or unknown) and the Region its
+/// signature names (the sandbox's own when it names none).
+fn signer_and_region(
+    shared: &Shared,
+    verify: &Result<crate::auth::Scope, crate::auth::AuthFailure>,
+) -> (std::sync::Arc<crate::identity::Identity>, String) {
+    let caller = verify
+        .as_ref()
+        .ok()
+        .and_then(|scope| shared.identities.get(&scope.access_key))
+        .unwrap_or_else(|| shared.identities.default_identity());
+    let region = verify
+        .as_ref()
+        .map_or_else(|_| shared.config.region.clone(), |s| s.region.clone());
+    (caller, region)
+}
+
 /// Secrets Manager (JSON 1.1): the secret is looked up first, so the permission is checked on
 /// its ARN; a secret of another account is refused here (no resource policies in the sandbox).
 async fn secrets_manager_request(shared: &Shared, req: Request<Incoming>) -> Result<Resp, Dropped> {
@@ -177,14 +187,7 @@ async fn secrets_manager_request(shared: &Shared, req: Request<Incoming>) -> Res
         &body,
     );
     let (operation, target) = crate::secretsmanager::classify(&parts.headers, &body);
-    let caller = verify
-        .as_ref()
-        .ok()
-        .and_then(|scope| shared.identities.get(&scope.access_key))
-        .unwrap_or_else(|| shared.identities.default_identity());
-    let region = verify
-        .as_ref()
-        .map_or_else(|_| shared.config.region.clone(), |s| s.region.clone());
+    let (caller, region) = signer_and_region(shared, &verify);
     let id = target.clone().unwrap_or_default();
     let found = shared.secrets.find(&caller.account, &region, &id);
     let resource = crate::secretsmanager::resource(found.as_ref(), &caller.account, &region, &id);
