@@ -405,7 +405,8 @@ pub fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
     }
 }
 
-fn truncate(mut text: String) -> String {
+/// A server's text for a message, cut at 500 bytes.
+pub(crate) fn truncate(mut text: String) -> String {
     const MAX: usize = 500;
     if text.len() > MAX {
         let mut cut = MAX;

@@ -585,6 +585,9 @@ fn refresh(spread: bool) -> Refresh {
     let refresh = rig.run(&["apply", "--auto-approve", "--now", "2026-11-08T03:00:00Z"]);
     stop.store(true, Ordering::Relaxed);
     let (reads, failed) = rig.rt.block_on(reader).expect("reader");
+    if std::env::var_os("SNAPFERRY_BENCH_TIMELINE").is_some() {
+        timeline(&rig.sandbox().request_log(), &refresh.output.stderr);
+    }
     let restored = rig
         .sandbox()
         .request_log()
@@ -610,6 +613,26 @@ fn refresh(spread: bool) -> Refresh {
     }
 }
 
+/// Where a run's time went (`SNAPFERRY_BENCH_TIMELINE=1 just bench`): every request but the
+/// reader's, in simulated seconds since the first, then the run's own log.
+fn timeline(log: &[LoggedRequest], stderr: &[u8]) {
+    let reader = |r: &&LoggedRequest| r.operation == "Count";
+    let Some(first) = log.iter().find(|r| !reader(r)).map(at) else {
+        return;
+    };
+    for r in log.iter().filter(|r| !reader(r)) {
+        eprintln!(
+            "{:>8.1} s  {:<8} {:<24} {} {}",
+            units(since(first, at(r))) * 60.0,
+            r.service,
+            r.operation,
+            r.target.as_deref().unwrap_or(""),
+            r.status
+        );
+    }
+    eprintln!("{}", String::from_utf8_lossy(stderr));
+}
+
 /// A target of 1,000 indices: requests per poll of the first restore, and `plan` of the
 /// weekly refresh.
 struct Wide {
@@ -630,11 +653,17 @@ fn wide() -> Wide {
         .iter()
         .position(|r| r.operation == "RestoreSnapshot")
         .expect("a restore");
-    let polls: Vec<usize> = (restore..log.len())
-        .filter(|i| log[*i].operation == "Recovery" && on_target(&&log[*i]))
-        .collect();
-    let (first, last) = (polls[0], *polls.last().expect("a poll"));
-    let requests_in_wait = log[first..=last].iter().filter(on_target).count();
+    // The wait runs from its first `_recovery` to the count check that follows it (the
+    // first count after the polls): every data-plane request in between is the wait's.
+    let first = (restore..log.len())
+        .find(|i| log[*i].operation == "Recovery" && on_target(&&log[*i]))
+        .expect("a poll");
+    let end = (first..log.len())
+        .find(|i| matches!(log[*i].operation.as_str(), "MultiSearch" | "Count"))
+        .expect("the count check after the wait");
+    let wait: Vec<&LoggedRequest> = log[first..end].iter().filter(on_target).collect();
+    let polls: Vec<&&LoggedRequest> = wait.iter().filter(|r| r.operation == "Recovery").collect();
+    let requests_in_wait = wait.len();
     let plan = rig.run(&["plan", "--now", "2026-11-08T03:00:00Z"]);
     Wide {
         polls: polls.len(),

@@ -830,20 +830,25 @@ impl RestoreResource {
             .bracket(inputs)
             .and_then(|b| serde_json::from_value(b).ok())
             .unwrap_or_default();
-        let mut counts = BTreeMap::new();
+        let targets: Vec<String> = pairs.iter().map(|(_, t)| t.clone()).collect();
+        let counts = cx
+            .retry(|| async {
+                client.counts(&targets).await.map_err(|e| {
+                    fail_domain(
+                        &self.id,
+                        &format!(
+                            "counts of {} restored indices on {}",
+                            targets.len(),
+                            self.spec.target.name
+                        ),
+                        e,
+                    )
+                })
+            })
+            .await?;
         let mut wrong = Vec::new();
         for (source, target) in pairs {
-            let n = cx
-                .retry(|| async {
-                    client.count(target).await.map_err(|e| {
-                        fail_domain(
-                            &self.id,
-                            &format!("count of {target} on {}", self.spec.target.name),
-                            e,
-                        )
-                    })
-                })
-                .await?;
+            let n = counts[target];
             if let Some([lo, hi]) = brackets.get(source)
                 && !(*lo..=*hi).contains(&n)
             {
@@ -851,7 +856,6 @@ impl RestoreResource {
                     "{target}: {n} (snapshot holds {lo}..={hi} of {source})"
                 ));
             }
-            counts.insert(target.clone(), n);
         }
         if !wrong.is_empty() {
             return Err(ResourceError::permanent(

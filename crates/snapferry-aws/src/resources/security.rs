@@ -7,7 +7,8 @@
 //!
 //! - the security role `snapferry`, allowing exactly what snapferry does on that side
 //!   ([`role_body`]): the snapshot API, `GET /`, cluster health and state, and on every index
-//!   the reads of `_cat/indices`, `_count`, `_recovery`, `_settings` and `_data_stream`; on the target also what a restore
+//!   the reads of `_cat/indices`, `_recovery`, `_settings` and `_data_stream`, and the counts
+//!   (`_msearch`: `indices:data/read/msearch` then a search of each index); on the target also what a restore
 //!   writes (`indices:admin/create`, `indices:data/write/index`, aliases) and, with
 //!   `on_conflict: replace`, `indices:admin/delete` and `indices:admin/close`. The built-in
 //!   `manage_snapshots` is not enough (no `_cat/indices`, no `_count`). With the metadata and
@@ -79,6 +80,9 @@ pub fn role_body(side: RepositorySide, replace: bool) -> Value {
         "cluster:monitor/state",
         "cluster:admin/repository/*",
         "cluster:admin/snapshot/*",
+        // Counts are one `_msearch` (a cluster permission for the plugin), then a search of
+        // each index.
+        "indices:data/read/msearch",
     ];
     let mut index = vec![
         "indices:monitor/settings/get",

@@ -76,29 +76,28 @@ impl SnapshotResource {
         )
     }
 
-    /// `_count` of each index on the source, each retried on its own.
+    /// The count of each index on the source, all in one retried `_msearch`
+    /// ([`crate::opensearch::OpenSearch::counts`]).
     async fn count_each(
         &self,
         cx: &Context,
         client: &crate::opensearch::OpenSearch,
         indices: &[String],
     ) -> Result<std::collections::BTreeMap<String, u64>, ResourceError> {
-        let mut counts = std::collections::BTreeMap::new();
-        for index in indices {
-            let n = cx
-                .retry(|| async {
-                    client.count(index).await.map_err(|e| {
-                        fail_domain(
-                            &self.id,
-                            &format!("count of {index} on {}", self.spec.domain.name),
-                            e,
-                        )
-                    })
-                })
-                .await?;
-            counts.insert(index.clone(), n);
-        }
-        Ok(counts)
+        cx.retry(|| async {
+            client.counts(indices).await.map_err(|e| {
+                fail_domain(
+                    &self.id,
+                    &format!(
+                        "counts of {} indices on {}",
+                        indices.len(),
+                        self.spec.domain.name
+                    ),
+                    e,
+                )
+            })
+        })
+        .await
     }
 
     fn outputs(&self, info: &SnapshotInfo) -> Outputs {

@@ -68,9 +68,9 @@ impl VerifyResource {
             .unwrap_or_default()
     }
 
-    /// Counts every mapped index on the target, and on the source those without a bracket.
-    /// Each count is retried on its own: with many indices, retrying the whole survey after one
-    /// transient error would rarely get through.
+    /// Counts every mapped index on the target, and on the source those without a bracket:
+    /// one retried `_msearch` on each side whatever the number of indices
+    /// ([`crate::opensearch::OpenSearch::counts`]).
     async fn count(
         &self,
         cx: &Context,
@@ -85,38 +85,52 @@ impl VerifyResource {
             .env
             .require_data_plane(&self.id, &self.spec.target)
             .await?;
-        let mut counts = Counts::new();
-        for (from, to) in mapping {
-            let s = if let Some([_, after]) = brackets.get(from) {
-                *after
-            } else {
-                cx.retry(|| async {
-                    source.count(from).await.map_err(|e| {
-                        fail_domain(
-                            &self.id,
-                            &format!("count of {from} on {}", self.spec.source.name),
-                            e,
-                        )
-                    })
+        let unbracketed: Vec<String> = mapping
+            .keys()
+            .filter(|from| !brackets.contains_key(*from))
+            .cloned()
+            .collect();
+        let current = cx
+            .retry(|| async {
+                source.counts(&unbracketed).await.map_err(|e| {
+                    fail_domain(
+                        &self.id,
+                        &format!(
+                            "counts of {} indices on {}",
+                            unbracketed.len(),
+                            self.spec.source.name
+                        ),
+                        e,
+                    )
                 })
-                .await?
-            };
-            let t = cx
-                .retry(|| async {
-                    match target.count(to).await {
-                        Ok(n) => Ok(Some(n)),
-                        Err(e) if e.error_type() == Some("index_not_found_exception") => Ok(None),
-                        Err(e) => Err(fail_domain(
-                            &self.id,
-                            &format!("count of {to} on {}", self.spec.target.name),
-                            e,
-                        )),
-                    }
+            })
+            .await?;
+        let restored: Vec<String> = mapping.values().cloned().collect();
+        let copied = cx
+            .retry(|| async {
+                target.counts_if_exist(&restored).await.map_err(|e| {
+                    fail_domain(
+                        &self.id,
+                        &format!(
+                            "counts of {} restored indices on {}",
+                            restored.len(),
+                            self.spec.target.name
+                        ),
+                        e,
+                    )
                 })
-                .await?;
-            counts.insert(to.clone(), (from.clone(), s, t));
-        }
-        Ok(counts)
+            })
+            .await?;
+        Ok(mapping
+            .iter()
+            .map(|(from, to)| {
+                let s = match brackets.get(from) {
+                    Some([_, after]) => *after,
+                    None => current[from],
+                };
+                (to.clone(), (from.clone(), s, copied[to]))
+            })
+            .collect())
     }
 }
 

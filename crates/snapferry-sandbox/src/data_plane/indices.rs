@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
+use http::Method;
+
 use serde_json::{Value, json};
 
 use super::version::Engine;
@@ -977,6 +980,21 @@ pub fn search(data: &DomainData, req: &Req) -> Resp {
         Err(r) => return r,
     };
     let body = req.json_body().unwrap_or_default();
+    if !data.engine.at_least_es(6, 0)
+        && let Some(track) = body.get("track_total_hits")
+    {
+        // Elasticsearch 5's `SearchSourceBuilder#parseXContent` knows no such key.
+        let token = match track {
+            Value::Bool(_) => "VALUE_BOOLEAN",
+            Value::Number(_) => "VALUE_NUMBER",
+            _ => "VALUE_STRING",
+        };
+        return os_error(
+            400,
+            "parsing_exception",
+            &format!("Unknown key for a {token} in [track_total_hits]."),
+        );
+    }
     let size = req
         .query
         .get("size")
@@ -1006,14 +1024,151 @@ pub fn search(data: &DomainData, req: &Req) -> Resp {
         .take(size)
         .map(|(n, id, doc)| json!({"_index": n, "_id": id, "_score": 1.0, "_source": doc}))
         .collect();
+    let mut found = json!({
+        "max_score": if total > 0 { json!(1.0) } else { Value::Null },
+        "hits": hits,
+    });
+    if let Some(total) = total_hits(&data.engine, req, &body, total) {
+        found["total"] = total;
+    }
     json_resp(
         200,
         &json!({
             "took": 1, "timed_out": false,
             "_shards": {"total": shards, "successful": shards, "skipped": 0, "failed": 0},
-            "hits": {"total": {"value": total, "relation": "eq"}, "max_score": if total > 0 { json!(1.0) } else { Value::Null }, "hits": hits}
+            "hits": found
         }),
     )
+}
+
+/// Hits counted exactly until this many unless `track_total_hits` says otherwise (from
+/// Elasticsearch 7.0: `SearchContext.DEFAULT_TRACK_TOTAL_HITS_UP_TO`).
+const TRACK_TOTAL_HITS_UP_TO: usize = 10_000;
+
+/// `hits.total` as the engine reports it (`None`: left out). Before Elasticsearch 7.0 it is
+/// the exact number; from 7.0 an object `{value, relation}`, exact only up to
+/// `track_total_hits` (10,000 by default; `true` for every hit, `false` for no total), and a
+/// number again with `rest_total_hits_as_int`.
+fn total_hits(engine: &Engine, req: &Req, body: &Value, total: usize) -> Option<Value> {
+    if !engine.at_least_es(7, 0) {
+        return Some(json!(total));
+    }
+    let track = req
+        .query
+        .get("track_total_hits")
+        .map(|t| serde_json::from_str(t).unwrap_or(Value::Null))
+        .or_else(|| body.get("track_total_hits").cloned());
+    let up_to = match track {
+        Some(Value::Bool(false)) => return None,
+        Some(Value::Bool(true)) => usize::MAX,
+        Some(Value::Number(n)) => n.as_u64().map_or(usize::MAX, |n| n as usize),
+        _ => TRACK_TOTAL_HITS_UP_TO,
+    };
+    if req.flag("rest_total_hits_as_int") {
+        return Some(json!(total));
+    }
+    Some(if total > up_to {
+        json!({"value": up_to, "relation": "gte"})
+    } else {
+        json!({"value": total, "relation": "eq"})
+    })
+}
+
+/// One `_msearch` item: the index expression of its header and its search body.
+pub struct MultiSearchItem {
+    pub index: String,
+    pub body: Value,
+}
+
+/// The items of an `_msearch` body: a header line (`{}` or `{"index": …}`, the path's index
+/// otherwise) and a search body line each. The body must end with a newline, as
+/// `MultiSearchRequest#readMultiLineFormat` requires.
+pub fn msearch_items(req: &Req) -> Result<Vec<MultiSearchItem>, Resp> {
+    let text = String::from_utf8_lossy(&req.body);
+    if !text.is_empty() && !text.ends_with('\n') {
+        return Err(crate::http::os_error(
+            400,
+            "illegal_argument_exception",
+            "The msearch request must be terminated by a newline [\n]",
+        ));
+    }
+    let default_index = match req.segments.first() {
+        Some(s) if !s.starts_with('_') => s.clone(),
+        _ => "_all".to_owned(),
+    };
+    let parse = |line: &str| {
+        serde_json::from_str::<Value>(line).map_err(|e| {
+            crate::http::os_error(
+                400,
+                "parse_exception",
+                &format!("request body is not valid JSON: {e}"),
+            )
+        })
+    };
+    let mut lines = text.lines();
+    let mut items = Vec::new();
+    while let Some(header) = lines.next() {
+        let header = if header.trim().is_empty() {
+            json!({})
+        } else {
+            parse(header)?
+        };
+        let index = match &header["index"] {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => default_index.clone(),
+        };
+        let body = match lines.next() {
+            Some(line) if !line.trim().is_empty() => parse(line)?,
+            _ => json!({}),
+        };
+        items.push(MultiSearchItem { index, body });
+    }
+    if items.is_empty() {
+        return Err(crate::http::os_error(
+            400,
+            "action_request_validation_exception",
+            "Validation Failed: 1: no requests added;",
+        ));
+    }
+    Ok(items)
+}
+
+/// `_msearch`: each item runs as its own `_search`, and fails on its own — an index not found,
+/// or `refusal` (the security plugin's answer for that item) — as an entry with `error` and
+/// `status` in `responses`, in the items' order; the request itself answers 200.
+pub fn msearch(
+    data: &DomainData,
+    req: &Req,
+    items: &[MultiSearchItem],
+    refusal: &dyn Fn(&Req) -> Option<Resp>,
+) -> Resp {
+    let mut responses = Vec::new();
+    for item in items {
+        let sub = Req {
+            method: Method::GET,
+            segments: vec![item.index.clone(), "_search".to_owned()],
+            query: BTreeMap::new(),
+            body: Bytes::from(item.body.to_string()),
+            headers: req.headers.clone(),
+            caller: req.caller.clone(),
+            uri: format!("/{}/_search", item.index),
+        };
+        let resp = refusal(&sub).unwrap_or_else(|| search(data, &sub));
+        let status = resp.status().as_u16();
+        let mut answer: Value = resp
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| json!({}));
+        answer["status"] = json!(status);
+        responses.push(answer);
+    }
+    json_resp(200, &json!({"took": 1, "responses": responses}))
 }
 
 #[cfg(test)]

@@ -366,6 +366,8 @@ fn classify(method: &Method, segs: &[&str]) -> (&'static str, Option<String>, bo
         (&M::GET | &M::POST, [index, "_count"]) => ("Count", t(index), false),
         (&M::GET | &M::POST, ["_search"]) => ("Search", None, false),
         (&M::GET | &M::POST, [index, "_search"]) => ("Search", t(index), false),
+        (&M::GET | &M::POST, ["_msearch"]) => ("MultiSearch", None, false),
+        (&M::GET | &M::POST, [index, "_msearch"]) => ("MultiSearch", t(index), false),
         (&M::POST, [index, "_refresh"] | ["_refresh", index]) => ("Refresh", t(index), false),
         (&M::PUT | &M::POST, [index, "_doc", ..]) => ("IndexDocument", t(index), true),
         (&M::GET, ["_snapshot"]) => ("GetRepository", None, false),
@@ -731,6 +733,10 @@ async fn route(shared: &Shared, data: &DomainData, operation: &str, req: Req) ->
         ),
         "Count" => indices::count(data, &req),
         "Search" => indices::search(data, &req),
+        "MultiSearch" => match indices::msearch_items(&req) {
+            Ok(items) => indices::msearch(data, &req, &items, &|_| None),
+            Err(refused) => refused,
+        },
         "Refresh" => json_resp(
             200,
             &json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),

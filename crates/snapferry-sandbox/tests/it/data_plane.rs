@@ -468,3 +468,117 @@ async fn snapshot_progresses_and_before_7_9_refuses_a_concurrent_one() {
     assert_eq!(status, 200);
     h.shutdown().await;
 }
+
+/// An `_msearch` body of (index, search) items.
+fn msearch(items: &[(&str, Value)]) -> Vec<u8> {
+    let mut body = String::new();
+    for (index, search) in items {
+        body.push_str(&json!({ "index": index }).to_string());
+        body.push('\n');
+        body.push_str(&search.to_string());
+        body.push('\n');
+    }
+    body.into_bytes()
+}
+
+async fn call_msearch(d: &DomainClient, body: Vec<u8>) -> (u16, Value) {
+    let (status, bytes) = d
+        .raw("GET", "/_msearch", body, "application/x-ndjson")
+        .await;
+    (status, serde_json::from_slice(&bytes).expect("JSON"))
+}
+
+/// `_msearch` as snapferry counts many indices with it: one entry per item in order, an
+/// item's failure its own entry, `hits.total` shaped as each engine version shapes it.
+#[tokio::test]
+async fn msearch_answers_each_item_alone_with_the_versions_total() {
+    let spec = Spec::load();
+    let h = start(fast_config()).await;
+    let exact = json!({"size": 0, "track_total_hits": true});
+
+    let d = ready_domain(&h, "os-211").await;
+    d.bulk("small", &docs(3, "s")).await;
+    d.bulk("large", &docs(10_001, "l")).await;
+    let (status, v) = call_msearch(
+        &d,
+        msearch(&[
+            ("small", exact.clone()),
+            ("nothere", exact.clone()),
+            ("large", exact.clone()),
+            ("large", json!({"size": 0})),
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    spec.response("_core", "msearch@200", &v);
+    let r = &v["responses"];
+    assert_eq!(
+        (&r[0]["hits"]["total"], &r[0]["status"]),
+        (&json!({"value": 3, "relation": "eq"}), &json!(200))
+    );
+    assert_eq!(
+        (r[1]["error"]["type"].as_str(), &r[1]["status"]),
+        (Some("index_not_found_exception"), &json!(404))
+    );
+    assert_eq!(
+        r[2]["hits"]["total"],
+        json!({"value": 10_001, "relation": "eq"})
+    );
+    // Without `track_total_hits`, exact only up to 10,000.
+    assert_eq!(
+        r[3]["hits"]["total"],
+        json!({"value": 10_000, "relation": "gte"})
+    );
+
+    let (status, v) = d
+        .raw(
+            "GET",
+            "/_msearch",
+            b"{\"index\":\"small\"}\n{\"size\":0}".to_vec(),
+            "application/x-ndjson",
+        )
+        .await;
+    let v: Value = serde_json::from_slice(&v).unwrap();
+    assert_eq!(
+        (status, v["error"]["reason"].as_str()),
+        (
+            400,
+            Some("The msearch request must be terminated by a newline [\n]")
+        )
+    );
+
+    // Before 7.0 the total is a number, always exact; Elasticsearch 5 knows no
+    // `track_total_hits` and refuses that item alone.
+    for (engine, name, refused) in [
+        ("Elasticsearch_6.8", "es-68", false),
+        ("Elasticsearch_5.6", "es-56", true),
+    ] {
+        let d = domain_with(&h, name, engine, None).await;
+        d.bulk("small", &docs(3, "s")).await;
+        let (status, v) = call_msearch(
+            &d,
+            msearch(&[("small", exact.clone()), ("small", json!({"size": 0}))]),
+        )
+        .await;
+        assert_eq!(status, 200, "{engine}: {v}");
+        let r = &v["responses"];
+        if refused {
+            assert_eq!(
+                (
+                    r[0]["error"]["type"].as_str(),
+                    r[0]["error"]["reason"].as_str(),
+                    &r[0]["status"]
+                ),
+                (
+                    Some("parsing_exception"),
+                    Some("Unknown key for a VALUE_BOOLEAN in [track_total_hits]."),
+                    &json!(400)
+                ),
+                "{engine}"
+            );
+        } else {
+            assert_eq!(r[0]["hits"]["total"], json!(3), "{engine}");
+        }
+        assert_eq!(r[1]["hits"]["total"], json!(3), "{engine}");
+    }
+}

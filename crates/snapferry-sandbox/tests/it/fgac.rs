@@ -1200,3 +1200,94 @@ identities:
     assert_eq!((status, &body["count"]), (200, &json!(4)), "{body}");
     h.shutdown().await;
 }
+
+/// `_msearch` (how snapferry counts) needs `indices:data/read/msearch` as a cluster permission,
+/// then each item is the `_search` it runs: a refused index fails its entry alone.
+#[tokio::test]
+async fn msearch_needs_its_cluster_permission_and_each_item_its_search() {
+    let t = Fgac::start(internal_master("OpenSearch_2.11")).await;
+    let reader = ("reader", "Reader-Passw0rd!");
+    let role = |cluster: Value| {
+        json!({"cluster_permissions": cluster,
+               "index_permissions": [{"index_patterns": ["logs-*"], "allowed_actions": ["read"]}]})
+    };
+    for (path, body) in [
+        (format!("{API}/roles/logs_reader"), role(json!([]))),
+        (
+            format!("{API}/internalusers/reader"),
+            json!({"password": reader.1}),
+        ),
+        (
+            format!("{API}/rolesmapping/logs_reader"),
+            json!({"users": ["reader"]}),
+        ),
+    ] {
+        let (status, b) = t.master("PUT", &path, Some(body)).await;
+        assert_eq!(status, 201, "{path}: {b}");
+    }
+    let (status, _) = t
+        .master("PUT", "/logs-1/_doc/a?refresh=true", Some(json!({"n": 1})))
+        .await;
+    assert_eq!(status, 201);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(t.h.ca_bundle_path()).expect("CA"))
+                .expect("PEM"),
+        )
+        .build()
+        .expect("client");
+    let search = json!({"size": 0, "track_total_hits": true});
+    let body = format!("{{\"index\":\"logs-1\"}}\n{search}\n{{\"index\":\"movies\"}}\n{search}\n");
+    let msearch = || async {
+        let resp = client
+            .get(format!(
+                "https://{}/_msearch",
+                t.h.domain_endpoint("secure").expect("ready")
+            ))
+            .basic_auth(reader.0, Some(reader.1))
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("answers");
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().await.expect("JSON"),
+        )
+    };
+
+    let (status, refused) = msearch().await;
+    assert_eq!(
+        (status, refused["error"]["reason"].as_str()),
+        (
+            403,
+            Some(security_exception("indices:data/read/msearch", "reader", "").as_str())
+        )
+    );
+
+    let (status, b) = t
+        .master(
+            "PUT",
+            &format!("{API}/roles/logs_reader"),
+            Some(role(json!(["indices:data/read/msearch"]))),
+        )
+        .await;
+    assert_eq!(status, 200, "{b}");
+    let (status, answered) = msearch().await;
+    assert_eq!(status, 200, "{answered}");
+    t.spec.response("_core", "msearch@200", &answered);
+    let r = &answered["responses"];
+    assert_eq!(
+        (&r[0]["hits"]["total"]["value"], &r[0]["status"]),
+        (&json!(4), &json!(200)),
+        "the seeded three and the one written"
+    );
+    assert_eq!(
+        (r[1]["error"]["reason"].as_str(), &r[1]["status"]),
+        (
+            Some(security_exception("indices:data/read/search", "reader", "").as_str()),
+            &json!(403)
+        )
+    );
+    t.h.shutdown().await;
+}

@@ -342,6 +342,7 @@ pub async fn handle(
     };
     match operation {
         "Bulk" => return bulk(shared, data, &user, &roles, req).await,
+        "MultiSearch" => return msearch(data, &user, &roles, &req),
         "RestoreSnapshot" => {
             if let Err(resp) = restore(shared, data, &user, &roles, &req).await {
                 return resp;
@@ -491,6 +492,24 @@ async fn bulk(shared: &Shared, data: &DomainData, user: &User, roles: &[Role], r
         })
         .collect();
     crate::http::json(200, &json!({"took": 1, "errors": true, "items": items}))
+}
+
+/// `_msearch`: `indices:data/read/msearch`, a cluster permission for the plugin
+/// (`PrivilegesEvaluator#isClusterPerm`), then each item as the `_search` it runs: a refused
+/// item answers 403 in its place, the others are searched.
+fn msearch(data: &DomainData, user: &User, roles: &[Role], req: &Req) -> Resp {
+    if let Some(missing) = refused(roles, user, &[Check::Cluster("indices:data/read/msearch")]) {
+        return forbidden(user, &missing);
+    }
+    let items = match super::indices::msearch_items(req) {
+        Ok(items) => items,
+        Err(refused) => return refused,
+    };
+    let refusal = |sub: &Req| {
+        let checks = actions::checks("Search", sub, &data.lock());
+        refused(roles, user, &checks).map(|missing| forbidden(user, &missing))
+    };
+    super::indices::msearch(data, req, &items, &refusal)
 }
 
 /// A restore: never the global state; `cluster:admin/snapshot/restore`; then write privileges on
