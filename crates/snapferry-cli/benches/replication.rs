@@ -12,6 +12,8 @@
 //! is a few seconds fixed plus its bytes): an `alias_swap` refresh after 5% of the documents
 //! changed against the first full copy into the same existing target, a reader counting every
 //! alias during it, and a 1,000-index target's `plan` and requests per restore poll.
+//! `SNAPFERRY_BENCH_TIMELINE=1` also prints the concentrated refresh's requests in simulated
+//! seconds, to see where its time goes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
