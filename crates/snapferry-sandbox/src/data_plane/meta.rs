@@ -157,7 +157,7 @@ pub fn apply_seed(
             .map_err(|r| fail("index_templates", name, r))?;
     }
     for (name, body) in &seed.legacy_templates {
-        super::templates::put_legacy(state, engine, name, body, false, None)
+        super::templates::put_legacy(state, engine, name, body, false, None, true)
             .map_err(|r| fail("legacy_templates", name, r))?;
     }
     for (id, body) in &seed.pipelines {

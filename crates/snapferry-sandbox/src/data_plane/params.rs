@@ -583,6 +583,13 @@ pub type Removed = (&'static str, &'static str, (u32, u32), (u32, u32), bool);
 pub const ES_REMOVED: &[Removed] = &[
     ("CreateIndex", "include_type_name", (6, 7), (2, 0), true),
     ("GetIndex", "include_type_name", (6, 7), (2, 0), true),
+    (
+        "PutLegacyTemplate",
+        "include_type_name",
+        (6, 7),
+        (2, 0),
+        true,
+    ),
     ("Search", "_source_exclude", (5, 0), (7, 0), false),
     ("Search", "_source_include", (5, 0), (7, 0), false),
     ("Bulk", "_source_exclude", (5, 0), (7, 0), false),

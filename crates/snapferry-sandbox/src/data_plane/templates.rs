@@ -441,7 +441,8 @@ pub fn put_composable(
     Ok(warning)
 }
 
-/// `PUT _template/<name>` (legacy), with `order` and `create` from the query.
+/// `PUT _template/<name>` (legacy), with `order`, `create` and `include_type_name` from the
+/// query.
 pub fn put_legacy(
     state: &mut DataState,
     engine: &Engine,
@@ -449,6 +450,7 @@ pub fn put_legacy(
     body: &Value,
     create: bool,
     order: Option<i64>,
+    include_type_name: bool,
 ) -> Result<Option<String>, Resp> {
     let Some(o) = body.as_object() else {
         return Err(parse_error(
@@ -484,6 +486,24 @@ pub fn put_legacy(
                 );
             }
             "mappings" => {
+                // From Elasticsearch 7 to OpenSearch 1.x, mappings nested under `_doc` are
+                // refused unless the request says `include_type_name=true`
+                // (`RestPutIndexTemplateAction#prepareRequestSource`).
+                if engine.at_least_es(7, 0)
+                    && !engine.at_least_os(2, 0)
+                    && !include_type_name
+                    && v.as_object().is_some_and(|m| {
+                        m.len() == 1 && m.get("_doc").is_some_and(Value::is_object)
+                    })
+                {
+                    return Err(parse_error(
+                        400,
+                        "illegal_argument_exception",
+                        "The mapping definition cannot be nested under a type [_doc] unless \
+                         include_type_name is set to true."
+                            .into(),
+                    ));
+                }
                 // Elasticsearch 6 keeps the type name; 7 and OpenSearch are typeless.
                 let m = if engine.at_least_es(7, 0) {
                     typeless(v)
@@ -1063,7 +1083,8 @@ pub fn handle(data: &DomainData, operation: &str, req: &Req, path: &str) -> Resp
                 }
                 _ => {
                     let order = req.query.get("order").and_then(|o| o.parse().ok());
-                    put_legacy(&mut state, engine, &name, &body, create, order)
+                    let typed = req.flag("include_type_name");
+                    put_legacy(&mut state, engine, &name, &body, create, order, typed)
                 }
             };
             match result {

@@ -1510,3 +1510,66 @@ seed_data:
         "{err}"
     );
 }
+
+/// A legacy template's mappings nested under `_doc`: kept on Elasticsearch 6, refused from 7
+/// to OpenSearch 1.x unless `include_type_name=true` (then stored typeless), and the parameter
+/// itself unknown from OpenSearch 2.
+#[tokio::test]
+async fn a_typed_legacy_template_is_refused_from_7_unless_include_type_name() {
+    let h = sandbox(vec![
+        domain("es68", "Elasticsearch_6.8"),
+        domain("es710", "Elasticsearch_7.10"),
+        domain("os13", "OpenSearch_1.3"),
+        domain("os211", "OpenSearch_2.11"),
+    ])
+    .await;
+    let typed = json!({"index_patterns": ["t-*"],
+                       "mappings": {"_doc": {"properties": {"n": {"type": "integer"}}}}});
+    let old = seeded(&h, "es68");
+    ok(&old, "PUT", "/_template/t", typed.clone()).await;
+    let (_, got) = old.call("GET", "/_template/t", None).await;
+    assert_eq!(
+        got["t"]["mappings"]["_doc"]["properties"]["n"]["type"],
+        "integer"
+    );
+    for name in ["es710", "os13"] {
+        let d = seeded(&h, name);
+        let (status, refused) = d.call("PUT", "/_template/t", Some(typed.clone())).await;
+        assert_eq!(
+            (
+                status,
+                refused["error"]["type"].as_str(),
+                refused["error"]["reason"].as_str()
+            ),
+            (
+                400,
+                Some("illegal_argument_exception"),
+                Some(
+                    "The mapping definition cannot be nested under a type [_doc] unless include_type_name is set to true."
+                )
+            ),
+            "{name}"
+        );
+        ok(
+            &d,
+            "PUT",
+            "/_template/t?include_type_name=true",
+            typed.clone(),
+        )
+        .await;
+        let (_, got) = d.call("GET", "/_template/t", None).await;
+        assert_eq!(
+            got["t"]["mappings"]["properties"]["n"]["type"], "integer",
+            "{name}"
+        );
+    }
+    let new = seeded(&h, "os211");
+    let (status, refused) = new
+        .call("PUT", "/_template/t?include_type_name=true", Some(typed))
+        .await;
+    assert_eq!(
+        (status, refused["error"]["type"].as_str()),
+        (400, Some("illegal_argument_exception")),
+        "{refused}"
+    );
+}
