@@ -798,3 +798,117 @@ fn with_the_security_step_alone_snapferry_may_copy_metadata_and_tenants_into_an_
     // And nothing is left to do.
     run(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// The copy exists already, with fine-grained access control and an internal master, and the
+/// operator is mapped to nothing there: until the `security` step makes its mapping, every
+/// read snapferry makes on the copy is refused. `plan` must still show what the metadata step
+/// will write (or say it cannot know yet) rather than fail, and one apply must do it all.
+#[test]
+fn an_existing_fgac_copy_not_yet_mapped_plans_and_applies_metadata_in_one_run() {
+    let config = {
+        let yaml = format!(
+            "domains:\n  - {{name: shop-prod, indices: [{{name: logs-2026.01.01, generate: 10}}]}}\n  \
+             - {{name: shop-copy}}\n\
+             domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_arn: \"{OPERATOR}\"}}\n  \
+             shop-copy:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_name: admin, master_user_password: \"{COPY_MASTER_PASSWORD}\"}}\n",
+            open_policy("shop-prod"),
+            open_policy("shop-copy")
+        );
+        let mut config = SandboxConfig::from_yaml_str(&yaml).expect("config");
+        let mut seed = seed();
+        seed.data_streams.clear();
+        seed.index_templates.remove("metrics");
+        seed.saved_objects.clear();
+        config.seed_data.insert("shop-prod".into(), seed);
+        config
+    };
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n  overrides:\n    \
+         fine_grained_access_control:\n      master_user_name: admin\n      \
+         master_user_password: { env: SHOP_MASTER_PASSWORD }\n\
+         metadata: true\n",
+    );
+    let run = |args: &[&str], code: i32| {
+        let out = world
+            .command(args)
+            .env("SHOP_MASTER_PASSWORD", COPY_MASTER_PASSWORD)
+            .output()
+            .unwrap();
+        let text = common::output_text(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {text}");
+        text
+    };
+    // Reviewed as a saved plan, the way a pipeline applies it.
+    let plan = run(&["plan", "-o", "reviewed.json"], 0);
+    assert!(plan.contains("  + security/shop-copy (create)"), "{plan}");
+    for step in [
+        "metadata/shop",
+        "repository/shop-copy:snapferry-shop",
+        "restore/shop",
+    ] {
+        let shown = plan
+            .split_once(&format!("  ~ {step} (update)\n"))
+            .unwrap_or_else(|| panic!("{step} is not shown as an update: {plan}"))
+            .1;
+        assert!(
+            shown.starts_with(
+                "      live state: \"read once the steps before it have run (now refused: "
+            ) && shown
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with("→ (known after apply)"),
+            "{step}: {plan}"
+        );
+    }
+    run(&["apply", "reviewed.json"], 0);
+    let admin = world
+        .domain("shop-copy")
+        .http()
+        .clone()
+        .with_basic_auth("admin", COPY_MASTER_PASSWORD);
+    let template: Value = world
+        .rt
+        .block_on(admin.send_json(Method::GET, "/_index_template/logs", None))
+        .expect("the template on the copy");
+    assert_eq!(template["index_templates"][0]["name"], "logs");
+    let count: Value = world
+        .rt
+        .block_on(admin.send_json(Method::GET, "/logs-2026.01.01/_count", None))
+        .expect("the restored index on the copy");
+    assert_eq!(count["count"], 10);
+    run(&["plan", "--detailed-exitcode"], 0);
+}
+
+/// With `security: false` the step stays as a check: the copy's refusals no longer fail the
+/// plan's reads; the check is blocked with the mapping to make by hand, and the steps after it
+/// wait for it.
+#[test]
+fn an_existing_fgac_copy_without_the_security_step_shows_the_mapping_to_make() {
+    let config = SandboxConfig::from_yaml_str(&format!(
+        "domains:\n  - {{name: shop-prod, indices: [{{name: logs-2026.01.01, generate: 10}}]}}\n  \
+         - {{name: shop-copy}}\n\
+         domain_security:\n  shop-copy:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_name: admin, master_user_password: \"{COPY_MASTER_PASSWORD}\"}}\n",
+        open_policy("shop-copy")
+    ))
+    .expect("config");
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\nsecurity: false\nmetadata: true\n",
+    );
+    let out = world.command(&["plan"]).output().unwrap();
+    let plan = common::output_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{plan}");
+    assert!(!plan.contains("could not read the live state"), "{plan}");
+    assert!(
+        plan.contains("  ! security/shop-copy (blocked)")
+            && plan.contains("as domain shop-copy's master user, make the mapping by hand"),
+        "{plan}"
+    );
+    assert!(plan.contains("  ~ metadata/shop (update)"), "{plan}");
+}

@@ -98,6 +98,9 @@ pub struct FieldChange {
     pub after: FieldValue,
 }
 
+/// The one field of a [`Change::deferred`]: the node's whole live state.
+pub const DEFERRED_PATH: &str = "live state";
+
 /// What applying a node would do. Computed purely by `Resource::diff`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "action")]
@@ -140,6 +143,28 @@ impl Change {
             Change::InProgress { what: _ } => false,
             Change::Blocked { reason: _ } => false,
         }
+    }
+
+    /// A change that cannot be known before the steps this node depends on have run, because
+    /// their changes are what make its live state readable at all (the `security` step
+    /// mapping snapferry on a domain whose security plugin refuses it until then). Shown as an
+    /// update of one field, [`DEFERRED_PATH`], from `why` to `(known after apply)`; apply
+    /// reads the node again at its turn and accepts whatever change it then finds.
+    pub fn deferred(why: impl Into<String>) -> Change {
+        Change::Update {
+            fields: vec![FieldChange {
+                path: DEFERRED_PATH.to_owned(),
+                before: Some(FieldValue::Known(serde_json::Value::String(why.into()))),
+                after: FieldValue::Unknown,
+            }],
+        }
+    }
+
+    /// Whether this is a [`Change::deferred`].
+    pub fn is_deferred(&self) -> bool {
+        matches!(self, Change::Update { fields } if fields.len() == 1
+            && fields[0].path == DEFERRED_PATH
+            && fields[0].after == FieldValue::Unknown)
     }
 
     /// A short verb for summaries: `no-op`, `create`, `update`, ...

@@ -188,7 +188,9 @@ pub fn compare(proposed: &Change, fresh: &Change, volatile: bool) -> Verdict {
             reason: reason.clone(),
         }]);
     }
-    if volatile {
+    // A change the plan could not know (its live state was unreadable until the steps
+    // before it ran) is whatever the node's turn finds.
+    if volatile || proposed.is_deferred() {
         return Verdict::Same;
     }
     match (proposed, fresh) {
@@ -237,6 +239,53 @@ mod tests {
 
     fn known(v: serde_json::Value) -> FieldValue {
         FieldValue::Known(v)
+    }
+
+    #[test]
+    fn a_deferred_change_accepts_what_the_nodes_turn_finds_unless_blocked() {
+        let deferred = Change::deferred("refused until security/x has run");
+        assert!(deferred.is_deferred());
+        let create = Change::Create {
+            fields: vec![field("template.logs", None, known(json!({"a": 1})))],
+        };
+        for fresh in [
+            Change::NoOp,
+            create.clone(),
+            Change::Update { fields: vec![] },
+        ] {
+            assert_eq!(
+                compare(&deferred, &fresh, false),
+                Verdict::Same,
+                "{fresh:?}"
+            );
+        }
+        assert!(matches!(
+            compare(
+                &deferred,
+                &Change::Blocked {
+                    reason: "still refused".into()
+                },
+                false
+            ),
+            Verdict::Stale(_)
+        ));
+        // An ordinary update with an unknown field is not deferred.
+        assert!(
+            !Change::Update {
+                fields: vec![field("live state", None, known(json!(1)))]
+            }
+            .is_deferred()
+        );
+        assert!(matches!(
+            compare(
+                &create,
+                &Change::Update {
+                    fields: vec![field("x", None, known(json!(1)))]
+                },
+                false
+            ),
+            Verdict::Stale(_)
+        ));
     }
 
     fn messages(v: Verdict) -> Vec<String> {

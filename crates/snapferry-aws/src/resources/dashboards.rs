@@ -392,10 +392,14 @@ impl Resource for DashboardsResource {
     }
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
-        self.observe().await
+        let read: Result<Observed, ResourceError> = async { self.observe().await }.await;
+        super::unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
 
-    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+    fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        if let Some(change) = super::refused_change(inputs, observed) {
+            return change;
+        }
         if let Some(missing) = observed.value["missing"].as_str() {
             return Change::Blocked {
                 reason: missing.to_owned(),

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use snapferry_engine::{FieldChange, FieldValue, NodeId, ResourceError};
+use serde_json::{Value, json};
+use snapferry_engine::{Change, FieldChange, FieldValue, Inputs, NodeId, Observed, ResourceError};
 use snapferry_plan::{DomainRef, Plan};
 use tokio::sync::Mutex;
 
@@ -335,6 +335,60 @@ pub(crate) fn refused_by_security(error: &crate::domain_http::DomainHttpError) -
     error.status() == Some(403) && error.error_type() == Some("security_exception")
 }
 
+/// Whether `error` is a data-plane request that a domain's security plugin refused (its
+/// message is [`crate::domain_http::DomainHttpError`]'s: `… returned 403: security_exception`).
+fn refused_by_security_plugin(error: &ResourceError) -> bool {
+    error.class == snapferry_engine::ErrorClass::Permanent
+        && error.message.contains(" returned 403: security_exception")
+}
+
+/// A read that a domain's security plugin refused, kept for `diff` to judge (see
+/// [`refused_change`]) rather than failing the whole plan. `domains` are the domains the read
+/// touches; the one named in the refusal is the one the fix names.
+pub(crate) fn unless_refused(
+    domains: &[&DomainRef],
+    read: Result<Observed, ResourceError>,
+) -> Result<Observed, ResourceError> {
+    match read {
+        Err(e) if refused_by_security_plugin(&e) => {
+            let Some(domain) = domains
+                .iter()
+                .find(|d| e.message.contains(&format!("domain {}:", d.name)))
+                .or(domains.first())
+            else {
+                return Err(e);
+            };
+            Ok(Observed {
+                value: json!({"refused_by_security": {
+                    "refused": e.message,
+                    "fix": security_fix(domain, &e.message),
+                }}),
+                ..Observed::absent()
+            })
+        }
+        other => other,
+    }
+}
+
+/// The change of a node whose read a security plugin refused: deferred while a step it depends
+/// on is still to change (the `security` step about to map snapferry on an existing domain,
+/// or a step before it), so `plan` shows it as known after apply and apply reads it again at
+/// its turn; blocked with the fix when nothing before it will change.
+pub(crate) fn refused_change(inputs: &Inputs, observed: &Observed) -> Option<Change> {
+    let refused = observed.value.get("refused_by_security")?;
+    let text = |key: &str| refused[key].as_str().unwrap_or_default().to_owned();
+    Some(if inputs.all_known() {
+        Change::Blocked {
+            reason: text("fix"),
+        }
+    } else {
+        Change::deferred(format!(
+            "read once the steps before it have run (now refused: {})",
+            text("refused")
+        ))
+    })
+}
+
 /// Why a step is blocked when the security plugin refuses snapferry, with the fix.
 pub(crate) fn security_fix(domain: &DomainRef, refused: &str) -> String {
     format!(
@@ -442,4 +496,51 @@ pub(crate) fn outputs<const N: usize>(pairs: [(&str, Value); N]) -> snapferry_en
         .into_iter()
         .map(|(k, v)| (k.to_owned(), FieldValue::Known(v)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snapferry_engine::Upstream;
+
+    fn domain(name: &str) -> DomainRef {
+        DomainRef {
+            name: name.into(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            proxy: None,
+            assume_role_arn: None,
+            external_id: None,
+            engine_version: None,
+        }
+    }
+
+    #[test]
+    fn a_refused_read_is_deferred_while_a_step_before_it_changes_and_blocked_otherwise() {
+        let node = NodeId::new("metadata", "shop");
+        let refusal = ResourceError::permanent(
+            &node,
+            "domain request failed: domain shop-copy: GET / returned 403: security_exception: \
+             no permissions for [cluster:monitor/main]",
+        );
+        let (source, target) = (domain("shop-prod"), domain("shop-copy"));
+        let observed = unless_refused(&[&source, &target], Err(refusal)).expect("kept for diff");
+        let security = NodeId::new("security", "shop-copy");
+        let mut pending = Inputs::new();
+        pending.insert(security.clone(), Upstream::KnownAfterApply);
+        let deferred = refused_change(&pending, &observed).expect("a refusal");
+        assert!(deferred.is_deferred(), "{deferred:?}");
+        let mut settled = Inputs::new();
+        settled.insert(security, Upstream::Known(Default::default()));
+        match refused_change(&settled, &observed) {
+            Some(Change::Blocked { reason }) => assert!(
+                reason.contains("domain shop-copy has fine-grained access control"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Any other failure still fails the read.
+        let other = ResourceError::permanent(&node, "GET / returned 500: boom");
+        assert!(unless_refused(&[&target], Err(other)).is_err());
+    }
 }

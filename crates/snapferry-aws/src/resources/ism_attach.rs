@@ -164,17 +164,24 @@ impl Resource for IsmAttachResource {
     }
 
     async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        match self.mapping(inputs) {
-            Some(mapping) => {
-                let observed = self.observe(&mapping).await?;
-                let outputs = Self::outputs(&observed);
-                Ok(observed.with_outputs(outputs))
+        let read: Result<Observed, ResourceError> = async {
+            match self.mapping(inputs) {
+                Some(mapping) => {
+                    let observed = self.observe(&mapping).await?;
+                    let outputs = Self::outputs(&observed);
+                    Ok(observed.with_outputs(outputs))
+                }
+                None => Ok(Observed::absent()),
             }
-            None => Ok(Observed::absent()),
         }
+        .await;
+        super::unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        if let Some(change) = super::refused_change(inputs, observed) {
+            return change;
+        }
         let restored = matches!(
             inputs.get(&self.spec.restore, "indices"),
             Some(FieldValue::Known(Value::Object(_)))

@@ -279,13 +279,11 @@ impl Resource for RepositoryResource {
         };
         let live = match client.get_repository(self.name()).await {
             Ok(live) => live,
-            // The security plugin refuses the identity: shown blocked with the fix.
+            // The security plugin refuses the identity: known after the steps before it (the
+            // `security` step) when they are to change, else blocked with the fix.
             Err(e) if super::refused_by_security(&e) => {
                 let error = fail_domain(&self.id, &self.what(), e);
-                return Ok(Observed {
-                    value: json!({"missing": super::security_fix(&self.spec.domain, &error.message)}),
-                    ..Observed::absent()
-                });
+                return super::unless_refused(&[&self.spec.domain], Err(error));
             }
             Err(e) => return Err(fail_domain(&self.id, &self.what(), e)),
         };
@@ -307,7 +305,10 @@ impl Resource for RepositoryResource {
         })
     }
 
-    fn diff(&self, _inputs: &Inputs, observed: &Observed) -> Change {
+    fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
+        if let Some(change) = super::refused_change(inputs, observed) {
+            return change;
+        }
         if self.name().starts_with("cs-automated") {
             return Change::Blocked {
                 reason: format!(
