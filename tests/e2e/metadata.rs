@@ -912,3 +912,76 @@ fn an_existing_fgac_copy_without_the_security_step_shows_the_mapping_to_make() {
     );
     assert!(plan.contains("  ~ metadata/shop (update)"), "{plan}");
 }
+
+/// Legacy templates of an Elasticsearch 6.8 source are typed. Into 7.10 (which refuses a
+/// mapping nested under `_doc` unless `include_type_name`), a `_doc` template is written
+/// typeless; one of another type cannot be expressed there and is shown `!` by name, and
+/// apply changes nothing until it is excluded — then the rest is copied.
+#[test]
+fn typed_legacy_templates_of_elasticsearch_6_are_written_typeless_or_refused_by_name() {
+    let mut seed = source_domain("old-prod", vec![index("logs-1", 5)]);
+    seed.engine_version = "Elasticsearch_6.8".into();
+    let mut config = SandboxConfig {
+        domains: vec![seed],
+        ..Default::default()
+    };
+    config.seed_data.insert(
+        "old-prod".into(),
+        serde_json::from_value(json!({"legacy_templates": {
+            "logs": {"index_patterns": ["logs-*"], "order": 1,
+                     "mappings": {"_doc": {"properties": {"level": {"type": "keyword"}}}}},
+            "events": {"index_patterns": ["events-*"],
+                       "mappings": {"event": {"properties": {"at": {"type": "date"}}}}}
+        }}))
+        .expect("a valid seed"),
+    );
+    let world = World::start_with(config);
+    let plan = |legacy: &str| {
+        format!(
+            "version: 1\nname: old\nregion: us-east-1\nbucket:\n  name: old-snapshots\n  create: true\n\
+             source:\n  domain: old-prod\ntarget:\n  domain: old-copy\n  overrides:\n    \
+             engine_version: Elasticsearch_7.10\nmetadata:\n  legacy_templates: {legacy}\n"
+        )
+    };
+    world.plan("snapferry.yaml", &plan("[\"*\"]"));
+    let shown = world.run_ok(&["plan"], 1);
+    assert!(
+        shown.contains("  ! metadata/old (blocked)")
+            && shown.contains(
+                "legacy_template[events]: its mappings are of type `event`; Elasticsearch 7.10 has no mapping types"
+            ),
+        "{shown}"
+    );
+    let refused = world.run_ok(&["apply", "--auto-approve"], 1);
+    assert_eq!(
+        world
+            .sandbox()
+            .request_log()
+            .iter()
+            .filter(|r| r.mutating)
+            .count(),
+        0,
+        "{refused}"
+    );
+
+    world.plan("snapferry.yaml", &plan("[\"*\", \"-events\"]"));
+    world.run_ok(&["apply", "--auto-approve"], 0);
+    let copy = world.domain("old-copy");
+    let got: Value = world
+        .rt
+        .block_on(copy.http().send_json(Method::GET, "/_template/logs", None))
+        .expect("the template on the copy");
+    assert_eq!(
+        got["logs"]["mappings"],
+        json!({"properties": {"level": {"type": "keyword"}}})
+    );
+    let refusals: Vec<String> = world
+        .sandbox()
+        .request_log()
+        .iter()
+        .filter(|r| r.service == "es-data" && r.status == 400)
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(refusals, Vec::<String>::new());
+    world.run_ok(&["plan", "--detailed-exitcode"], 0);
+}
