@@ -985,3 +985,31 @@ fn typed_legacy_templates_of_elasticsearch_6_are_written_typeless_or_refused_by_
     assert_eq!(refusals, Vec::<String>::new());
     world.run_ok(&["plan", "--detailed-exitcode"], 0);
 }
+
+/// Neither domain's master is named and the plan has no `security` step: a source whose
+/// security plugin refuses snapferry is blocked with how to get the step, not a pointer to a
+/// step line that is not there.
+#[test]
+fn a_refusal_without_a_security_step_says_how_to_get_one() {
+    let config = SandboxConfig::from_yaml_str(&format!(
+        "domains:\n  - {{name: shop-prod, indices: [{{name: logs-2026.01.01, generate: 10}}]}}\n\
+         domain_security:\n  shop-prod:\n    access_policy: {}\n    fine_grained_access_control: {{master_user_name: admin, master_user_password: \"{COPY_MASTER_PASSWORD}\"}}\n",
+        open_policy("shop-prod")
+    ))
+    .expect("config");
+    let world = World::start_with(config);
+    world.plan(
+        "snapferry.yaml",
+        "version: 1\nname: shop\nregion: us-east-1\nbucket:\n  name: shop-snapshots\n  create: true\n\
+         source:\n  domain: shop-prod\ntarget:\n  domain: shop-copy\n",
+    );
+    let plan = common::flat(&world.run_ok(&["plan"], 1));
+    assert!(
+        plan.contains("! repository/shop-prod:snapferry-shop (blocked)")
+            && plan.contains(
+                "domain shop-prod has fine-grained access control and snapferry's identity is \
+                 not mapped to a role that allows it: add `security: true` to the replication"
+            ),
+        "{plan}"
+    );
+}

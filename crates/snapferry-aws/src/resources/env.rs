@@ -47,6 +47,9 @@ pub struct Env {
     /// Passwords read from Secrets Manager this run, by where they came from and the domain
     /// they are for: one `GetSecretValue` per secret, held in memory only.
     secrets: Mutex<HashMap<String, secrecy::SecretString>>,
+    /// Domains the plan's `security` step covers, and whether it makes the mappings (`false`:
+    /// `security: false`, a check only): what the fix for a refusal can point at.
+    security_steps: HashMap<String, bool>,
 }
 
 /// The default request rate per API: well under what OpenSearch Service allows, so a fleet
@@ -124,6 +127,69 @@ impl Env {
             roles_changed: std::sync::Mutex::default(),
             domains_created: std::sync::Mutex::default(),
             secrets: Mutex::default(),
+            security_steps: plan
+                .replications
+                .iter()
+                .filter_map(|r| Some((r, r.security?.manage)))
+                .flat_map(|(r, manage)| {
+                    [
+                        (r.source.name.clone(), manage),
+                        (r.target.domain.name.clone(), manage),
+                    ]
+                })
+                .collect(),
+        }
+    }
+
+    /// Why a step is blocked when a domain's security plugin refuses snapferry, with the fix
+    /// this plan allows: the `security` step's line when it has one, else how to get one.
+    pub(crate) fn security_fix(&self, domain: &DomainRef, refused: &str) -> String {
+        let fix = match self.security_steps.get(&domain.name) {
+            Some(true) => "let the plan's `security` step map it (see the `security` step's own \
+                           line), or map it by hand as docs/aws-setup.md says"
+                .to_owned(),
+            Some(false) => "the plan's `security` step only checks (`security: false`): make \
+                            the mapping its own line shows by hand, or remove `security: false`"
+                .to_owned(),
+            None => "add `security: true` to the replication so that snapferry makes the \
+                     mapping (it must be able to act as the domain's master: sign as its \
+                     `master_user_arn`, or name its internal master under the target's \
+                     `fine_grained_access_control`), or map it by hand as docs/aws-setup.md says"
+                .to_owned(),
+        };
+        format!(
+            "{refused}; domain {} has fine-grained access control and snapferry's identity is \
+             not mapped to a role that allows it: {fix}",
+            domain.name
+        )
+    }
+
+    /// A read that a domain's security plugin refused, kept for `diff` to judge (see
+    /// [`refused_change`]) rather than failing the whole plan. `domains` are the domains the
+    /// read touches; the one named in the refusal is the one the fix names.
+    pub(crate) fn unless_refused(
+        &self,
+        domains: &[&DomainRef],
+        read: Result<Observed, ResourceError>,
+    ) -> Result<Observed, ResourceError> {
+        match read {
+            Err(e) if refused_by_security_plugin(&e) => {
+                let Some(domain) = domains
+                    .iter()
+                    .find(|d| e.message.contains(&format!("domain {}:", d.name)))
+                    .or(domains.first())
+                else {
+                    return Err(e);
+                };
+                Ok(Observed {
+                    value: json!({"refused_by_security": {
+                        "refused": e.message,
+                        "fix": self.security_fix(domain, &e.message),
+                    }}),
+                    ..Observed::absent()
+                })
+            }
+            other => other,
         }
     }
 
@@ -342,42 +408,24 @@ fn refused_by_security_plugin(error: &ResourceError) -> bool {
         && error.message.contains(" returned 403: security_exception")
 }
 
-/// A read that a domain's security plugin refused, kept for `diff` to judge (see
-/// [`refused_change`]) rather than failing the whole plan. `domains` are the domains the read
-/// touches; the one named in the refusal is the one the fix names.
-pub(crate) fn unless_refused(
-    domains: &[&DomainRef],
-    read: Result<Observed, ResourceError>,
-) -> Result<Observed, ResourceError> {
-    match read {
-        Err(e) if refused_by_security_plugin(&e) => {
-            let Some(domain) = domains
-                .iter()
-                .find(|d| e.message.contains(&format!("domain {}:", d.name)))
-                .or(domains.first())
-            else {
-                return Err(e);
-            };
-            Ok(Observed {
-                value: json!({"refused_by_security": {
-                    "refused": e.message,
-                    "fix": security_fix(domain, &e.message),
-                }}),
-                ..Observed::absent()
-            })
-        }
-        other => other,
-    }
-}
-
-/// The change of a node whose read a security plugin refused: deferred while a step it depends
-/// on is still to change (the `security` step about to map snapferry on an existing domain,
-/// or a step before it), so `plan` shows it as known after apply and apply reads it again at
-/// its turn; blocked with the fix when nothing before it will change.
+/// The change of a node whose read a security plugin refused: deferred while a data-plane
+/// step it depends on is still to change (the `security` step about to map snapferry on an
+/// existing domain, or a step deferred after it), so `plan` shows it as known after apply and
+/// apply reads it again at its turn; blocked with the fix otherwise. A role, bucket policy or
+/// domain still to change makes no security plugin let snapferry in.
 pub(crate) fn refused_change(inputs: &Inputs, observed: &Observed) -> Option<Change> {
     let refused = observed.value.get("refused_by_security")?;
     let text = |key: &str| refused[key].as_str().unwrap_or_default().to_owned();
-    Some(if inputs.all_known() {
+    let control_plane = [
+        super::ROLE.name,
+        super::BUCKET_POLICY.name,
+        super::DOMAIN.name,
+    ];
+    let waits = inputs.iter().any(|(id, upstream)| {
+        matches!(upstream, snapferry_engine::Upstream::KnownAfterApply)
+            && !control_plane.contains(&id.kind())
+    });
+    Some(if !waits {
         Change::Blocked {
             reason: text("fix"),
         }
@@ -387,16 +435,6 @@ pub(crate) fn refused_change(inputs: &Inputs, observed: &Observed) -> Option<Cha
             text("refused")
         ))
     })
-}
-
-/// Why a step is blocked when the security plugin refuses snapferry, with the fix.
-pub(crate) fn security_fix(domain: &DomainRef, refused: &str) -> String {
-    format!(
-        "{refused}; domain {} has fine-grained access control and snapferry's identity is not \
-         mapped to a role that allows it: let the plan's `security` step map it (see the \
-         `security` step's own line), or map it by hand as docs/aws-setup.md says",
-        domain.name
-    )
 }
 
 /// Why a step that needs the source cannot proceed when it is missing (shown as blocked).
@@ -503,18 +541,6 @@ mod tests {
     use super::*;
     use snapferry_engine::Upstream;
 
-    fn domain(name: &str) -> DomainRef {
-        DomainRef {
-            name: name.into(),
-            region: "us-east-1".into(),
-            endpoint: None,
-            proxy: None,
-            assume_role_arn: None,
-            external_id: None,
-            engine_version: None,
-        }
-    }
-
     #[test]
     fn a_refused_read_is_deferred_while_a_step_before_it_changes_and_blocked_otherwise() {
         let node = NodeId::new("metadata", "shop");
@@ -523,8 +549,18 @@ mod tests {
             "domain request failed: domain shop-copy: GET / returned 403: security_exception: \
              no permissions for [cluster:monitor/main]",
         );
-        let (source, target) = (domain("shop-prod"), domain("shop-copy"));
-        let observed = unless_refused(&[&source, &target], Err(refusal)).expect("kept for diff");
+        assert!(refused_by_security_plugin(&refusal));
+        assert!(!refused_by_security_plugin(&ResourceError::permanent(
+            &node,
+            "GET / returned 500: boom"
+        )));
+        let observed = Observed {
+            value: json!({"refused_by_security": {
+                "refused": refusal.message,
+                "fix": "… domain shop-copy has fine-grained access control …",
+            }}),
+            ..Observed::absent()
+        };
         let security = NodeId::new("security", "shop-copy");
         let mut pending = Inputs::new();
         pending.insert(security.clone(), Upstream::KnownAfterApply);
@@ -532,15 +568,19 @@ mod tests {
         assert!(deferred.is_deferred(), "{deferred:?}");
         let mut settled = Inputs::new();
         settled.insert(security, Upstream::Known(Default::default()));
-        match refused_change(&settled, &observed) {
-            Some(Change::Blocked { reason }) => assert!(
-                reason.contains("domain shop-copy has fine-grained access control"),
-                "{reason}"
-            ),
-            other => panic!("{other:?}"),
-        }
-        // Any other failure still fails the read.
-        let other = ResourceError::permanent(&node, "GET / returned 500: boom");
-        assert!(unless_refused(&[&target], Err(other)).is_err());
+        assert_eq!(
+            refused_change(&settled, &observed),
+            Some(Change::Blocked {
+                reason: "… domain shop-copy has fine-grained access control …".into()
+            })
+        );
+        assert_eq!(refused_change(&settled, &Observed::absent()), None);
+        // A role still to create lets nobody past a security plugin.
+        let mut role_pending = Inputs::new();
+        role_pending.insert(NodeId::new("role", "shop"), Upstream::KnownAfterApply);
+        assert!(matches!(
+            refused_change(&role_pending, &observed),
+            Some(Change::Blocked { .. })
+        ));
     }
 }

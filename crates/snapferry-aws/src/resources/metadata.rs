@@ -496,7 +496,8 @@ impl Resource for MetadataResource {
 
     async fn read(&self, _cx: &Context, _inputs: &Inputs) -> Result<Observed, ResourceError> {
         let read: Result<Observed, ResourceError> = async { self.observe().await }.await;
-        super::unless_refused(&[&self.spec.target, &self.spec.source], read)
+        self.env
+            .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {

@@ -37,8 +37,7 @@ use snapferry_plan::{NodeSpec, Plan, RoleSpec};
 pub use domain::{Block, DomainShape, DomainUpdate, Fate, FieldDiff, members};
 pub use env::{DEFAULT_RATE_PER_SECOND, Env, chain, endpoint_of, fail, fail_domain};
 pub(crate) use env::{
-    changed, created, created_unknown, missing_source, outputs, refused_by_security,
-    refused_change, security_fix, unless_refused,
+    changed, created, created_unknown, missing_source, outputs, refused_by_security, refused_change,
 };
 pub use security::{ROLE_NAME as SECURITY_ROLE, role_body as security_role_body};
 

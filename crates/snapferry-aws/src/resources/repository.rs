@@ -283,7 +283,7 @@ impl Resource for RepositoryResource {
             // `security` step) when they are to change, else blocked with the fix.
             Err(e) if super::refused_by_security(&e) => {
                 let error = fail_domain(&self.id, &self.what(), e);
-                return super::unless_refused(&[&self.spec.domain], Err(error));
+                return self.env.unless_refused(&[&self.spec.domain], Err(error));
             }
             Err(e) => return Err(fail_domain(&self.id, &self.what(), e)),
         };

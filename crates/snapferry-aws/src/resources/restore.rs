@@ -448,7 +448,8 @@ impl Resource for RestoreResource {
             })
         }
         .await;
-        super::unless_refused(&[&self.spec.target, &self.spec.source], read)
+        self.env
+            .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {

@@ -188,7 +188,7 @@ impl Resource for SnapshotResource {
                 let refused = super::refused_by_security(&e);
                 let error = fail_domain(&self.id, &self.what(&name), e);
                 let missing = if refused {
-                    super::security_fix(&self.spec.domain, &error.message)
+                    self.env.security_fix(&self.spec.domain, &error.message)
                 } else {
                     format!(
                         "{}; check that the bucket exists and the role can use it",

@@ -251,7 +251,8 @@ impl Resource for VerifyResource {
             Ok(Observed::present(value))
         }
         .await;
-        super::unless_refused(&[&self.spec.target, &self.spec.source], read)
+        self.env
+            .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
 
     fn diff(&self, inputs: &Inputs, observed: &Observed) -> Change {
