@@ -449,8 +449,86 @@ fn without_the_security_step_plan_shows_the_mapping_to_make_by_hand() {
         )),
         "{text}"
     );
-    assert!(text.contains("! security/shop-copy (blocked)"), "{text}");
+    // The copy does not exist yet: its check waits for it (the source's blocks the apply).
+    assert!(
+        text.contains(
+            "~ security/shop-copy (update) live state: \"`security: false`: checked once domain \
+             shop-copy exists"
+        ),
+        "{text}"
+    );
     assert_eq!(creates(&world), 0);
+}
+
+/// `security: false` with a copy to create: apply creates it and stops at its check with the
+/// calls to make as its master; made by hand, the next apply finishes the copy.
+#[test]
+fn without_the_security_step_a_new_copy_is_created_then_checked_once_it_exists() {
+    let world = World::start_with(fgac_source(false));
+    // The source's mapping made by hand, as its master (the operator).
+    let mapped = serde_json::json!({"backend_roles": [SNAPSHOT_ROLE], "users": [OPERATOR]});
+    for (path, body) in [
+        (
+            "/_plugins/_security/api/roles/snapferry",
+            snapferry_aws::resources::security_role_body(
+                snapferry_plan::RepositorySide::Source,
+                false,
+            ),
+        ),
+        (
+            "/_plugins/_security/api/rolesmapping/snapferry",
+            mapped.clone(),
+        ),
+    ] {
+        let (status, body) = security_api(
+            &world,
+            "shop-prod",
+            None,
+            http::Method::PUT,
+            path,
+            Some(body),
+        );
+        assert_eq!(status, 201, "{path}: {body}");
+    }
+    world.plan("snapferry.yaml", &internal_target_plan("security: false\n"));
+    let first = common::flat(&run_with_password(&world, &["apply", "--auto-approve"], 1));
+    assert_eq!(creates(&world), 1, "{first}");
+    assert!(
+        first.contains(
+            "domain shop-copy has fine-grained access control and lacks the mapping snapferry \
+             needs; as domain shop-copy's master user, make the mapping by hand"
+        ),
+        "{first}"
+    );
+    let admin = Some(("admin", TARGET_PASSWORD));
+    for (path, body) in [
+        (
+            "/_plugins/_security/api/roles/snapferry",
+            snapferry_aws::resources::security_role_body(
+                snapferry_plan::RepositorySide::Target,
+                false,
+            ),
+        ),
+        ("/_plugins/_security/api/rolesmapping/snapferry", mapped),
+    ] {
+        let (status, body) = security_api(
+            &world,
+            "shop-copy",
+            admin,
+            http::Method::PUT,
+            path,
+            Some(body),
+        );
+        assert_eq!(status, 201, "{path}: {body}");
+    }
+    run_with_password(&world, &["apply", "--auto-approve"], 0);
+    assert_eq!(creates(&world), 1);
+    let counts = world.counts("shop-copy");
+    assert_eq!(
+        common::user_indices(&counts),
+        vec![("orders".to_owned(), 20), ("products".to_owned(), 30)]
+    );
+    run_with_password(&world, &["plan", "--detailed-exitcode"], 0);
 }
 
 #[test]

@@ -618,14 +618,15 @@ impl Resource for SecurityResource {
                 ));
             }
             if !self.spec.manage {
-                return Change::Blocked {
-                    reason: format!(
-                        "`security: false`: snapferry does not map its identities on domain {}, \
-                         which is to have fine-grained access control; once it exists, {}",
-                        self.domain(),
-                        self.by_hand("_plugins/_security/api", &want)
-                    ),
-                };
+                // Checked at its turn, once the domain exists: apply creates the domain and
+                // stops here (blocked, with the calls) unless the mapping is in place by then.
+                return Change::deferred(format!(
+                    "`security: false`: checked once domain {} exists; snapferry does not map \
+                     its identities there, so unless its master is the identity snapferry signs \
+                     with, apply stops here after creating it, and then {}",
+                    self.domain(),
+                    self.by_hand("_plugins/_security/api", &want)
+                ));
             }
             return Change::Create { fields };
         }
