@@ -149,6 +149,21 @@ impl IsmAttachResource {
     }
 }
 
+impl IsmAttachResource {
+    /// What `read` sees, before a refusal by the security plugin is kept for `diff`
+    /// ([`super::Env::unless_refused`]).
+    async fn read_live(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        match self.mapping(inputs) {
+            Some(mapping) => {
+                let observed = self.observe(&mapping).await?;
+                let outputs = Self::outputs(&observed);
+                Ok(observed.with_outputs(outputs))
+            }
+            None => Ok(Observed::absent()),
+        }
+    }
+}
+
 #[async_trait]
 impl Resource for IsmAttachResource {
     fn id(&self) -> &NodeId {
@@ -163,18 +178,8 @@ impl Resource for IsmAttachResource {
         self.fingerprint.clone()
     }
 
-    async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let read: Result<Observed, ResourceError> = async {
-            match self.mapping(inputs) {
-                Some(mapping) => {
-                    let observed = self.observe(&mapping).await?;
-                    let outputs = Self::outputs(&observed);
-                    Ok(observed.with_outputs(outputs))
-                }
-                None => Ok(Observed::absent()),
-            }
-        }
-        .await;
+    async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let read = self.read_live(cx, inputs).await;
         self.env
             .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }

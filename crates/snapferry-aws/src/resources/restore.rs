@@ -342,6 +342,101 @@ impl RestoreResource {
     }
 }
 
+impl RestoreResource {
+    /// What `read` sees, before a refusal by the security plugin is kept for `diff`
+    /// ([`super::Env::unless_refused`]).
+    async fn read_live(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        // `None` while the target domain is still to be created: nothing to look at.
+        let client = self
+            .env
+            .data_plane(&self.spec.target)
+            .await
+            .map_err(|e| super::fail(&self.id, e))?;
+        let snapshot = self.snapshot_of(inputs);
+        let Some(client) = client else {
+            // Which indices the target will not be able to read is known already.
+            let unreadable = match &snapshot {
+                Some((_, indices)) => {
+                    super::compat::check(&self.env, &self.id, &self.spec, None, indices).await?
+                }
+                None => None,
+            };
+            return Ok(match unreadable {
+                Some(reason) => Observed {
+                    value: json!({ "unreadable": reason }),
+                    ..Observed::absent()
+                },
+                None => Observed::absent(),
+            });
+        };
+        let what = self.what(snapshot.as_ref().map_or("(new)", |(name, _)| name.as_str()));
+        let all = self.target_indices(&client, &what).await?;
+        // The target's own indices (system indices are never restored).
+        let existing: Vec<&String> = all
+            .iter()
+            .map(|i| &i.index)
+            .filter(|i| !i.starts_with('.'))
+            .collect();
+        let mut value = json!({ "existing": existing });
+        let present = !existing.is_empty();
+        // The snapshot is known before apply (it exists, or the state recorded it): survey what
+        // restoring it means. The diff decides whether that is the snapshot to restore.
+        let Some((snapshot, indices)) = snapshot else {
+            return Ok(Observed {
+                exists: present,
+                ..Observed::present(value)
+            });
+        };
+        let prune = self.prune_list(inputs, &snapshot).await?;
+        if !prune.is_empty() {
+            value["prune"] = json!(prune);
+        }
+        if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
+            let swap = self
+                .swap_survey(&client, &snapshot, &indices, inputs, &all)
+                .await?;
+            value["swap"] = serde_json::to_value(&swap).expect("a survey is JSON");
+            let observed = Observed {
+                exists: present,
+                ..Observed::present(value)
+            };
+            return Ok(if swap.settled() {
+                let outputs = self.swap_outputs(&swap, inputs, &BTreeMap::new(), None, &prune);
+                observed.with_outputs(outputs)
+            } else if swap.recovering() {
+                observed.in_progress(format!("restore of {snapshot} is recovering"))
+            } else {
+                observed
+            });
+        }
+        let recorded = self.recorded_uuids(inputs, &snapshot);
+        let survey = self
+            .survey_with(&client, &snapshot, &indices, &all, &recorded)
+            .await?;
+        value["survey"] = serde_json::to_value(&survey).expect("a survey is JSON");
+        if !survey.restored()
+            && let Some(reason) =
+                super::compat::check(&self.env, &self.id, &self.spec, Some(&client), &indices)
+                    .await?
+        {
+            value["unreadable"] = json!(reason);
+        }
+        let observed = Observed {
+            exists: present,
+            ..Observed::present(value)
+        };
+        Ok(if survey.restored() {
+            let mut outputs = self.outputs(&survey, self.bracket(inputs));
+            self.add_own_snapshots(&mut outputs, inputs, &snapshot, &prune);
+            observed.with_outputs(outputs)
+        } else if survey.running() && survey.missing().next().is_none() {
+            observed.in_progress(format!("restore of {snapshot} is recovering"))
+        } else {
+            observed
+        })
+    }
+}
+
 #[async_trait]
 impl Resource for RestoreResource {
     fn id(&self) -> &NodeId {
@@ -356,98 +451,8 @@ impl Resource for RestoreResource {
         self.fingerprint.clone()
     }
 
-    async fn read(&self, _cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let read: Result<Observed, ResourceError> = async {
-            // `None` while the target domain is still to be created: nothing to look at.
-            let client = self
-                .env
-                .data_plane(&self.spec.target)
-                .await
-                .map_err(|e| super::fail(&self.id, e))?;
-            let snapshot = self.snapshot_of(inputs);
-            let Some(client) = client else {
-                // Which indices the target will not be able to read is known already.
-                let unreadable = match &snapshot {
-                    Some((_, indices)) => {
-                        super::compat::check(&self.env, &self.id, &self.spec, None, indices).await?
-                    }
-                    None => None,
-                };
-                return Ok(match unreadable {
-                    Some(reason) => Observed {
-                        value: json!({ "unreadable": reason }),
-                        ..Observed::absent()
-                    },
-                    None => Observed::absent(),
-                });
-            };
-            let what = self.what(snapshot.as_ref().map_or("(new)", |(name, _)| name.as_str()));
-            let all = self.target_indices(&client, &what).await?;
-            // The target's own indices (system indices are never restored).
-            let existing: Vec<&String> = all
-                .iter()
-                .map(|i| &i.index)
-                .filter(|i| !i.starts_with('.'))
-                .collect();
-            let mut value = json!({ "existing": existing });
-            let present = !existing.is_empty();
-            // The snapshot is known before apply (it exists, or the state recorded it): survey what
-            // restoring it means. The diff decides whether that is the snapshot to restore.
-            let Some((snapshot, indices)) = snapshot else {
-                return Ok(Observed {
-                    exists: present,
-                    ..Observed::present(value)
-                });
-            };
-            let prune = self.prune_list(inputs, &snapshot).await?;
-            if !prune.is_empty() {
-                value["prune"] = json!(prune);
-            }
-            if self.spec.restore.strategy == RestoreStrategy::AliasSwap {
-                let swap = self
-                    .swap_survey(&client, &snapshot, &indices, inputs, &all)
-                    .await?;
-                value["swap"] = serde_json::to_value(&swap).expect("a survey is JSON");
-                let observed = Observed {
-                    exists: present,
-                    ..Observed::present(value)
-                };
-                return Ok(if swap.settled() {
-                    let outputs = self.swap_outputs(&swap, inputs, &BTreeMap::new(), None, &prune);
-                    observed.with_outputs(outputs)
-                } else if swap.recovering() {
-                    observed.in_progress(format!("restore of {snapshot} is recovering"))
-                } else {
-                    observed
-                });
-            }
-            let recorded = self.recorded_uuids(inputs, &snapshot);
-            let survey = self
-                .survey_with(&client, &snapshot, &indices, &all, &recorded)
-                .await?;
-            value["survey"] = serde_json::to_value(&survey).expect("a survey is JSON");
-            if !survey.restored()
-                && let Some(reason) =
-                    super::compat::check(&self.env, &self.id, &self.spec, Some(&client), &indices)
-                        .await?
-            {
-                value["unreadable"] = json!(reason);
-            }
-            let observed = Observed {
-                exists: present,
-                ..Observed::present(value)
-            };
-            Ok(if survey.restored() {
-                let mut outputs = self.outputs(&survey, self.bracket(inputs));
-                self.add_own_snapshots(&mut outputs, inputs, &snapshot, &prune);
-                observed.with_outputs(outputs)
-            } else if survey.running() && survey.missing().next().is_none() {
-                observed.in_progress(format!("restore of {snapshot} is recovering"))
-            } else {
-                observed
-            })
-        }
-        .await;
+    async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let read = self.read_live(cx, inputs).await;
         self.env
             .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }

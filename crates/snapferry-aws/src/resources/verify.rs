@@ -195,6 +195,45 @@ fn total(counts: &Counts) -> u64 {
     counts.values().filter_map(|(_, _, t)| *t).sum()
 }
 
+impl VerifyResource {
+    /// What `read` sees, before a refusal by the security plugin is kept for `diff`
+    /// ([`super::Env::unless_refused`]).
+    async fn read_live(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
+        let Some(mapping) = self.mapping(inputs) else {
+            return Ok(Observed::absent());
+        };
+        // Verified already, for this very restore: nothing to count again.
+        let restored = (
+            inputs.get(&self.spec.restore, "snapshot"),
+            inputs.get(&self.spec.restore, "indices"),
+        );
+        let verified = (
+            inputs.get(&self.id, "snapshot"),
+            inputs.get(&self.id, "restored"),
+        );
+        if restored.0.is_some() && restored == verified {
+            let recorded = [
+                "indices",
+                "documents",
+                "snapshot",
+                "restored",
+                "compared_with",
+            ]
+            .into_iter()
+            .filter_map(|k| Some((k.to_owned(), inputs.get(&self.id, k)?)))
+            .collect();
+            return Ok(Observed::present(json!({ "verified": restored.0 })).with_outputs(recorded));
+        }
+        let brackets = self.brackets(inputs);
+        let counts = self.count(cx, &mapping, &brackets).await?;
+        let mut value = json!({ "counts": counts });
+        if !brackets.is_empty() {
+            value["brackets"] = json!(brackets);
+        }
+        Ok(Observed::present(value))
+    }
+}
+
 #[async_trait]
 impl Resource for VerifyResource {
     fn id(&self) -> &NodeId {
@@ -214,43 +253,7 @@ impl Resource for VerifyResource {
     }
 
     async fn read(&self, cx: &Context, inputs: &Inputs) -> Result<Observed, ResourceError> {
-        let read: Result<Observed, ResourceError> = async {
-            let Some(mapping) = self.mapping(inputs) else {
-                return Ok(Observed::absent());
-            };
-            // Verified already, for this very restore: nothing to count again.
-            let restored = (
-                inputs.get(&self.spec.restore, "snapshot"),
-                inputs.get(&self.spec.restore, "indices"),
-            );
-            let verified = (
-                inputs.get(&self.id, "snapshot"),
-                inputs.get(&self.id, "restored"),
-            );
-            if restored.0.is_some() && restored == verified {
-                let recorded = [
-                    "indices",
-                    "documents",
-                    "snapshot",
-                    "restored",
-                    "compared_with",
-                ]
-                .into_iter()
-                .filter_map(|k| Some((k.to_owned(), inputs.get(&self.id, k)?)))
-                .collect();
-                return Ok(
-                    Observed::present(json!({ "verified": restored.0 })).with_outputs(recorded)
-                );
-            }
-            let brackets = self.brackets(inputs);
-            let counts = self.count(cx, &mapping, &brackets).await?;
-            let mut value = json!({ "counts": counts });
-            if !brackets.is_empty() {
-                value["brackets"] = json!(brackets);
-            }
-            Ok(Observed::present(value))
-        }
-        .await;
+        let read = self.read_live(cx, inputs).await;
         self.env
             .unless_refused(&[&self.spec.target, &self.spec.source], read)
     }
