@@ -1074,6 +1074,20 @@ fn total_hits(engine: &Engine, req: &Req, body: &Value, total: usize) -> Option<
     })
 }
 
+/// The index expression a request body gives as a string or a list of names (`indices` of a
+/// snapshot or a restore, `index` of an `_msearch` header), `default` when it gives none.
+pub fn index_expression(value: &Value, default: &str) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => default.to_owned(),
+    }
+}
+
 /// One `_msearch` item: the index expression of its header and its search body.
 pub struct MultiSearchItem {
     pub index: String,
@@ -1113,15 +1127,7 @@ pub fn msearch_items(req: &Req) -> Result<Vec<MultiSearchItem>, Resp> {
         } else {
             parse(header)?
         };
-        let index = match &header["index"] {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(","),
-            _ => default_index.clone(),
-        };
+        let index = index_expression(&header["index"], &default_index);
         let body = match lines.next() {
             Some(line) if !line.trim().is_empty() => parse(line)?,
             _ => json!({}),

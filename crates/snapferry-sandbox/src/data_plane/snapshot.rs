@@ -576,18 +576,6 @@ fn info_now(info: &Value, run: Option<&Run>, now: Instant) -> Value {
     info
 }
 
-fn index_list(v: &Value) -> String {
-    match v {
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        Value::String(s) => s.clone(),
-        _ => "_all".to_owned(),
-    }
-}
-
 /// Where the data streams a snapshot holds are kept (the server keeps them in its global metadata).
 pub fn streams_key(r: &Repository, snapshot: &str) -> String {
     format!("{}streams/{snapshot}.json", r.prefix())
@@ -739,7 +727,7 @@ pub async fn create(shared: &Shared, data: &DomainData, repo: &str, snap: &str, 
             }
         }
         let names: Vec<String> = state.indices.keys().cloned().collect();
-        let requested = index_list(&body["indices"]);
+        let requested = super::indices::index_expression(&body["indices"], "_all");
         // The streams the request itself names or matches (an empty list is `_all`): only
         // those go into the snapshot (`dataStreamNames` in OpenSearch's `SnapshotsService`).
         // Backing indices selected by their own names are snapshotted as plain indices.

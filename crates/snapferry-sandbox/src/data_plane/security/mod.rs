@@ -575,15 +575,7 @@ async fn restore_targets(
         .iter()
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
-    let expr = match &body["indices"] {
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        _ => "_all".to_owned(),
-    };
+    let expr = super::indices::index_expression(&body["indices"], "_all");
     let mut selected = Vec::new();
     for part in expr.split(',') {
         if let Ok(found) = super::indices::resolve(&in_snapshot, part) {
